@@ -1,0 +1,73 @@
+/*
+ * prompt: the call plan of each method and the messages sent to the model.
+ *
+ * Wording is ours (DESIGN.md section 1): the task instruction goes in the
+ * system message, the task itself in the user message; dialogue jobs bring
+ * prior turns. Leaf module: no I/O.
+ */
+#ifndef VSAMPD_PROMPT_H
+#define VSAMPD_PROMPT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "chat.h"
+#include "job.h"
+
+/* How a reply of a method is to be parsed. */
+enum reply_kind {
+	REPLY_SINGLE = 0, /* direct, multi_turn: the reply is the candidate */
+	REPLY_COT_SINGLE, /* direct_cot: {reasoning, response} */
+	REPLY_LIST, /* sequence: k responses, no probabilities */
+	REPLY_LIST_PROB /* vs_standard, vs_cot, vs_multi */
+};
+
+/* What the prompt needs to know; resolved by the pipeline from job+config. */
+struct prompt_params {
+	enum method method;
+	int k; /* candidates asked per call */
+	int n; /* candidates wanted in all */
+	double tail; /* NAN: no tail request */
+	const char *instructions; /* NULL: none */
+};
+
+/*
+ * The plan: how many calls (or turns) a job makes, and whether they are
+ * turns of one conversation (1) or independent calls (0).
+ * direct, direct_cot: n calls; multi_turn: n turns;
+ * sequence, vs_standard, vs_cot: ceil(n/k) calls; vs_multi: ceil(n/k) turns.
+ */
+int prompt_ncalls(const struct prompt_params *pp);
+int prompt_is_conversation(enum method m);
+/* Candidates asked for in call/turn i (k, or what is left of n). */
+int prompt_asked(const struct prompt_params *pp, int i);
+enum reply_kind prompt_reply_kind(enum method m);
+
+/*
+ * Build the first request of a job into out (initialised by the caller):
+ * our system message (joined with any system messages of the job), the
+ * job's prior turns, and the task as the last user turn. For independent
+ * calls the same chat is used for every call. Returns 0, or -1 with errstr
+ * when the job has neither prompt nor messages.
+ */
+int prompt_build(const struct prompt_params *pp, const struct job *job,
+    int asked, struct chat *out, char *errstr, size_t errlen);
+
+/*
+ * Extend a conversation for the next turn (multi_turn, vs_multi): append
+ * the assistant's raw reply verbatim, then our follow-up user message that
+ * asks for another different response (or `asked` further alternatives).
+ */
+void prompt_next_turn(const struct prompt_params *pp, struct chat *c,
+    const char *reply, size_t len, int asked);
+
+/*
+ * The JSON schema of the expected reply, for structured output
+ * (response_format). New reference. direct and multi_turn get an object
+ * with one "response" string; direct_cot {reasoning, response}; sequence
+ * {responses: [{text}]}; the vs methods {responses: [{text, probability}]}
+ * with at most `asked` items.
+ */
+json_t *prompt_schema(enum method m, int asked);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * result: the result of a job (DESIGN.md section 4) and its msgpack
+ * encoding. Leaf module: no I/O.
+ */
+#ifndef VSAMPD_RESULT_H
+#define VSAMPD_RESULT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RESULT_SCHEMA_VERSION 1
+
+enum err_code {
+	ERR_NONE = 0,
+	ERR_BAD_JOB,
+	ERR_BACKEND,
+	ERR_TIMEOUT,
+	ERR_RATE_LIMITED,
+	ERR_PARSE,
+	ERR_TOO_LARGE,
+	ERR_INTERNAL,
+	ERR_COUNT
+};
+
+struct candidate {
+	char *text; /* owned */
+	size_t len;
+	double probability; /* normalised over the candidates kept */
+	double verbalized; /* NAN = nil */
+	int turn; /* 0-based call or turn index */
+};
+
+/*
+ * A result owns every string and buffer it points to (result_free frees
+ * them). Nil fields: id NULL; method/backend/model NULL; selected -1;
+ * has_dedup 0; has_diversity 0 (then all of diversity is nil), and inside
+ * diversity each NAN is nil; source_topic NULL; metadata NULL.
+ */
+struct result {
+	char *id;
+	enum err_code code; /* ERR_NONE: status ok */
+	char *errmsg; /* NULL when ok */
+	char *method;
+	char *backend;
+	char *model;
+	struct candidate *cands;
+	size_t ncands;
+	int selected;
+	int has_dedup;
+	unsigned dedup_in_job;
+	unsigned dedup_in_scope;
+	int has_diversity;
+	double semantic;
+	double rouge_l;
+	double distinct[3]; /* distinct_1, _2, _3 */
+	uint64_t requests;
+	uint64_t prompt_tokens;
+	uint64_t completion_tokens;
+	unsigned attempts;
+	unsigned failed_calls;
+	uint64_t latency_ms;
+	char *source_topic;
+	int32_t source_partition;
+	int64_t source_offset;
+	char *metadata; /* one msgpack object, copied verbatim */
+	size_t metadata_len;
+};
+
+/* "bad_job", ...; "ok" for ERR_NONE. */
+const char *err_code_name(enum err_code c);
+int err_code_parse(const char *s, enum err_code *c);
+
+/* A zeroed result with every nil field set to nil. */
+struct result *result_new(void);
+void result_free(struct result *r);
+/* Make r an error result: sets code and a copy of msg; drops candidates,
+ * selection, dedup and diversity (they are nil on error results). */
+void result_set_error(struct result *r, enum err_code code, const char *msg);
+
+/*
+ * Encode r as a msgpack map with every key of DESIGN.md section 4.
+ * Returns a malloc'ed buffer and its length in *lenp.
+ */
+char *result_encode(const struct result *r, size_t *lenp);
+
+/*
+ * Decode a result (for tests, vsampctl tail and the fuzz round trip).
+ * Returns NULL with errstr on anything that is not a well-formed result.
+ */
+struct result *result_decode(const void *buf, size_t len, char *errstr,
+    size_t errlen);
+
+/* The result as one line of JSON (no trailing newline), for vsampctl.
+ * metadata is converted from msgpack to JSON. Returns a malloc'ed string. */
+char *result_to_json(const struct result *r);
+
+#endif

@@ -1,0 +1,17 @@
+/*
+ * utf8: validation of text that comes from outside (jobs, model replies).
+ */
+#ifndef VSAMPD_UTF8_H
+#define VSAMPD_UTF8_H
+
+#include <stddef.h>
+
+/* Return 1 when s[0..len) is well-formed UTF-8 (no overlongs, no
+ * surrogates, nothing above U+10FFFF), 0 otherwise. NUL bytes are valid. */
+int utf8_valid(const char *s, size_t len);
+
+/* Length of the longest prefix of s[0..len) that does not end inside a
+ * multi-byte sequence (for truncating text without splitting characters). */
+size_t utf8_trim(const char *s, size_t len);
+
+#endif

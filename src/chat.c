@@ -1,0 +1,95 @@
+/*
+ * chat: conversations and the names of methods and roles.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat.h"
+#include "xmalloc.h"
+
+static const char *method_names[METHOD_COUNT] = {
+	"direct", "direct_cot", "sequence", "multi_turn", "vs_standard",
+	"vs_cot", "vs_multi",
+};
+
+static const char *role_names[] = { "system", "user", "assistant" };
+
+const char *
+method_name(enum method m)
+{
+	if ((int)m < 0 || m >= METHOD_COUNT)
+		return NULL;
+	return method_names[m];
+}
+
+int
+method_parse(const char *s, enum method *m)
+{
+	for (int i = 0; i < METHOD_COUNT; i++) {
+		if (strcmp(s, method_names[i]) == 0) {
+			*m = (enum method)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *
+role_name(enum role r)
+{
+	if ((int)r < 0 || r > ROLE_ASSISTANT)
+		return NULL;
+	return role_names[r];
+}
+
+int
+role_parse(const char *s, enum role *r)
+{
+	for (int i = 0; i <= ROLE_ASSISTANT; i++) {
+		if (strcmp(s, role_names[i]) == 0) {
+			*r = (enum role)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void
+chat_init(struct chat *c)
+{
+	c->msgs = NULL;
+	c->n = 0;
+	c->cap = 0;
+}
+
+void
+chat_free(struct chat *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		free(c->msgs[i].content);
+	free(c->msgs);
+	chat_init(c);
+}
+
+void
+chat_add(struct chat *c, enum role role, const char *content, size_t len)
+{
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 4;
+		c->msgs = xreallocarray(c->msgs, c->cap, sizeof(*c->msgs));
+	}
+	c->msgs[c->n].role = role;
+	c->msgs[c->n].content = xstrndup(content, len);
+	c->n++;
+}
+
+void
+chat_copy(struct chat *dst, const struct chat *src)
+{
+	chat_free(dst);
+	for (size_t i = 0; i < src->n; i++)
+		chat_add(dst, src->msgs[i].role, src->msgs[i].content,
+		    strlen(src->msgs[i].content));
+}
