@@ -1,0 +1,73 @@
+/*
+ * backend: one model backend profile (an OpenAI-compatible HTTP API).
+ * It owns the profile's concurrency limit (max_inflight), a queue of
+ * requests waiting for a slot, and the HTTP-level retries: 429, 5xx,
+ * timeouts and connection failures are retried with exponential backoff,
+ * full jitter and Retry-After (capped by max_retry_after_ms).
+ */
+#ifndef VSAMPD_BACKEND_H
+#define VSAMPD_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "result.h"
+
+struct loop;
+struct http;
+struct conf_backend;
+struct backend;
+struct backend_req;
+
+struct backend_reply {
+	int ok; /* 1: HTTP 2xx with a body in `body` */
+	enum err_code code; /* when !ok: backend, timeout, rate_limited,
+			       too_large */
+	char errmsg[256]; /* when !ok: what went wrong, no secrets */
+	long status; /* last HTTP status, 0 when none */
+	const char *body; /* valid during the callback only */
+	size_t len;
+	unsigned attempts; /* HTTP attempts made, retries included */
+};
+
+typedef void (*backend_cb)(void *arg, const struct backend_reply *reply);
+
+/*
+ * A backend for profile p (borrowed: p must outlive the backend; on reload
+ * a new backend is made). Returns NULL with errstr when the profile cannot
+ * be used.
+ */
+struct backend *backend_new(struct loop *loop, struct http *http,
+    const struct conf_backend *p, char *errstr, size_t errlen);
+/* Cancels every request without callbacks. NULL is a no-op. */
+void backend_free(struct backend *b);
+
+const char *backend_name(const struct backend *b);
+const struct conf_backend *backend_profile(const struct backend *b);
+
+/*
+ * POST body (copied) to the profile's base URL + path (e.g.
+ * "/chat/completions"). cb is called once from the loop with the final
+ * outcome after retries, unless backend_cancel is called first.
+ */
+struct backend_req *backend_post(struct backend *b, const char *path,
+    const char *body, size_t len, backend_cb cb, void *arg);
+void backend_cancel(struct backend_req *r);
+
+/* Requests sent and not yet answered; requests waiting for a slot or a
+ * retry. */
+size_t backend_inflight(const struct backend *b);
+size_t backend_waiting(const struct backend *b);
+
+/* The delay before retry number `attempt` (1-based): exponential from
+ * base_ms, capped at cap_ms, with full jitter drawn from *rng; at least the
+ * Retry-After value (ms, 0 when none) capped at max_retry_after_ms.
+ * Exposed for tests. */
+uint64_t backend_backoff(unsigned attempt, uint64_t base_ms, uint64_t cap_ms,
+    uint64_t retry_after_ms, uint64_t max_retry_after_ms, uint64_t *rng);
+
+/* Parse a Retry-After value (delta-seconds or an HTTP date) into ms from
+ * now; 0 when absent or unparseable. */
+uint64_t backend_retry_after_ms(const char *value);
+
+#endif

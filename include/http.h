@@ -1,0 +1,62 @@
+/*
+ * http: HTTP POSTs on libcurl's multi interface, driven by the event loop
+ * (curl's sockets in epoll, curl's timer as a loop timer). Many requests
+ * are in flight at once; connections are kept alive in the multi handle's
+ * cache and reused. Every reply body has a hard cap.
+ */
+#ifndef VSAMPD_HTTP_H
+#define VSAMPD_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct loop;
+struct http;
+struct http_req;
+
+struct http_resp {
+	long status; /* HTTP status; 0 when no response arrived */
+	int curl_code; /* CURLcode; 0 when the transfer completed */
+	const char *error; /* curl's error text, "" when none */
+	int timed_out; /* the transfer hit its timeout */
+	int conn_failed; /* no connection could be made */
+	int tls_failed; /* a TLS/certificate error */
+	int too_large; /* body exceeded max_body; body holds the prefix */
+	const char *body; /* valid during the callback only */
+	size_t len;
+	char retry_after[64]; /* Retry-After header value, or "" */
+	char rl_requests[32]; /* x-ratelimit-remaining-requests, or "" */
+	char rl_tokens[32]; /* x-ratelimit-remaining-tokens, or "" */
+	uint64_t elapsed_ms;
+};
+
+typedef void (*http_cb)(void *arg, const struct http_resp *resp);
+
+struct http_opts {
+	const char *url;
+	const char *body; /* copied by http_post */
+	size_t len;
+	const char *const *headers; /* NULL-terminated "Name: value" list */
+	long timeout_ms;
+	size_t max_body;
+	const char *ca_file; /* NULL: system store */
+};
+
+/* Returns NULL when curl cannot be initialised. */
+struct http *http_new(struct loop *loop);
+/* Cancels every request (no callbacks) and frees. NULL is a no-op. */
+void http_free(struct http *h);
+
+/*
+ * Start a POST. cb is called exactly once, from the loop (never from
+ * inside http_post), unless the request is cancelled first. Returns the
+ * request handle (valid until cb returns or http_cancel).
+ */
+struct http_req *http_post(struct http *h, const struct http_opts *o,
+    http_cb cb, void *arg);
+/* Abort a request; its callback is not called. */
+void http_cancel(struct http_req *r);
+/* Requests in flight. */
+size_t http_inflight(const struct http *h);
+
+#endif

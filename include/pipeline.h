@@ -1,0 +1,49 @@
+/*
+ * pipeline: the core of vsampd, job bytes in, result out. It decodes and
+ * validates a job, plans its calls, renders prompts, calls the backend,
+ * parses the replies, normalises probabilities, selects, and hands back a
+ * struct result. It knows nothing of Kafka: the daemon feeds it from
+ * Kafka, `vsampctl run` from JSON lines. One pipeline, two front doors.
+ */
+#ifndef VSAMPD_PIPELINE_H
+#define VSAMPD_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "result.h"
+
+struct loop;
+struct conf;
+struct pipeline;
+
+/* Where a job came from, copied into the result's `source`. */
+struct pipeline_src {
+	const char *topic; /* NULL: no source */
+	int32_t partition;
+	int64_t offset;
+};
+
+/*
+ * Called once per submitted job with its result; ownership of r passes to
+ * the callee. May be called from inside pipeline_submit (a job that fails
+ * to decode or validate gets its result at once).
+ */
+typedef void (*pipeline_done_cb)(void *arg, void *token, struct result *r);
+
+/* conf is borrowed and must outlive the pipeline (or be swapped with
+ * pipeline_set_conf). Returns NULL with errstr on a bad backend profile. */
+struct pipeline *pipeline_new(struct loop *loop, const struct conf *conf,
+    pipeline_done_cb cb, void *arg, char *errstr, size_t errlen);
+/* Drops every job in flight without callbacks. NULL is a no-op. */
+void pipeline_free(struct pipeline *p);
+
+/* Start a job from its encoded bytes (copied as needed). token is handed
+ * back with the result. */
+void pipeline_submit(struct pipeline *p, const void *buf, size_t len,
+    const struct pipeline_src *src, void *token);
+
+/* Jobs submitted and not yet answered. */
+size_t pipeline_inflight(const struct pipeline *p);
+
+#endif

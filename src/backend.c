@@ -1,0 +1,359 @@
+/*
+ * backend: concurrency limit, queueing and HTTP retries for one profile.
+ *
+ * A request is in one of three places: the wait queue (no slot yet, or
+ * its retry is due and it waits for a slot again), in flight (an HTTP
+ * transfer), or sleeping on its backoff timer. Only transfers in flight
+ * hold a slot of max_inflight, so a backend that is backing off does not
+ * keep its slots idle for other requests.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "backend.h"
+#include "conf.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+#include "xmalloc.h"
+
+#define BACKOFF_BASE_MS 250
+#define BACKOFF_CAP_MS 30000
+
+enum breq_state {
+	BREQ_WAITING = 0,
+	BREQ_INFLIGHT,
+	BREQ_SLEEPING
+};
+
+struct backend_req {
+	struct backend *b;
+	enum breq_state state;
+	char *url;
+	char *body;
+	size_t len;
+	unsigned attempts;
+	struct http_req *http;
+	struct loop_timer *timer;
+	backend_cb cb;
+	void *arg;
+	TAILQ_ENTRY(backend_req) entry; /* in waiting or all */
+};
+
+TAILQ_HEAD(backend_reqs, backend_req);
+
+struct backend {
+	struct loop *loop;
+	struct http *http;
+	const struct conf_backend *p;
+	char *base; /* url without trailing '/' */
+	char *auth; /* "Authorization: Bearer ...", or NULL */
+	const char *headers[4];
+	struct backend_reqs waiting;
+	size_t nwaiting;
+	size_t inflight;
+	size_t sleeping;
+	uint64_t rng;
+};
+
+static void backend_dispatch(struct backend *b);
+
+uint64_t
+backend_backoff(unsigned attempt, uint64_t base_ms, uint64_t cap_ms,
+    uint64_t retry_after_ms, uint64_t max_retry_after_ms, uint64_t *rng)
+{
+	uint64_t d = base_ms, x;
+
+	for (unsigned i = 1; i < attempt && d < cap_ms; i++)
+		d *= 2;
+	if (d > cap_ms)
+		d = cap_ms;
+	/* xorshift64*: cheap, and jitter needs no quality beyond spread. */
+	x = *rng ? *rng : 0x9e3779b97f4a7c15ULL;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*rng = x;
+	x *= 0x2545f4914f6cdd1dULL;
+	/* Full jitter over the upper half keeps a floor under the delay. */
+	d = d / 2 + (d > 1 ? (x >> 11) % (d / 2 + 1) : 0);
+	if (retry_after_ms > max_retry_after_ms)
+		retry_after_ms = max_retry_after_ms;
+	if (d < retry_after_ms)
+		d = retry_after_ms;
+	return d;
+}
+
+uint64_t
+backend_retry_after_ms(const char *value)
+{
+	char *end;
+	unsigned long long secs;
+	time_t when, now;
+
+	if (value == NULL || *value == '\0')
+		return 0;
+	if (*value >= '0' && *value <= '9') {
+		errno = 0;
+		secs = strtoull(value, &end, 10);
+		if (errno != 0 || (*end != '\0' && *end != ' '))
+			return 0;
+		if (secs > 86400)
+			secs = 86400;
+		return (uint64_t)secs * 1000;
+	}
+	when = curl_getdate(value, NULL);
+	now = time(NULL);
+	if (when == -1 || when <= now)
+		return 0;
+	return (uint64_t)(when - now) * 1000;
+}
+
+struct backend *
+backend_new(struct loop *loop, struct http *http, const struct conf_backend *p,
+    char *errstr, size_t errlen)
+{
+	struct backend *b;
+	size_t ul;
+	int i = 0;
+
+	if (strcmp(p->type, "openai") != 0) {
+		snprintf(errstr, errlen, "backend %s: unsupported type %s",
+		    p->name, p->type);
+		return NULL;
+	}
+	b = xcalloc(1, sizeof(*b));
+	b->loop = loop;
+	b->http = http;
+	b->p = p;
+	ul = strlen(p->url);
+	while (ul > 0 && p->url[ul - 1] == '/')
+		ul--;
+	b->base = xstrndup(p->url, ul);
+	b->headers[i++] = "Content-Type: application/json";
+	if (p->api_key != NULL && p->api_key[0] != '\0') {
+		b->auth = xasprintf("Authorization: Bearer %s", p->api_key);
+		b->headers[i++] = b->auth;
+	}
+	b->headers[i] = NULL;
+	TAILQ_INIT(&b->waiting);
+	b->rng = loop_clock_ms() ^ (uint64_t)(uintptr_t)b;
+	return b;
+}
+
+static void
+breq_free(struct backend_req *r)
+{
+	loop_timer_free(r->timer);
+	free(r->url);
+	free(r->body);
+	free(r);
+}
+
+void
+backend_cancel(struct backend_req *r)
+{
+	struct backend *b;
+
+	if (r == NULL)
+		return;
+	b = r->b;
+	switch (r->state) {
+	case BREQ_WAITING:
+		TAILQ_REMOVE(&b->waiting, r, entry);
+		b->nwaiting--;
+		break;
+	case BREQ_INFLIGHT:
+		http_cancel(r->http);
+		b->inflight--;
+		break;
+	case BREQ_SLEEPING:
+		b->sleeping--;
+		break;
+	}
+	breq_free(r);
+	backend_dispatch(b);
+}
+
+void
+backend_free(struct backend *b)
+{
+	struct backend_req *r;
+
+	if (b == NULL)
+		return;
+	/* Requests in flight or sleeping belong to their callers, who
+	 * cancel them before freeing the backend; waiting ones too. */
+	while ((r = TAILQ_FIRST(&b->waiting)) != NULL) {
+		TAILQ_REMOVE(&b->waiting, r, entry);
+		breq_free(r);
+	}
+	if (b->auth != NULL) {
+		/* The key does not linger in freed memory. */
+		memset(b->auth, 0, strlen(b->auth));
+		free(b->auth);
+	}
+	free(b->base);
+	free(b);
+}
+
+const char *
+backend_name(const struct backend *b)
+{
+	return b->p->name;
+}
+
+const struct conf_backend *
+backend_profile(const struct backend *b)
+{
+	return b->p;
+}
+
+size_t
+backend_inflight(const struct backend *b)
+{
+	return b->inflight;
+}
+
+size_t
+backend_waiting(const struct backend *b)
+{
+	return b->nwaiting + b->sleeping;
+}
+
+static void
+breq_finish(struct backend_req *r, struct backend_reply *rep)
+{
+	backend_cb cb = r->cb;
+	void *arg = r->arg;
+
+	rep->attempts = r->attempts;
+	breq_free(r);
+	cb(arg, rep);
+}
+
+static void
+breq_wake(void *arg)
+{
+	struct backend_req *r = arg;
+	struct backend *b = r->b;
+
+	b->sleeping--;
+	r->state = BREQ_WAITING;
+	/* A retry goes to the front: it has waited longest. */
+	TAILQ_INSERT_HEAD(&b->waiting, r, entry);
+	b->nwaiting++;
+	backend_dispatch(b);
+}
+
+static void
+breq_on_http(void *arg, const struct http_resp *resp)
+{
+	struct backend_req *r = arg;
+	struct backend *b = r->b;
+	const struct conf_backend *p = b->p;
+	struct backend_reply rep;
+	int retry = 0;
+	uint64_t delay;
+
+	r->http = NULL;
+	b->inflight--;
+	memset(&rep, 0, sizeof(rep));
+	rep.status = resp->status;
+	if (resp->too_large) {
+		rep.code = ERR_TOO_LARGE;
+		snprintf(rep.errmsg, sizeof(rep.errmsg),
+		    "backend %s: reply larger than max_reply_bytes (%ld)",
+		    p->name, p->max_reply_bytes);
+	} else if (resp->curl_code != 0) {
+		rep.code = resp->timed_out ? ERR_TIMEOUT : ERR_BACKEND;
+		snprintf(rep.errmsg, sizeof(rep.errmsg), "backend %s: %s",
+		    p->name, resp->timed_out ? "request timed out" :
+		    resp->error);
+		/* TLS and protocol setup errors do not heal by retrying. */
+		retry = !resp->tls_failed;
+	} else if (resp->status >= 200 && resp->status < 300) {
+		rep.ok = 1;
+		rep.body = resp->body;
+		rep.len = resp->len;
+	} else {
+		rep.code = resp->status == 429 ? ERR_RATE_LIMITED : ERR_BACKEND;
+		snprintf(rep.errmsg, sizeof(rep.errmsg),
+		    "backend %s: HTTP %ld", p->name, resp->status);
+		retry = resp->status == 429 || resp->status == 408 ||
+		    resp->status >= 500;
+	}
+	if (!rep.ok && retry && r->attempts <= (unsigned)p->max_retries) {
+		delay = backend_backoff(r->attempts, BACKOFF_BASE_MS,
+		    BACKOFF_CAP_MS, backend_retry_after_ms(resp->retry_after),
+		    (uint64_t)p->max_retry_after_ms, &b->rng);
+		log_debug("backend %s: attempt %u failed (%s), retrying in "
+		    "%llu ms", p->name, r->attempts, rep.errmsg,
+		    (unsigned long long)delay);
+		r->state = BREQ_SLEEPING;
+		b->sleeping++;
+		if (r->timer == NULL)
+			r->timer = loop_timer_new(b->loop, breq_wake, r);
+		loop_timer_set(r->timer, delay);
+		backend_dispatch(b);
+		return;
+	}
+	if (!rep.ok && r->attempts > 1) {
+		size_t l = strlen(rep.errmsg);
+
+		snprintf(rep.errmsg + l, sizeof(rep.errmsg) - l,
+		    " after %u attempts", r->attempts);
+	}
+	breq_finish(r, &rep);
+	backend_dispatch(b);
+}
+
+static void
+backend_dispatch(struct backend *b)
+{
+	struct backend_req *r;
+	struct http_opts o;
+
+	while (b->inflight < (size_t)b->p->max_inflight &&
+	    (r = TAILQ_FIRST(&b->waiting)) != NULL) {
+		TAILQ_REMOVE(&b->waiting, r, entry);
+		b->nwaiting--;
+		memset(&o, 0, sizeof(o));
+		o.url = r->url;
+		o.body = r->body;
+		o.len = r->len;
+		o.headers = b->headers;
+		o.timeout_ms = b->p->timeout_ms;
+		o.max_body = (size_t)b->p->max_reply_bytes;
+		o.ca_file = b->p->ca_file;
+		r->attempts++;
+		r->state = BREQ_INFLIGHT;
+		b->inflight++;
+		r->http = http_post(b->http, &o, breq_on_http, r);
+	}
+}
+
+struct backend_req *
+backend_post(struct backend *b, const char *path, const char *body,
+    size_t len, backend_cb cb, void *arg)
+{
+	struct backend_req *r;
+
+	r = xcalloc(1, sizeof(*r));
+	r->b = b;
+	r->url = xasprintf("%s%s", b->base, path);
+	r->body = xstrndup(body, len);
+	r->len = len;
+	r->cb = cb;
+	r->arg = arg;
+	r->state = BREQ_WAITING;
+	TAILQ_INSERT_TAIL(&b->waiting, r, entry);
+	b->nwaiting++;
+	backend_dispatch(b);
+	return r;
+}

@@ -1,0 +1,915 @@
+/*
+ * daemon: the loop that joins Kafka, the pipeline and the producer.
+ *
+ * Ownership: a struct djob exists from the moment a job message is
+ * consumed until its result (and DLQ copy) is acknowledged by the broker,
+ * or until it is forgotten (revoked partition, drain deadline). It is
+ * referenced by the pipeline (as the token) and by the producer (as the
+ * message opaque); `in_pipeline` and `acks` count those references, and
+ * the djob is freed when both are zero.
+ *
+ * At-least-once: a partition's offset is stored only up to the contiguous
+ * prefix of jobs whose every produced message was acknowledged
+ * (tracker.c). librdkafka's auto-commit commits what is stored.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "daemon.h"
+#include "kafka.h"
+#include "log.h"
+#include "loop.h"
+#include "notify.h"
+#include "pipeline.h"
+#include "result.h"
+#include "tracker.h"
+#include "xmalloc.h"
+
+#define TICK_MS 500
+#define FLUSH_MS 5000
+#define CLOSE_MS 10000
+
+enum dstate {
+	D_RUNNING = 0,
+	D_DRAINING,
+	D_DONE
+};
+
+struct dpart;
+
+struct djob {
+	struct daemon *d;
+	struct dpart *part; /* NULL once forgotten */
+	int32_t partition;
+	int64_t offset;
+	char *key;
+	size_t keylen;
+	char *value; /* the job bytes, for the DLQ copy; NULL if too big */
+	size_t vlen;
+	rd_kafka_headers_t *hdrs; /* the job's headers, or NULL */
+	char *id; /* the job id once known, for logs */
+	int in_pipeline;
+	int acks; /* produced messages not yet acknowledged */
+	int replaced; /* the result was replaced by an internal error */
+	int stuck; /* a permanent delivery failure: never done */
+	TAILQ_ENTRY(djob) pentry; /* in part->jobs while assigned */
+	TAILQ_ENTRY(djob) dentry; /* in daemon->jobs always */
+};
+
+TAILQ_HEAD(djobs, djob);
+
+struct dpart {
+	int32_t partition;
+	struct tracker *tr;
+	int paused;
+	int64_t stored;
+	struct djobs jobs;
+};
+
+/* A message waiting for room in the producer queue. */
+struct pmsg {
+	char *topic;
+	char *key;
+	size_t keylen;
+	char *value;
+	size_t vlen;
+	rd_kafka_headers_t *hdrs;
+	struct djob *job;
+	TAILQ_ENTRY(pmsg) entry;
+};
+
+TAILQ_HEAD(pmsgs, pmsg);
+
+struct daemon {
+	struct conf *conf;
+	struct loop *loop;
+	struct pipeline *pl;
+	rd_kafka_t *cons;
+	rd_kafka_t *prod;
+	rd_kafka_queue_t *cq;
+	rd_kafka_queue_t *pq;
+	int cfd, cwfd, pfd, pwfd, sfd;
+	struct loop_io *cio, *pio, *sio;
+	struct loop_timer *tick;
+	struct dpart **parts; /* by partition number */
+	size_t nparts;
+	struct djobs jobs; /* every live djob */
+	size_t inflight; /* live djobs */
+	struct pmsgs pending;
+	int bp_paused; /* partitions are paused for backpressure */
+	int ready;
+	enum dstate state;
+	uint64_t deadline;
+	uint64_t watchdog_ms;
+	uint64_t last_watchdog;
+};
+
+static void daemon_produce(struct daemon *d, const char *topic,
+    const char *key, size_t keylen, const char *value, size_t vlen,
+    rd_kafka_headers_t *hdrs, struct djob *j);
+static void daemon_check_drained(struct daemon *d);
+
+/* ---- partitions ---- */
+
+static struct dpart *
+dpart_get(struct daemon *d, int32_t partition)
+{
+	if (partition < 0 || (size_t)partition >= d->nparts)
+		return NULL;
+	return d->parts[partition];
+}
+
+static void
+dpart_store(struct daemon *d, struct dpart *p)
+{
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_resp_err_t err;
+	int64_t wm = tracker_watermark(p->tr);
+
+	if (wm < 0 || wm <= p->stored)
+		return;
+	l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, d->conf->jobs_topic,
+	    p->partition)->offset = wm;
+	err = rd_kafka_offsets_store(d->cons, l);
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR && l->elems[0].err == 0)
+		p->stored = wm;
+	else
+		log_debug("topic %s partition %" PRId32 ": cannot store "
+		    "offset %" PRId64 ": %s", d->conf->jobs_topic,
+		    p->partition, wm, rd_kafka_err2str(err ? err :
+		    l->elems[0].err));
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* ---- jobs ---- */
+
+static void
+djob_free(struct djob *j)
+{
+	struct daemon *d = j->d;
+
+	if (j->part != NULL)
+		TAILQ_REMOVE(&j->part->jobs, j, pentry);
+	TAILQ_REMOVE(&d->jobs, j, dentry);
+	if (j->hdrs != NULL)
+		rd_kafka_headers_destroy(j->hdrs);
+	free(j->key);
+	free(j->value);
+	free(j->id);
+	free(j);
+	d->inflight--;
+}
+
+static void
+daemon_backpressure(struct daemon *d)
+{
+	rd_kafka_topic_partition_list_t *l;
+	int pause;
+
+	if (d->state != D_RUNNING)
+		return;
+	if (!d->bp_paused && d->inflight >= (size_t)d->conf->max_inflight)
+		pause = 1;
+	else if (d->bp_paused &&
+	    d->inflight <= (size_t)d->conf->resume_inflight)
+		pause = 0;
+	else
+		return;
+	l = rd_kafka_topic_partition_list_new((int)d->nparts);
+	for (size_t i = 0; i < d->nparts; i++) {
+		struct dpart *p = d->parts[i];
+
+		if (p == NULL || p->paused == pause)
+			continue;
+		rd_kafka_topic_partition_list_add(l, d->conf->jobs_topic,
+		    p->partition);
+		p->paused = pause;
+	}
+	if (l->cnt > 0) {
+		if (pause)
+			rd_kafka_pause_partitions(d->cons, l);
+		else
+			rd_kafka_resume_partitions(d->cons, l);
+		log_debug("%s %d partition(s) at %zu jobs in flight",
+		    pause ? "paused" : "resumed", l->cnt, d->inflight);
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+	d->bp_paused = pause;
+}
+
+/* Both references are gone: the job is done (or forgotten). */
+static void
+djob_release(struct djob *j)
+{
+	struct daemon *d = j->d;
+
+	if (j->in_pipeline || j->acks > 0 || j->stuck)
+		return;
+	if (j->part != NULL) {
+		tracker_done(j->part->tr, j->offset);
+		dpart_store(d, j->part);
+	}
+	djob_free(j);
+	daemon_backpressure(d);
+	daemon_check_drained(d);
+}
+
+static void
+djob_log_result(const struct djob *j, const struct result *r,
+    const char *topic)
+{
+	if (r->code == ERR_NONE)
+		log_debug("job %s topic %s partition %" PRId32 " offset %"
+		    PRId64 ": ok, %zu candidate(s), %" PRIu64 " ms",
+		    r->id ? r->id : "-", topic, j->partition, j->offset,
+		    r->ncands, r->latency_ms);
+	else
+		log_info("job %s topic %s partition %" PRId32 " offset %"
+		    PRId64 ": error %s: %s", r->id ? r->id : "-", topic,
+		    j->partition, j->offset, err_code_name(r->code),
+		    r->errmsg ? r->errmsg : "");
+}
+
+static rd_kafka_headers_t *
+dlq_headers(const struct djob *j, const struct result *r,
+    const struct conf *c)
+{
+	rd_kafka_headers_t *h;
+	char num[32];
+
+	h = j->hdrs != NULL ? rd_kafka_headers_copy(j->hdrs) :
+	    rd_kafka_headers_new(8);
+	rd_kafka_header_add(h, "vsampd-error", -1, err_code_name(r->code), -1);
+	rd_kafka_header_add(h, "vsampd-error-message", -1,
+	    r->errmsg ? r->errmsg : "", -1);
+	snprintf(num, sizeof(num), "%u", r->attempts);
+	rd_kafka_header_add(h, "vsampd-attempts", -1, num, -1);
+	rd_kafka_header_add(h, "vsampd-source-topic", -1, c->jobs_topic, -1);
+	snprintf(num, sizeof(num), "%" PRId32, j->partition);
+	rd_kafka_header_add(h, "vsampd-source-partition", -1, num, -1);
+	snprintf(num, sizeof(num), "%" PRId64, j->offset);
+	rd_kafka_header_add(h, "vsampd-source-offset", -1, num, -1);
+	if (j->value == NULL) {
+		snprintf(num, sizeof(num), "%zu", j->vlen);
+		rd_kafka_header_add(h, "vsampd-original-size", -1, num, -1);
+	}
+	return h;
+}
+
+/* Encode r and produce it (and the DLQ copy of a failed job). */
+static void
+daemon_emit(struct daemon *d, struct djob *j, struct result *r)
+{
+	const struct conf *c = d->conf;
+	rd_kafka_headers_t *h;
+	char *buf, msg[160];
+	size_t len;
+	const char *key;
+	size_t keylen;
+
+	buf = result_encode(r, &len);
+	if (len > (size_t)c->max_result_bytes) {
+		free(buf);
+		snprintf(msg, sizeof(msg), "result of %zu bytes exceeds "
+		    "worker.max_result_bytes (%ld)", len, c->max_result_bytes);
+		result_set_error(r, ERR_TOO_LARGE, msg);
+		buf = result_encode(r, &len);
+	}
+	if (r->id != NULL) {
+		key = r->id;
+		keylen = strlen(r->id);
+		if (j->id == NULL)
+			j->id = xstrdup(r->id);
+	} else {
+		key = j->key;
+		keylen = j->keylen;
+	}
+	djob_log_result(j, r, c->jobs_topic);
+	h = rd_kafka_headers_new(1);
+	rd_kafka_header_add(h, "vsampd-schema", -1, "1", 1);
+	daemon_produce(d, c->results_topic, key, keylen, buf, len, h, j);
+	free(buf);
+	if (r->code != ERR_NONE && c->dlq_topic != NULL && !j->replaced) {
+		h = dlq_headers(j, r, c);
+		daemon_produce(d, c->dlq_topic, j->key, j->keylen,
+		    j->value ? j->value : "", j->value ? j->vlen : 0, h, j);
+	}
+}
+
+/* The pipeline's result callback. */
+static void
+daemon_on_result(void *arg, void *token, struct result *r)
+{
+	struct daemon *d = arg;
+	struct djob *j = token;
+
+	j->in_pipeline = 0;
+	if (j->part == NULL || d->state == D_DONE) {
+		/* Revoked meanwhile: the next owner redoes the job. */
+		result_free(r);
+		djob_release(j);
+		return;
+	}
+	daemon_emit(d, j, r);
+	result_free(r);
+	djob_release(j);
+}
+
+/* ---- producing ---- */
+
+static int
+daemon_try_produce(struct daemon *d, struct pmsg *m)
+{
+	rd_kafka_resp_err_t err;
+
+	err = rd_kafka_producev(d->prod, RD_KAFKA_V_TOPIC(m->topic),
+	    RD_KAFKA_V_KEY(m->key, m->keylen),
+	    RD_KAFKA_V_VALUE(m->value, m->vlen),
+	    RD_KAFKA_V_HEADERS(m->hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_OPAQUE(m->job), RD_KAFKA_V_END);
+	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		return -1;
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		/* Headers stay ours on failure. */
+		rd_kafka_headers_destroy(m->hdrs);
+		log_warnx("cannot produce to %s: %s", m->topic,
+		    rd_kafka_err2str(err));
+		m->job->acks--;
+		m->job->stuck = 1;
+	}
+	/* On success librdkafka owns the headers. */
+	m->hdrs = NULL;
+	return 0;
+}
+
+static void
+pmsg_free(struct pmsg *m)
+{
+	free(m->topic);
+	free(m->key);
+	free(m->value);
+	free(m);
+}
+
+/* Retry what waited for room in the producer queue, in order. */
+static void
+daemon_flush_pending(struct daemon *d)
+{
+	struct pmsg *m;
+
+	while ((m = TAILQ_FIRST(&d->pending)) != NULL) {
+		if (daemon_try_produce(d, m) == -1)
+			return;
+		TAILQ_REMOVE(&d->pending, m, entry);
+		pmsg_free(m);
+	}
+}
+
+/* Produce a copy of value; takes ownership of hdrs. */
+static void
+daemon_produce(struct daemon *d, const char *topic, const char *key,
+    size_t keylen, const char *value, size_t vlen, rd_kafka_headers_t *hdrs,
+    struct djob *j)
+{
+	struct pmsg m = { (char *)topic, (char *)key, keylen, (char *)value,
+		vlen, hdrs, j, { NULL, NULL } }, *q;
+
+	j->acks++;
+	if (TAILQ_EMPTY(&d->pending) && daemon_try_produce(d, &m) == 0)
+		return;
+	/* QUEUE_FULL: keep a copy and retry after the next poll. */
+	rd_kafka_poll(d->prod, 0);
+	q = xcalloc(1, sizeof(*q));
+	q->topic = xstrdup(topic);
+	q->key = key ? xstrndup(key, keylen) : NULL;
+	q->keylen = keylen;
+	q->value = xstrndup(value, vlen);
+	q->vlen = vlen;
+	q->hdrs = hdrs;
+	q->job = j;
+	TAILQ_INSERT_TAIL(&d->pending, q, entry);
+}
+
+static int
+dr_retriable(rd_kafka_resp_err_t err)
+{
+	switch (err) {
+	case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+	case RD_KAFKA_RESP_ERR__TIMED_OUT:
+	case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
+	case RD_KAFKA_RESP_ERR__TRANSPORT:
+	case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+	case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+	case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+	case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+	case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+	case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void
+daemon_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct daemon *d = opaque;
+	struct djob *j = m->_private;
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	rd_kafka_headers_t *h = NULL, *copy = NULL;
+
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		j->acks--;
+		djob_release(j);
+		return;
+	}
+	if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		copy = rd_kafka_headers_copy(h);
+	if (dr_retriable(m->err) && d->state != D_DONE) {
+		log_warnx("delivery to %s failed (%s), producing again", topic,
+		    rd_kafka_err2str(m->err));
+		j->acks--;
+		daemon_produce(d, topic, m->key, m->key_len, m->payload,
+		    m->len, copy, j);
+		return;
+	}
+	log_warnx("job %s topic %s partition %" PRId32 " offset %" PRId64
+	    ": delivery to %s failed for good: %s", j->id ? j->id : "-",
+	    d->conf->jobs_topic, j->partition, j->offset, topic,
+	    rd_kafka_err2str(m->err));
+	if (copy != NULL)
+		rd_kafka_headers_destroy(copy);
+	j->acks--;
+	if (strcmp(topic, d->conf->results_topic) == 0 && !j->replaced &&
+	    d->state != D_DONE) {
+		struct result *r = result_new();
+		char msg[160];
+
+		/* The result itself could not be written: say so in a small
+		 * internal error result instead. */
+		j->replaced = 1;
+		r->id = j->id ? xstrdup(j->id) : NULL;
+		r->source_topic = xstrdup(d->conf->jobs_topic);
+		r->source_partition = j->partition;
+		r->source_offset = j->offset;
+		snprintf(msg, sizeof(msg), "result could not be delivered: %s",
+		    rd_kafka_err2str(m->err));
+		result_set_error(r, ERR_INTERNAL, msg);
+		daemon_emit(d, j, r);
+		result_free(r);
+	} else
+		j->stuck = 1; /* redelivered after a restart */
+	djob_release(j);
+}
+
+/* ---- consuming ---- */
+
+static void
+daemon_on_message(struct daemon *d, rd_kafka_message_t *m)
+{
+	struct pipeline_src src;
+	struct dpart *p;
+	struct djob *j;
+	rd_kafka_headers_t *h;
+
+	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		log_warnx("kafka consumer: %s", rd_kafka_message_errstr(m));
+		return;
+	}
+	if (d->state != D_RUNNING)
+		return; /* not started: redelivered after restart */
+	p = dpart_get(d, m->partition);
+	if (p == NULL || tracker_add(p->tr, m->offset) == -1)
+		return; /* not ours, or a repeat after a seek */
+	j = xcalloc(1, sizeof(*j));
+	j->d = d;
+	j->part = p;
+	j->partition = m->partition;
+	j->offset = m->offset;
+	if (m->key != NULL) {
+		j->key = xstrndup(m->key, m->key_len);
+		j->keylen = m->key_len;
+	}
+	j->vlen = m->len;
+	if (m->len <= (size_t)d->conf->max_message_bytes)
+		j->value = xstrndup(m->payload ? m->payload : "", m->len);
+	if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		j->hdrs = rd_kafka_headers_copy(h);
+	TAILQ_INSERT_TAIL(&p->jobs, j, pentry);
+	TAILQ_INSERT_TAIL(&d->jobs, j, dentry);
+	d->inflight++;
+	j->in_pipeline = 1;
+	src.topic = d->conf->jobs_topic;
+	src.partition = m->partition;
+	src.offset = m->offset;
+	pipeline_submit(d->pl, m->payload ? m->payload : "", m->len, &src, j);
+	daemon_backpressure(d);
+}
+
+static void
+daemon_poll_consumer(struct daemon *d)
+{
+	rd_kafka_message_t *m;
+
+	/* The pipe is written only when the queue goes from empty to not
+	 * empty: drain it all. */
+	while ((m = rd_kafka_consumer_poll(d->cons, 0)) != NULL) {
+		daemon_on_message(d, m);
+		rd_kafka_message_destroy(m);
+	}
+}
+
+static void
+daemon_poll_producer(struct daemon *d)
+{
+	while (rd_kafka_poll(d->prod, 0) > 0)
+		;
+	daemon_flush_pending(d);
+}
+
+static void
+daemon_on_consumer_fd(int fd, uint32_t events, void *arg)
+{
+	kafka_pipe_drain(fd);
+	daemon_poll_consumer(arg);
+}
+
+static void
+daemon_on_producer_fd(int fd, uint32_t events, void *arg)
+{
+	kafka_pipe_drain(fd);
+	daemon_poll_producer(arg);
+}
+
+static void
+daemon_set_ready(struct daemon *d)
+{
+	if (d->ready)
+		return;
+	d->ready = 1;
+	notify_send("READY=1\nSTATUS=consuming");
+	log_info("ready: consuming %s in group %s", d->conf->jobs_topic,
+	    d->conf->group_id);
+}
+
+static void
+daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct daemon *d = opaque;
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		int pause = d->bp_paused || d->state != D_RUNNING;
+
+		for (int i = 0; i < parts->cnt; i++) {
+			int32_t n = parts->elems[i].partition;
+			struct dpart *p;
+
+			if (n < 0)
+				continue;
+			if ((size_t)n >= d->nparts) {
+				d->parts = xreallocarray(d->parts,
+				    (size_t)n + 1, sizeof(*d->parts));
+				memset(d->parts + d->nparts, 0,
+				    ((size_t)n + 1 - d->nparts) *
+				    sizeof(*d->parts));
+				d->nparts = (size_t)n + 1;
+			}
+			if (d->parts[n] != NULL)
+				continue;
+			p = xcalloc(1, sizeof(*p));
+			p->partition = n;
+			p->tr = tracker_new();
+			p->stored = -1;
+			TAILQ_INIT(&p->jobs);
+			d->parts[n] = p;
+		}
+		rd_kafka_assign(rk, parts);
+		if (pause && parts->cnt > 0) {
+			rd_kafka_pause_partitions(rk, parts);
+			for (int i = 0; i < parts->cnt; i++) {
+				struct dpart *p = dpart_get(d,
+				    parts->elems[i].partition);
+
+				if (p != NULL)
+					p->paused = 1;
+			}
+		}
+		log_info("assigned %d partition(s) of %s", parts->cnt,
+		    d->conf->jobs_topic);
+	} else {
+		for (int i = 0; i < parts->cnt; i++) {
+			struct dpart *p = dpart_get(d,
+			    parts->elems[i].partition);
+			struct djob *j;
+
+			if (p == NULL)
+				continue;
+			dpart_store(d, p);
+			/* In-flight jobs of this partition are forgotten:
+			 * their results, if they come, are dropped. */
+			while ((j = TAILQ_FIRST(&p->jobs)) != NULL) {
+				TAILQ_REMOVE(&p->jobs, j, pentry);
+				j->part = NULL;
+			}
+			tracker_free(p->tr);
+			free(p);
+			d->parts[parts->elems[i].partition] = NULL;
+		}
+		if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+			log_warnx("rebalance error: %s", rd_kafka_err2str(err));
+		rd_kafka_assign(rk, NULL);
+		log_info("revoked %d partition(s) of %s", parts->cnt,
+		    d->conf->jobs_topic);
+	}
+	daemon_set_ready(d);
+}
+
+/* ---- drain ---- */
+
+static void
+daemon_begin_drain(struct daemon *d)
+{
+	rd_kafka_topic_partition_list_t *l;
+
+	if (d->state != D_RUNNING) {
+		/* A second signal: stop waiting for in-flight jobs. */
+		log_notice("second stop signal: not waiting any longer");
+		d->deadline = loop_clock_ms();
+		return;
+	}
+	notify_send("STOPPING=1\nSTATUS=draining");
+	log_info("draining: %zu job(s) in flight, waiting up to %ld ms",
+	    d->inflight, d->conf->shutdown_timeout_ms);
+	d->state = D_DRAINING;
+	d->deadline = loop_clock_ms() + (uint64_t)d->conf->shutdown_timeout_ms;
+	if (rd_kafka_assignment(d->cons, &l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		if (l->cnt > 0)
+			rd_kafka_pause_partitions(d->cons, l);
+		rd_kafka_topic_partition_list_destroy(l);
+	}
+	daemon_check_drained(d);
+}
+
+static void
+daemon_check_drained(struct daemon *d)
+{
+	if (d->state != D_DRAINING)
+		return;
+	if (d->inflight == 0 || loop_clock_ms() >= d->deadline)
+		d->state = D_DONE;
+}
+
+static void
+daemon_on_signal(int fd, uint32_t events, void *arg)
+{
+	struct daemon *d = arg;
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			log_info("received %s", si.ssi_signo == SIGTERM ?
+			    "SIGTERM" : "SIGINT");
+			daemon_begin_drain(d);
+			break;
+		case SIGHUP:
+			log_notice("SIGHUP: configuration reload is not "
+			    "supported by this version; restart to apply");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void
+daemon_on_tick(void *arg)
+{
+	struct daemon *d = arg;
+	uint64_t now = loop_clock_ms();
+
+	/* librdkafka leaves the group if the consumer is not polled within
+	 * max.poll.interval.ms, even while idle or paused. */
+	daemon_poll_consumer(d);
+	daemon_poll_producer(d);
+	if (d->watchdog_ms > 0 && now - d->last_watchdog >= d->watchdog_ms / 2) {
+		notify_send("WATCHDOG=1");
+		d->last_watchdog = now;
+	}
+	daemon_check_drained(d);
+	loop_timer_set(d->tick, TICK_MS);
+}
+
+/* ---- start and stop ---- */
+
+static int
+daemon_signalfd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/* Wait until the topics exist; a stop signal meanwhile ends the wait. */
+static int
+daemon_wait_topics(struct daemon *d)
+{
+	const char *names[3];
+	size_t n = 0;
+	char err[256];
+	int warned = 0;
+
+	names[n++] = d->conf->jobs_topic;
+	names[n++] = d->conf->results_topic;
+	if (d->conf->dlq_topic != NULL)
+		names[n++] = d->conf->dlq_topic;
+	for (;;) {
+		struct signalfd_siginfo si;
+
+		if (kafka_topics_exist(d->prod, names, n, 5000, err,
+		    sizeof(err)) == 0)
+			return 0;
+		if (!warned++)
+			log_warnx("waiting for kafka: %s", err);
+		else
+			log_debug("still waiting for kafka: %s", err);
+		notify_send("STATUS=waiting for topics");
+		for (int i = 0; i < 10; i++) {
+			if (read(d->sfd, &si, sizeof(si)) ==
+			    (ssize_t)sizeof(si) && (si.ssi_signo == SIGTERM ||
+			    si.ssi_signo == SIGINT))
+				return -1;
+			rd_kafka_poll(d->prod, 100);
+		}
+	}
+}
+
+static void
+daemon_close(struct daemon *d)
+{
+	struct pmsg *m;
+	uint64_t until;
+
+	/* Jobs cut off by the deadline produce nothing. */
+	struct djob *j;
+
+	pipeline_free(d->pl);
+	d->pl = NULL;
+	TAILQ_FOREACH(j, &d->jobs, dentry)
+		j->in_pipeline = 0;
+	daemon_flush_pending(d);
+	if (rd_kafka_flush(d->prod, FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warnx("%d message(s) not delivered at shutdown",
+		    rd_kafka_outq_len(d->prod));
+	for (size_t i = 0; i < d->nparts; i++)
+		if (d->parts[i] != NULL)
+			dpart_store(d, d->parts[i]);
+	if (d->cons != NULL) {
+		rd_kafka_resp_err_t err = rd_kafka_commit(d->cons, NULL, 0);
+
+		if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+			log_warnx("final offset commit failed: %s",
+			    rd_kafka_err2str(err));
+		rd_kafka_consumer_close_queue(d->cons, d->cq);
+		until = loop_clock_ms() + CLOSE_MS;
+		while (!rd_kafka_consumer_closed(d->cons) &&
+		    loop_clock_ms() < until) {
+			rd_kafka_message_t *msg;
+
+			msg = rd_kafka_consumer_poll(d->cons, 100);
+			if (msg != NULL)
+				rd_kafka_message_destroy(msg);
+		}
+	}
+	while ((m = TAILQ_FIRST(&d->pending)) != NULL) {
+		TAILQ_REMOVE(&d->pending, m, entry);
+		if (m->hdrs != NULL)
+			rd_kafka_headers_destroy(m->hdrs);
+		pmsg_free(m);
+	}
+	/* Forget every remaining job before the handles go. */
+	while ((j = TAILQ_FIRST(&d->jobs)) != NULL)
+		djob_free(j);
+	for (size_t i = 0; i < d->nparts; i++) {
+		struct dpart *p = d->parts[i];
+
+		if (p == NULL)
+			continue;
+		tracker_free(p->tr);
+		free(p);
+	}
+	free(d->parts);
+	d->parts = NULL;
+	d->nparts = 0;
+}
+
+int
+daemon_run(struct conf *conf)
+{
+	struct daemon dd, *d = &dd;
+	rd_kafka_topic_partition_list_t *topics;
+	char err[512];
+	int status = 0;
+
+	memset(d, 0, sizeof(*d));
+	d->conf = conf;
+	d->cfd = d->cwfd = d->pfd = d->pwfd = -1;
+	TAILQ_INIT(&d->pending);
+	TAILQ_INIT(&d->jobs);
+	if ((d->sfd = daemon_signalfd()) == -1)
+		fatal("signalfd");
+	if ((d->loop = loop_new()) == NULL)
+		fatal("epoll");
+	d->pl = pipeline_new(d->loop, conf, daemon_on_result, d, err,
+	    sizeof(err));
+	if (d->pl == NULL)
+		fatalx("%s", err);
+	d->prod = kafka_producer_new(conf, daemon_on_delivery, d, err,
+	    sizeof(err));
+	if (d->prod == NULL)
+		fatalx("%s", err);
+	d->cons = kafka_consumer_new(conf, conf->group_id, daemon_rebalance,
+	    d, err, sizeof(err));
+	if (d->cons == NULL)
+		fatalx("%s", err);
+
+	if (daemon_wait_topics(d) == -1) {
+		log_info("stopped while waiting for kafka");
+		goto out;
+	}
+	d->cq = rd_kafka_queue_get_consumer(d->cons);
+	d->pq = rd_kafka_queue_get_main(d->prod);
+	if ((d->cfd = kafka_queue_pipe(d->cq, &d->cwfd)) == -1 ||
+	    (d->pfd = kafka_queue_pipe(d->pq, &d->pwfd)) == -1)
+		fatal("pipe");
+	d->cio = loop_io_add(d->loop, d->cfd, EPOLLIN, daemon_on_consumer_fd,
+	    d);
+	d->pio = loop_io_add(d->loop, d->pfd, EPOLLIN, daemon_on_producer_fd,
+	    d);
+	d->sio = loop_io_add(d->loop, d->sfd, EPOLLIN, daemon_on_signal, d);
+	if (d->cio == NULL || d->pio == NULL || d->sio == NULL)
+		fatal("epoll_ctl");
+	d->tick = loop_timer_new(d->loop, daemon_on_tick, d);
+	loop_timer_set(d->tick, TICK_MS);
+	d->watchdog_ms = notify_watchdog_ms();
+
+	topics = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(topics, conf->jobs_topic,
+	    RD_KAFKA_PARTITION_UA);
+	if (rd_kafka_subscribe(d->cons, topics) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		fatalx("cannot subscribe to %s", conf->jobs_topic);
+	rd_kafka_topic_partition_list_destroy(topics);
+	log_info("started: brokers %s, group %s, jobs %s, results %s",
+	    conf->brokers, conf->group_id, conf->jobs_topic,
+	    conf->results_topic);
+
+	/* Serve whatever was queued before the pipes were set up. */
+	daemon_poll_consumer(d);
+	daemon_poll_producer(d);
+	while (d->state != D_DONE) {
+		if (loop_run_once(d->loop, -1) == -1)
+			fatal("epoll_wait");
+	}
+	log_info("drained: %zu job(s) left unfinished", d->inflight);
+	daemon_close(d);
+	loop_io_del(d->cio);
+	loop_io_del(d->pio);
+	loop_io_del(d->sio);
+	loop_timer_free(d->tick);
+	rd_kafka_queue_io_event_enable(d->cq, -1, NULL, 0);
+	rd_kafka_queue_io_event_enable(d->pq, -1, NULL, 0);
+	rd_kafka_queue_destroy(d->cq);
+	rd_kafka_queue_destroy(d->pq);
+out:
+	pipeline_free(d->pl);
+	if (d->cons != NULL)
+		rd_kafka_destroy(d->cons);
+	if (d->prod != NULL)
+		rd_kafka_destroy(d->prod);
+	{
+		int fds[] = { d->cfd, d->cwfd, d->pfd, d->pwfd, d->sfd };
+
+		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+			if (fds[i] != -1)
+				close(fds[i]);
+	}
+	loop_free(d->loop);
+	log_info("stopped");
+	return status;
+}

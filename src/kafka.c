@@ -1,0 +1,222 @@
+/*
+ * kafka: librdkafka handle construction.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "kafka.h"
+#include "log.h"
+#include "xmalloc.h"
+
+static void
+kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
+    const char *buf)
+{
+	/* syslog levels map straight onto journald's. Anything librdkafka
+	 * considers informational stays at debug, so that a healthy
+	 * daemon logs only its own events. */
+	if (level > LOG_LVL_NOTICE)
+		level = LOG_LVL_DEBUG;
+	log_at(level, "kafka %s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+static void
+kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	char fatal_reason[512];
+
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		rd_kafka_fatal_error(rk, fatal_reason, sizeof(fatal_reason));
+		fatalx("kafka %s: fatal error: %s", rd_kafka_name(rk),
+		    fatal_reason);
+	}
+	/* Transport errors heal by themselves (librdkafka reconnects). */
+	log_warnx("kafka %s: %s: %s", rd_kafka_name(rk),
+	    rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static int
+kafka_set(rd_kafka_conf_t *kc, const char *name, const char *value,
+    char *errstr, size_t errlen)
+{
+	char err[512];
+
+	if (rd_kafka_conf_set(kc, name, value, err, sizeof(err)) !=
+	    RD_KAFKA_CONF_OK) {
+		snprintf(errstr, errlen, "kafka property %s: %s", name, err);
+		return -1;
+	}
+	return 0;
+}
+
+static rd_kafka_conf_t *
+kafka_conf_new(const struct conf *c, const struct conf_prop *props,
+    size_t nprops, char *errstr, size_t errlen)
+{
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+
+	for (size_t i = 0; i < nprops; i++)
+		if (kafka_set(kc, props[i].name, props[i].value, errstr,
+		    errlen) == -1)
+			goto fail;
+	if (kafka_set(kc, "bootstrap.servers", c->brokers, errstr,
+	    errlen) == -1 ||
+	    kafka_set(kc, "log.queue", "true", errstr, errlen) == -1)
+		goto fail;
+	rd_kafka_conf_set_log_cb(kc, kafka_log_cb);
+	rd_kafka_conf_set_error_cb(kc, kafka_error_cb);
+	return kc;
+fail:
+	rd_kafka_conf_destroy(kc);
+	return NULL;
+}
+
+/* Finish a new handle: its logs go to the main queue (served by us). */
+static rd_kafka_t *
+kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *kc, char *errstr,
+    size_t errlen)
+{
+	char err[512];
+	rd_kafka_t *rk;
+
+	if ((rk = rd_kafka_new(type, kc, err, sizeof(err))) == NULL) {
+		rd_kafka_conf_destroy(kc);
+		snprintf(errstr, errlen, "cannot create kafka %s: %s",
+		    type == RD_KAFKA_CONSUMER ? "consumer" : "producer", err);
+		return NULL;
+	}
+	rd_kafka_set_log_queue(rk, NULL);
+	return rk;
+}
+
+rd_kafka_t *
+kafka_consumer_new(const struct conf *c, const char *group,
+    kafka_rebalance_cb rebalance, void *opaque, char *errstr, size_t errlen)
+{
+	rd_kafka_conf_t *kc;
+	rd_kafka_t *rk;
+
+	kc = kafka_conf_new(c, c->consumer_props, c->nconsumer_props, errstr,
+	    errlen);
+	if (kc == NULL)
+		return NULL;
+	if (kafka_set(kc, "group.id", group, errstr, errlen) == -1 ||
+	    kafka_set(kc, "enable.auto.offset.store", "false", errstr,
+	    errlen) == -1 ||
+	    kafka_set(kc, "enable.partition.eof", "false", errstr,
+	    errlen) == -1 ||
+	    kafka_set(kc, "client.id", "vsampd", errstr, errlen) == -1) {
+		rd_kafka_conf_destroy(kc);
+		return NULL;
+	}
+	if (rebalance != NULL)
+		rd_kafka_conf_set_rebalance_cb(kc, rebalance);
+	rd_kafka_conf_set_opaque(kc, opaque);
+	if ((rk = kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errlen)) == NULL)
+		return NULL;
+	/* Serve the main queue (logs, errors, rebalances) through the
+	 * consumer queue, so one fd wakes us for all of them. */
+	rd_kafka_poll_set_consumer(rk);
+	return rk;
+}
+
+rd_kafka_t *
+kafka_producer_new(const struct conf *c, kafka_dr_cb dr, void *opaque,
+    char *errstr, size_t errlen)
+{
+	rd_kafka_conf_t *kc;
+	char num[32];
+	long maxbytes = c->max_message_bytes + 65536;
+
+	if (c->max_result_bytes + 65536 > maxbytes)
+		maxbytes = c->max_result_bytes + 65536;
+	kc = kafka_conf_new(c, c->producer_props, c->nproducer_props, errstr,
+	    errlen);
+	if (kc == NULL)
+		return NULL;
+	snprintf(num, sizeof(num), "%ld", maxbytes);
+	if (kafka_set(kc, "enable.idempotence", "true", errstr, errlen) == -1 ||
+	    kafka_set(kc, "partitioner", "murmur2_random", errstr,
+	    errlen) == -1 ||
+	    kafka_set(kc, "client.id", "vsampd", errstr, errlen) == -1) {
+		rd_kafka_conf_destroy(kc);
+		return NULL;
+	}
+	/* Raise message.max.bytes only when the user left it lower. */
+	{
+		char cur[32];
+		size_t cl = sizeof(cur);
+
+		if (rd_kafka_conf_get(kc, "message.max.bytes", cur, &cl) !=
+		    RD_KAFKA_CONF_OK || strtol(cur, NULL, 10) < maxbytes) {
+			if (kafka_set(kc, "message.max.bytes", num, errstr,
+			    errlen) == -1) {
+				rd_kafka_conf_destroy(kc);
+				return NULL;
+			}
+		}
+	}
+	if (dr != NULL)
+		rd_kafka_conf_set_dr_msg_cb(kc, dr);
+	rd_kafka_conf_set_opaque(kc, opaque);
+	return kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errlen);
+}
+
+int
+kafka_queue_pipe(rd_kafka_queue_t *q, int *wfd)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1)
+		return -1;
+	rd_kafka_queue_io_event_enable(q, fds[1], "1", 1);
+	*wfd = fds[1];
+	return fds[0];
+}
+
+void
+kafka_pipe_drain(int fd)
+{
+	char buf[256];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+int
+kafka_topics_exist(rd_kafka_t *rk, const char *const *names, size_t n,
+    int timeout_ms, char *errstr, size_t errlen)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t err;
+	int ret = 0;
+
+	err = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(errstr, errlen, "cannot read cluster metadata: %s",
+		    rd_kafka_err2str(err));
+		return -1;
+	}
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		int found = 0;
+
+		for (int t = 0; t < md->topic_cnt; t++)
+			if (strcmp(md->topics[t].topic, names[i]) == 0 &&
+			    md->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+			    md->topics[t].partition_cnt > 0)
+				found = 1;
+		if (!found) {
+			snprintf(errstr, errlen, "topic %s does not exist",
+			    names[i]);
+			ret = -1;
+		}
+	}
+	rd_kafka_metadata_destroy(md);
+	return ret;
+}

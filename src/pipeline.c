@@ -1,0 +1,521 @@
+/*
+ * pipeline: from job bytes to a result.
+ *
+ * A job is planned as a number of calls: independent calls (direct,
+ * direct_cot, sequence, vs_standard, vs_cot) all start at once and the
+ * backends' concurrency limits queue them; conversations (multi_turn,
+ * vs_multi) run one turn after another, each turn carrying the earlier
+ * replies verbatim. A reply that arrives but cannot be parsed is asked
+ * again while the profile's max_retries allows (the backend already
+ * retried the HTTP-level failures). When every call has ended, the
+ * candidates are normalised (prob.c), filtered, selected, and the result
+ * goes to the callback.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "backend.h"
+#include "conf.h"
+#include "http.h"
+#include "job.h"
+#include "log.h"
+#include "loop.h"
+#include "openai.h"
+#include "pipeline.h"
+#include "prob.h"
+#include "prompt.h"
+#include "reply.h"
+#include "result.h"
+#include "select.h"
+#include "xmalloc.h"
+
+struct pjob;
+
+struct pcall {
+	struct pjob *job;
+	int idx;
+	int asked;
+	int tries; /* content-level tries (parse failures) */
+	struct backend_req *req;
+	int ok;
+	struct reply reply;
+};
+
+struct pjob {
+	struct pipeline *p;
+	void *token;
+	struct job *job;
+	struct result *res;
+	struct backend *be;
+	struct prompt_params pp;
+	struct openai_params op;
+	enum reply_kind kind;
+	int ncalls;
+	int conversation;
+	struct pcall *calls;
+	int outstanding;
+	int nok;
+	enum err_code last_code;
+	char last_err[320];
+	struct chat chat; /* the conversation so far (conversations) */
+	struct loop_timer *timeout;
+	uint64_t started;
+	TAILQ_ENTRY(pjob) entry;
+};
+
+TAILQ_HEAD(pjobs, pjob);
+
+struct pipeline {
+	struct loop *loop;
+	const struct conf *conf;
+	struct http *http;
+	struct backend **backends; /* parallel to conf->backends */
+	size_t nbackends;
+	pipeline_done_cb cb;
+	void *arg;
+	struct pjobs jobs;
+	size_t njobs;
+};
+
+static void pcall_start(struct pcall *c);
+
+struct pipeline *
+pipeline_new(struct loop *loop, const struct conf *conf, pipeline_done_cb cb,
+    void *arg, char *errstr, size_t errlen)
+{
+	struct pipeline *p;
+
+	p = xcalloc(1, sizeof(*p));
+	p->loop = loop;
+	p->conf = conf;
+	p->cb = cb;
+	p->arg = arg;
+	TAILQ_INIT(&p->jobs);
+	if ((p->http = http_new(loop)) == NULL) {
+		snprintf(errstr, errlen, "cannot initialise libcurl");
+		free(p);
+		return NULL;
+	}
+	p->nbackends = conf->nbackends;
+	p->backends = xcalloc(p->nbackends, sizeof(*p->backends));
+	for (size_t i = 0; i < conf->nbackends; i++) {
+		p->backends[i] = backend_new(loop, p->http, &conf->backends[i],
+		    errstr, errlen);
+		if (p->backends[i] == NULL) {
+			pipeline_free(p);
+			return NULL;
+		}
+	}
+	return p;
+}
+
+static void
+pjob_free(struct pjob *j)
+{
+	struct pipeline *p = j->p;
+
+	TAILQ_REMOVE(&p->jobs, j, entry);
+	p->njobs--;
+	for (int i = 0; i < j->ncalls; i++) {
+		backend_cancel(j->calls[i].req);
+		reply_free(&j->calls[i].reply);
+	}
+	free(j->calls);
+	json_decref((json_t *)j->op.schema);
+	chat_free(&j->chat);
+	loop_timer_free(j->timeout);
+	job_free(j->job);
+	result_free(j->res);
+	free(j);
+}
+
+void
+pipeline_free(struct pipeline *p)
+{
+	struct pjob *j;
+
+	if (p == NULL)
+		return;
+	while ((j = TAILQ_FIRST(&p->jobs)) != NULL)
+		pjob_free(j);
+	for (size_t i = 0; i < p->nbackends; i++)
+		backend_free(p->backends[i]);
+	free(p->backends);
+	http_free(p->http);
+	free(p);
+}
+
+size_t
+pipeline_inflight(const struct pipeline *p)
+{
+	return p->njobs;
+}
+
+/* Hand the result over and forget the job. */
+static void
+pjob_finish(struct pjob *j)
+{
+	struct pipeline *p = j->p;
+	struct result *r = j->res;
+	void *token = j->token;
+
+	r->latency_ms = loop_clock_ms() - j->started;
+	j->res = NULL;
+	pjob_free(j);
+	p->cb(p->arg, token, r);
+}
+
+static void
+pjob_fail(struct pjob *j, enum err_code code, const char *msg)
+{
+	result_set_error(j->res, code, msg);
+	pjob_finish(j);
+}
+
+static void
+pjob_timeout(void *arg)
+{
+	struct pjob *j = arg;
+	char msg[128];
+
+	snprintf(msg, sizeof(msg),
+	    "job exceeded worker.job_timeout_ms (%ld ms)",
+	    j->p->conf->job_timeout_ms);
+	pjob_fail(j, ERR_TIMEOUT, msg);
+}
+
+/* Gather the candidates of every successful call into the result. */
+static void
+pjob_complete(struct pjob *j)
+{
+	struct result *r = j->res;
+	struct job *job = j->job;
+	size_t total = 0, kept = 0, cap = (size_t)j->pp.n;
+	double *p;
+	uint64_t seed;
+
+	r->failed_calls = (unsigned)(j->ncalls - j->nok);
+	if (j->nok == 0) {
+		pjob_fail(j, j->last_code ? j->last_code : ERR_INTERNAL,
+		    j->last_err[0] ? j->last_err : "no call succeeded");
+		return;
+	}
+	for (int i = 0; i < j->ncalls; i++)
+		if (j->calls[i].ok)
+			total += j->calls[i].reply.n;
+	r->cands = xcalloc(total, sizeof(*r->cands));
+	p = xcalloc(total, sizeof(*p));
+	for (int i = 0; i < j->ncalls && kept < cap; i++) {
+		struct reply *rp = &j->calls[i].reply;
+		double *v, *cp;
+
+		if (!j->calls[i].ok)
+			continue;
+		v = xcalloc(rp->n, sizeof(*v));
+		cp = xcalloc(rp->n, sizeof(*cp));
+		for (size_t k = 0; k < rp->n; k++)
+			v[k] = rp->items[k].verbalized;
+		prob_call(v, rp->n, cp);
+		for (size_t k = 0; k < rp->n && kept < cap; k++) {
+			/* Step 4: every successful call carries equal weight. */
+			double q = cp[k] / j->nok;
+
+			/* Step 5: min_probability, on the call-level figure. */
+			if (!isnan(job->min_probability) &&
+			    q < job->min_probability)
+				continue;
+			r->cands[kept].text = rp->items[k].text;
+			r->cands[kept].len = rp->items[k].len;
+			rp->items[k].text = NULL;
+			r->cands[kept].verbalized = rp->items[k].verbalized;
+			r->cands[kept].turn = i;
+			p[kept] = q;
+			kept++;
+		}
+		free(v);
+		free(cp);
+	}
+	r->ncands = kept;
+	/* Steps 6-7 (dedup) come with the dedup module; counts stay 0. */
+	r->has_dedup = 1;
+	/* Step 8. */
+	prob_renormalise(p, kept);
+	for (size_t i = 0; i < kept; i++)
+		r->cands[i].probability = p[i];
+	seed = job->has_seed ? job->seed :
+	    select_seed(job->id, strlen(job->id));
+	r->selected = kept == 0 ? -1 :
+	    select_pick((enum select_mode)job->select, p, kept, seed);
+	free(p);
+	pjob_finish(j);
+}
+
+/* One call (or turn) has ended, well or not. */
+static void
+pjob_call_ended(struct pjob *j, struct pcall *c)
+{
+	j->outstanding--;
+	if (j->conversation) {
+		int next = c->idx + 1;
+
+		if (c->ok && next < j->ncalls) {
+			pcall_start(&j->calls[next]);
+			return;
+		}
+		pjob_complete(j);
+		return;
+	}
+	if (j->outstanding == 0)
+		pjob_complete(j);
+}
+
+static void
+pcall_failed(struct pcall *c, enum err_code code, const char *msg)
+{
+	struct pjob *j = c->job;
+
+	j->last_code = code;
+	snprintf(j->last_err, sizeof(j->last_err), "%s", msg);
+	log_info("job %s: call %d failed: %s", j->job->id, c->idx, msg);
+	pjob_call_ended(j, c);
+}
+
+static void
+pcall_on_reply(void *arg, const struct backend_reply *rep)
+{
+	struct pcall *c = arg;
+	struct pjob *j = c->job;
+	const struct conf_backend *prof = backend_profile(j->be);
+	struct openai_reply orep;
+	char err[256], msg[320];
+
+	c->req = NULL;
+	j->res->attempts += rep->attempts;
+	j->res->requests += rep->attempts;
+	if (!rep->ok) {
+		pcall_failed(c, rep->code, rep->errmsg);
+		return;
+	}
+	memset(&orep, 0, sizeof(orep));
+	if (openai_chat_parse(rep->body, rep->len, &orep, err,
+	    sizeof(err)) == -1) {
+		snprintf(msg, sizeof(msg), "backend %s: %s", prof->name, err);
+		goto retry;
+	}
+	j->res->prompt_tokens += orep.prompt_tokens;
+	j->res->completion_tokens += orep.completion_tokens;
+	if (reply_parse(orep.content, orep.len, j->kind, (size_t)c->asked,
+	    &c->reply, err, sizeof(err)) == -1) {
+		snprintf(msg, sizeof(msg), "backend %s: unparseable reply: %s",
+		    prof->name, err);
+		openai_reply_free(&orep);
+		goto retry_parse;
+	}
+	c->ok = 1;
+	j->nok++;
+	if (j->conversation && c->idx + 1 < j->ncalls)
+		prompt_next_turn(&j->pp, &j->chat, orep.content, orep.len,
+		    j->calls[c->idx + 1].asked);
+	openai_reply_free(&orep);
+	pjob_call_ended(j, c);
+	return;
+
+retry:
+	openai_reply_free(&orep);
+	if (c->tries <= prof->max_retries) {
+		log_debug("job %s: call %d: %s, asking again", j->job->id,
+		    c->idx, msg);
+		pcall_start(c);
+		return;
+	}
+	pcall_failed(c, ERR_BACKEND, msg);
+	return;
+
+retry_parse:
+	if (c->tries <= prof->max_retries) {
+		log_debug("job %s: call %d: %s, asking again", j->job->id,
+		    c->idx, msg);
+		pcall_start(c);
+		return;
+	}
+	pcall_failed(c, ERR_PARSE, msg);
+}
+
+/* Render and send one call (again, on a retry). */
+static void
+pcall_start(struct pcall *c)
+{
+	struct pjob *j = c->job;
+	struct chat one;
+	const struct chat *chat;
+	char err[256], *body;
+	size_t len;
+
+	chat_init(&one);
+	if (j->conversation)
+		chat = &j->chat;
+	else {
+		/* The last call may ask for fewer than k: its own prompt. */
+		if (prompt_build(&j->pp, j->job, c->asked, &one, err,
+		    sizeof(err)) == -1)
+			fatalx("job %s: prompt failed after validation: %s",
+			    j->job->id, err);
+		chat = &one;
+	}
+	if (j->op.schema != NULL) {
+		json_decref((json_t *)j->op.schema);
+		j->op.schema = prompt_schema(j->pp.method, c->asked);
+	}
+	body = openai_chat_request(chat, &j->op, &len);
+	chat_free(&one);
+	if (c->tries == 0)
+		j->outstanding++;
+	c->tries++;
+	c->req = backend_post(j->be, "/chat/completions", body, len,
+	    pcall_on_reply, c);
+	free(body);
+}
+
+static struct backend *
+pipeline_backend(struct pipeline *p, const char *name)
+{
+	for (size_t i = 0; i < p->nbackends; i++)
+		if (strcmp(backend_name(p->backends[i]), name) == 0)
+			return p->backends[i];
+	return NULL;
+}
+
+static double
+pick_double(double job, double profile, double dflt)
+{
+	if (!isnan(job))
+		return job;
+	if (!isnan(profile))
+		return profile;
+	return dflt;
+}
+
+void
+pipeline_submit(struct pipeline *p, const void *buf, size_t len,
+    const struct pipeline_src *src, void *token)
+{
+	const struct conf *conf = p->conf;
+	const struct conf_backend *prof;
+	struct pjob *j;
+	struct job *job;
+	char err[256], *id = NULL;
+	const char *bname;
+
+	j = xcalloc(1, sizeof(*j));
+	j->p = p;
+	j->token = token;
+	j->started = loop_clock_ms();
+	j->res = result_new();
+	chat_init(&j->chat);
+	TAILQ_INSERT_TAIL(&p->jobs, j, entry);
+	p->njobs++;
+	if (src != NULL && src->topic != NULL) {
+		j->res->source_topic = xstrdup(src->topic);
+		j->res->source_partition = src->partition;
+		j->res->source_offset = src->offset;
+	}
+
+	if ((size_t)len > (size_t)conf->max_message_bytes) {
+		snprintf(err, sizeof(err),
+		    "job of %zu bytes exceeds worker.max_message_bytes (%ld)",
+		    len, conf->max_message_bytes);
+		pjob_fail(j, ERR_TOO_LARGE, err);
+		return;
+	}
+	job = job_decode(buf, len, &id, err, sizeof(err));
+	if (job == NULL) {
+		j->res->id = id;
+		pjob_fail(j, ERR_BAD_JOB, err);
+		return;
+	}
+	j->job = job;
+	j->res->id = xstrdup(job->id);
+	if (job->metadata != NULL) {
+		j->res->metadata = xmalloc(job->metadata_len);
+		memcpy(j->res->metadata, job->metadata, job->metadata_len);
+		j->res->metadata_len = job->metadata_len;
+	}
+
+	/* Resolve the job against the config's defaults. */
+	if (job->method < 0)
+		job->method = conf->default_method;
+	if (job->k == 0)
+		job->k = conf->default_k;
+	if (job->n == 0)
+		job->n = job->k;
+	if (job->select < 0)
+		job->select = SELECT_WEIGHTED;
+	if (job->embed < 0)
+		job->embed = conf->default_embed;
+	bname = job->backend != NULL ? job->backend : conf->default_backend;
+	if ((j->be = pipeline_backend(p, bname)) == NULL) {
+		pjob_fail(j, ERR_BAD_JOB, "backend: no backend profile of "
+		    "that name");
+		return;
+	}
+	prof = backend_profile(j->be);
+	j->res->method = xstrdup(method_name((enum method)job->method));
+	j->res->backend = xstrdup(prof->name);
+	j->res->model = xstrdup(job->model ? job->model : prof->model);
+
+	j->pp.method = (enum method)job->method;
+	j->pp.k = job->k;
+	j->pp.n = job->n;
+	j->pp.tail = job->tail;
+	j->pp.instructions = job->instructions;
+	j->kind = prompt_reply_kind(j->pp.method);
+	j->conversation = prompt_is_conversation(j->pp.method);
+	j->ncalls = prompt_ncalls(&j->pp);
+
+	j->op.model = j->res->model;
+	j->op.temperature = pick_double(job->temperature, prof->temperature,
+	    conf->default_temperature);
+	j->op.top_p = pick_double(job->top_p, prof->top_p,
+	    conf->default_top_p);
+	j->op.max_tokens = job->max_tokens ? job->max_tokens :
+	    prof->max_tokens ? prof->max_tokens : conf->default_max_tokens;
+	if (prof->structured_output)
+		j->op.schema = prompt_schema(j->pp.method, j->pp.k);
+
+	j->calls = xcalloc((size_t)j->ncalls, sizeof(*j->calls));
+	for (int i = 0; i < j->ncalls; i++) {
+		j->calls[i].job = j;
+		j->calls[i].idx = i;
+		j->calls[i].asked = prompt_asked(&j->pp, i);
+	}
+	if (j->conversation && prompt_build(&j->pp, job, j->calls[0].asked,
+	    &j->chat, err, sizeof(err)) == -1) {
+		pjob_fail(j, ERR_BAD_JOB, err);
+		return;
+	}
+	if (!j->conversation) {
+		struct chat probe;
+
+		/* Validate once, so that a call never fails to render. */
+		chat_init(&probe);
+		if (prompt_build(&j->pp, job, j->calls[0].asked, &probe, err,
+		    sizeof(err)) == -1) {
+			chat_free(&probe);
+			pjob_fail(j, ERR_BAD_JOB, err);
+			return;
+		}
+		chat_free(&probe);
+	}
+	j->timeout = loop_timer_new(p->loop, pjob_timeout, j);
+	loop_timer_set(j->timeout, (uint64_t)conf->job_timeout_ms);
+	log_debug("job %s: %s, k=%d n=%d, %d call(s) on %s", job->id,
+	    j->res->method, job->k, job->n, j->ncalls, prof->name);
+	if (j->conversation)
+		pcall_start(&j->calls[0]);
+	else
+		for (int i = 0; i < j->ncalls; i++)
+			pcall_start(&j->calls[i]);
+}
