@@ -19,11 +19,7 @@ enum method {
 	METHOD_COUNT
 };
 
-enum role {
-	ROLE_SYSTEM = 0,
-	ROLE_USER,
-	ROLE_ASSISTANT
-};
+enum role { ROLE_SYSTEM = 0, ROLE_USER, ROLE_ASSISTANT };
 
 struct chat_msg {
 	enum role role;

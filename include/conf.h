@@ -106,8 +106,8 @@ struct conf *conf_load(const char *path, int flags,
 void conf_free(struct conf *c);
 
 /* The backend profile of that name, or NULL. */
-const struct conf_backend *conf_backend_find(const struct conf *c,
-    const char *name);
+const struct conf_backend *conf_backend_find(
+    const struct conf *c, const char *name);
 
 /* Print the effective settings as a libconfig file, secrets and
  * passthrough values whose names contain password/secret/key redacted. */

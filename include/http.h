@@ -52,8 +52,8 @@ void http_free(struct http *h);
  * inside http_post), unless the request is cancelled first. Returns the
  * request handle (valid until cb returns or http_cancel).
  */
-struct http_req *http_post(struct http *h, const struct http_opts *o,
-    http_cb cb, void *arg);
+struct http_req *http_post(
+    struct http *h, const struct http_opts *o, http_cb cb, void *arg);
 /* Abort a request; its callback is not called. */
 void http_cancel(struct http_req *r);
 /* Requests in flight. */

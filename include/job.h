@@ -65,8 +65,8 @@ struct job {
  * to a copy of it (caller frees) so that the error result can carry it.
  * idp may be NULL.
  */
-struct job *job_decode(const void *buf, size_t len, char **idp, char *errstr,
-    size_t errlen);
+struct job *job_decode(
+    const void *buf, size_t len, char **idp, char *errstr, size_t errlen);
 void job_free(struct job *job);
 
 const char *select_mode_name(enum select_mode m);

@@ -14,8 +14,8 @@ struct conf;
 
 typedef void (*kafka_rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *parts, void *opaque);
-typedef void (*kafka_dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *m,
-    void *opaque);
+typedef void (*kafka_dr_cb)(
+    rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 
 /* A consumer in conf's group. Returns NULL with errstr. */
 rd_kafka_t *kafka_consumer_new(const struct conf *c, const char *group,

@@ -21,14 +21,13 @@ struct loop *loop_new(void);
 void loop_free(struct loop *l);
 
 /* Watch fd for EPOLLIN/EPOLLOUT; returns a handle, or NULL with errno. */
-struct loop_io *loop_io_add(struct loop *l, int fd, uint32_t events,
-    loop_io_cb cb, void *arg);
+struct loop_io *loop_io_add(
+    struct loop *l, int fd, uint32_t events, loop_io_cb cb, void *arg);
 int loop_io_mod(struct loop_io *io, uint32_t events);
 /* Stop watching; safe to call from inside any callback. NULL is a no-op. */
 void loop_io_del(struct loop_io *io);
 
-struct loop_timer *loop_timer_new(struct loop *l, loop_timer_cb cb,
-    void *arg);
+struct loop_timer *loop_timer_new(struct loop *l, loop_timer_cb cb, void *arg);
 /* (Re)arm to fire once, ms from now. */
 void loop_timer_set(struct loop_timer *t, uint64_t ms);
 void loop_timer_stop(struct loop_timer *t);

@@ -21,8 +21,8 @@ struct openai_params {
 };
 
 /* Build a chat-completions request body. Returns a malloc'ed string. */
-char *openai_chat_request(const struct chat *c, const struct openai_params *p,
-    size_t *lenp);
+char *openai_chat_request(
+    const struct chat *c, const struct openai_params *p, size_t *lenp);
 
 struct openai_reply {
 	char *content; /* choices[0].message.content, owned */

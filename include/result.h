@@ -87,8 +87,8 @@ char *result_encode(const struct result *r, size_t *lenp);
  * Decode a result (for tests, vsampctl tail and the fuzz round trip).
  * Returns NULL with errstr on anything that is not a well-formed result.
  */
-struct result *result_decode(const void *buf, size_t len, char *errstr,
-    size_t errlen);
+struct result *result_decode(
+    const void *buf, size_t len, char *errstr, size_t errlen);
 
 /* The result as one line of JSON (no trailing newline), for vsampctl.
  * metadata is converted from msgpack to JSON. Returns a malloc'ed string. */

@@ -21,7 +21,7 @@ uint64_t select_seed(const char *id, size_t len);
  *   on ties); none: no selection.
  * Returns the index, or -1 for SELECT_NONE or n == 0.
  */
-int select_pick(enum select_mode mode, const double *p, size_t n,
-    uint64_t seed);
+int select_pick(
+    enum select_mode mode, const double *p, size_t n, uint64_t seed);
 
 #endif

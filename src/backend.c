@@ -25,11 +25,7 @@
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_CAP_MS 30000
 
-enum breq_state {
-	BREQ_WAITING = 0,
-	BREQ_INFLIGHT,
-	BREQ_SLEEPING
-};
+enum breq_state { BREQ_WAITING = 0, BREQ_INFLIGHT, BREQ_SLEEPING };
 
 struct backend_req {
 	struct backend *b;
@@ -273,8 +269,8 @@ breq_on_http(void *arg, const struct http_resp *resp)
 	} else if (resp->curl_code != 0) {
 		rep.code = resp->timed_out ? ERR_TIMEOUT : ERR_BACKEND;
 		snprintf(rep.errmsg, sizeof(rep.errmsg), "backend %s: %s",
-		    p->name, resp->timed_out ? "request timed out" :
-		    resp->error);
+		    p->name,
+		    resp->timed_out ? "request timed out" : resp->error);
 		/* TLS and protocol setup errors do not heal by retrying. */
 		retry = !resp->tls_failed;
 	} else if (resp->status >= 200 && resp->status < 300) {
@@ -283,8 +279,8 @@ breq_on_http(void *arg, const struct http_resp *resp)
 		rep.len = resp->len;
 	} else {
 		rep.code = resp->status == 429 ? ERR_RATE_LIMITED : ERR_BACKEND;
-		snprintf(rep.errmsg, sizeof(rep.errmsg),
-		    "backend %s: HTTP %ld", p->name, resp->status);
+		snprintf(rep.errmsg, sizeof(rep.errmsg), "backend %s: HTTP %ld",
+		    p->name, resp->status);
 		retry = resp->status == 429 || resp->status == 408 ||
 		    resp->status >= 500;
 	}
@@ -293,7 +289,8 @@ breq_on_http(void *arg, const struct http_resp *resp)
 		    BACKOFF_CAP_MS, backend_retry_after_ms(resp->retry_after),
 		    (uint64_t)p->max_retry_after_ms, &b->rng);
 		log_debug("backend %s: attempt %u failed (%s), retrying in "
-		    "%llu ms", p->name, r->attempts, rep.errmsg,
+			  "%llu ms",
+		    p->name, r->attempts, rep.errmsg,
 		    (unsigned long long)delay);
 		r->state = BREQ_SLEEPING;
 		b->sleeping++;
@@ -339,8 +336,8 @@ backend_dispatch(struct backend *b)
 }
 
 struct backend_req *
-backend_post(struct backend *b, const char *path, const char *body,
-    size_t len, backend_cb cb, void *arg)
+backend_post(struct backend *b, const char *path, const char *body, size_t len,
+    backend_cb cb, void *arg)
 {
 	struct backend_req *r;
 

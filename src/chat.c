@@ -8,11 +8,16 @@
 #include "xmalloc.h"
 
 static const char *method_names[METHOD_COUNT] = {
-	"direct", "direct_cot", "sequence", "multi_turn", "vs_standard",
-	"vs_cot", "vs_multi",
+    "direct",
+    "direct_cot",
+    "sequence",
+    "multi_turn",
+    "vs_standard",
+    "vs_cot",
+    "vs_multi",
 };
 
-static const char *role_names[] = { "system", "user", "assistant" };
+static const char *role_names[] = {"system", "user", "assistant"};
 
 const char *
 method_name(enum method m)

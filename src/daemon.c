@@ -37,11 +37,7 @@
 #define FLUSH_MS 5000
 #define CLOSE_MS 10000
 
-enum dstate {
-	D_RUNNING = 0,
-	D_DRAINING,
-	D_DONE
-};
+enum dstate { D_RUNNING = 0, D_DRAINING, D_DONE };
 
 struct dpart;
 
@@ -112,9 +108,9 @@ struct daemon {
 	uint64_t last_watchdog;
 };
 
-static void daemon_produce(struct daemon *d, const char *topic,
-    const char *key, size_t keylen, const char *value, size_t vlen,
-    rd_kafka_headers_t *hdrs, struct djob *j);
+static void daemon_produce(struct daemon *d, const char *topic, const char *key,
+    size_t keylen, const char *value, size_t vlen, rd_kafka_headers_t *hdrs,
+    struct djob *j);
 static void daemon_check_drained(struct daemon *d);
 
 /* ---- partitions ---- */
@@ -137,16 +133,16 @@ dpart_store(struct daemon *d, struct dpart *p)
 	if (wm < 0 || wm <= p->stored)
 		return;
 	l = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(l, d->conf->jobs_topic,
-	    p->partition)->offset = wm;
+	rd_kafka_topic_partition_list_add(l, d->conf->jobs_topic, p->partition)
+	    ->offset = wm;
 	err = rd_kafka_offsets_store(d->cons, l);
 	if (err == RD_KAFKA_RESP_ERR_NO_ERROR && l->elems[0].err == 0)
 		p->stored = wm;
 	else
 		log_debug("topic %s partition %" PRId32 ": cannot store "
-		    "offset %" PRId64 ": %s", d->conf->jobs_topic,
-		    p->partition, wm, rd_kafka_err2str(err ? err :
-		    l->elems[0].err));
+			  "offset %" PRId64 ": %s",
+		    d->conf->jobs_topic, p->partition, wm,
+		    rd_kafka_err2str(err ? err : l->elems[0].err));
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -190,8 +186,8 @@ daemon_backpressure(struct daemon *d)
 
 		if (p == NULL || p->paused == pause)
 			continue;
-		rd_kafka_topic_partition_list_add(l, d->conf->jobs_topic,
-		    p->partition);
+		rd_kafka_topic_partition_list_add(
+		    l, d->conf->jobs_topic, p->partition);
 		p->paused = pause;
 	}
 	if (l->cnt > 0) {
@@ -224,33 +220,32 @@ djob_release(struct djob *j)
 }
 
 static void
-djob_log_result(const struct djob *j, const struct result *r,
-    const char *topic)
+djob_log_result(const struct djob *j, const struct result *r, const char *topic)
 {
 	if (r->code == ERR_NONE)
-		log_debug("job %s topic %s partition %" PRId32 " offset %"
-		    PRId64 ": ok, %zu candidate(s), %" PRIu64 " ms",
+		log_debug("job %s topic %s partition %" PRId32
+			  " offset %" PRId64 ": ok, %zu candidate(s), %" PRIu64
+			  " ms",
 		    r->id ? r->id : "-", topic, j->partition, j->offset,
 		    r->ncands, r->latency_ms);
 	else
-		log_info("job %s topic %s partition %" PRId32 " offset %"
-		    PRId64 ": error %s: %s", r->id ? r->id : "-", topic,
-		    j->partition, j->offset, err_code_name(r->code),
-		    r->errmsg ? r->errmsg : "");
+		log_info("job %s topic %s partition %" PRId32 " offset %" PRId64
+			 ": error %s: %s",
+		    r->id ? r->id : "-", topic, j->partition, j->offset,
+		    err_code_name(r->code), r->errmsg ? r->errmsg : "");
 }
 
 static rd_kafka_headers_t *
-dlq_headers(const struct djob *j, const struct result *r,
-    const struct conf *c)
+dlq_headers(const struct djob *j, const struct result *r, const struct conf *c)
 {
 	rd_kafka_headers_t *h;
 	char num[32];
 
-	h = j->hdrs != NULL ? rd_kafka_headers_copy(j->hdrs) :
-	    rd_kafka_headers_new(8);
+	h = j->hdrs != NULL ? rd_kafka_headers_copy(j->hdrs)
+			    : rd_kafka_headers_new(8);
 	rd_kafka_header_add(h, "vsampd-error", -1, err_code_name(r->code), -1);
-	rd_kafka_header_add(h, "vsampd-error-message", -1,
-	    r->errmsg ? r->errmsg : "", -1);
+	rd_kafka_header_add(
+	    h, "vsampd-error-message", -1, r->errmsg ? r->errmsg : "", -1);
 	snprintf(num, sizeof(num), "%u", r->attempts);
 	rd_kafka_header_add(h, "vsampd-attempts", -1, num, -1);
 	rd_kafka_header_add(h, "vsampd-source-topic", -1, c->jobs_topic, -1);
@@ -279,8 +274,10 @@ daemon_emit(struct daemon *d, struct djob *j, struct result *r)
 	buf = result_encode(r, &len);
 	if (len > (size_t)c->max_result_bytes) {
 		free(buf);
-		snprintf(msg, sizeof(msg), "result of %zu bytes exceeds "
-		    "worker.max_result_bytes (%ld)", len, c->max_result_bytes);
+		snprintf(msg, sizeof(msg),
+		    "result of %zu bytes exceeds "
+		    "worker.max_result_bytes (%ld)",
+		    len, c->max_result_bytes);
 		result_set_error(r, ERR_TOO_LARGE, msg);
 		buf = result_encode(r, &len);
 	}
@@ -333,9 +330,9 @@ daemon_try_produce(struct daemon *d, struct pmsg *m)
 
 	err = rd_kafka_producev(d->prod, RD_KAFKA_V_TOPIC(m->topic),
 	    RD_KAFKA_V_KEY(m->key, m->keylen),
-	    RD_KAFKA_V_VALUE(m->value, m->vlen),
-	    RD_KAFKA_V_HEADERS(m->hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-	    RD_KAFKA_V_OPAQUE(m->job), RD_KAFKA_V_END);
+	    RD_KAFKA_V_VALUE(m->value, m->vlen), RD_KAFKA_V_HEADERS(m->hdrs),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(m->job),
+	    RD_KAFKA_V_END);
 	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 		return -1;
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -380,8 +377,9 @@ daemon_produce(struct daemon *d, const char *topic, const char *key,
     size_t keylen, const char *value, size_t vlen, rd_kafka_headers_t *hdrs,
     struct djob *j)
 {
-	struct pmsg m = { (char *)topic, (char *)key, keylen, (char *)value,
-		vlen, hdrs, j, { NULL, NULL } }, *q;
+	struct pmsg m = {(char *)topic, (char *)key, keylen, (char *)value,
+			vlen, hdrs, j, {NULL, NULL}},
+		    *q;
 
 	j->acks++;
 	if (TAILQ_EMPTY(&d->pending) && daemon_try_produce(d, &m) == 0)
@@ -438,14 +436,14 @@ daemon_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		log_warnx("delivery to %s failed (%s), producing again", topic,
 		    rd_kafka_err2str(m->err));
 		j->acks--;
-		daemon_produce(d, topic, m->key, m->key_len, m->payload,
-		    m->len, copy, j);
+		daemon_produce(
+		    d, topic, m->key, m->key_len, m->payload, m->len, copy, j);
 		return;
 	}
 	log_warnx("job %s topic %s partition %" PRId32 " offset %" PRId64
-	    ": delivery to %s failed for good: %s", j->id ? j->id : "-",
-	    d->conf->jobs_topic, j->partition, j->offset, topic,
-	    rd_kafka_err2str(m->err));
+		  ": delivery to %s failed for good: %s",
+	    j->id ? j->id : "-", d->conf->jobs_topic, j->partition, j->offset,
+	    topic, rd_kafka_err2str(m->err));
 	if (copy != NULL)
 		rd_kafka_headers_destroy(copy);
 	j->acks--;
@@ -577,11 +575,11 @@ daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			if (n < 0)
 				continue;
 			if ((size_t)n >= d->nparts) {
-				d->parts = xreallocarray(d->parts,
-				    (size_t)n + 1, sizeof(*d->parts));
+				d->parts = xreallocarray(
+				    d->parts, (size_t)n + 1, sizeof(*d->parts));
 				memset(d->parts + d->nparts, 0,
 				    ((size_t)n + 1 - d->nparts) *
-				    sizeof(*d->parts));
+					sizeof(*d->parts));
 				d->nparts = (size_t)n + 1;
 			}
 			if (d->parts[n] != NULL)
@@ -597,8 +595,8 @@ daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		if (pause && parts->cnt > 0) {
 			rd_kafka_pause_partitions(rk, parts);
 			for (int i = 0; i < parts->cnt; i++) {
-				struct dpart *p = dpart_get(d,
-				    parts->elems[i].partition);
+				struct dpart *p =
+				    dpart_get(d, parts->elems[i].partition);
 
 				if (p != NULL)
 					p->paused = 1;
@@ -608,8 +606,8 @@ daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		    d->conf->jobs_topic);
 	} else {
 		for (int i = 0; i < parts->cnt; i++) {
-			struct dpart *p = dpart_get(d,
-			    parts->elems[i].partition);
+			struct dpart *p =
+			    dpart_get(d, parts->elems[i].partition);
 			struct djob *j;
 
 			if (p == NULL)
@@ -679,12 +677,13 @@ daemon_on_signal(int fd, uint32_t events, void *arg)
 		switch (si.ssi_signo) {
 		case SIGTERM:
 		case SIGINT:
-			log_info("received %s", si.ssi_signo == SIGTERM ?
-			    "SIGTERM" : "SIGINT");
+			log_info("received %s",
+			    si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
 			daemon_begin_drain(d);
 			break;
 		case SIGHUP:
-			log_notice("SIGHUP: configuration reload is not "
+			log_notice(
+			    "SIGHUP: configuration reload is not "
 			    "supported by this version; restart to apply");
 			break;
 		default:
@@ -703,7 +702,8 @@ daemon_on_tick(void *arg)
 	 * max.poll.interval.ms, even while idle or paused. */
 	daemon_poll_consumer(d);
 	daemon_poll_producer(d);
-	if (d->watchdog_ms > 0 && now - d->last_watchdog >= d->watchdog_ms / 2) {
+	if (d->watchdog_ms > 0 &&
+	    now - d->last_watchdog >= d->watchdog_ms / 2) {
 		notify_send("WATCHDOG=1");
 		d->last_watchdog = now;
 	}
@@ -741,8 +741,8 @@ daemon_wait_topics(struct daemon *d)
 	for (;;) {
 		struct signalfd_siginfo si;
 
-		if (kafka_topics_exist(d->prod, names, n, 5000, err,
-		    sizeof(err)) == 0)
+		if (kafka_topics_exist(
+			d->prod, names, n, 5000, err, sizeof(err)) == 0)
 			return 0;
 		if (!warned++)
 			log_warnx("waiting for kafka: %s", err);
@@ -751,8 +751,8 @@ daemon_wait_topics(struct daemon *d)
 		notify_send("STATUS=waiting for topics");
 		for (int i = 0; i < 10; i++) {
 			if (read(d->sfd, &si, sizeof(si)) ==
-			    (ssize_t)sizeof(si) && (si.ssi_signo == SIGTERM ||
-			    si.ssi_signo == SIGINT))
+				(ssize_t)sizeof(si) &&
+			    (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT))
 				return -1;
 			rd_kafka_poll(d->prod, 100);
 		}
@@ -771,7 +771,7 @@ daemon_close(struct daemon *d)
 	pipeline_free(d->pl);
 	d->pl = NULL;
 	TAILQ_FOREACH(j, &d->jobs, dentry)
-		j->in_pipeline = 0;
+	j->in_pipeline = 0;
 	daemon_flush_pending(d);
 	if (rd_kafka_flush(d->prod, FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		log_warnx("%d message(s) not delivered at shutdown",
@@ -836,16 +836,16 @@ daemon_run(struct conf *conf)
 		fatal("signalfd");
 	if ((d->loop = loop_new()) == NULL)
 		fatal("epoll");
-	d->pl = pipeline_new(d->loop, conf, daemon_on_result, d, err,
-	    sizeof(err));
+	d->pl =
+	    pipeline_new(d->loop, conf, daemon_on_result, d, err, sizeof(err));
 	if (d->pl == NULL)
 		fatalx("%s", err);
-	d->prod = kafka_producer_new(conf, daemon_on_delivery, d, err,
-	    sizeof(err));
+	d->prod =
+	    kafka_producer_new(conf, daemon_on_delivery, d, err, sizeof(err));
 	if (d->prod == NULL)
 		fatalx("%s", err);
-	d->cons = kafka_consumer_new(conf, conf->group_id, daemon_rebalance,
-	    d, err, sizeof(err));
+	d->cons = kafka_consumer_new(
+	    conf, conf->group_id, daemon_rebalance, d, err, sizeof(err));
 	if (d->cons == NULL)
 		fatalx("%s", err);
 
@@ -858,10 +858,10 @@ daemon_run(struct conf *conf)
 	if ((d->cfd = kafka_queue_pipe(d->cq, &d->cwfd)) == -1 ||
 	    (d->pfd = kafka_queue_pipe(d->pq, &d->pwfd)) == -1)
 		fatal("pipe");
-	d->cio = loop_io_add(d->loop, d->cfd, EPOLLIN, daemon_on_consumer_fd,
-	    d);
-	d->pio = loop_io_add(d->loop, d->pfd, EPOLLIN, daemon_on_producer_fd,
-	    d);
+	d->cio =
+	    loop_io_add(d->loop, d->cfd, EPOLLIN, daemon_on_consumer_fd, d);
+	d->pio =
+	    loop_io_add(d->loop, d->pfd, EPOLLIN, daemon_on_producer_fd, d);
 	d->sio = loop_io_add(d->loop, d->sfd, EPOLLIN, daemon_on_signal, d);
 	if (d->cio == NULL || d->pio == NULL || d->sio == NULL)
 		fatal("epoll_ctl");
@@ -870,8 +870,8 @@ daemon_run(struct conf *conf)
 	d->watchdog_ms = notify_watchdog_ms();
 
 	topics = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(topics, conf->jobs_topic,
-	    RD_KAFKA_PARTITION_UA);
+	rd_kafka_topic_partition_list_add(
+	    topics, conf->jobs_topic, RD_KAFKA_PARTITION_UA);
 	if (rd_kafka_subscribe(d->cons, topics) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		fatalx("cannot subscribe to %s", conf->jobs_topic);
 	rd_kafka_topic_partition_list_destroy(topics);
@@ -903,7 +903,7 @@ out:
 	if (d->prod != NULL)
 		rd_kafka_destroy(d->prod);
 	{
-		int fds[] = { d->cfd, d->cwfd, d->pfd, d->pwfd, d->sfd };
+		int fds[] = {d->cfd, d->cwfd, d->pfd, d->pwfd, d->sfd};
 
 		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 			if (fds[i] != -1)

@@ -64,8 +64,8 @@ http_on_io(int fd, uint32_t events, void *arg)
 }
 
 static int
-http_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
-    void *socketp)
+http_socket_cb(
+    CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
 	struct http *h = userp;
 	struct loop_io *io = socketp;
@@ -185,8 +185,8 @@ http_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 
 /* Copy the value of header `name` out of line (if that is the header). */
 static void
-http_header_value(const char *line, size_t len, const char *name, char *dst,
-    size_t dstlen)
+http_header_value(
+    const char *line, size_t len, const char *name, char *dst, size_t dstlen)
 {
 	size_t nl = strlen(name), i, j;
 
@@ -196,8 +196,8 @@ http_header_value(const char *line, size_t len, const char *name, char *dst,
 	while (i < len && (line[i] == ' ' || line[i] == '\t'))
 		i++;
 	j = len;
-	while (j > i && (line[j - 1] == '\r' || line[j - 1] == '\n' ||
-	    line[j - 1] == ' '))
+	while (j > i &&
+	    (line[j - 1] == '\r' || line[j - 1] == '\n' || line[j - 1] == ' '))
 		j--;
 	if (j - i >= dstlen)
 		j = i + dstlen - 1;
@@ -211,8 +211,8 @@ http_header_cb(char *line, size_t size, size_t nmemb, void *arg)
 	struct http_req *r = arg;
 	size_t len = size * nmemb;
 
-	http_header_value(line, len, "retry-after", r->retry_after,
-	    sizeof(r->retry_after));
+	http_header_value(
+	    line, len, "retry-after", r->retry_after, sizeof(r->retry_after));
 	http_header_value(line, len, "x-ratelimit-remaining-requests",
 	    r->rl_requests, sizeof(r->rl_requests));
 	http_header_value(line, len, "x-ratelimit-remaining-tokens",
@@ -238,7 +238,7 @@ http_post(struct http *h, const struct http_opts *o, http_cb cb, void *arg)
 	if ((r->easy = curl_easy_init()) == NULL)
 		fatalx("http: curl_easy_init failed");
 	for (const char *const *hp = o->headers; hp != NULL && *hp != NULL;
-	    hp++) {
+	     hp++) {
 		struct curl_slist *n = curl_slist_append(r->headers, *hp);
 
 		if (n == NULL)
@@ -258,8 +258,8 @@ http_post(struct http *h, const struct http_opts *o, http_cb cb, void *arg)
 	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(r->easy, CURLOPT_POST, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
-	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE,
-	    (curl_off_t)o->len);
+	curl_easy_setopt(
+	    r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->len);
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, http_write_cb);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
@@ -308,31 +308,35 @@ http_check_done(struct http *h)
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-		    (char **)&r);
+		curl_easy_getinfo(
+		    msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 		cc = msg->data.result;
 		memset(&resp, 0, sizeof(resp));
-		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &resp.status);
+		curl_easy_getinfo(
+		    r->easy, CURLINFO_RESPONSE_CODE, &resp.status);
 		resp.curl_code = (int)cc;
 		resp.too_large = r->too_large;
 		if (cc == CURLE_OK || r->too_large)
 			resp.error = "";
 		else
-			resp.error = r->errbuf[0] ? r->errbuf :
-			    curl_easy_strerror(cc);
+			resp.error =
+			    r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc);
 		resp.timed_out = cc == CURLE_OPERATION_TIMEDOUT;
 		resp.conn_failed = cc == CURLE_COULDNT_CONNECT ||
 		    cc == CURLE_COULDNT_RESOLVE_HOST ||
 		    cc == CURLE_COULDNT_RESOLVE_PROXY;
 		resp.tls_failed = cc == CURLE_SSL_CONNECT_ERROR ||
 		    cc == CURLE_PEER_FAILED_VERIFICATION ||
-		    cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_CACERT_BADFILE;
+		    cc == CURLE_SSL_CERTPROBLEM ||
+		    cc == CURLE_SSL_CACERT_BADFILE;
 		if (cc != CURLE_OK && !r->too_large)
 			resp.status = 0;
 		resp.body = r->reply.data ? r->reply.data : "";
 		resp.len = r->reply.len;
-		memcpy(resp.retry_after, r->retry_after, sizeof(resp.retry_after));
-		memcpy(resp.rl_requests, r->rl_requests, sizeof(resp.rl_requests));
+		memcpy(
+		    resp.retry_after, r->retry_after, sizeof(resp.retry_after));
+		memcpy(
+		    resp.rl_requests, r->rl_requests, sizeof(resp.rl_requests));
 		memcpy(resp.rl_tokens, r->rl_tokens, sizeof(resp.rl_tokens));
 		resp.elapsed_ms = loop_clock_ms() - r->started;
 		/* Detach first: the callback may start new requests. */

@@ -15,8 +15,7 @@
 #include "xmalloc.h"
 
 static void
-kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
-    const char *buf)
+kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	/* syslog levels map straight onto journald's. Anything librdkafka
 	 * considers informational stays at debug, so that a healthy
@@ -63,10 +62,10 @@ kafka_conf_new(const struct conf *c, const struct conf_prop *props,
 
 	for (size_t i = 0; i < nprops; i++)
 		if (kafka_set(kc, props[i].name, props[i].value, errstr,
-		    errlen) == -1)
+			errlen) == -1)
 			goto fail;
-	if (kafka_set(kc, "bootstrap.servers", c->brokers, errstr,
-	    errlen) == -1 ||
+	if (kafka_set(kc, "bootstrap.servers", c->brokers, errstr, errlen) ==
+		-1 ||
 	    kafka_set(kc, "log.queue", "true", errstr, errlen) == -1)
 		goto fail;
 	rd_kafka_conf_set_log_cb(kc, kafka_log_cb);
@@ -79,8 +78,8 @@ fail:
 
 /* Finish a new handle: its logs go to the main queue (served by us). */
 static rd_kafka_t *
-kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *kc, char *errstr,
-    size_t errlen)
+kafka_new(
+    rd_kafka_type_t type, rd_kafka_conf_t *kc, char *errstr, size_t errlen)
 {
 	char err[512];
 	rd_kafka_t *rk;
@@ -102,15 +101,15 @@ kafka_consumer_new(const struct conf *c, const char *group,
 	rd_kafka_conf_t *kc;
 	rd_kafka_t *rk;
 
-	kc = kafka_conf_new(c, c->consumer_props, c->nconsumer_props, errstr,
-	    errlen);
+	kc = kafka_conf_new(
+	    c, c->consumer_props, c->nconsumer_props, errstr, errlen);
 	if (kc == NULL)
 		return NULL;
 	if (kafka_set(kc, "group.id", group, errstr, errlen) == -1 ||
 	    kafka_set(kc, "enable.auto.offset.store", "false", errstr,
-	    errlen) == -1 ||
-	    kafka_set(kc, "enable.partition.eof", "false", errstr,
-	    errlen) == -1 ||
+		errlen) == -1 ||
+	    kafka_set(kc, "enable.partition.eof", "false", errstr, errlen) ==
+		-1 ||
 	    kafka_set(kc, "client.id", "vsampd", errstr, errlen) == -1) {
 		rd_kafka_conf_destroy(kc);
 		return NULL;
@@ -136,14 +135,14 @@ kafka_producer_new(const struct conf *c, kafka_dr_cb dr, void *opaque,
 
 	if (c->max_result_bytes + 65536 > maxbytes)
 		maxbytes = c->max_result_bytes + 65536;
-	kc = kafka_conf_new(c, c->producer_props, c->nproducer_props, errstr,
-	    errlen);
+	kc = kafka_conf_new(
+	    c, c->producer_props, c->nproducer_props, errstr, errlen);
 	if (kc == NULL)
 		return NULL;
 	snprintf(num, sizeof(num), "%ld", maxbytes);
 	if (kafka_set(kc, "enable.idempotence", "true", errstr, errlen) == -1 ||
-	    kafka_set(kc, "partitioner", "murmur2_random", errstr,
-	    errlen) == -1 ||
+	    kafka_set(kc, "partitioner", "murmur2_random", errstr, errlen) ==
+		-1 ||
 	    kafka_set(kc, "client.id", "vsampd", errstr, errlen) == -1) {
 		rd_kafka_conf_destroy(kc);
 		return NULL;
@@ -154,9 +153,10 @@ kafka_producer_new(const struct conf *c, kafka_dr_cb dr, void *opaque,
 		size_t cl = sizeof(cur);
 
 		if (rd_kafka_conf_get(kc, "message.max.bytes", cur, &cl) !=
-		    RD_KAFKA_CONF_OK || strtol(cur, NULL, 10) < maxbytes) {
+			RD_KAFKA_CONF_OK ||
+		    strtol(cur, NULL, 10) < maxbytes) {
 			if (kafka_set(kc, "message.max.bytes", num, errstr,
-			    errlen) == -1) {
+				errlen) == -1) {
 				rd_kafka_conf_destroy(kc);
 				return NULL;
 			}

@@ -51,7 +51,8 @@ log_vwrite(int level, const char *fmt, va_list ap, const char *suffix)
 	if ((size_t)n >= sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	if (suffix != NULL) {
-		m = snprintf(line + n, sizeof(line) - (size_t)n, ": %s", suffix);
+		m = snprintf(
+		    line + n, sizeof(line) - (size_t)n, ": %s", suffix);
 		if (m > 0)
 			n += m;
 		if ((size_t)n >= sizeof(line) - 2)
@@ -66,12 +67,12 @@ log_vwrite(int level, const char *fmt, va_list ap, const char *suffix)
 	(void)w;
 }
 
-#define LOG_BODY(level, suffix)                                               \
-	do {                                                                  \
-		va_list ap;                                                   \
-		va_start(ap, fmt);                                            \
-		log_vwrite((level), fmt, ap, (suffix));                       \
-		va_end(ap);                                                   \
+#define LOG_BODY(level, suffix)                         \
+	do {                                            \
+		va_list ap;                             \
+		va_start(ap, fmt);                      \
+		log_vwrite((level), fmt, ap, (suffix)); \
+		va_end(ap);                             \
 	} while (0)
 
 void

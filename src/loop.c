@@ -95,8 +95,7 @@ loop_now(struct loop *l)
 }
 
 struct loop_io *
-loop_io_add(struct loop *l, int fd, uint32_t events, loop_io_cb cb,
-    void *arg)
+loop_io_add(struct loop *l, int fd, uint32_t events, loop_io_cb cb, void *arg)
 {
 	struct epoll_event ev;
 	struct loop_io *io;
@@ -269,8 +268,9 @@ loop_run_once(struct loop *l, int max_wait_ms)
 	l->now = loop_clock_ms();
 	if (l->nheap > 0) {
 		uint64_t due = l->heap[0]->due;
-		int until = due <= l->now ? 0 :
-		    (due - l->now > 3600000 ? 3600000 : (int)(due - l->now));
+		int until = due <= l->now
+		    ? 0
+		    : (due - l->now > 3600000 ? 3600000 : (int)(due - l->now));
 
 		if (wait < 0 || until < wait)
 			wait = until;

@@ -89,8 +89,8 @@ main(int argc, char *argv[])
 		usage();
 	log_setlevel(level);
 
-	conf = conf_load(path, CONF_NEED_KAFKA, conf_warn, NULL, err,
-	    sizeof(err));
+	conf =
+	    conf_load(path, CONF_NEED_KAFKA, conf_warn, NULL, err, sizeof(err));
 	if (conf == NULL) {
 		log_warnx("%s", err);
 		if (check)

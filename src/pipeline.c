@@ -102,8 +102,8 @@ pipeline_new(struct loop *loop, const struct conf *conf, pipeline_done_cb cb,
 	p->nbackends = conf->nbackends;
 	p->backends = xcalloc(p->nbackends, sizeof(*p->backends));
 	for (size_t i = 0; i < conf->nbackends; i++) {
-		p->backends[i] = backend_new(loop, p->http, &conf->backends[i],
-		    errstr, errlen);
+		p->backends[i] = backend_new(
+		    loop, p->http, &conf->backends[i], errstr, errlen);
 		if (p->backends[i] == NULL) {
 			pipeline_free(p);
 			return NULL;
@@ -220,7 +220,8 @@ pjob_complete(struct pjob *j)
 			v[k] = rp->items[k].verbalized;
 		prob_call(v, rp->n, cp);
 		for (size_t k = 0; k < rp->n && kept < cap; k++) {
-			/* Step 4: every successful call carries equal weight. */
+			/* Step 4: every successful call carries equal weight.
+			 */
 			double q = cp[k] / j->nok;
 
 			/* Step 5: min_probability, on the call-level figure. */
@@ -245,10 +246,11 @@ pjob_complete(struct pjob *j)
 	prob_renormalise(p, kept);
 	for (size_t i = 0; i < kept; i++)
 		r->cands[i].probability = p[i];
-	seed = job->has_seed ? job->seed :
-	    select_seed(job->id, strlen(job->id));
-	r->selected = kept == 0 ? -1 :
-	    select_pick((enum select_mode)job->select, p, kept, seed);
+	seed =
+	    job->has_seed ? job->seed : select_seed(job->id, strlen(job->id));
+	r->selected = kept == 0
+	    ? -1
+	    : select_pick((enum select_mode)job->select, p, kept, seed);
 	free(p);
 	pjob_finish(j);
 }
@@ -300,15 +302,15 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 		return;
 	}
 	memset(&orep, 0, sizeof(orep));
-	if (openai_chat_parse(rep->body, rep->len, &orep, err,
-	    sizeof(err)) == -1) {
+	if (openai_chat_parse(rep->body, rep->len, &orep, err, sizeof(err)) ==
+	    -1) {
 		snprintf(msg, sizeof(msg), "backend %s: %s", prof->name, err);
 		goto retry;
 	}
 	j->res->prompt_tokens += orep.prompt_tokens;
 	j->res->completion_tokens += orep.completion_tokens;
 	if (reply_parse(orep.content, orep.len, j->kind, (size_t)c->asked,
-	    &c->reply, err, sizeof(err)) == -1) {
+		&c->reply, err, sizeof(err)) == -1) {
 		snprintf(msg, sizeof(msg), "backend %s: unparseable reply: %s",
 		    prof->name, err);
 		openai_reply_free(&orep);
@@ -359,8 +361,8 @@ pcall_start(struct pcall *c)
 		chat = &j->chat;
 	else {
 		/* The last call may ask for fewer than k: its own prompt. */
-		if (prompt_build(&j->pp, j->job, c->asked, &one, err,
-		    sizeof(err)) == -1)
+		if (prompt_build(
+			&j->pp, j->job, c->asked, &one, err, sizeof(err)) == -1)
 			fatalx("job %s: prompt failed after validation: %s",
 			    j->job->id, err);
 		chat = &one;
@@ -374,8 +376,8 @@ pcall_start(struct pcall *c)
 	if (c->tries == 0)
 		j->outstanding++;
 	c->tries++;
-	c->req = backend_post(j->be, "/chat/completions", body, len,
-	    pcall_on_reply, c);
+	c->req = backend_post(
+	    j->be, "/chat/completions", body, len, pcall_on_reply, c);
 	free(body);
 }
 
@@ -457,7 +459,8 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 		job->embed = conf->default_embed;
 	bname = job->backend != NULL ? job->backend : conf->default_backend;
 	if ((j->be = pipeline_backend(p, bname)) == NULL) {
-		pjob_fail(j, ERR_BAD_JOB, "backend: no backend profile of "
+		pjob_fail(j, ERR_BAD_JOB,
+		    "backend: no backend profile of "
 		    "that name");
 		return;
 	}
@@ -476,12 +479,12 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 	j->ncalls = prompt_ncalls(&j->pp);
 
 	j->op.model = j->res->model;
-	j->op.temperature = pick_double(job->temperature, prof->temperature,
-	    conf->default_temperature);
-	j->op.top_p = pick_double(job->top_p, prof->top_p,
-	    conf->default_top_p);
-	j->op.max_tokens = job->max_tokens ? job->max_tokens :
-	    prof->max_tokens ? prof->max_tokens : conf->default_max_tokens;
+	j->op.temperature = pick_double(
+	    job->temperature, prof->temperature, conf->default_temperature);
+	j->op.top_p = pick_double(job->top_p, prof->top_p, conf->default_top_p);
+	j->op.max_tokens = job->max_tokens ? job->max_tokens
+	    : prof->max_tokens		   ? prof->max_tokens
+					   : conf->default_max_tokens;
 	if (prof->structured_output)
 		j->op.schema = prompt_schema(j->pp.method, j->pp.k);
 
@@ -491,8 +494,9 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 		j->calls[i].idx = i;
 		j->calls[i].asked = prompt_asked(&j->pp, i);
 	}
-	if (j->conversation && prompt_build(&j->pp, job, j->calls[0].asked,
-	    &j->chat, err, sizeof(err)) == -1) {
+	if (j->conversation &&
+	    prompt_build(&j->pp, job, j->calls[0].asked, &j->chat, err,
+		sizeof(err)) == -1) {
 		pjob_fail(j, ERR_BAD_JOB, err);
 		return;
 	}
@@ -502,7 +506,7 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 		/* Validate once, so that a call never fails to render. */
 		chat_init(&probe);
 		if (prompt_build(&j->pp, job, j->calls[0].asked, &probe, err,
-		    sizeof(err)) == -1) {
+			sizeof(err)) == -1) {
 			chat_free(&probe);
 			pjob_fail(j, ERR_BAD_JOB, err);
 			return;

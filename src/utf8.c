@@ -62,8 +62,11 @@ utf8_trim(const char *s, size_t len)
 		return len;
 	{
 		unsigned char c = p[i - 1];
-		size_t seq = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 :
-		    (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 1;
+		size_t seq = c < 0x80	 ? 1
+		    : (c & 0xe0) == 0xc0 ? 2
+		    : (c & 0xf0) == 0xe0 ? 3
+		    : (c & 0xf8) == 0xf0 ? 4
+					 : 1;
 
 		if (seq > back + 1)
 			return i - 1;
