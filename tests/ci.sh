@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The whole test suite, in stages with stated time budgets. This is the
+# README's test command and what .ci/run calls. On a fresh Debian 12
+# machine, as root: bash tests/ci.sh
+#
+# Stages (budgets are hard limits, enforced with timeout(1)):
+#   1. deps       install Debian packages                        10 min
+#   2. build      autogen, configure --enable-debug, make         5 min
+#   3. check      make check: unit + real-Kafka integration      15 min
+#   4. asan       ASan+UBSan build: unit tests + 200-job subset   15 min
+#   5. distcheck  make distcheck (unit tests only)               10 min
+# The run ends with one summary line "total: N passed, M failed" over
+# every stage's test results, and exits non-zero on any failure.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+jobs=$(nproc 2>/dev/null || echo 2)
+out=${VSAMPD_CI_DIR:-$top/_ci}
+mkdir -p "$out"
+passed=0
+failed=0
+stage_failed=0
+
+log() { printf '\n=== %s ===\n' "$*"; }
+
+# Add automake's counts from a test-suite.log-style summary.
+count() {
+	local f=$1 p e
+	[ -f "$f" ] || return 0
+	p=$(sed -n 's/^# PASS: *\([0-9]*\)/\1/p' "$f" | tail -n 1)
+	e=$(sed -n 's/^# \(FAIL\|ERROR\|XPASS\): *\([0-9]*\)/\2/p' "$f" |
+		awk '{s+=$1} END {print s+0}')
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${e:-0}))
+}
+
+stage() {
+	local name=$1 budget=$2
+	shift 2
+	log "$name (budget ${budget}s)"
+	local t0=$SECONDS
+	if timeout --kill-after=30 "$budget" "$@"; then
+		echo "stage $name: ok in $((SECONDS - t0))s"
+		return 0
+	fi
+	echo "stage $name: FAILED after $((SECONDS - t0))s"
+	stage_failed=$((stage_failed + 1))
+	return 1
+}
+
+stage deps 600 bash tests/deps.sh || { echo "total: 0 passed, 1 failed"; exit 1; }
+
+build() {
+	./autogen.sh >/dev/null &&
+	mkdir -p "$out/debug" && cd "$out/debug" &&
+	"$top/configure" --enable-debug -q &&
+	make -s -j"$jobs"
+}
+if ! stage build 300 bash -c "$(declare -f build); top='$top' out='$out' jobs=$jobs build"; then
+	echo "total: $passed passed, $((failed + 1)) failed"
+	exit 1
+fi
+
+check() {
+	cd "$out/debug" && make -s -j"$jobs" check
+	local rc=$?
+	[ $rc -ne 0 ] && cat tests/*.log 2>/dev/null | tail -n 200
+	return $rc
+}
+stage check 900 bash -c "$(declare -f check); out='$out' jobs=$jobs check"
+count "$out/debug/test-suite.log"
+
+asan() {
+	mkdir -p "$out/asan" && cd "$out/asan" &&
+	"$top/configure" --enable-asan --enable-debug CC=clang -q &&
+	make -s -j"$jobs" &&
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	VSAMPD_IT_PROFILE=asan make -s -j"$jobs" check
+	local rc=$?
+	[ $rc -ne 0 ] && cat tests/*.log 2>/dev/null | tail -n 200
+	return $rc
+}
+stage asan 900 bash -c "$(declare -f asan); top='$top' out='$out' jobs=$jobs asan"
+count "$out/asan/test-suite.log"
+
+distcheck() {
+	cd "$out/debug" &&
+	VSAMPD_IT_PROFILE=skip make -s distcheck \
+		DISTCHECK_CONFIGURE_FLAGS=--enable-debug >/dev/null
+}
+if stage distcheck 600 bash -c "$(declare -f distcheck); out='$out' distcheck"; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+fi
+
+echo
+echo "stages failed: $stage_failed"
+if [ $stage_failed -gt 0 ] && [ $failed -eq 0 ]; then
+	failed=$stage_failed
+fi
+echo "total: $passed passed, $failed failed"
+[ $failed -eq 0 ] && [ $stage_failed -eq 0 ]
