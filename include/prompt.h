@@ -66,7 +66,8 @@ void prompt_next_turn(const struct prompt_params *pp, struct chat *c,
  * (response_format). New reference. direct and multi_turn get an object
  * with one "response" string; direct_cot {reasoning, response}; sequence
  * {responses: [{text}]}; the vs methods {responses: [{text, probability}]}
- * with at most `asked` items.
+ * with at most `asked` items, vs_cot with a "reasoning" string before
+ * "responses" so that structured output keeps the reasoning step.
  */
 json_t *prompt_schema(enum method m, int asked);
 

@@ -34,6 +34,9 @@ log_getlevel(void)
 	return log_level;
 }
 
+static void log_vwrite(int, const char *, va_list, const char *)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 log_vwrite(int level, const char *fmt, va_list ap, const char *suffix)
 {

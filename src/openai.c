@@ -1,0 +1,429 @@
+/*
+ * openai: request bodies for, and replies from, the OpenAI-compatible
+ * /chat/completions and /embeddings endpoints (OpenAI, vLLM, llama.cpp).
+ *
+ * Replies come from outside: every field is checked for type before use,
+ * and error messages name what was wrong without echoing the body (at
+ * most a short, clean error type from the server). Leaf module: jansson
+ * only, no I/O.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "openai.h"
+#include "utf8.h"
+#include "xmalloc.h"
+
+/* Longest error type or code copied from a server's error object. */
+#define ERRTYPE_MAX 64
+
+/*
+ * A JSON string of s[0..len). Text is UTF-8 everywhere in vsampd, but
+ * a request must be built whatever it holds: invalid bytes become U+FFFD
+ * rather than failing the dump.
+ */
+static json_t *
+text_string(const char *s, size_t len)
+{
+	struct buf b;
+	json_t *j;
+	size_t i = 0;
+
+	if (utf8_valid(s, len))
+		return json_stringn(s, len);
+	buf_init(&b);
+	while (i < len) {
+		size_t step;
+
+		/* The longest valid sequence that starts here, if any. */
+		for (step = 4; step > 0; step--)
+			if (i + step <= len && utf8_valid(s + i, step))
+				break;
+		if (step == 0) {
+			buf_puts(&b, "\xef\xbf\xbd");
+			i++;
+		} else {
+			buf_append(&b, s + i, step);
+			i += step;
+		}
+	}
+	j = json_stringn(b.data != NULL ? b.data : "", b.len);
+	buf_free(&b);
+	return j;
+}
+
+/* Dump compactly, keeping UTF-8 as it is; 15 digits so 0.7 stays 0.7. */
+static char *
+dump(json_t *root, size_t *lenp)
+{
+	char *s;
+
+	s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	if (s == NULL)
+		fatalx("openai: cannot encode a request body");
+	if (lenp != NULL)
+		*lenp = strlen(s);
+	return s;
+}
+
+/*
+ * Build a chat-completions request body for conversation c. Unset
+ * parameters (NAN, 0, NULL) are left out so that the server's defaults
+ * apply. Returns a malloc'ed NUL-terminated string; *lenp (if not NULL)
+ * gets its length.
+ */
+char *
+openai_chat_request(
+    const struct chat *c, const struct openai_params *p, size_t *lenp)
+{
+	json_t *root, *msgs, *rf;
+	char *s;
+
+	root = json_object();
+	if (p->model != NULL)
+		json_object_set_new(
+		    root, "model", text_string(p->model, strlen(p->model)));
+	msgs = json_array();
+	for (size_t i = 0; i < c->n; i++) {
+		const struct chat_msg *m = &c->msgs[i];
+		json_t *jm = json_object();
+
+		json_object_set_new(
+		    jm, "role", json_string(role_name(m->role)));
+		json_object_set_new(
+		    jm, "content", text_string(m->content, strlen(m->content)));
+		json_array_append_new(msgs, jm);
+	}
+	json_object_set_new(root, "messages", msgs);
+	/* json_real() refuses inf and NaN: those are never sent. */
+	if (isfinite(p->temperature))
+		json_object_set_new(
+		    root, "temperature", json_real(p->temperature));
+	if (isfinite(p->top_p))
+		json_object_set_new(root, "top_p", json_real(p->top_p));
+	if (p->max_tokens > 0)
+		json_object_set_new(root, "max_tokens",
+		    json_integer((json_int_t)p->max_tokens));
+	if (p->schema != NULL) {
+		rf = json_pack("{s:s, s:{s:s, s:b, s:o}}", "type",
+		    "json_schema", "json_schema", "name", "vs_reply", "strict",
+		    1, "schema", json_deep_copy(p->schema));
+		if (rf == NULL)
+			fatalx("openai: cannot build response_format");
+		json_object_set_new(root, "response_format", rf);
+	}
+	s = dump(root, lenp);
+	json_decref(root);
+	return s;
+}
+
+/*
+ * Describe a server's "error" member without copying its message: the
+ * type (or code) only, when it is short, valid UTF-8 and printable.
+ */
+static void
+error_text(const json_t *err, char *errstr, size_t errlen)
+{
+	const json_t *t = NULL;
+	const char *s;
+	size_t len;
+
+	if (json_is_object(err)) {
+		t = json_object_get(err, "type");
+		if (!json_is_string(t) || json_string_length(t) == 0)
+			t = json_object_get(err, "code");
+	}
+	if (json_is_integer(t)) {
+		snprintf(errstr, errlen, "backend error: %lld",
+		    (long long)json_integer_value(t));
+		return;
+	}
+	if (!json_is_string(t) || json_string_length(t) == 0) {
+		snprintf(errstr, errlen, "backend error");
+		return;
+	}
+	s = json_string_value(t);
+	len = json_string_length(t);
+	if (len > ERRTYPE_MAX)
+		len = utf8_trim(s, ERRTYPE_MAX);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch < 0x20 || ch == 0x7f) {
+			snprintf(errstr, errlen, "backend error");
+			return;
+		}
+	}
+	if (!utf8_valid(s, len)) {
+		snprintf(errstr, errlen, "backend error");
+		return;
+	}
+	snprintf(errstr, errlen, "backend error: %.*s", (int)len, s);
+}
+
+/* A token count: a non-negative JSON integer, else 0. */
+static uint64_t
+token_count(const json_t *usage, const char *key)
+{
+	const json_t *v = json_object_get(usage, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return 0;
+	return (uint64_t)json_integer_value(v);
+}
+
+/* Parse the body as a JSON object; NULL with errstr otherwise. */
+static json_t *
+load_object(
+    const char *body, size_t len, const char *what, char *errstr, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *root;
+
+	/* Allow \u0000 so that a NUL is reported as such, not as bad JSON. */
+	root = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
+	if (root == NULL) {
+		snprintf(errstr, errlen,
+		    "%s is not valid JSON (line %d, column %d)", what,
+		    jerr.line, jerr.column);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		snprintf(errstr, errlen, "%s is not a JSON object", what);
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/*
+ * Parse a chat-completions response body[0..len) into out: the content
+ * of choices[0].message (or choices[0].text, completions style), the
+ * finish reason and the token usage (0 when absent or not a non-negative
+ * integer). An empty content is returned as is. Returns 0, or -1 with
+ * errstr and out holding nothing to free.
+ */
+int
+openai_chat_parse(const char *body, size_t len, struct openai_reply *out,
+    char *errstr, size_t errlen)
+{
+	json_t *root, *err, *choices, *ch, *msg, *content = NULL, *text;
+	json_t *fr, *usage;
+
+	memset(out, 0, sizeof(*out));
+	if ((root = load_object(body, len, "reply", errstr, errlen)) == NULL)
+		return -1;
+	err = json_object_get(root, "error");
+	if (err != NULL && !json_is_null(err)) {
+		error_text(err, errstr, errlen);
+		goto fail;
+	}
+	choices = json_object_get(root, "choices");
+	if (!json_is_array(choices)) {
+		snprintf(errstr, errlen, "reply has no choices array");
+		goto fail;
+	}
+	if (json_array_size(choices) == 0) {
+		snprintf(errstr, errlen, "reply has an empty choices array");
+		goto fail;
+	}
+	ch = json_array_get(choices, 0);
+	if (!json_is_object(ch)) {
+		snprintf(errstr, errlen, "reply choices[0] is not an object");
+		goto fail;
+	}
+	msg = json_object_get(ch, "message");
+	if (json_is_object(msg))
+		content = json_object_get(msg, "content");
+	if (!json_is_string(content)) {
+		/* Completions style; also names the fault when no message. */
+		text = json_object_get(ch, "text");
+		if (json_is_string(text) || content == NULL)
+			content = text;
+	}
+	if (!json_is_string(content)) {
+		if (content == NULL)
+			snprintf(
+			    errstr, errlen, "reply has no message content");
+		else if (json_is_null(content))
+			snprintf(errstr, errlen, "reply content is null");
+		else
+			snprintf(
+			    errstr, errlen, "reply content is not a string");
+		goto fail;
+	}
+	if (memchr(json_string_value(content), '\0',
+		json_string_length(content)) != NULL) {
+		/* Chat messages are C strings: a NUL would cut the history. */
+		snprintf(errstr, errlen, "reply content contains a NUL byte");
+		goto fail;
+	}
+	out->len = json_string_length(content);
+	out->content = xstrndup(json_string_value(content), out->len);
+	fr = json_object_get(ch, "finish_reason");
+	if (json_is_string(fr))
+		out->finish_reason =
+		    xstrndup(json_string_value(fr), json_string_length(fr));
+	usage = json_object_get(root, "usage");
+	if (json_is_object(usage)) {
+		out->prompt_tokens = token_count(usage, "prompt_tokens");
+		out->completion_tokens =
+		    token_count(usage, "completion_tokens");
+	}
+	json_decref(root);
+	return 0;
+
+fail:
+	json_decref(root);
+	return -1;
+}
+
+/* Free what a reply owns and clear it; r may be NULL. */
+void
+openai_reply_free(struct openai_reply *r)
+{
+	if (r == NULL)
+		return;
+	free(r->content);
+	free(r->finish_reason);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * Build an embeddings request for texts[0..n) (texts[i] is lens[i] bytes;
+ * lens may be NULL for NUL-terminated texts). Returns a malloc'ed string.
+ */
+char *
+openai_embed_request(const char *model, const char *const *texts,
+    const size_t *lens, size_t n, size_t *lenp)
+{
+	json_t *root, *input;
+	char *s;
+
+	root = json_object();
+	if (model != NULL)
+		json_object_set_new(
+		    root, "model", text_string(model, strlen(model)));
+	input = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(input,
+		    text_string(
+			texts[i], lens != NULL ? lens[i] : strlen(texts[i])));
+	json_object_set_new(root, "input", input);
+	s = dump(root, lenp);
+	json_decref(root);
+	return s;
+}
+
+/*
+ * Parse an embeddings response for n inputs. The data array must hold
+ * exactly n entries whose "index" values are 0..n-1, each once, and whose
+ * embeddings share one dimension > 0 and hold finite numbers only. On
+ * success *vecs gets n * *dim floats, row i the vector of input i (free
+ * with free(); NULL when n is 0), and 0 is returned; on failure -1 with
+ * errstr, *vecs NULL and *dim 0.
+ */
+int
+openai_embed_parse(const char *body, size_t len, size_t n, float **vecs,
+    size_t *dim, char *errstr, size_t errlen)
+{
+	json_t *root, *err, *data, *ent, *idx, *emb, *v;
+	float *out = NULL;
+	unsigned char *seen = NULL;
+	size_t d = 0;
+
+	*vecs = NULL;
+	*dim = 0;
+	if ((root = load_object(
+		 body, len, "embeddings reply", errstr, errlen)) == NULL)
+		return -1;
+	err = json_object_get(root, "error");
+	if (err != NULL && !json_is_null(err)) {
+		error_text(err, errstr, errlen);
+		goto fail;
+	}
+	data = json_object_get(root, "data");
+	if (!json_is_array(data)) {
+		snprintf(errstr, errlen, "embeddings reply has no data array");
+		goto fail;
+	}
+	if (json_array_size(data) != n) {
+		snprintf(errstr, errlen,
+		    "embeddings reply has %zu entries, expected %zu",
+		    json_array_size(data), n);
+		goto fail;
+	}
+	if (n == 0)
+		goto done;
+	seen = xcalloc(n, 1);
+	for (size_t i = 0; i < n; i++) {
+		json_int_t at;
+
+		ent = json_array_get(data, i);
+		idx = json_object_get(ent, "index");
+		if (!json_is_integer(idx) || json_integer_value(idx) < 0 ||
+		    (uint64_t)json_integer_value(idx) >= n) {
+			snprintf(errstr, errlen,
+			    "embeddings entry %zu has a missing or "
+			    "out-of-range index",
+			    i);
+			goto fail;
+		}
+		at = json_integer_value(idx);
+		if (seen[at]) {
+			snprintf(errstr, errlen,
+			    "embeddings index %lld appears twice",
+			    (long long)at);
+			goto fail;
+		}
+		seen[at] = 1;
+		emb = json_object_get(ent, "embedding");
+		if (!json_is_array(emb) || json_array_size(emb) == 0) {
+			snprintf(errstr, errlen,
+			    "embeddings entry %zu has no embedding array", i);
+			goto fail;
+		}
+		if (out == NULL) {
+			d = json_array_size(emb);
+			if (d > SIZE_MAX / sizeof(*out))
+				fatalx("openai: embedding too large");
+			out = xreallocarray(NULL, n, d * sizeof(*out));
+		} else if (json_array_size(emb) != d) {
+			snprintf(errstr, errlen,
+			    "embeddings entry %zu has dimension %zu, "
+			    "expected %zu",
+			    i, json_array_size(emb), d);
+			goto fail;
+		}
+		for (size_t j = 0; j < d; j++) {
+			float f;
+
+			v = json_array_get(emb, j);
+			if (!json_is_number(v) ||
+			    !isfinite(f = (float)json_number_value(v))) {
+				snprintf(errstr, errlen,
+				    "embeddings entry %zu holds a value that "
+				    "is not a finite number",
+				    i);
+				goto fail;
+			}
+			out[(size_t)at * d + j] = f;
+		}
+	}
+done:
+	free(seen);
+	json_decref(root);
+	*vecs = out;
+	*dim = d;
+	return 0;
+
+fail:
+	free(seen);
+	free(out);
+	json_decref(root);
+	return -1;
+}

@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""Integration tests: the real vsampd against a real Kafka 4.1.1 broker
+and the fake OpenAI-compatible model (tests/fake_openai.py).
+
+TAP output, run by automake's tap-driver.sh from `make check`.
+VSAMPD_IT_PROFILE: "full" (default, 2,000 mixed jobs), "asan" (the
+200-job subset the sanitizer stage runs), "skip" (no broker: distcheck).
+"""
+
+import os
+import random
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vstest  # noqa: E402  (may re-exec under /usr/bin/python3)
+from vstest import Tap  # noqa: E402
+
+PROFILE = os.environ.get("VSAMPD_IT_PROFILE", "full")
+NJOBS = {"full": 2000, "asan": 200}.get(PROFILE, 0)
+METHODS = ["direct", "direct_cot", "sequence", "multi_turn", "vs_standard",
+           "vs_cot", "vs_multi"]
+RESULT_KEYS = {"v", "id", "status", "error", "method", "backend", "model",
+               "candidates", "selected", "dedup", "diversity", "usage",
+               "attempts", "failed_calls", "latency_ms", "source",
+               "metadata"}
+
+tap = Tap()
+
+
+def write_conf(path, brokers, model_url, group="vsampd-it", extra=""):
+    with open(path, "w") as f:
+        f.write("""
+kafka: {
+  brokers = "%s";
+  group_id = "%s";
+  jobs_topic = "vs.jobs";
+  results_topic = "vs.results";
+  dlq_topic = "vs.jobs.dlq";
+  consumer = { session_timeout_ms = 6000; heartbeat_interval_ms = 500;
+               auto_commit_interval_ms = 500; };
+  producer = { linger_ms = 5; };
+};
+backends = (
+  { name = "local"; type = "openai"; url = "%s"; model = "fake";
+    max_inflight = 64; timeout_ms = 20000; max_retries = 2; }
+);
+defaults = { backend = "local"; method = "vs_standard"; k = 5; };
+worker = { max_inflight = 256; shutdown_timeout_ms = 20000; };
+metrics = { listen = ""; };
+%s
+""" % (brokers, group, model_url, extra))
+
+
+class Daemon:
+    def __init__(self, conf, name="vsampd"):
+        self.conf = conf
+        self.name = name
+        self.proc = None
+
+    def start(self, ready=True):
+        self.proc = vstest.spawn([vstest.vsampd_bin(), "-v", "-f",
+                                  self.conf], name=self.name)
+        if ready:
+            self.proc.wait_log(r"ready: consuming", timeout=60)
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+    def alive(self):
+        return self.proc.alive()
+
+
+def job(jid, i, fmt=None):
+    m = METHODS[i % len(METHODS)]
+    j = {"id": jid, "prompt": "Write a short poem about the sea, #%d." % i,
+         "method": m, "k": 3 + i % 3, "n": [1, 3, 5, 6][i % 4],
+         "metadata": {"i": i, "tags": ["x", i % 2 == 0]}}
+    if m in ("direct", "direct_cot", "multi_turn"):
+        j["n"] = 1 + i % 3
+    if i % 5 == 0:
+        j["tail"] = 0.2
+    if i % 11 == 0:
+        j["messages"] = [{"role": "user", "content": "Hi"},
+                         {"role": "assistant", "content": "Hello!"},
+                         {"role": "user", "content": "Tell me a joke."}]
+        del j["prompt"]
+    return j
+
+
+def schema_errors(v):
+    """What is wrong with a decoded result, as a list of strings."""
+    errs = []
+    if not isinstance(v, dict):
+        return ["not a map"]
+    if set(v) != RESULT_KEYS:
+        errs.append("keys %s" % sorted(set(v) ^ RESULT_KEYS))
+        return errs
+    if v["v"] != 1:
+        errs.append("v")
+    if v["status"] not in ("ok", "error"):
+        errs.append("status")
+    if not isinstance(v["candidates"], list):
+        errs.append("candidates")
+    for c in v["candidates"] or []:
+        if set(c) != {"text", "probability", "verbalized", "turn"}:
+            errs.append("candidate keys")
+        elif not isinstance(c["text"], str) or not c["text"]:
+            errs.append("candidate text")
+        elif not isinstance(c["probability"], float):
+            errs.append("candidate probability")
+    if v["status"] == "ok":
+        if v["error"] is not None:
+            errs.append("error on ok")
+        ps = sum(c["probability"] for c in v["candidates"])
+        if v["candidates"] and abs(ps - 1.0) > 1e-9:
+            errs.append("probabilities sum %r" % ps)
+        sel = v["selected"]
+        if v["candidates"] and not (isinstance(sel, int) and
+                                    0 <= sel < len(v["candidates"])):
+            errs.append("selected")
+        if v["dedup"] != {"in_job": 0, "in_scope": 0}:
+            errs.append("dedup")
+    else:
+        e = v["error"]
+        if not isinstance(e, dict) or set(e) != {"code", "message"}:
+            errs.append("error shape")
+        if v["candidates"] != [] or v["selected"] is not None or \
+                v["dedup"] is not None or v["diversity"] is not None:
+            errs.append("error result fields not nil")
+    if v["diversity"] is not None and v["status"] == "ok":
+        pass
+    u = v["usage"]
+    if not isinstance(u, dict) or set(u) != {"requests", "prompt_tokens",
+                                             "completion_tokens"}:
+        errs.append("usage")
+    for k in ("attempts", "failed_calls", "latency_ms"):
+        if not isinstance(v[k], int) or v[k] < 0:
+            errs.append(k)
+    s = v["source"]
+    if not isinstance(s, dict) or s.get("topic") != "vs.jobs":
+        errs.append("source")
+    return errs
+
+
+def main():
+    if NJOBS == 0:
+        tap.skip("integration", "VSAMPD_IT_PROFILE=%s" % PROFILE)
+        return tap.done()
+    kafka = vstest.Kafka().start()
+    tap.diag("kafka %s up in %.1fs" % (kafka.bootstrap, kafka.startup_s))
+    kafka.create_topics({"vs.jobs": 4, "vs.results": 4, "vs.jobs.dlq": 4})
+    fake = vstest.FakeModel().start()
+    conf = vstest.scratch("vsampd-", ".conf")
+    write_conf(conf, kafka.bootstrap, fake.url)
+    results = vstest.Collector(kafka.bootstrap, "vs.results")
+    dlq = vstest.Collector(kafka.bootstrap, "vs.jobs.dlq", decode="raw")
+
+    with tap.step("vsampd -n accepts the test config"):
+        r = vstest.subprocess.run([vstest.vsampd_bin(), "-n", "-f", conf],
+                                  capture_output=True, text=True,
+                                  timeout=30)
+        assert r.returncode == 0 and "configuration OK" in r.stdout, \
+            r.stderr
+    d = Daemon(conf).start()
+    tap.ok(True, "vsampd starts and gets ready")
+
+    # --- mixed jobs, both encodings -----------------------------------
+    jobs = [job("mix-%05d" % i, i) for i in range(NJOBS)]
+    msgs = []
+    for i, j in enumerate(jobs):
+        fmt = "json" if i % 2 else "msgpack"
+        msgs.append((j["id"], vstest.encode(j, fmt)))
+    t0 = time.monotonic()
+    vstest.produce(kafka.bootstrap, "vs.jobs", msgs)
+    ids = {j["id"] for j in jobs}
+    got = results.wait(keys=ids, timeout=600)
+    dt = time.monotonic() - t0
+    tap.diag("%d mixed jobs in %.1fs" % (NJOBS, dt))
+    tap.is_(sum(len(v) for v in got.values()), NJOBS,
+            "%d mixed jobs give exactly one result each" % NJOBS)
+    bad = {}
+    for k, recs in got.items():
+        e = schema_errors(recs[0].value)
+        if recs[0].headers.get("vsampd-schema") != "1":
+            e.append("header vsampd-schema")
+        if e:
+            bad[k] = e
+    tap.ok(not bad, "every result decodes with python msgpack and matches "
+           "the schema", diag=repr(list(bad.items())[:5]))
+    st = {}
+    for recs in got.values():
+        st[recs[0]["status"]] = st.get(recs[0]["status"], 0) + 1
+    tap.is_(st, {"ok": NJOBS}, "all mixed jobs are ok")
+    byid = {k: v[0].value for k, v in got.items()}
+    wrong = [k for k, v in byid.items() if
+             v["metadata"] != {"i": int(k[4:]), "tags": ["x",
+                                                         int(k[4:]) % 2 == 0]}
+             or v["method"] != METHODS[int(k[4:]) % 7]]
+    tap.ok(not wrong, "metadata passes through, method echoed",
+           diag=repr(wrong[:5]))
+    ncand = [k for k, v in byid.items()
+             if len(v["candidates"]) != jobs[int(k[4:])]["n"]]
+    tap.ok(not ncand, "each job gets n candidates", diag=repr(
+        [(k, len(byid[k]["candidates"]), jobs[int(k[4:])]["n"])
+         for k in ncand[:5]]))
+    turns = [k for k, v in byid.items() if v["method"] == "multi_turn" and
+             [c["turn"] for c in v["candidates"]] !=
+             list(range(len(v["candidates"])))]
+    tap.ok(not turns, "multi_turn candidates carry their turn index")
+
+    # --- bad jobs -------------------------------------------------------
+    bads = [
+        ("bad-k", vstest.encode({"id": "bad-k", "prompt": "x", "k": 0}),
+         "k"),
+        ("bad-method", vstest.encode({"id": "bad-method", "prompt": "x",
+                                      "method": "nope"}, "json"), "method"),
+        ("bad-noprompt", vstest.encode({"id": "bad-noprompt"}), "prompt"),
+        ("bad-utf8", b'{"id":"bad-utf8","prompt":"\xff\xfe"}', None),
+        ("bad-role", vstest.encode({"id": "bad-role", "messages": [
+            {"role": "assistant", "content": "x"}]}), "messages"),
+        ("bad-tail", vstest.encode({"id": "bad-tail", "prompt": "x",
+                                    "tail": 1.5}), "tail"),
+        ("bad-garbage", b"\xc1\x00garbage", None),
+        ("bad-noid", vstest.encode({"prompt": "x"}), "id"),
+    ]
+    vstest.produce(kafka.bootstrap, "vs.jobs",
+                   [(k, v, [("trace", b"t-" + k.encode())])
+                    for k, v, _ in bads])
+    keys = {k for k, _, _ in bads}
+    got = results.wait(keys=keys, timeout=60)
+    dl = dlq.wait(keys=keys, timeout=60)
+    for k, raw, field in bads:
+        v = got[k][0].value
+        ok = v["status"] == "error" and v["error"]["code"] == "bad_job" \
+            and not schema_errors(v)
+        if field:
+            ok = ok and v["error"]["message"].startswith(field)
+        tap.ok(ok, "bad job %s: bad_job error result naming %s" %
+               (k, field or "the problem"), diag=repr(v))
+    idless = [got[k][0].value["id"] for k in ("bad-garbage", "bad-noid")]
+    tap.is_(idless, [None, None], "undecodable or id-less jobs: id nil, "
+            "keyed by the input key")
+    dlok = []
+    for k, raw, _ in bads:
+        r = dl[k][0]
+        h = r.headers
+        dlok.append(r.raw == raw and h.get("vsampd-error") == "bad_job" and
+                    h.get("trace") == "t-" + k and
+                    h.get("vsampd-source-topic") == "vs.jobs" and
+                    h.get("vsampd-source-offset") ==
+                    str(got[k][0]["source"]["offset"]) and
+                    "vsampd-attempts" in h)
+    tap.ok(all(dlok), "every bad job has a DLQ copy: same bytes, key and "
+           "headers, plus vsampd-* headers")
+
+    # --- backend failures ----------------------------------------------
+    fails = {
+        "be-500": ("http500", "error", "backend", 3),
+        "be-429": ("http429", "ok", None, 2),
+        "be-always429": ("always429", "error", "rate_limited", 3),
+        "be-garbage": ("garbage", "error", "parse", 3),
+        "be-malformed": ("malformed_json", "error", "backend", 3),
+        "be-close": ("close", "error", "backend", 3),
+    }
+    vstest.produce(kafka.bootstrap, "vs.jobs", [
+        {"id": k, "prompt": "Tell a joke. [[fake:%s]]" % m, "k": 3}
+        for k, (m, _, _, _) in fails.items()])
+    got = results.wait(keys=set(fails), timeout=120)
+    for k, (m, status, code, attempts) in fails.items():
+        v = got[k][0].value
+        ok = v["status"] == status and v["attempts"] == attempts
+        if code:
+            ok = ok and v["error"]["code"] == code
+        tap.ok(ok, "backend %s: %s after %d attempts" %
+               (m, code or status, attempts),
+               diag=repr({x: v[x] for x in ("status", "error", "attempts")}))
+    tap.ok(d.alive(), "the daemon keeps running after backend failures")
+
+    # --- drain on SIGTERM, then SIGKILL ---------------------------------
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        name = "term" if sig == signal.SIGTERM else "kill"
+        slow = [{"id": "%s-%03d" % (name, i), "k": 2,
+                 "prompt": "Slowly now %d [[fake:slow]]" % i}
+                for i in range(200)]
+        vstest.produce(kafka.bootstrap, "vs.jobs", slow)
+        time.sleep(2.0)
+        rc = d.stop(sig)
+        if sig == signal.SIGTERM:
+            tap.is_(rc, 0, "SIGTERM with 200 jobs in flight: exit 0")
+        d = Daemon(conf).start()
+        ids = {j["id"] for j in slow}
+        try:
+            got = results.wait(keys=ids, timeout=240)
+            missing = []
+        except TimeoutError as e:
+            missing = [str(e)]
+        tap.ok(not missing, "%s mid-run, restart: every job id has a "
+               "result" % ("SIGTERM" if name == "term" else "SIGKILL"),
+               diag="; ".join(missing))
+
+    # --- committed offsets reach the end after a clean stop -------------
+    rc = d.stop()
+    ends = vstest.end_offsets(kafka.bootstrap, "vs.jobs")
+    comm = vstest.committed_offsets(kafka.bootstrap, "vsampd-it", "vs.jobs")
+    tap.is_(comm, ends, "after a drain the group's committed offsets equal "
+            "the end offsets")
+
+    # --- scale-out: two instances share a 4-partition topic -------------
+    a = Daemon(conf, "vsampd-a").start()
+    b = Daemon(conf, "vsampd-b").start()
+    vstest.wait_for(lambda: "assigned 2 partition" in a.proc.log_text() and
+                    "assigned 2 partition" in b.proc.log_text(),
+                    timeout=60, what="both instances assigned")
+    so = [{"id": "so-%04d" % i, "prompt": "Scale %d [[fake:slow]]" % i,
+           "k": 2} for i in range(300)]
+    vstest.produce(kafka.bootstrap, "vs.jobs", so)
+    vstest.wait_for(lambda: sum(1 for r in results.poll(0.1)) >= 0 and
+                    sum(1 for k in results.by_key if k.startswith("so-"))
+                    >= 50, timeout=120, what="first results")
+    rc_b = b.stop()
+    try:
+        results.wait(keys={j["id"] for j in so}, timeout=240)
+        lost = []
+    except TimeoutError as e:
+        lost = [str(e)]
+    tap.is_(rc_b, 0, "stopping one instance mid-run exits 0")
+    tap.ok(not lost, "two instances, one stopped mid-run: nothing lost",
+           diag="; ".join(lost))
+    parts = {}
+    for k, recs in results.by_key.items():
+        if k.startswith("so-"):
+            parts.setdefault(recs[0]["source"]["partition"], 0)
+            parts[recs[0]["source"]["partition"]] += 1
+    tap.is_(sorted(parts), [0, 1, 2, 3], "jobs came from all 4 partitions")
+    a.stop()
+    fake.stop()
+    kafka.stop()
+    return tap.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
