@@ -1,0 +1,104 @@
+/*
+ * select: drawing one candidate, deterministically from a seed.
+ *
+ * The seed defaults to a hash of the job id (DESIGN.md section 2), so a
+ * redelivered job with the same candidates selects the same one. Each
+ * pick uses one draw of splitmix64 seeded with the seed: no state is kept
+ * between calls, and the choice depends on nothing but the arguments.
+ * Leaf module.
+ */
+#include <limits.h>
+#include <math.h>
+
+#include "select.h"
+
+#define FNV_OFFSET UINT64_C(0xcbf29ce484222325)
+#define FNV_PRIME UINT64_C(0x100000001b3)
+#define GOLDEN_GAMMA UINT64_C(0x9e3779b97f4a7c15)
+
+/* The splitmix64 output function (Steele, Lea and Flood, 2014). */
+static uint64_t
+mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+/*
+ * FNV-1a over the id bytes spreads short ids poorly in the high bits, so
+ * the splitmix64 finaliser (without the gamma step) mixes the result.
+ */
+uint64_t
+select_seed(const char *id, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)id;
+	uint64_t h = FNV_OFFSET;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= FNV_PRIME;
+	}
+	return mix64(h);
+}
+
+/* The first splitmix64 output for seed, as a double in [0,1) with 53
+ * random bits. */
+static double
+draw(uint64_t seed)
+{
+	return (double)(mix64(seed + GOLDEN_GAMMA) >> 11) * 0x1.0p-53;
+}
+
+static int
+usable(double v)
+{
+	return isfinite(v) && v > 0.0;
+}
+
+/*
+ * Pick an index into p[0..n) by mode (see select.h). Weighted draws skip
+ * values that are not positive and finite; when none is, the pick is
+ * uniform. Only the first INT_MAX entries can be picked.
+ */
+int
+select_pick(enum select_mode mode, const double *p, size_t n, uint64_t seed)
+{
+	double u, total = 0.0, acc = 0.0;
+	size_t idx;
+	int last = -1, best = 0;
+
+	if (n == 0 || mode == SELECT_NONE)
+		return -1;
+	if (n > INT_MAX)
+		n = INT_MAX;
+	u = draw(seed);
+	switch (mode) {
+	case SELECT_WEIGHTED:
+		for (size_t i = 0; i < n; i++)
+			if (usable(p[i]))
+				total += p[i];
+		if (!(total > 0.0))
+			break; /* nothing to weigh: uniform */
+		for (size_t i = 0; i < n; i++) {
+			if (!usable(p[i]))
+				continue;
+			acc += p[i];
+			last = (int)i;
+			if (acc > u * total)
+				return (int)i;
+		}
+		/* Rounding left u * total at or above the sum. */
+		return last;
+	case SELECT_TOP:
+		for (size_t i = 1; i < n; i++)
+			if (p[i] > p[best] || (isnan(p[best]) && !isnan(p[i])))
+				best = (int)i;
+		return best;
+	case SELECT_UNIFORM:
+	case SELECT_NONE:
+		break;
+	}
+	idx = (size_t)(u * (double)n);
+	return (int)(idx < n ? idx : n - 1);
+}
