@@ -54,6 +54,15 @@ kafka_set(rd_kafka_conf_t *kc, const char *name, const char *value,
 	return 0;
 }
 
+static int
+kafka_has_prop(const struct conf_prop *props, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(props[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
 static rd_kafka_conf_t *
 kafka_conf_new(const struct conf *c, const struct conf_prop *props,
     size_t nprops, char *errstr, size_t errlen)
@@ -105,6 +114,15 @@ kafka_consumer_new(const struct conf *c, const char *group,
 	    c, c->consumer_props, c->nconsumer_props, errstr, errlen);
 	if (kc == NULL)
 		return NULL;
+	/* A job queue must not skip jobs produced before the group first
+	 * committed: start from the earliest offset unless told otherwise. */
+	if (!kafka_has_prop(c->consumer_props, c->nconsumer_props,
+	    "auto.offset.reset") &&
+	    kafka_set(kc, "auto.offset.reset", "earliest", errstr,
+	    errlen) == -1) {
+		rd_kafka_conf_destroy(kc);
+		return NULL;
+	}
 	if (kafka_set(kc, "group.id", group, errstr, errlen) == -1 ||
 	    kafka_set(kc, "enable.auto.offset.store", "false", errstr,
 		errlen) == -1 ||
