@@ -337,6 +337,8 @@ def main():
             parts[recs[0]["source"]["partition"]] += 1
     tap.is_(sorted(parts), [0, 1, 2, 3], "jobs came from all 4 partitions")
     a.stop()
+    results.close()
+    dlq.close()
     fake.stop()
     kafka.stop()
     return tap.done()

@@ -1,0 +1,1241 @@
+/*
+ * result: the result of a job and its codecs (DESIGN.md sections 4 and 9).
+ *
+ * The msgpack encoding is the contract with every consumer of the results
+ * topic, so it is written by hand, key by key, in one fixed order, and
+ * every key is always present (nil where a value does not apply). The
+ * decoder is for our own tools and the fuzz round trip: it is strict about
+ * the keys we write, ignores keys it does not know, and must survive any
+ * bytes at all. The JSON form is the same map for people (vsampctl).
+ *
+ * Leaf module: no I/O.
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <msgpack.h>
+
+#include "log.h"
+#include "result.h"
+#include "utf8.h"
+#include "xmalloc.h"
+
+/*
+ * msgpack-c refuses to open a container when this many are open already
+ * (it says "out of memory"); the pre-scan applies the same limit so that
+ * it rejects exactly what msgpack-c would.
+ */
+#define MP_MAXDEPTH 32
+
+static const char *err_names[ERR_COUNT] = {
+    "ok",
+    "bad_job",
+    "backend",
+    "timeout",
+    "rate_limited",
+    "parse",
+    "too_large",
+    "internal",
+};
+
+/* The error code's name ("ok" for ERR_NONE), or NULL when out of range. */
+const char *
+err_code_name(enum err_code c)
+{
+	if ((int)c < 0 || c >= ERR_COUNT)
+		return NULL;
+	return err_names[c];
+}
+
+/* Parse a code name ("ok" included); returns 0 and sets *c, or -1. */
+int
+err_code_parse(const char *s, enum err_code *c)
+{
+	for (int i = 0; i < ERR_COUNT; i++) {
+		if (strcmp(s, err_names[i]) == 0) {
+			*c = (enum err_code)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * A new ok result with every field nil (see result.h). The caller owns it
+ * and frees it with result_free().
+ */
+struct result *
+result_new(void)
+{
+	struct result *r;
+
+	r = xcalloc(1, sizeof(*r));
+	r->code = ERR_NONE;
+	r->selected = -1;
+	r->semantic = NAN;
+	r->rouge_l = NAN;
+	for (int i = 0; i < 3; i++)
+		r->distinct[i] = NAN;
+	r->source_partition = -1;
+	r->source_offset = -1;
+	return r;
+}
+
+static void
+result_free_cands(struct result *r)
+{
+	for (size_t i = 0; i < r->ncands; i++)
+		free(r->cands[i].text);
+	free(r->cands);
+	r->cands = NULL;
+	r->ncands = 0;
+}
+
+/* Free a result and everything it owns; NULL is accepted. */
+void
+result_free(struct result *r)
+{
+	if (r == NULL)
+		return;
+	free(r->id);
+	free(r->errmsg);
+	free(r->method);
+	free(r->backend);
+	free(r->model);
+	result_free_cands(r);
+	free(r->source_topic);
+	free(r->metadata);
+	free(r);
+}
+
+/*
+ * Turn r into an error result (DESIGN.md section 9): candidates, selection,
+ * dedup and diversity are dropped, the rest (id, method, usage, source,
+ * metadata...) is kept. msg is copied and may point into r->errmsg; NULL
+ * means an empty message. ERR_NONE is not an error, so it (or an
+ * out-of-range code) becomes ERR_INTERNAL rather than an ok result with a
+ * message.
+ */
+void
+result_set_error(struct result *r, enum err_code code, const char *msg)
+{
+	char *copy = xstrdup(msg != NULL ? msg : "");
+
+	if (code <= ERR_NONE || code >= ERR_COUNT)
+		code = ERR_INTERNAL;
+	free(r->errmsg);
+	r->errmsg = copy;
+	r->code = code;
+	result_free_cands(r);
+	r->selected = -1;
+	r->has_dedup = 0;
+	r->dedup_in_job = 0;
+	r->dedup_in_scope = 0;
+	r->has_diversity = 0;
+	r->semantic = NAN;
+	r->rouge_l = NAN;
+	for (int i = 0; i < 3; i++)
+		r->distinct[i] = NAN;
+}
+
+/* ---- the msgpack pre-scan ---- */
+
+static uint64_t
+mp_be(const unsigned char *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/*
+ * Check that buf holds one complete msgpack object and set *objlen to its
+ * length, without building anything. msgpack-c allocates the slots of an
+ * array or map as soon as it reads the header, so a 5-byte header claiming
+ * 4 billion elements would cost it ~100 GB. An object that scans complete
+ * has a byte at least for each element announced, so msgpack-c's work is
+ * bounded by len; the scan gives up as soon as the elements still to come
+ * outnumber the bytes left. Nesting is limited as msgpack-c limits it.
+ * Returns 0, or -1 with a reason in errstr.
+ */
+static int
+mp_scan(
+    const void *buf, size_t len, size_t *objlen, char *errstr, size_t errlen)
+{
+	const unsigned char *p = buf;
+	uint64_t stack[MP_MAXDEPTH];
+	uint64_t todo = 1; /* objects announced and not yet read */
+	size_t off = 0;
+	int top = 0;
+
+	do {
+		unsigned char b;
+		size_t hdr = 0; /* bytes after the type byte */
+		uint64_t data = 0, kids = 0;
+		int container = 0;
+
+		if (top > 0)
+			stack[top - 1]--;
+		if (off >= len || todo > len - off)
+			goto truncated;
+		todo--;
+		b = p[off++];
+		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 ||
+		    b == 0xc3)
+			;
+		else if (b >= 0x80 && b <= 0x8f) {
+			kids = (uint64_t)(b & 0x0f) * 2;
+			container = 1;
+		} else if (b >= 0x90 && b <= 0x9f) {
+			kids = b & 0x0f;
+			container = 1;
+		} else if (b >= 0xa0 && b <= 0xbf)
+			data = b & 0x1f;
+		else {
+			switch (b) {
+			case 0xc4: /* bin 8, 16, 32 */
+			case 0xc5:
+			case 0xc6:
+			case 0xd9: /* str 8, 16, 32 */
+			case 0xda:
+			case 0xdb:
+				hdr = (size_t)1
+				    << (b >= 0xd9 ? b - 0xd9 : b - 0xc4);
+				if (len - off < hdr)
+					goto truncated;
+				data = mp_be(p + off, hdr);
+				break;
+			case 0xc7: /* ext 8, 16, 32: length, then type */
+			case 0xc8:
+			case 0xc9:
+				hdr = (size_t)1 << (b - 0xc7);
+				if (len - off < hdr)
+					goto truncated;
+				data = mp_be(p + off, hdr) + 1;
+				break;
+			case 0xca:
+				data = 4;
+				break;
+			case 0xcb:
+				data = 8;
+				break;
+			case 0xcc: /* uint 8..64, int 8..64 */
+			case 0xcd:
+			case 0xce:
+			case 0xcf:
+				data = (uint64_t)1 << (b - 0xcc);
+				break;
+			case 0xd0:
+			case 0xd1:
+			case 0xd2:
+			case 0xd3:
+				data = (uint64_t)1 << (b - 0xd0);
+				break;
+			case 0xd4: /* fixext 1..16: type, then data */
+			case 0xd5:
+			case 0xd6:
+			case 0xd7:
+			case 0xd8:
+				data = ((uint64_t)1 << (b - 0xd4)) + 1;
+				break;
+			case 0xdc: /* array 16, 32 */
+			case 0xdd:
+			case 0xde: /* map 16, 32 */
+			case 0xdf:
+				hdr = (b == 0xdc || b == 0xde) ? 2 : 4;
+				if (len - off < hdr)
+					goto truncated;
+				kids = mp_be(p + off, hdr);
+				if (b >= 0xde)
+					kids *= 2;
+				container = 1;
+				break;
+			default: /* 0xc1 is never used */
+				snprintf(errstr, errlen,
+				    "invalid msgpack type byte at %zu",
+				    off - 1);
+				return -1;
+			}
+		}
+		off += hdr;
+		if (data > len - off)
+			goto truncated;
+		off += (size_t)data;
+		if (container) {
+			if (top == MP_MAXDEPTH) {
+				snprintf(errstr, errlen,
+				    "msgpack nested deeper than %d levels",
+				    MP_MAXDEPTH);
+				return -1;
+			}
+			todo += kids;
+			if (kids > 0)
+				stack[top++] = kids;
+		}
+		while (top > 0 && stack[top - 1] == 0)
+			top--;
+	} while (top > 0);
+	*objlen = off;
+	return 0;
+
+truncated:
+	snprintf(errstr, errlen, "truncated msgpack");
+	return -1;
+}
+
+/* ---- encoding ---- */
+
+/* The packer's writer: running out of memory is fatal (STYLE.md rule 7),
+ * so the pack calls below need no error checks. */
+static int
+sbuf_write(void *data, const char *buf, size_t len)
+{
+	if (msgpack_sbuffer_write(data, buf, len) != 0)
+		fatalx("out of memory");
+	return 0;
+}
+
+static void
+pk_str(msgpack_packer *pk, const char *s, size_t len)
+{
+	msgpack_pack_str(pk, len);
+	msgpack_pack_str_body(pk, s, len);
+}
+
+static void
+pk_cstr(msgpack_packer *pk, const char *s)
+{
+	pk_str(pk, s, strlen(s));
+}
+
+/* A string, or nil for NULL. */
+static void
+pk_cstr_nil(msgpack_packer *pk, const char *s)
+{
+	if (s == NULL)
+		msgpack_pack_nil(pk);
+	else
+		pk_cstr(pk, s);
+}
+
+/* A float64, or nil for NaN and infinities (not numbers to consumers). */
+static void
+pk_double_nil(msgpack_packer *pk, double d)
+{
+	if (isfinite(d))
+		msgpack_pack_double(pk, d);
+	else
+		msgpack_pack_nil(pk);
+}
+
+/*
+ * Encode r (DESIGN.md section 4): a map of every key, in a fixed order.
+ * Whatever r holds, the wire keeps the contract: an error result has no
+ * candidates and nil selected, dedup and diversity; a selection outside
+ * the candidates is nil; metadata that is not exactly one msgpack object
+ * is nil (it is copied verbatim otherwise). Returns a buffer the caller
+ * frees with free(), its length in *lenp.
+ */
+char *
+result_encode(const struct result *r, size_t *lenp)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int ok = r->code == ERR_NONE;
+	size_t ncands = ok ? r->ncands : 0, mlen;
+	char err[64];
+	const char *name;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, sbuf_write);
+	msgpack_pack_map(&pk, 17);
+
+	pk_cstr(&pk, "v");
+	msgpack_pack_int(&pk, RESULT_SCHEMA_VERSION);
+	pk_cstr(&pk, "id");
+	pk_cstr_nil(&pk, r->id);
+	pk_cstr(&pk, "status");
+	pk_cstr(&pk, ok ? "ok" : "error");
+	pk_cstr(&pk, "error");
+	if (ok)
+		msgpack_pack_nil(&pk);
+	else {
+		if ((name = err_code_name(r->code)) == NULL)
+			name = err_names[ERR_INTERNAL];
+		msgpack_pack_map(&pk, 2);
+		pk_cstr(&pk, "code");
+		pk_cstr(&pk, name);
+		pk_cstr(&pk, "message");
+		pk_cstr(&pk, r->errmsg != NULL ? r->errmsg : "");
+	}
+	pk_cstr(&pk, "method");
+	pk_cstr_nil(&pk, r->method);
+	pk_cstr(&pk, "backend");
+	pk_cstr_nil(&pk, r->backend);
+	pk_cstr(&pk, "model");
+	pk_cstr_nil(&pk, r->model);
+
+	pk_cstr(&pk, "candidates");
+	msgpack_pack_array(&pk, ncands);
+	for (size_t i = 0; i < ncands; i++) {
+		const struct candidate *c = &r->cands[i];
+
+		msgpack_pack_map(&pk, 4);
+		pk_cstr(&pk, "text");
+		if (c->text != NULL)
+			pk_str(&pk, c->text, c->len);
+		else
+			pk_str(&pk, "", 0);
+		pk_cstr(&pk, "probability");
+		msgpack_pack_double(&pk, c->probability);
+		pk_cstr(&pk, "verbalized");
+		pk_double_nil(&pk, c->verbalized);
+		pk_cstr(&pk, "turn");
+		msgpack_pack_int(&pk, c->turn);
+	}
+	pk_cstr(&pk, "selected");
+	if (r->selected >= 0 && (size_t)r->selected < ncands)
+		msgpack_pack_int(&pk, r->selected);
+	else
+		msgpack_pack_nil(&pk);
+
+	pk_cstr(&pk, "dedup");
+	if (ok && r->has_dedup) {
+		msgpack_pack_map(&pk, 2);
+		pk_cstr(&pk, "in_job");
+		msgpack_pack_unsigned_int(&pk, r->dedup_in_job);
+		pk_cstr(&pk, "in_scope");
+		msgpack_pack_unsigned_int(&pk, r->dedup_in_scope);
+	} else
+		msgpack_pack_nil(&pk);
+	pk_cstr(&pk, "diversity");
+	if (ok && r->has_diversity) {
+		msgpack_pack_map(&pk, 5);
+		pk_cstr(&pk, "semantic");
+		pk_double_nil(&pk, r->semantic);
+		pk_cstr(&pk, "rouge_l");
+		pk_double_nil(&pk, r->rouge_l);
+		pk_cstr(&pk, "distinct_1");
+		pk_double_nil(&pk, r->distinct[0]);
+		pk_cstr(&pk, "distinct_2");
+		pk_double_nil(&pk, r->distinct[1]);
+		pk_cstr(&pk, "distinct_3");
+		pk_double_nil(&pk, r->distinct[2]);
+	} else
+		msgpack_pack_nil(&pk);
+
+	pk_cstr(&pk, "usage");
+	msgpack_pack_map(&pk, 3);
+	pk_cstr(&pk, "requests");
+	msgpack_pack_uint64(&pk, r->requests);
+	pk_cstr(&pk, "prompt_tokens");
+	msgpack_pack_uint64(&pk, r->prompt_tokens);
+	pk_cstr(&pk, "completion_tokens");
+	msgpack_pack_uint64(&pk, r->completion_tokens);
+	pk_cstr(&pk, "attempts");
+	msgpack_pack_unsigned_int(&pk, r->attempts);
+	pk_cstr(&pk, "failed_calls");
+	msgpack_pack_unsigned_int(&pk, r->failed_calls);
+	pk_cstr(&pk, "latency_ms");
+	msgpack_pack_uint64(&pk, r->latency_ms);
+
+	pk_cstr(&pk, "source");
+	if (r->source_topic != NULL) {
+		msgpack_pack_map(&pk, 3);
+		pk_cstr(&pk, "topic");
+		pk_cstr(&pk, r->source_topic);
+		pk_cstr(&pk, "partition");
+		msgpack_pack_int32(&pk, r->source_partition);
+		pk_cstr(&pk, "offset");
+		msgpack_pack_int64(&pk, r->source_offset);
+	} else
+		msgpack_pack_nil(&pk);
+
+	pk_cstr(&pk, "metadata");
+	if (r->metadata != NULL && r->metadata_len > 0 &&
+	    mp_scan(r->metadata, r->metadata_len, &mlen, err, sizeof(err)) ==
+		0 &&
+	    mlen == r->metadata_len)
+		sbuf_write(&sb, r->metadata, r->metadata_len);
+	else
+		msgpack_pack_nil(&pk);
+
+	*lenp = sb.size;
+	return msgpack_sbuffer_release(&sb);
+}
+
+/* ---- decoding ---- */
+
+/* Where the decoder reports: messages name the field, never its bytes. */
+struct dec {
+	char *errstr;
+	size_t errlen;
+};
+
+static int
+dec_fail(struct dec *d, const char *where, const char *key, const char *what)
+{
+	snprintf(d->errstr, d->errlen, "%s%s: %s", where, key, what);
+	return -1;
+}
+
+/*
+ * The value of key in map (where is the map's prefix for messages: "",
+ * "usage.", "candidates[2]."). Every key the decoder reads is required,
+ * and a key given twice is ambiguous, so both are errors; other keys are
+ * ignored.
+ */
+static const msgpack_object *
+dec_get(struct dec *d, const msgpack_object *map, const char *where,
+    const char *key)
+{
+	const msgpack_object *found = NULL;
+	size_t klen = strlen(key);
+
+	for (uint32_t i = 0; i < map->via.map.size; i++) {
+		const msgpack_object *k = &map->via.map.ptr[i].key;
+
+		if (k->type != MSGPACK_OBJECT_STR || k->via.str.size != klen ||
+		    memcmp(k->via.str.ptr, key, klen) != 0)
+			continue;
+		if (found != NULL) {
+			dec_fail(d, where, key, "duplicate key");
+			return NULL;
+		}
+		found = &map->via.map.ptr[i].val;
+	}
+	if (found == NULL)
+		dec_fail(d, where, key, "missing");
+	return found;
+}
+
+#define DEC_NIL 1 /* nil is allowed (a string becomes NULL) */
+#define DEC_NUL 2 /* a string may hold NUL bytes (it has a length) */
+
+/* A copy of a UTF-8 str. */
+static int
+dec_str(struct dec *d, const msgpack_object *map, const char *where,
+    const char *key, int flags, char **sp, size_t *lenp)
+{
+	const msgpack_object *o;
+	const char *s;
+	size_t len;
+
+	if ((o = dec_get(d, map, where, key)) == NULL)
+		return -1;
+	if ((flags & DEC_NIL) && o->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (o->type != MSGPACK_OBJECT_STR)
+		return dec_fail(d, where, key, "expected str");
+	s = o->via.str.ptr;
+	len = o->via.str.size;
+	if (len == 0)
+		s = "";
+	if (!utf8_valid(s, len))
+		return dec_fail(d, where, key, "invalid UTF-8");
+	if (!(flags & DEC_NUL) && memchr(s, '\0', len) != NULL)
+		return dec_fail(d, where, key, "contains a NUL byte");
+	*sp = xstrndup(s, len);
+	if (lenp != NULL)
+		*lenp = len;
+	return 0;
+}
+
+/* An integer in [min, max]; *up gets it when it is not negative. */
+static int
+dec_int(struct dec *d, const msgpack_object *map, const char *where,
+    const char *key, int64_t min, uint64_t max, int64_t *vp, uint64_t *up)
+{
+	const msgpack_object *o;
+
+	if ((o = dec_get(d, map, where, key)) == NULL)
+		return -1;
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		if (o->via.u64 > max)
+			return dec_fail(d, where, key, "out of range");
+		if (vp != NULL)
+			*vp = (int64_t)o->via.u64;
+		if (up != NULL)
+			*up = o->via.u64;
+		return 0;
+	}
+	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+		if (o->via.i64 < min)
+			return dec_fail(d, where, key, "out of range");
+		if (vp != NULL)
+			*vp = o->via.i64;
+		return 0;
+	}
+	return dec_fail(d, where, key, "expected int");
+}
+
+static int
+dec_uint(struct dec *d, const msgpack_object *map, const char *where,
+    const char *key, uint64_t max, uint64_t *up)
+{
+	return dec_int(d, map, where, key, 0, max, NULL, up);
+}
+
+static int
+dec_unsigned(struct dec *d, const msgpack_object *map, const char *where,
+    const char *key, unsigned *up)
+{
+	uint64_t u;
+
+	if (dec_uint(d, map, where, key, UINT_MAX, &u) != 0)
+		return -1;
+	*up = (unsigned)u;
+	return 0;
+}
+
+/*
+ * A number (float, or int from a less careful encoder). With DEC_NIL,
+ * nil is NAN, and so are infinities, since the encoder writes them as nil.
+ */
+static int
+dec_double(struct dec *d, const msgpack_object *map, const char *where,
+    const char *key, int flags, double *dp)
+{
+	const msgpack_object *o;
+
+	if ((o = dec_get(d, map, where, key)) == NULL)
+		return -1;
+	switch (o->type) {
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		*dp = o->via.f64;
+		if ((flags & DEC_NIL) && !isfinite(*dp))
+			*dp = NAN;
+		return 0;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		*dp = (double)o->via.u64;
+		return 0;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		*dp = (double)o->via.i64;
+		return 0;
+	case MSGPACK_OBJECT_NIL:
+		if (flags & DEC_NIL) {
+			*dp = NAN;
+			return 0;
+		}
+		/* FALLTHROUGH */
+	default:
+		return dec_fail(d, where, key, "expected float");
+	}
+}
+
+/*
+ * A map, or NULL with *nilp set when it is nil and DEC_NIL allows it;
+ * NULL with *nilp clear on error.
+ */
+static const msgpack_object *
+dec_map(struct dec *d, const msgpack_object *map, const char *where,
+    const char *key, int flags, int *nilp)
+{
+	const msgpack_object *o;
+
+	*nilp = 0;
+	if ((o = dec_get(d, map, where, key)) == NULL)
+		return NULL;
+	if (o->type == MSGPACK_OBJECT_MAP)
+		return o;
+	if ((flags & DEC_NIL) && o->type == MSGPACK_OBJECT_NIL)
+		*nilp = 1;
+	else
+		dec_fail(d, where, key, "expected map");
+	return NULL;
+}
+
+static int
+dec_status(struct dec *d, struct result *r, const msgpack_object *top)
+{
+	const msgpack_object *o;
+	char *s;
+	int ok;
+
+	if (dec_str(d, top, "", "status", 0, &s, NULL) != 0)
+		return -1;
+	ok = strcmp(s, "ok") == 0;
+	if (!ok && strcmp(s, "error") != 0) {
+		free(s);
+		return dec_fail(d, "", "status", "neither ok nor error");
+	}
+	free(s);
+	if ((o = dec_get(d, top, "", "error")) == NULL)
+		return -1;
+	if (ok && o->type != MSGPACK_OBJECT_NIL)
+		return dec_fail(d, "", "error", "not nil on an ok result");
+	if (ok)
+		return 0;
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return dec_fail(d, "", "error", "expected map");
+	if (dec_str(d, o, "error.", "code", 0, &s, NULL) != 0)
+		return -1;
+	if (err_code_parse(s, &r->code) != 0 || r->code == ERR_NONE) {
+		free(s);
+		return dec_fail(d, "error.", "code", "unknown code");
+	}
+	free(s);
+	return dec_str(d, o, "error.", "message", 0, &r->errmsg, NULL);
+}
+
+static int
+dec_candidates(struct dec *d, struct result *r, const msgpack_object *top)
+{
+	const msgpack_object *o;
+	char where[48];
+
+	if ((o = dec_get(d, top, "", "candidates")) == NULL)
+		return -1;
+	if (o->type != MSGPACK_OBJECT_ARRAY)
+		return dec_fail(d, "", "candidates", "expected array");
+	if (o->via.array.size == 0)
+		return 0;
+	if (r->code != ERR_NONE)
+		return dec_fail(d, "", "candidates", "not empty on an error");
+	r->cands = xcalloc(o->via.array.size, sizeof(*r->cands));
+	for (uint32_t i = 0; i < o->via.array.size; i++) {
+		const msgpack_object *c = &o->via.array.ptr[i];
+		struct candidate *cd = &r->cands[i];
+		int64_t turn;
+
+		/* Counted first, so that result_free frees what is set. */
+		r->ncands++;
+		snprintf(where, sizeof(where), "candidates[%" PRIu32 "]", i);
+		if (c->type != MSGPACK_OBJECT_MAP)
+			return dec_fail(d, where, "", "expected map");
+		snprintf(where, sizeof(where), "candidates[%" PRIu32 "].", i);
+		if (dec_str(d, c, where, "text", DEC_NUL, &cd->text,
+			&cd->len) != 0 ||
+		    dec_double(
+			d, c, where, "probability", 0, &cd->probability) != 0 ||
+		    dec_double(d, c, where, "verbalized", DEC_NIL,
+			&cd->verbalized) != 0 ||
+		    dec_int(d, c, where, "turn", INT_MIN, INT_MAX, &turn,
+			NULL) != 0)
+			return -1;
+		cd->turn = (int)turn;
+	}
+	return 0;
+}
+
+static int
+dec_selected(struct dec *d, struct result *r, const msgpack_object *top)
+{
+	const msgpack_object *o;
+	int64_t sel;
+
+	if ((o = dec_get(d, top, "", "selected")) == NULL)
+		return -1;
+	if (o->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (dec_int(d, top, "", "selected", 0, INT_MAX, &sel, NULL) != 0)
+		return -1;
+	if ((size_t)sel >= r->ncands)
+		return dec_fail(
+		    d, "", "selected", "not an index into candidates");
+	r->selected = (int)sel;
+	return 0;
+}
+
+static int
+dec_scores(struct dec *d, struct result *r, const msgpack_object *top)
+{
+	const msgpack_object *o;
+	int nil;
+
+	if ((o = dec_map(d, top, "", "dedup", DEC_NIL, &nil)) == NULL && !nil)
+		return -1;
+	if (o != NULL) {
+		if (r->code != ERR_NONE)
+			return dec_fail(d, "", "dedup", "not nil on an error");
+		r->has_dedup = 1;
+		if (dec_unsigned(d, o, "dedup.", "in_job", &r->dedup_in_job) !=
+			0 ||
+		    dec_unsigned(
+			d, o, "dedup.", "in_scope", &r->dedup_in_scope) != 0)
+			return -1;
+	}
+	if ((o = dec_map(d, top, "", "diversity", DEC_NIL, &nil)) == NULL &&
+	    !nil)
+		return -1;
+	if (o != NULL) {
+		if (r->code != ERR_NONE)
+			return dec_fail(
+			    d, "", "diversity", "not nil on an error");
+		r->has_diversity = 1;
+		if (dec_double(d, o, "diversity.", "semantic", DEC_NIL,
+			&r->semantic) != 0 ||
+		    dec_double(d, o, "diversity.", "rouge_l", DEC_NIL,
+			&r->rouge_l) != 0 ||
+		    dec_double(d, o, "diversity.", "distinct_1", DEC_NIL,
+			&r->distinct[0]) != 0 ||
+		    dec_double(d, o, "diversity.", "distinct_2", DEC_NIL,
+			&r->distinct[1]) != 0 ||
+		    dec_double(d, o, "diversity.", "distinct_3", DEC_NIL,
+			&r->distinct[2]) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+dec_counters(struct dec *d, struct result *r, const msgpack_object *top)
+{
+	const msgpack_object *o;
+	int nil;
+
+	if ((o = dec_map(d, top, "", "usage", 0, &nil)) == NULL)
+		return -1;
+	if (dec_uint(d, o, "usage.", "requests", UINT64_MAX, &r->requests) !=
+		0 ||
+	    dec_uint(d, o, "usage.", "prompt_tokens", UINT64_MAX,
+		&r->prompt_tokens) != 0 ||
+	    dec_uint(d, o, "usage.", "completion_tokens", UINT64_MAX,
+		&r->completion_tokens) != 0)
+		return -1;
+	if (dec_unsigned(d, top, "", "attempts", &r->attempts) != 0 ||
+	    dec_unsigned(d, top, "", "failed_calls", &r->failed_calls) != 0 ||
+	    dec_uint(d, top, "", "latency_ms", UINT64_MAX, &r->latency_ms) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+dec_source(struct dec *d, struct result *r, const msgpack_object *top)
+{
+	const msgpack_object *o;
+	int64_t part;
+	int nil;
+
+	if ((o = dec_map(d, top, "", "source", DEC_NIL, &nil)) == NULL)
+		return nil ? 0 : -1;
+	if (dec_str(d, o, "source.", "topic", 0, &r->source_topic, NULL) != 0 ||
+	    dec_int(d, o, "source.", "partition", INT32_MIN, INT32_MAX, &part,
+		NULL) != 0 ||
+	    dec_int(d, o, "source.", "offset", INT64_MIN, INT64_MAX,
+		&r->source_offset, NULL) != 0)
+		return -1;
+	r->source_partition = (int32_t)part;
+	return 0;
+}
+
+/* Metadata is re-packed into bytes of its own (nil: none). */
+static int
+dec_metadata(struct dec *d, struct result *r, const msgpack_object *top)
+{
+	const msgpack_object *o;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	if ((o = dec_get(d, top, "", "metadata")) == NULL)
+		return -1;
+	if (o->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, sbuf_write);
+	msgpack_pack_object(&pk, *o);
+	r->metadata_len = sb.size;
+	r->metadata = msgpack_sbuffer_release(&sb);
+	return 0;
+}
+
+static int
+dec_result(struct dec *d, struct result *r, const msgpack_object *top)
+{
+	const msgpack_object *o;
+
+	if (top->type != MSGPACK_OBJECT_MAP) {
+		snprintf(d->errstr, d->errlen, "result is not a map");
+		return -1;
+	}
+	if ((o = dec_get(d, top, "", "v")) == NULL)
+		return -1;
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    o->via.u64 != RESULT_SCHEMA_VERSION)
+		return dec_fail(d, "", "v", "unsupported schema version");
+	if (dec_str(d, top, "", "id", DEC_NIL, &r->id, NULL) != 0 ||
+	    dec_status(d, r, top) != 0 ||
+	    dec_str(d, top, "", "method", DEC_NIL, &r->method, NULL) != 0 ||
+	    dec_str(d, top, "", "backend", DEC_NIL, &r->backend, NULL) != 0 ||
+	    dec_str(d, top, "", "model", DEC_NIL, &r->model, NULL) != 0 ||
+	    dec_candidates(d, r, top) != 0 || dec_selected(d, r, top) != 0 ||
+	    dec_scores(d, r, top) != 0 || dec_counters(d, r, top) != 0 ||
+	    dec_source(d, r, top) != 0 || dec_metadata(d, r, top) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * Decode one msgpack-encoded result: exactly one map, nothing after it,
+ * every key of section 4 present once with its type, v = 1, and the
+ * error-result rules of section 9; other keys are ignored. Work and
+ * memory are bounded by len: the pre-scan rejects element counts the
+ * bytes cannot hold and nesting msgpack-c would refuse. Returns a new
+ * result (the caller frees it), or NULL with errstr.
+ */
+struct result *
+result_decode(const void *buf, size_t len, char *errstr, size_t errlen)
+{
+	struct dec d = {errstr, errlen};
+	msgpack_unpacked u;
+	struct result *r;
+	size_t objlen, off = 0;
+	int rc;
+
+	if (buf == NULL || len == 0) {
+		snprintf(errstr, errlen, "empty result");
+		return NULL;
+	}
+	if (mp_scan(buf, len, &objlen, errstr, errlen) != 0)
+		return NULL;
+	if (objlen != len) {
+		snprintf(errstr, errlen, "trailing bytes after the result");
+		return NULL;
+	}
+	msgpack_unpacked_init(&u);
+	rc = msgpack_unpack_next(&u, buf, len, &off);
+	if (rc != MSGPACK_UNPACK_SUCCESS || off != len) {
+		/* The scan passed, so msgpack-c ran out of memory. */
+		msgpack_unpacked_destroy(&u);
+		snprintf(errstr, errlen, "cannot unpack msgpack (%d)", rc);
+		return NULL;
+	}
+	r = result_new();
+	if (dec_result(&d, r, &u.data) != 0) {
+		result_free(r);
+		r = NULL;
+	}
+	msgpack_unpacked_destroy(&u);
+	return r;
+}
+
+/* ---- JSON ---- */
+
+/* Jansson's allocations fail only when memory does. */
+static json_t *
+jcheck(json_t *j)
+{
+	if (j == NULL)
+		fatalx("out of memory");
+	return j;
+}
+
+static void
+jset(json_t *obj, const char *key, json_t *val)
+{
+	if (json_object_set_new(obj, key, jcheck(val)) != 0)
+		fatalx("out of memory");
+}
+
+/* The length of a UTF-8 sequence from its lead byte; 0 when it is none. */
+static size_t
+utf8_seqlen(unsigned char c)
+{
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xe0) == 0xc0)
+		return 2;
+	if ((c & 0xf0) == 0xe0)
+		return 3;
+	if ((c & 0xf8) == 0xf0)
+		return 4;
+	return 0;
+}
+
+/*
+ * A JSON string from bytes that ought to be UTF-8; jansson refuses
+ * anything else, so each invalid byte becomes U+FFFD instead. NUL bytes
+ * are kept (as \u0000).
+ */
+static json_t *
+jstr(const char *s, size_t len)
+{
+	struct buf b;
+	json_t *j;
+	size_t i = 0;
+
+	if (s == NULL) {
+		s = "";
+		len = 0;
+	}
+	if (utf8_valid(s, len))
+		return jcheck(json_stringn(s, len));
+	buf_init(&b);
+	while (i < len) {
+		size_t n = utf8_seqlen((unsigned char)s[i]);
+
+		if (n > 0 && n <= len - i && utf8_valid(s + i, n)) {
+			buf_append(&b, s + i, n);
+			i += n;
+		} else {
+			buf_append(&b, "\xef\xbf\xbd", 3);
+			i++;
+		}
+	}
+	j = jcheck(json_stringn(b.data != NULL ? b.data : "", b.len));
+	buf_free(&b);
+	return j;
+}
+
+static json_t *
+jstr_nil(const char *s)
+{
+	return s == NULL ? json_null() : jstr(s, strlen(s));
+}
+
+/* A real, or null for NaN and infinities (JSON has no such numbers). */
+static json_t *
+jreal(double d)
+{
+	return isfinite(d) ? json_real(d) : json_null();
+}
+
+/* An unsigned integer; past json_int_t, a real (rounded, still a
+ * number). */
+static json_t *
+juint(uint64_t u)
+{
+	if (u <= (uint64_t)INT64_MAX)
+		return json_integer((json_int_t)u);
+	return json_real((double)u);
+}
+
+static json_t *
+jbase64(const unsigned char *p, size_t len)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				  "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	struct buf b;
+	json_t *j;
+
+	buf_init(&b);
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		char q[4];
+
+		if (i + 1 < len)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < len)
+			v |= p[i + 2];
+		q[0] = tab[(v >> 18) & 63];
+		q[1] = tab[(v >> 12) & 63];
+		q[2] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+		q[3] = i + 2 < len ? tab[v & 63] : '=';
+		buf_append(&b, q, 4);
+	}
+	j = jcheck(json_stringn(b.data != NULL ? b.data : "", b.len));
+	buf_free(&b);
+	return j;
+}
+
+static json_t *mp_to_json(const msgpack_object *o);
+
+/*
+ * A JSON object key for a msgpack map key: a str as it is, anything else
+ * as its compact JSON text (1 -> "1", nil -> "null", [1,2] -> "[1,2]"),
+ * bin as its base64 text.
+ */
+static char *
+mp_key(const msgpack_object *k, size_t *lenp)
+{
+	json_t *j;
+	char *s;
+
+	j = mp_to_json(k);
+	if (json_is_string(j)) {
+		*lenp = json_string_length(j);
+		s = xmalloc(*lenp + 1);
+		memcpy(s, json_string_value(j), *lenp + 1);
+	} else {
+		if ((s = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT)) == NULL)
+			fatalx("out of memory");
+		*lenp = strlen(s);
+	}
+	json_decref(j);
+	return s;
+}
+
+/*
+ * Convert msgpack to JSON for people. Where JSON has no equivalent:
+ * bin -> base64 string, ext -> null, NaN and infinities -> null, integers
+ * beyond the int64 range -> real, non-string map keys -> their JSON text
+ * (a later duplicate key wins). Recursion is bounded: every caller has
+ * run mp_scan first.
+ */
+static json_t *
+mp_to_json(const msgpack_object *o)
+{
+	json_t *j;
+
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL:
+		return json_null();
+	case MSGPACK_OBJECT_BOOLEAN:
+		return json_boolean(o->via.boolean);
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		return jcheck(juint(o->via.u64));
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		return jcheck(json_integer(o->via.i64));
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		return jcheck(jreal(o->via.f64));
+	case MSGPACK_OBJECT_STR:
+		return jstr(o->via.str.ptr, o->via.str.size);
+	case MSGPACK_OBJECT_BIN:
+		return jbase64(
+		    (const unsigned char *)o->via.bin.ptr, o->via.bin.size);
+	case MSGPACK_OBJECT_ARRAY:
+		j = jcheck(json_array());
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			if (json_array_append_new(
+				j, mp_to_json(&o->via.array.ptr[i])) != 0)
+				fatalx("out of memory");
+		return j;
+	case MSGPACK_OBJECT_MAP:
+		j = jcheck(json_object());
+		for (uint32_t i = 0; i < o->via.map.size; i++) {
+			size_t klen;
+			char *k = mp_key(&o->via.map.ptr[i].key, &klen);
+
+			/* mp_key's text is valid UTF-8; NULs are allowed. */
+			if (json_object_setn_new(j, k, klen,
+				mp_to_json(&o->via.map.ptr[i].val)) != 0)
+				fatalx("out of memory");
+			free(k);
+		}
+		return j;
+	default: /* ext, and anything newer */
+		return json_null();
+	}
+}
+
+/* The metadata bytes as JSON; null when absent or not one object. */
+static json_t *
+metadata_json(const struct result *r)
+{
+	msgpack_unpacked u;
+	json_t *j;
+	size_t objlen, off = 0;
+	char err[64];
+
+	if (r->metadata == NULL || r->metadata_len == 0 ||
+	    mp_scan(r->metadata, r->metadata_len, &objlen, err, sizeof(err)) !=
+		0 ||
+	    objlen != r->metadata_len)
+		return json_null();
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, r->metadata, r->metadata_len, &off) ==
+	    MSGPACK_UNPACK_SUCCESS)
+		j = mp_to_json(&u.data);
+	else
+		j = json_null();
+	msgpack_unpacked_destroy(&u);
+	return j;
+}
+
+/*
+ * The result as one compact JSON line without the newline: the keys of
+ * result_encode(), in the same order and under the same rules, with
+ * NaN as null and metadata converted as mp_to_json() says. Text that is
+ * not UTF-8 gets U+FFFD for each bad byte. Floats are printed with 17
+ * significant digits, so they read back to the same double. Returns a
+ * string the caller frees with free().
+ */
+char *
+result_to_json(const struct result *r)
+{
+	json_t *root, *o, *a;
+	int ok = r->code == ERR_NONE;
+	size_t ncands = ok ? r->ncands : 0;
+	const char *name;
+	char *s;
+
+	root = jcheck(json_object());
+	jset(root, "v", json_integer(RESULT_SCHEMA_VERSION));
+	jset(root, "id", jstr_nil(r->id));
+	jset(root, "status", json_string(ok ? "ok" : "error"));
+	if (ok)
+		jset(root, "error", json_null());
+	else {
+		if ((name = err_code_name(r->code)) == NULL)
+			name = err_names[ERR_INTERNAL];
+		o = jcheck(json_object());
+		jset(o, "code", json_string(name));
+		jset(
+		    o, "message", jstr_nil(r->errmsg != NULL ? r->errmsg : ""));
+		jset(root, "error", o);
+	}
+	jset(root, "method", jstr_nil(r->method));
+	jset(root, "backend", jstr_nil(r->backend));
+	jset(root, "model", jstr_nil(r->model));
+
+	a = jcheck(json_array());
+	for (size_t i = 0; i < ncands; i++) {
+		const struct candidate *c = &r->cands[i];
+
+		o = jcheck(json_object());
+		jset(o, "text", jstr(c->text, c->len));
+		jset(o, "probability", jreal(c->probability));
+		jset(o, "verbalized", jreal(c->verbalized));
+		jset(o, "turn", json_integer(c->turn));
+		if (json_array_append_new(a, o) != 0)
+			fatalx("out of memory");
+	}
+	jset(root, "candidates", a);
+	if (r->selected >= 0 && (size_t)r->selected < ncands)
+		jset(root, "selected", json_integer(r->selected));
+	else
+		jset(root, "selected", json_null());
+
+	if (ok && r->has_dedup) {
+		o = jcheck(json_object());
+		jset(o, "in_job", json_integer(r->dedup_in_job));
+		jset(o, "in_scope", json_integer(r->dedup_in_scope));
+		jset(root, "dedup", o);
+	} else
+		jset(root, "dedup", json_null());
+	if (ok && r->has_diversity) {
+		o = jcheck(json_object());
+		jset(o, "semantic", jreal(r->semantic));
+		jset(o, "rouge_l", jreal(r->rouge_l));
+		jset(o, "distinct_1", jreal(r->distinct[0]));
+		jset(o, "distinct_2", jreal(r->distinct[1]));
+		jset(o, "distinct_3", jreal(r->distinct[2]));
+		jset(root, "diversity", o);
+	} else
+		jset(root, "diversity", json_null());
+
+	o = jcheck(json_object());
+	jset(o, "requests", juint(r->requests));
+	jset(o, "prompt_tokens", juint(r->prompt_tokens));
+	jset(o, "completion_tokens", juint(r->completion_tokens));
+	jset(root, "usage", o);
+	jset(root, "attempts", json_integer(r->attempts));
+	jset(root, "failed_calls", json_integer(r->failed_calls));
+	jset(root, "latency_ms", juint(r->latency_ms));
+
+	if (r->source_topic != NULL) {
+		o = jcheck(json_object());
+		jset(o, "topic", jstr_nil(r->source_topic));
+		jset(o, "partition", json_integer(r->source_partition));
+		jset(o, "offset", json_integer(r->source_offset));
+		jset(root, "source", o);
+	} else
+		jset(root, "source", json_null());
+	jset(root, "metadata", metadata_json(r));
+
+	s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (s == NULL)
+		fatalx("out of memory");
+	return s;
+}
