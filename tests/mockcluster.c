@@ -93,6 +93,9 @@ on_signal(int sig)
 	quit_flag = 1;
 }
 
+static void reply(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
 static void
 reply(const char *fmt, ...)
 {
