@@ -27,6 +27,9 @@ RESULT_KEYS = {"v", "id", "status", "error", "method", "backend", "model",
                "metadata"}
 
 tap = Tap()
+# A known secret: it must reach the backend and nothing else.
+SECRET = "sk-vsampd-it-%08x" % random.getrandbits(32)
+os.environ["VSAMPD_IT_KEY"] = SECRET
 
 
 def write_conf(path, brokers, model_url, group="vsampd-it", extra=""):
@@ -44,13 +47,17 @@ kafka: {
 };
 backends = (
   { name = "local"; type = "openai"; url = "%s"; model = "fake";
-    max_inflight = 64; timeout_ms = 20000; max_retries = 2; }
+    api_key_env = "VSAMPD_IT_KEY";
+    max_inflight = 64; timeout_ms = 20000; max_retries = 2; },
+  { name = "structured"; type = "openai"; url = "%s"; model = "fake-so";
+    api_key_env = "VSAMPD_IT_KEY"; structured_output = true;
+    max_inflight = 8; timeout_ms = 20000; max_retries = 2; }
 );
 defaults = { backend = "local"; method = "vs_standard"; k = 5; };
 worker = { max_inflight = 256; shutdown_timeout_ms = 20000; };
 metrics = { listen = ""; };
 %s
-""" % (brokers, group, model_url, extra))
+""" % (brokers, group, model_url, model_url, extra))
 
 
 class Daemon:
@@ -59,8 +66,9 @@ class Daemon:
         self.name = name
         self.proc = None
 
-    def start(self, ready=True):
-        self.proc = vstest.spawn([vstest.vsampd_bin(), "-v", "-f",
+    def start(self, ready=True, debug=False):
+        self.proc = vstest.spawn([vstest.vsampd_bin(),
+                                  "-d" if debug else "-v", "-f",
                                   self.conf], name=self.name)
         if ready:
             self.proc.wait_log(r"ready: consuming", timeout=60)
@@ -153,7 +161,7 @@ def main():
     kafka = vstest.Kafka().start()
     tap.diag("kafka %s up in %.1fs" % (kafka.bootstrap, kafka.startup_s))
     kafka.create_topics({"vs.jobs": 4, "vs.results": 4, "vs.jobs.dlq": 4})
-    fake = vstest.FakeModel().start()
+    fake = vstest.FakeModel(require_key=SECRET).start()
     conf = vstest.scratch("vsampd-", ".conf")
     write_conf(conf, kafka.bootstrap, fake.url)
     results = vstest.Collector(kafka.bootstrap, "vs.results")
@@ -165,8 +173,9 @@ def main():
                                   timeout=30)
         assert r.returncode == 0 and "configuration OK" in r.stdout, \
             r.stderr
-    d = Daemon(conf).start()
+    d = Daemon(conf).start(debug=True)
     tap.ok(True, "vsampd starts and gets ready")
+    logs = [d]
 
     # --- mixed jobs, both encodings -----------------------------------
     jobs = [job("mix-%05d" % i, i) for i in range(NJOBS)]
@@ -211,6 +220,41 @@ def main():
              [c["turn"] for c in v["candidates"]] !=
              list(range(len(v["candidates"])))]
     tap.ok(not turns, "multi_turn candidates carry their turn index")
+
+    # --- idle: no busy loop ------------------------------------------------
+    def cpu_ticks(pid):
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    hz = os.sysconf("SC_CLK_TCK")
+    t0 = cpu_ticks(d.proc.p.pid)
+    time.sleep(5)
+    used = (cpu_ticks(d.proc.p.pid) - t0) / hz
+    tap.diag("idle CPU: %.2f s in 5 s (librdkafka threads included)" % used)
+    tap.cmp(used, "<", 0.1, "idle daemon uses under 2% CPU (no busy loop)")
+
+    # --- structured output -------------------------------------------------
+    so_jobs = [{"id": "so-%s" % m, "prompt": "Name a fruit.", "method": m,
+                "k": 3, "n": 3, "backend": "structured"}
+               for m in METHODS]
+    vstest.produce(kafka.bootstrap, "vs.jobs", so_jobs)
+    got = results.wait(keys={j["id"] for j in so_jobs}, timeout=60)
+    tap.ok(all(got[j["id"]][0]["status"] == "ok" and
+               got[j["id"]][0]["model"] == "fake-so" and
+               len(got[j["id"]][0]["candidates"]) == 3 for j in so_jobs),
+           "structured-output backend: every method ok",
+           diag=repr([got[j["id"]][0].value for j in so_jobs][:2]))
+    sent = [r for r in fake.requests()
+            if (r.get("body") or {}).get("model") == "fake-so"]
+    schemas = [(r.get("body") or {}).get("response_format") or {}
+               for r in sent]
+    tap.ok(sent and all(x.get("type") == "json_schema" and
+                        x.get("json_schema", {}).get("schema")
+                        for x in schemas),
+           "structured-output requests carry response_format with a JSON "
+           "schema (%d requests)" % len(sent))
+    tap.ok(all(r.get("auth_ok") for r in fake.requests()[:50]),
+           "requests carry the API key from api_key_env")
 
     # --- bad jobs -------------------------------------------------------
     bads = [
@@ -322,6 +366,7 @@ def main():
                     sum(1 for k in results.by_key if k.startswith("so-"))
                     >= 50, timeout=120, what="first results")
     rc_b = b.stop()
+    logs += [a, b]
     try:
         results.wait(keys={j["id"] for j in so}, timeout=240)
         lost = []
@@ -337,6 +382,10 @@ def main():
             parts[recs[0]["source"]["partition"]] += 1
     tap.is_(sorted(parts), [0, 1, 2, 3], "jobs came from all 4 partitions")
     a.stop()
+    leaked = [x.name for x in logs if SECRET in x.proc.log_text()]
+    tap.ok(not leaked, "the API key appears in no log line", diag=leaked)
+    tap.ok(all(SECRET.encode() not in r.raw for r in results.records),
+           "the API key appears in no result")
     results.close()
     dlq.close()
     fake.stop()
