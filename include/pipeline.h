@@ -43,6 +43,10 @@ void pipeline_free(struct pipeline *p);
 void pipeline_submit(struct pipeline *p, const void *buf, size_t len,
     const struct pipeline_src *src, void *token);
 
+/* Drop the job submitted with token, without a callback (its partition
+ * was revoked). Unknown tokens are ignored. */
+void pipeline_cancel(struct pipeline *p, void *token);
+
 /* Jobs submitted and not yet answered. */
 size_t pipeline_inflight(const struct pipeline *p);
 

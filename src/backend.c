@@ -247,6 +247,25 @@ breq_wake(void *arg)
 	backend_dispatch(b);
 }
 
+static int
+backend_curl_retriable(int cc)
+{
+	switch ((CURLcode)cc) {
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static void
 breq_on_http(void *arg, const struct http_resp *resp)
 {
@@ -261,7 +280,9 @@ breq_on_http(void *arg, const struct http_resp *resp)
 	b->inflight--;
 	memset(&rep, 0, sizeof(rep));
 	rep.status = resp->status;
-	if (resp->too_large) {
+	if (resp->too_large &&
+	    !(resp->status == 429 || resp->status == 408 ||
+		resp->status >= 500)) {
 		rep.code = ERR_TOO_LARGE;
 		snprintf(rep.errmsg, sizeof(rep.errmsg),
 		    "backend %s: reply larger than max_reply_bytes (%ld)",
@@ -271,8 +292,9 @@ breq_on_http(void *arg, const struct http_resp *resp)
 		snprintf(rep.errmsg, sizeof(rep.errmsg), "backend %s: %s",
 		    p->name,
 		    resp->timed_out ? "request timed out" : resp->error);
-		/* TLS and protocol setup errors do not heal by retrying. */
-		retry = !resp->tls_failed;
+		/* Only transport failures heal by retrying; a bad URL, an
+		 * unsupported protocol or a TLS error does not. */
+		retry = backend_curl_retriable(resp->curl_code);
 	} else if (resp->status >= 200 && resp->status < 300) {
 		rep.ok = 1;
 		rep.body = resp->body;

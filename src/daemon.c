@@ -55,7 +55,7 @@ struct djob {
 	int in_pipeline;
 	int acks; /* produced messages not yet acknowledged */
 	int replaced; /* the result was replaced by an internal error */
-	int stuck; /* a permanent delivery failure: never done */
+	int dlq_sent; /* the DLQ copy was produced */
 	TAILQ_ENTRY(djob) pentry; /* in part->jobs while assigned */
 	TAILQ_ENTRY(djob) dentry; /* in daemon->jobs always */
 };
@@ -100,6 +100,7 @@ struct daemon {
 	struct djobs jobs; /* every live djob */
 	size_t inflight; /* live djobs */
 	struct pmsgs pending;
+	uint64_t delivery_failures;
 	int bp_paused; /* partitions are paused for backpressure */
 	int ready;
 	enum dstate state;
@@ -112,6 +113,7 @@ static void daemon_produce(struct daemon *d, const char *topic, const char *key,
     size_t keylen, const char *value, size_t vlen, rd_kafka_headers_t *hdrs,
     struct djob *j);
 static void daemon_check_drained(struct daemon *d);
+static void daemon_forget_revoked(struct daemon *d);
 
 /* ---- partitions ---- */
 
@@ -208,7 +210,7 @@ djob_release(struct djob *j)
 {
 	struct daemon *d = j->d;
 
-	if (j->in_pipeline || j->acks > 0 || j->stuck)
+	if (j->in_pipeline || j->acks > 0)
 		return;
 	if (j->part != NULL) {
 		tracker_done(j->part->tr, j->offset);
@@ -279,6 +281,10 @@ daemon_emit(struct daemon *d, struct djob *j, struct result *r)
 		    "worker.max_result_bytes (%ld)",
 		    len, c->max_result_bytes);
 		result_set_error(r, ERR_TOO_LARGE, msg);
+		/* Metadata alone may be what is too large. */
+		free(r->metadata);
+		r->metadata = NULL;
+		r->metadata_len = 0;
 		buf = result_encode(r, &len);
 	}
 	if (r->id != NULL) {
@@ -295,7 +301,8 @@ daemon_emit(struct daemon *d, struct djob *j, struct result *r)
 	rd_kafka_header_add(h, "vsampd-schema", -1, "1", 1);
 	daemon_produce(d, c->results_topic, key, keylen, buf, len, h, j);
 	free(buf);
-	if (r->code != ERR_NONE && c->dlq_topic != NULL && !j->replaced) {
+	if (r->code != ERR_NONE && c->dlq_topic != NULL && !j->dlq_sent) {
+		j->dlq_sent = 1;
 		h = dlq_headers(j, r, c);
 		daemon_produce(d, c->dlq_topic, j->key, j->keylen,
 		    j->value ? j->value : "", j->value ? j->vlen : 0, h, j);
@@ -323,6 +330,42 @@ daemon_on_result(void *arg, void *token, struct result *r)
 
 /* ---- producing ---- */
 
+/*
+ * A message failed for good. A result is replaced by a small internal
+ * error result (once); anything else is logged, counted and given up, so
+ * that one undeliverable message never stalls its partition. The caller
+ * releases the job.
+ */
+static void
+daemon_lost(struct daemon *d, struct djob *j, const char *topic,
+    rd_kafka_resp_err_t err)
+{
+	struct result *r;
+	char msg[160];
+
+	log_warnx("job %s topic %s partition %" PRId32 " offset %" PRId64
+		  ": delivery to %s failed for good: %s",
+	    j->id ? j->id : "-", d->conf->jobs_topic, j->partition, j->offset,
+	    topic, rd_kafka_err2str(err));
+	d->delivery_failures++;
+	j->acks--;
+	if (strcmp(topic, d->conf->results_topic) != 0 || j->replaced ||
+	    d->state == D_DONE)
+		return;
+	j->replaced = 1;
+	r = result_new();
+	r->id = j->id ? xstrdup(j->id) : NULL;
+	r->source_topic = xstrdup(d->conf->jobs_topic);
+	r->source_partition = j->partition;
+	r->source_offset = j->offset;
+	snprintf(msg, sizeof(msg), "result could not be delivered: %s",
+	    rd_kafka_err2str(err));
+	result_set_error(r, ERR_INTERNAL, msg);
+	daemon_emit(d, j, r);
+	result_free(r);
+}
+
+/* Returns 0 when produced (or lost for good), -1 on QUEUE_FULL. */
 static int
 daemon_try_produce(struct daemon *d, struct pmsg *m)
 {
@@ -338,10 +381,9 @@ daemon_try_produce(struct daemon *d, struct pmsg *m)
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		/* Headers stay ours on failure. */
 		rd_kafka_headers_destroy(m->hdrs);
-		log_warnx("cannot produce to %s: %s", m->topic,
-		    rd_kafka_err2str(err));
-		m->job->acks--;
-		m->job->stuck = 1;
+		m->hdrs = NULL;
+		daemon_lost(d, m->job, m->topic, err);
+		return 0;
 	}
 	/* On success librdkafka owns the headers. */
 	m->hdrs = NULL;
@@ -364,10 +406,13 @@ daemon_flush_pending(struct daemon *d)
 	struct pmsg *m;
 
 	while ((m = TAILQ_FIRST(&d->pending)) != NULL) {
+		struct djob *j = m->job;
+
 		if (daemon_try_produce(d, m) == -1)
 			return;
 		TAILQ_REMOVE(&d->pending, m, entry);
 		pmsg_free(m);
+		djob_release(j); /* in case it was lost for good */
 	}
 }
 
@@ -384,8 +429,8 @@ daemon_produce(struct daemon *d, const char *topic, const char *key,
 	j->acks++;
 	if (TAILQ_EMPTY(&d->pending) && daemon_try_produce(d, &m) == 0)
 		return;
-	/* QUEUE_FULL: keep a copy and retry after the next poll. */
-	rd_kafka_poll(d->prod, 0);
+	/* QUEUE_FULL: keep a copy; the producer's queue event and the tick
+	 * retry it (never poll here: we may be inside a delivery report). */
 	q = xcalloc(1, sizeof(*q));
 	q->topic = xstrdup(topic);
 	q->key = key ? xstrndup(key, keylen) : NULL;
@@ -438,34 +483,12 @@ daemon_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		j->acks--;
 		daemon_produce(
 		    d, topic, m->key, m->key_len, m->payload, m->len, copy, j);
+		djob_release(j);
 		return;
 	}
-	log_warnx("job %s topic %s partition %" PRId32 " offset %" PRId64
-		  ": delivery to %s failed for good: %s",
-	    j->id ? j->id : "-", d->conf->jobs_topic, j->partition, j->offset,
-	    topic, rd_kafka_err2str(m->err));
 	if (copy != NULL)
 		rd_kafka_headers_destroy(copy);
-	j->acks--;
-	if (strcmp(topic, d->conf->results_topic) == 0 && !j->replaced &&
-	    d->state != D_DONE) {
-		struct result *r = result_new();
-		char msg[160];
-
-		/* The result itself could not be written: say so in a small
-		 * internal error result instead. */
-		j->replaced = 1;
-		r->id = j->id ? xstrdup(j->id) : NULL;
-		r->source_topic = xstrdup(d->conf->jobs_topic);
-		r->source_partition = j->partition;
-		r->source_offset = j->offset;
-		snprintf(msg, sizeof(msg), "result could not be delivered: %s",
-		    rd_kafka_err2str(m->err));
-		result_set_error(r, ERR_INTERNAL, msg);
-		daemon_emit(d, j, r);
-		result_free(r);
-	} else
-		j->stuck = 1; /* redelivered after a restart */
+	daemon_lost(d, j, topic, m->err);
 	djob_release(j);
 }
 
@@ -592,6 +615,10 @@ daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			d->parts[n] = p;
 		}
 		rd_kafka_assign(rk, parts);
+		/* librdkafka keeps a partition's pause flag across unassign:
+		 * one we paused before a revoke would stay paused. */
+		if (!pause && parts->cnt > 0)
+			rd_kafka_resume_partitions(rk, parts);
 		if (pause && parts->cnt > 0) {
 			rd_kafka_pause_partitions(rk, parts);
 			for (int i = 0; i < parts->cnt; i++) {
@@ -628,8 +655,35 @@ daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		rd_kafka_assign(rk, NULL);
 		log_info("revoked %d partition(s) of %s", parts->cnt,
 		    d->conf->jobs_topic);
+		daemon_forget_revoked(d);
 	}
 	daemon_set_ready(d);
+}
+
+/*
+ * Stop the pipeline work of jobs whose partition was revoked: the next
+ * owner answers them, so their backend calls are wasted and would hold
+ * in-flight slots for up to job_timeout_ms. Jobs already producing keep
+ * their messages (duplicates are allowed) and are freed when acked.
+ */
+static void
+daemon_forget_revoked(struct daemon *d)
+{
+	struct djob *j, *next;
+
+	for (j = TAILQ_FIRST(&d->jobs); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, dentry);
+		if (j->part != NULL || !j->in_pipeline || d->pl == NULL)
+			continue;
+		pipeline_cancel(d->pl, j);
+		j->in_pipeline = 0;
+	}
+	/* Release in a second pass: releasing may pause or resume. */
+	for (j = TAILQ_FIRST(&d->jobs); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, dentry);
+		if (j->part == NULL && !j->in_pipeline && j->acks == 0)
+			djob_release(j);
+	}
 }
 
 /* ---- drain ---- */
@@ -780,14 +834,19 @@ daemon_close(struct daemon *d)
 		if (d->parts[i] != NULL)
 			dpart_store(d, d->parts[i]);
 	if (d->cons != NULL) {
-		rd_kafka_resp_err_t err = rd_kafka_commit(d->cons, NULL, 0);
+		rd_kafka_error_t *cerr;
 
-		if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
-		    err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-			log_warnx("final offset commit failed: %s",
-			    rd_kafka_err2str(err));
-		rd_kafka_consumer_close_queue(d->cons, d->cq);
+		/* Commit what is stored now; closing waits for commits in
+		 * flight, and bounds the wait, unlike a synchronous commit. */
+		rd_kafka_commit(d->cons, NULL, 1);
+		cerr = rd_kafka_consumer_close_queue(d->cons, d->cq);
 		until = loop_clock_ms() + CLOSE_MS;
+		if (cerr != NULL) {
+			log_warnx("closing the consumer: %s",
+			    rd_kafka_error_string(cerr));
+			rd_kafka_error_destroy(cerr);
+			until = 0;
+		}
 		while (!rd_kafka_consumer_closed(d->cons) &&
 		    loop_clock_ms() < until) {
 			rd_kafka_message_t *msg;

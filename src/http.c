@@ -81,16 +81,13 @@ http_socket_cb(
 	if (what & CURL_POLL_OUT)
 		ev |= EPOLLOUT;
 	if (io == NULL) {
-		io = loop_io_add(h->loop, s, ev, http_on_io, h);
-		if (io == NULL) {
-			log_warn("http: cannot watch socket %d", s);
-			return -1;
-		}
+		/* epoll refusing a fresh socket is a broken invariant; an
+		 * error returned to curl would kill the whole multi handle. */
+		if ((io = loop_io_add(h->loop, s, ev, http_on_io, h)) == NULL)
+			fatal("http: cannot watch socket %d", s);
 		curl_multi_assign(h->multi, s, io);
-	} else if (loop_io_mod(io, ev) == -1) {
-		log_warn("http: cannot change events of socket %d", s);
-		return -1;
-	}
+	} else if (loop_io_mod(io, ev) == -1)
+		fatal("http: cannot change events of socket %d", s);
 	return 0;
 }
 

@@ -114,12 +114,26 @@ kafka_consumer_new(const struct conf *c, const char *group,
 	    c, c->consumer_props, c->nconsumer_props, errstr, errlen);
 	if (kc == NULL)
 		return NULL;
+	/* The revoke handling (forget every in-flight job of a revoked
+	 * partition, rd_kafka_assign) is written for the eager protocol. */
+	for (size_t i = 0; i < c->nconsumer_props; i++) {
+		if (strcmp(c->consumer_props[i].name,
+			"partition.assignment.strategy") == 0 &&
+		    strstr(c->consumer_props[i].value, "cooperative") != NULL) {
+			snprintf(errstr, errlen,
+			    "kafka.consumer: "
+			    "partition_assignment_strategy: vsampd needs an "
+			    "eager assignor (range or roundrobin)");
+			rd_kafka_conf_destroy(kc);
+			return NULL;
+		}
+	}
 	/* A job queue must not skip jobs produced before the group first
 	 * committed: start from the earliest offset unless told otherwise. */
-	if (!kafka_has_prop(c->consumer_props, c->nconsumer_props,
-	    "auto.offset.reset") &&
-	    kafka_set(kc, "auto.offset.reset", "earliest", errstr,
-	    errlen) == -1) {
+	if (!kafka_has_prop(
+		c->consumer_props, c->nconsumer_props, "auto.offset.reset") &&
+	    kafka_set(kc, "auto.offset.reset", "earliest", errstr, errlen) ==
+		-1) {
 		rd_kafka_conf_destroy(kc);
 		return NULL;
 	}

@@ -58,6 +58,7 @@ struct pjob {
 	struct pcall *calls;
 	int outstanding;
 	int nok;
+	int nfailed;
 	enum err_code last_code;
 	char last_err[320];
 	struct chat chat; /* the conversation so far (conversations) */
@@ -148,6 +149,20 @@ pipeline_free(struct pipeline *p)
 	free(p);
 }
 
+void
+pipeline_cancel(struct pipeline *p, void *token)
+{
+	struct pjob *j;
+
+	TAILQ_FOREACH(j, &p->jobs, entry)
+	{
+		if (j->token == token) {
+			pjob_free(j);
+			return;
+		}
+	}
+}
+
 size_t
 pipeline_inflight(const struct pipeline *p)
 {
@@ -197,7 +212,9 @@ pjob_complete(struct pjob *j)
 	double *p;
 	uint64_t seed;
 
-	r->failed_calls = (unsigned)(j->ncalls - j->nok);
+	/* Turns of a conversation after a failed one are never taken:
+	 * they did not fail, and are not counted. */
+	r->failed_calls = (unsigned)j->nfailed;
 	if (j->nok == 0) {
 		pjob_fail(j, j->last_code ? j->last_code : ERR_INTERNAL,
 		    j->last_err[0] ? j->last_err : "no call succeeded");
@@ -220,9 +237,8 @@ pjob_complete(struct pjob *j)
 			v[k] = rp->items[k].verbalized;
 		prob_call(v, rp->n, cp);
 		for (size_t k = 0; k < rp->n && kept < cap; k++) {
-			/* Step 4: every successful call carries equal weight.
-			 */
-			double q = cp[k] / j->nok;
+			/* Step 4: divide by the number of calls. */
+			double q = cp[k] / j->ncalls;
 
 			/* Step 5: min_probability, on the call-level figure. */
 			if (!isnan(job->min_probability) &&
@@ -279,6 +295,7 @@ pcall_failed(struct pcall *c, enum err_code code, const char *msg)
 {
 	struct pjob *j = c->job;
 
+	j->nfailed++;
 	j->last_code = code;
 	snprintf(j->last_err, sizeof(j->last_err), "%s", msg);
 	log_info("job %s: call %d failed: %s", j->job->id, c->idx, msg);

@@ -32,15 +32,17 @@ SECRET = "sk-vsampd-it-%08x" % random.getrandbits(32)
 os.environ["VSAMPD_IT_KEY"] = SECRET
 
 
-def write_conf(path, brokers, model_url, group="vsampd-it", extra=""):
+def write_conf(path, brokers, model_url, group="vsampd-it", extra="",
+               jobs="vs.jobs", res="vs.results", dlq="vs.jobs.dlq",
+               max_inflight=256):
     with open(path, "w") as f:
         f.write("""
 kafka: {
   brokers = "%s";
   group_id = "%s";
-  jobs_topic = "vs.jobs";
-  results_topic = "vs.results";
-  dlq_topic = "vs.jobs.dlq";
+  jobs_topic = "%s";
+  results_topic = "%s";
+  dlq_topic = "%s";
   consumer = { session_timeout_ms = 6000; heartbeat_interval_ms = 500;
                auto_commit_interval_ms = 500; };
   producer = { linger_ms = 5; };
@@ -54,10 +56,11 @@ backends = (
     max_inflight = 8; timeout_ms = 20000; max_retries = 2; }
 );
 defaults = { backend = "local"; method = "vs_standard"; k = 5; };
-worker = { max_inflight = 256; shutdown_timeout_ms = 20000; };
+worker = { max_inflight = %d; shutdown_timeout_ms = 20000; };
 metrics = { listen = ""; };
 %s
-""" % (brokers, group, model_url, model_url, extra))
+""" % (brokers, group, jobs, res, dlq, model_url, model_url, max_inflight,
+       extra))
 
 
 class Daemon:
@@ -382,6 +385,47 @@ def main():
             parts[recs[0]["source"]["partition"]] += 1
     tap.is_(sorted(parts), [0, 1, 2, 3], "jobs came from all 4 partitions")
     a.stop()
+
+    # --- backpressure across a rebalance; an undeliverable DLQ copy -------
+    kafka.create_topics({"bp.jobs": 4, "bp.results": 4})
+    kafka.create_topics({"bp.dlq": 1}, config={"max.message.bytes": "1024"})
+    conf2 = vstest.scratch("vsampd-bp-", ".conf")
+    write_conf(conf2, kafka.bootstrap, fake.url, group="vsampd-bp",
+               jobs="bp.jobs", res="bp.results", dlq="bp.dlq",
+               max_inflight=4)
+    bpres = vstest.Collector(kafka.bootstrap, "bp.results")
+    p1 = Daemon(conf2, "vsampd-bp1").start()
+    bp = [{"id": "bp-%03d" % i, "prompt": "Pause %d [[fake:slow]]" % i,
+           "k": 2} for i in range(60)]
+    vstest.produce(kafka.bootstrap, "bp.jobs", bp)
+    vstest.wait_for(lambda: "paused 4 partition" in p1.proc.log_text(),
+                    timeout=30, what="backpressure pause")
+    p2 = Daemon(conf2, "vsampd-bp2").start()
+    try:
+        bpres.wait(keys={j["id"] for j in bp}, timeout=240)
+        lost = []
+    except TimeoutError as e:
+        lost = [str(e)]
+    tap.ok(not lost, "max_inflight 4: partitions paused for backpressure "
+           "still deliver after a rebalance", diag="; ".join(lost))
+    big = {"id": "bp-big", "prompt": "x" * 4000, "k": 0}
+    vstest.produce(kafka.bootstrap, "bp.jobs", [big])
+    got = bpres.wait(keys={"bp-big"}, timeout=60)
+    tap.is_(got["bp-big"][0]["error"]["code"], "bad_job",
+            "a bad job whose DLQ copy is too big still gets its result")
+    tail = [{"id": "bp-after-%d" % i, "prompt": "after", "k": 1}
+            for i in range(8)]
+    vstest.produce(kafka.bootstrap, "bp.jobs", tail)
+    bpres.wait(keys={j["id"] for j in tail}, timeout=60)
+    p1.stop()
+    p2.stop()
+    ends = vstest.end_offsets(kafka.bootstrap, "bp.jobs")
+    comm = vstest.committed_offsets(kafka.bootstrap, "vsampd-bp", "bp.jobs")
+    tap.is_(comm, ends, "an undeliverable DLQ copy does not stall the "
+            "partition: committed offsets reach the end")
+    logs += [p1, p2]
+    bpres.close()
+
     leaked = [x.name for x in logs if SECRET in x.proc.log_text()]
     tap.ok(not leaked, "the API key appears in no log line", diag=leaked)
     tap.ok(all(SECRET.encode() not in r.raw for r in results.records),

@@ -1,0 +1,969 @@
+/*
+ * scope: the cross-job duplicate index, and its state file.
+ *
+ * Layout. Entries live in a ring of `capacity` slots in insertion order,
+ * stored as four parallel arrays (scope id, exact hash, SimHash, job
+ * hash): the near test reads only the SimHash array first, which is a
+ * quarter of the data and stays in cache far better. Entries are found
+ * through five open-addressing tables of 32-bit slots: one keyed by
+ * (scope, exact hash) and one per 16-bit band of the SimHash keyed by
+ * (scope, band value). Two SimHashes within 3 bits of each other agree on
+ * at least one of the four bands (pigeonhole), so band lookup finds every
+ * such pair; pairs further apart are found when a band happens to agree.
+ *
+ * Tables. Robin Hood linear probing. A slot holds the ring index + 1 in
+ * its low bits (0 is empty) and the slot's distance from its home in the
+ * high bits. With the distance stored, a lookup reads entry data only for
+ * slots whose home equals the key's home, and deletion is a backward
+ * shift that never reads entries, so evicting the oldest entry (FIFO) is
+ * cheap and leaves no tombstones. The distance is capped at 255 (fewer
+ * bits are left above 2^24 entries): an insert that would exceed it is
+ * not made in that table. This also caps how many entries one band value
+ * of one scope can index, which bounds the work of a lookup when many
+ * texts of a scope share a band (common words bias SimHash bits).
+ * Homes are taken with a multiply-shift range reduction, so table sizes
+ * need not be powers of two and the load stays at 0.8.
+ *
+ * Everything above the state-file section is pure computation; the
+ * state-file functions at the end are the only ones doing I/O.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dedup.h"
+#include "scope.h"
+#include "xmalloc.h"
+
+#define FNV_OFFSET UINT64_C(0xcbf29ce484222325)
+#define FNV_PRIME UINT64_C(0x100000001b3)
+
+#define NBANDS 4
+#define BAND_BITS 16
+#define DIB_CAP 255
+#define PI 3.14159265358979323846
+
+/* Table salts: the same (scope, value) in two tables hashes apart. */
+static const uint64_t salt_exact = UINT64_C(0x243f6a8885a308d3);
+static const uint64_t salt_band[NBANDS] = {
+    UINT64_C(0x13198a2e03707344),
+    UINT64_C(0xa4093822299f31d0),
+    UINT64_C(0x082efa98ec4e6c89),
+    UINT64_C(0x452821e638d01377),
+};
+
+struct table {
+	uint32_t *slot;
+	uint32_t size;
+};
+
+struct scope {
+	/* The ring, as parallel arrays of cap values. */
+	uint64_t *e_scope;
+	uint64_t *e_exact;
+	uint64_t *e_sim; /* 0: no tokens, in no band table */
+	uint64_t *e_job;
+	size_t cap;
+	size_t head;	/* ring index of the oldest entry */
+	size_t count;
+	uint64_t first; /* insertion number of the oldest entry */
+
+	struct table exact;
+	struct table band[NBANDS];
+	unsigned idx_bits; /* low slot bits: ring index + 1 */
+	uint32_t idx_mask;
+	uint32_t dib_max;
+
+	double last_t; /* cache of scope_near_distance() */
+	int last_d;
+};
+
+/* The splitmix64 output function. */
+static uint64_t
+mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+static uint64_t
+fnv_mix(const char *p, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	uint64_t h = FNV_OFFSET;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ u[i]) * FNV_PRIME;
+	return mix64(h);
+}
+
+/* Hash of a dedup_scope string; stored in the state file. */
+uint64_t
+scope_id_hash(const char *scope, size_t len)
+{
+	return fnv_mix(scope, len);
+}
+
+/* Hash of a job id; stored in the state file. */
+uint64_t
+scope_job_hash(const char *id, size_t len)
+{
+	return fnv_mix(id, len);
+}
+
+static uint32_t
+band_of(uint64_t sim, int b)
+{
+	return (uint32_t)(sim >> (b * BAND_BITS)) & 0xffff;
+}
+
+static uint64_t
+key_exact(uint64_t scope, uint64_t exact)
+{
+	return mix64(scope ^ mix64(exact ^ salt_exact));
+}
+
+static uint64_t
+key_band(uint64_t scope, uint64_t sim, int b)
+{
+	return mix64(scope ^ mix64(band_of(sim, b) ^ salt_band[b]));
+}
+
+/* ---- SimHash and keys ---- */
+
+/* SimHash of the distinct token hashes of tok (see scope.h). */
+uint64_t
+scope_simhash(const struct tokens *tok)
+{
+	uint64_t small[256], *set, sim = 0;
+	uint32_t ones[64] = {0};
+	size_t n;
+
+	if (tok->n == 0)
+		return 0;
+	set = tok->n <= 256 ? small : xreallocarray(NULL, tok->n, 8);
+	n = dedup_token_set(tok, set);
+	for (size_t i = 0; i < n; i++)
+		for (int b = 0; b < 64; b++)
+			ones[b] += (uint32_t)(set[i] >> b) & 1;
+	for (int b = 0; b < 64; b++)
+		if (2 * (size_t)ones[b] > n)
+			sim |= UINT64_C(1) << b;
+	if (set != small)
+		free(set);
+	return sim;
+}
+
+/* Fill k from text[0..len); tok holds its tokens, or NULL. */
+void
+scope_key_make(struct scope_key *k, const char *text, size_t len,
+    const struct tokens *tok)
+{
+	struct tokens own;
+
+	k->exact = dedup_norm_hash(text, len);
+	if (tok != NULL) {
+		k->sim = scope_simhash(tok);
+		return;
+	}
+	tokens_init(&own);
+	tokens_split(&own, text, len);
+	k->sim = scope_simhash(&own);
+	tokens_free(&own);
+}
+
+/* The distance standing for Jaccard >= t (see scope.h). */
+int
+scope_near_distance(double t)
+{
+	double c;
+	int d;
+
+	if (!(t <= 1.0))
+		return -1;
+	if (t >= 1.0)
+		return 0;
+	if (t < 0.0)
+		t = 0.0;
+	/* Cosine of equal-sized sets with Jaccard t: c = 2t / (1 + t). */
+	c = 2.0 * t / (1.0 + t);
+	d = (int)floor(64.0 * acos(c) / PI);
+	return d > SCOPE_NEAR_MAX ? SCOPE_NEAR_MAX : d;
+}
+
+/* ---- tables ---- */
+
+static uint32_t
+tab_home(const struct table *t, uint64_t h)
+{
+	return (uint32_t)(((h >> 32) * (uint64_t)t->size) >> 32);
+}
+
+static uint32_t
+tab_next(const struct table *t, uint32_t pos)
+{
+	return pos + 1 == t->size ? 0 : pos + 1;
+}
+
+static uint32_t
+dib_of(const struct scope *s, uint32_t v)
+{
+	return v >> s->idx_bits;
+}
+
+static size_t
+idx_of(const struct scope *s, uint32_t v)
+{
+	return (size_t)(v & s->idx_mask) - 1;
+}
+
+/*
+ * Insert ring index idx under key hash h. The new slot goes after the
+ * slots of the same home and before those of later homes, and the run up
+ * to the next empty slot shifts right by one. Returns -1, changing
+ * nothing, when a distance would pass dib_max.
+ */
+static int
+tab_insert(struct scope *s, struct table *t, uint64_t h, size_t idx)
+{
+	uint32_t pos = tab_home(t, h), d = 0, e, v;
+
+	while ((v = t->slot[pos]) != 0 && dib_of(s, v) >= d) {
+		if (++d > s->dib_max)
+			return -1;
+		pos = tab_next(t, pos);
+	}
+	for (e = pos; (v = t->slot[e]) != 0; e = tab_next(t, e))
+		if (dib_of(s, v) + 1 > s->dib_max)
+			return -1;
+	while (e != pos) {
+		uint32_t prev = e == 0 ? t->size - 1 : e - 1;
+
+		t->slot[e] = t->slot[prev] + (UINT32_C(1) << s->idx_bits);
+		e = prev;
+	}
+	t->slot[pos] = (d << s->idx_bits) | (uint32_t)(idx + 1);
+	return 0;
+}
+
+/* Remove ring index idx stored under key hash h, if present (an insert
+ * past dib_max left it out), with a backward shift. */
+static void
+tab_remove(struct scope *s, struct table *t, uint64_t h, size_t idx)
+{
+	uint32_t pos = tab_home(t, h), d = 0, v, n;
+
+	for (;;) {
+		v = t->slot[pos];
+		if (v == 0 || dib_of(s, v) < d)
+			return;
+		if (dib_of(s, v) == d && idx_of(s, v) == idx)
+			break;
+		d++;
+		pos = tab_next(t, pos);
+	}
+	for (;;) {
+		n = tab_next(t, pos);
+		v = t->slot[n];
+		if (v == 0 || dib_of(s, v) == 0)
+			break;
+		t->slot[pos] = v - (UINT32_C(1) << s->idx_bits);
+		pos = n;
+	}
+	t->slot[pos] = 0;
+}
+
+static void
+tab_alloc(struct table *t)
+{
+	free(t->slot);
+	t->slot = xcalloc(t->size, sizeof(*t->slot));
+}
+
+/* ---- the index ---- */
+
+/* An empty index for 1..SCOPE_CAPACITY_MAX entries, or NULL. */
+struct scope *
+scope_new(size_t capacity)
+{
+	struct scope *s;
+	uint64_t size;
+	unsigned dib_bits;
+
+	if (capacity == 0 || capacity > SCOPE_CAPACITY_MAX)
+		return NULL;
+	s = xcalloc(1, sizeof(*s));
+	s->cap = capacity;
+	/* calloc: pages are touched only as entries arrive. */
+	s->e_scope = xcalloc(capacity, sizeof(uint64_t));
+	s->e_exact = xcalloc(capacity, sizeof(uint64_t));
+	s->e_sim = xcalloc(capacity, sizeof(uint64_t));
+	s->e_job = xcalloc(capacity, sizeof(uint64_t));
+	while (s->idx_bits < 32 && ((uint64_t)1 << s->idx_bits) <= capacity)
+		s->idx_bits++;
+	s->idx_mask = (UINT32_C(1) << s->idx_bits) - 1;
+	dib_bits = 32 - s->idx_bits;
+	s->dib_max = dib_bits >= 8 ? DIB_CAP : (UINT32_C(1) << dib_bits) - 1;
+	/* Short distances need a lower load to stay under the cap. */
+	if (dib_bits >= 8)
+		size = (uint64_t)capacity + capacity / 4 + 1;
+	else
+		size = 2 * (uint64_t)capacity + 1;
+	s->exact.size = (uint32_t)size;
+	tab_alloc(&s->exact);
+	for (int b = 0; b < NBANDS; b++) {
+		s->band[b].size = (uint32_t)size;
+		tab_alloc(&s->band[b]);
+	}
+	s->last_t = NAN;
+	s->last_d = -1;
+	return s;
+}
+
+/* Free s and its tables; NULL is fine. */
+void
+scope_free(struct scope *s)
+{
+	if (s == NULL)
+		return;
+	free(s->e_scope);
+	free(s->e_exact);
+	free(s->e_sim);
+	free(s->e_job);
+	free(s->exact.slot);
+	for (int b = 0; b < NBANDS; b++)
+		free(s->band[b].slot);
+	free(s);
+}
+
+/* Entries held now. */
+size_t
+scope_count(const struct scope *s)
+{
+	return s->count;
+}
+
+/* The capacity given to scope_new(). */
+size_t
+scope_capacity(const struct scope *s)
+{
+	return s->cap;
+}
+
+/* Drop every entry. Fresh tables give their pages back to the system;
+ * the insertion numbers move on, so savers skip what was dropped. */
+void
+scope_clear(struct scope *s)
+{
+	if (s->count == 0)
+		return;
+	tab_alloc(&s->exact);
+	for (int b = 0; b < NBANDS; b++)
+		tab_alloc(&s->band[b]);
+	s->first += s->count;
+	s->count = 0;
+	s->head = 0;
+}
+
+static void
+evict_oldest(struct scope *s)
+{
+	size_t i = s->head;
+
+	tab_remove(s, &s->exact, key_exact(s->e_scope[i], s->e_exact[i]), i);
+	if (s->e_sim[i] != 0)
+		for (int b = 0; b < NBANDS; b++)
+			tab_remove(s, &s->band[b],
+			    key_band(s->e_scope[i], s->e_sim[i], b), i);
+	s->head = i + 1 == s->cap ? 0 : i + 1;
+	s->count--;
+	s->first++;
+}
+
+/* Append an entry, evicting the oldest when full. */
+static void
+insert_entry(struct scope *s, uint64_t scope, uint64_t exact, uint64_t sim,
+    uint64_t job)
+{
+	size_t i;
+
+	if (s->count == s->cap)
+		evict_oldest(s);
+	i = s->head + s->count;
+	if (i >= s->cap)
+		i -= s->cap;
+	s->e_scope[i] = scope;
+	s->e_exact[i] = exact;
+	s->e_sim[i] = sim;
+	s->e_job[i] = job;
+	s->count++;
+	/* A failed insert (distance cap) leaves the entry out of one
+	 * table: it can still match through the others. */
+	(void)tab_insert(s, &s->exact, key_exact(scope, exact), i);
+	if (sim != 0)
+		for (int b = 0; b < NBANDS; b++)
+			(void)tab_insert(
+			    s, &s->band[b], key_band(scope, sim, b), i);
+}
+
+/*
+ * The lookup: 1 when k duplicates an entry of another job in scope, else
+ * 0, with *own set when an identical entry of the same job is held.
+ * d < 0 turns near matching off.
+ */
+static int
+lookup(const struct scope *s, uint64_t scope, uint64_t job,
+    const struct scope_key *k, int d, int *own)
+{
+	const struct table *t = &s->exact;
+	uint32_t pos, dist, v;
+
+	*own = 0;
+	pos = tab_home(t, key_exact(scope, k->exact));
+	for (dist = 0; (v = t->slot[pos]) != 0 && dib_of(s, v) >= dist;
+	     dist++, pos = tab_next(t, pos)) {
+		size_t i;
+
+		if (dib_of(s, v) != dist)
+			continue;
+		i = idx_of(s, v);
+		if (s->e_exact[i] != k->exact || s->e_scope[i] != scope)
+			continue;
+		if (s->e_job[i] != job)
+			return 1;
+		if (s->e_sim[i] == k->sim)
+			*own = 1;
+	}
+	if (k->sim == 0 || d < 0)
+		return 0;
+	for (int b = 0; b < NBANDS; b++) {
+		uint32_t want = band_of(k->sim, b);
+
+		t = &s->band[b];
+		pos = tab_home(t, key_band(scope, k->sim, b));
+		for (dist = 0; (v = t->slot[pos]) != 0 && dib_of(s, v) >= dist;
+		     dist++, pos = tab_next(t, pos)) {
+			size_t i;
+			uint64_t x;
+
+			if (dib_of(s, v) != dist)
+				continue;
+			i = idx_of(s, v);
+			x = s->e_sim[i];
+			if (__builtin_popcountll(x ^ k->sim) > d ||
+			    band_of(x, b) != want || s->e_scope[i] != scope ||
+			    s->e_job[i] == job)
+				continue;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* 1 when k duplicates an entry of another job in scope_id; no insert. */
+int
+scope_lookup_key(const struct scope *s, uint64_t scope_id, uint64_t job_hash,
+    const struct scope_key *k, double near_threshold)
+{
+	int own;
+
+	return lookup(s, scope_id, job_hash, k,
+	    scope_near_distance(near_threshold), &own);
+}
+
+/* Look up, then insert when new (see scope.h). Returns 1 or 0. */
+int
+scope_check_insert_key(struct scope *s, uint64_t scope_id, uint64_t job_hash,
+    const struct scope_key *k, double near_threshold)
+{
+	int own;
+
+	if (near_threshold != s->last_t) {
+		s->last_t = near_threshold;
+		s->last_d = scope_near_distance(near_threshold);
+	}
+	if (lookup(s, scope_id, job_hash, k, s->last_d, &own))
+		return 1;
+	if (!own)
+		insert_entry(s, scope_id, k->exact, k->sim, job_hash);
+	return 0;
+}
+
+/* scope_check_insert_key() for a text (see scope.h). */
+int
+scope_check_insert(struct scope *s, uint64_t scope_id, uint64_t job_hash,
+    const char *text, size_t len, const struct tokens *tok,
+    double near_threshold)
+{
+	struct scope_key k;
+
+	scope_key_make(&k, text, len, tok);
+	return scope_check_insert_key(s, scope_id, job_hash, &k, near_threshold);
+}
+
+/* ---- state file: the only I/O of this module ----
+ *
+ * Format, all integers little-endian:
+ *   header  (24 bytes): magic "VSSCOPE\0", u32 version (1), u32 entry
+ *           size (32), u64 reserved (0)
+ *   entries (32 bytes each, oldest first): u64 scope id, u64 exact hash,
+ *           u64 SimHash, u64 job hash
+ *   trailer (24 bytes): u64 count, u64 checksum, magic "VSSCEND\0"
+ * The checksum is FNV-1a 64 over every byte before it (header, entries
+ * and count), so any changed byte, and any truncation, is detected.
+ */
+
+#define FILE_VERSION 1
+#define ENTRY_SIZE 32
+#define HDR_SIZE 24
+#define TRL_SIZE 24
+#define LOAD_CHUNK 4096 /* entries per read */
+
+static const char magic_head[8] = "VSSCOPE";
+static const char magic_tail[8] = "VSSCEND";
+
+struct scope_saver {
+	const struct scope *s;
+	char *path;
+	char *tmp;
+	int fd;
+	int done;
+	int failed; /* a write failed: the file is no longer whole */
+	uint64_t next; /* insertion number to write next */
+	uint64_t end;  /* first insertion number not to write */
+	uint64_t written;
+	uint64_t sum;
+	off_t off;
+	unsigned char *buf;
+	size_t bufcap;
+};
+
+static void
+seterr(char *errstr, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *errstr, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errstr == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errstr, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void
+put_u32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void
+put_u64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t
+get_u32(const unsigned char *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t
+get_u64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t
+fnv_update(uint64_t h, const unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * FNV_PRIME;
+	return h;
+}
+
+/* write(2) all of p, retrying short writes and EINTR. */
+static int
+write_all(int fd, const unsigned char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t r = write(fd, p, len);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Read exactly len bytes; -1 with errno set, or errno 0 at early EOF. */
+static int
+read_all(int fd, unsigned char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t r = read(fd, p, len);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0) {
+			errno = 0;
+			return -1;
+		}
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+/* fsync the directory holding path, so the rename is durable. */
+static int
+sync_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd, r;
+
+	if (slash == NULL)
+		dir = xstrdup(".");
+	else
+		dir = xstrndup(path, slash == path ? 1 : (size_t)(slash - path));
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+static int
+saver_write(struct scope_saver *sv, const unsigned char *p, size_t len)
+{
+	if (write_all(sv->fd, p, len) != 0)
+		return -1;
+#ifdef SYNC_FILE_RANGE_WRITE
+	/* Start writeback now, without waiting, so the final fsync has
+	 * little left to flush. */
+	(void)sync_file_range(sv->fd, sv->off, (off_t)len,
+	    SYNC_FILE_RANGE_WRITE);
+#endif
+	sv->off += (off_t)len;
+	return 0;
+}
+
+/* Open "<path>.tmp" and write the header; see scope.h. */
+struct scope_saver *
+scope_save_begin(const struct scope *s, const char *path, char *errstr,
+    size_t errlen)
+{
+	struct scope_saver *sv;
+	unsigned char hdr[HDR_SIZE];
+
+	sv = xcalloc(1, sizeof(*sv));
+	sv->s = s;
+	sv->path = xstrdup(path);
+	sv->tmp = xasprintf("%s.tmp", path);
+	sv->fd = open(sv->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (sv->fd < 0) {
+		seterr(errstr, errlen, "%s: %s", sv->tmp, strerror(errno));
+		free(sv->tmp);
+		sv->tmp = NULL; /* nothing of ours to remove */
+		scope_save_free(sv);
+		return NULL;
+	}
+	memcpy(hdr, magic_head, 8);
+	put_u32(hdr + 8, FILE_VERSION);
+	put_u32(hdr + 12, ENTRY_SIZE);
+	put_u64(hdr + 16, 0);
+	sv->sum = fnv_update(FNV_OFFSET, hdr, sizeof(hdr));
+	if (saver_write(sv, hdr, sizeof(hdr)) != 0) {
+		seterr(errstr, errlen, "%s: %s", sv->tmp, strerror(errno));
+		scope_save_free(sv);
+		return NULL;
+	}
+	sv->next = s->first;
+	sv->end = s->first + s->count;
+	return sv;
+}
+
+/* The trailer, fsync, rename and directory fsync of the last step. */
+static int
+saver_finish(struct scope_saver *sv, char *errstr, size_t errlen)
+{
+	unsigned char trl[TRL_SIZE];
+	int fd = sv->fd;
+
+	put_u64(trl, sv->written);
+	sv->sum = fnv_update(sv->sum, trl, 8);
+	put_u64(trl + 8, sv->sum);
+	memcpy(trl + 16, magic_tail, 8);
+	if (saver_write(sv, trl, sizeof(trl)) != 0 || fsync(fd) != 0) {
+		seterr(errstr, errlen, "%s: %s", sv->tmp, strerror(errno));
+		return -1;
+	}
+	sv->fd = -1;
+	if (close(fd) != 0) {
+		seterr(errstr, errlen, "%s: %s", sv->tmp, strerror(errno));
+		return -1;
+	}
+	if (rename(sv->tmp, sv->path) != 0) {
+		seterr(errstr, errlen, "rename %s to %s: %s", sv->tmp, sv->path,
+		    strerror(errno));
+		return -1;
+	}
+	sv->done = 1;
+	if (sync_dir(sv->path) != 0) {
+		/* The file is in place; only its durability is unsure. */
+		seterr(errstr, errlen, "fsync directory of %s: %s", sv->path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Write up to max_entries more entries; 1 more to do, 0 done, -1 error. */
+int
+scope_save_step(
+    struct scope_saver *sv, size_t max_entries, char *errstr, size_t errlen)
+{
+	const struct scope *s = sv->s;
+	size_t n, i;
+
+	if (sv->done)
+		return 0;
+	if (sv->failed || sv->fd < 0) {
+		seterr(errstr, errlen, "%s: save already failed", sv->tmp);
+		return -1;
+	}
+	if (max_entries == 0)
+		max_entries = 1;
+	/* Entries evicted since begin are gone: skip them. */
+	if (sv->next < s->first)
+		sv->next = s->first;
+	n = 0;
+	if (sv->next < sv->end)
+		n = sv->end - sv->next < max_entries ? sv->end - sv->next
+						     : max_entries;
+	if (n > 0) {
+		if (n > sv->bufcap) {
+			free(sv->buf);
+			sv->buf = xreallocarray(NULL, n, ENTRY_SIZE);
+			sv->bufcap = n;
+		}
+		/* Entries [first, first + count) are at head onwards. */
+		i = s->head + (size_t)(sv->next - s->first);
+		if (i >= s->cap)
+			i -= s->cap;
+		for (size_t j = 0; j < n; j++) {
+			unsigned char *p = sv->buf + j * ENTRY_SIZE;
+
+			put_u64(p, s->e_scope[i]);
+			put_u64(p + 8, s->e_exact[i]);
+			put_u64(p + 16, s->e_sim[i]);
+			put_u64(p + 24, s->e_job[i]);
+			if (++i == s->cap)
+				i = 0;
+		}
+		sv->sum = fnv_update(sv->sum, sv->buf, n * ENTRY_SIZE);
+		if (saver_write(sv, sv->buf, n * ENTRY_SIZE) != 0) {
+			seterr(errstr, errlen, "%s: %s", sv->tmp,
+			    strerror(errno));
+			sv->failed = 1;
+			return -1;
+		}
+		sv->written += n;
+		sv->next += n;
+	}
+	if (sv->next < sv->end)
+		return 1;
+	if (saver_finish(sv, errstr, errlen) != 0) {
+		sv->failed = !sv->done;
+		return -1;
+	}
+	return 0;
+}
+
+/* Entries written so far. */
+size_t
+scope_save_written(const struct scope_saver *sv)
+{
+	return (size_t)sv->written;
+}
+
+/* Free a saver; an unfinished save loses its temporary file. */
+void
+scope_save_free(struct scope_saver *sv)
+{
+	if (sv == NULL)
+		return;
+	if (sv->fd >= 0)
+		close(sv->fd);
+	if (!sv->done && sv->tmp != NULL)
+		(void)unlink(sv->tmp);
+	free(sv->buf);
+	free(sv->tmp);
+	free(sv->path);
+	free(sv);
+}
+
+/* Check the header and trailer; the entry count goes to *countp. */
+static int
+load_frame(int fd, off_t size, const char *path, uint64_t *countp,
+    unsigned char *hdr, char *errstr, size_t errlen)
+{
+	unsigned char trl[TRL_SIZE];
+	uint64_t n;
+
+	if (size < HDR_SIZE || read_all(fd, hdr, HDR_SIZE) != 0) {
+		seterr(errstr, errlen, "%s: truncated header", path);
+		return -1;
+	}
+	if (memcmp(hdr, magic_head, 8) != 0) {
+		seterr(errstr, errlen, "%s: not a scope state file (bad magic)",
+		    path);
+		return -1;
+	}
+	if (get_u32(hdr + 8) != FILE_VERSION) {
+		seterr(errstr, errlen, "%s: unsupported version %u", path,
+		    (unsigned)get_u32(hdr + 8));
+		return -1;
+	}
+	if (get_u32(hdr + 12) != ENTRY_SIZE) {
+		seterr(errstr, errlen, "%s: unsupported entry size %u", path,
+		    (unsigned)get_u32(hdr + 12));
+		return -1;
+	}
+	if (size < HDR_SIZE + TRL_SIZE ||
+	    (size - HDR_SIZE - TRL_SIZE) % ENTRY_SIZE != 0) {
+		seterr(errstr, errlen,
+		    "%s: truncated (%lld bytes is not a whole file)", path,
+		    (long long)size);
+		return -1;
+	}
+	n = (uint64_t)(size - HDR_SIZE - TRL_SIZE) / ENTRY_SIZE;
+	if (pread(fd, trl, TRL_SIZE, size - TRL_SIZE) != TRL_SIZE ||
+	    memcmp(trl + 16, magic_tail, 8) != 0) {
+		seterr(errstr, errlen, "%s: truncated or corrupt trailer",
+		    path);
+		return -1;
+	}
+	if (get_u64(trl) != n) {
+		seterr(errstr, errlen,
+		    "%s: trailer counts %llu entries, file holds %llu", path,
+		    (unsigned long long)get_u64(trl), (unsigned long long)n);
+		return -1;
+	}
+	*countp = n;
+	return 0;
+}
+
+/* Read the entries (after the header), insert the newest, and verify the
+ * checksum. */
+static int
+load_entries(struct scope *s, int fd, const char *path, uint64_t n,
+    const unsigned char *hdr, char *errstr, size_t errlen)
+{
+	unsigned char *buf, tail[16];
+	uint64_t sum, skip, done = 0;
+
+	sum = fnv_update(FNV_OFFSET, hdr, HDR_SIZE);
+	skip = n > s->cap ? n - s->cap : 0;
+	buf = xreallocarray(NULL, LOAD_CHUNK, ENTRY_SIZE);
+	while (done < n) {
+		size_t c = n - done < LOAD_CHUNK ? (size_t)(n - done)
+						 : LOAD_CHUNK;
+
+		if (read_all(fd, buf, c * ENTRY_SIZE) != 0) {
+			seterr(errstr, errlen, "%s: %s", path,
+			    errno ? strerror(errno) : "truncated entries");
+			free(buf);
+			return -1;
+		}
+		sum = fnv_update(sum, buf, c * ENTRY_SIZE);
+		for (size_t j = 0; j < c; j++, done++) {
+			const unsigned char *p = buf + j * ENTRY_SIZE;
+
+			if (done < skip)
+				continue;
+			insert_entry(s, get_u64(p), get_u64(p + 8),
+			    get_u64(p + 16), get_u64(p + 24));
+		}
+	}
+	free(buf);
+	if (read_all(fd, tail, sizeof(tail)) != 0) {
+		seterr(errstr, errlen, "%s: truncated trailer", path);
+		return -1;
+	}
+	sum = fnv_update(sum, tail, 8);
+	if (sum != get_u64(tail + 8)) {
+		seterr(errstr, errlen, "%s: checksum mismatch", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Replace the contents of s with the state file at path; see scope.h. */
+int
+scope_load(struct scope *s, const char *path, char *errstr, size_t errlen)
+{
+	unsigned char hdr[HDR_SIZE];
+	struct stat st;
+	uint64_t n;
+	int fd;
+
+	scope_clear(s);
+	seterr(errstr, errlen, "%s", "");
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		seterr(errstr, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0) {
+		seterr(errstr, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		seterr(errstr, errlen, "%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if (load_frame(fd, st.st_size, path, &n, hdr, errstr, errlen) != 0 ||
+	    load_entries(s, fd, path, n, hdr, errstr, errlen) != 0) {
+		close(fd);
+		scope_clear(s);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
