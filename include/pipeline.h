@@ -16,6 +16,7 @@
 struct loop;
 struct conf;
 struct pipeline;
+struct scope;
 
 /* Where a job came from, copied into the result's `source`. */
 struct pipeline_src {
@@ -46,6 +47,11 @@ void pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 /* Drop the job submitted with token, without a callback (its partition
  * was revoked). Unknown tokens are ignored. */
 void pipeline_cancel(struct pipeline *p, void *token);
+
+/* The cross-job dedup index (for loading and saving its state file). */
+struct scope *pipeline_scope(struct pipeline *p);
+/* Jobs whose embeddings request failed (semantic diversity left nil). */
+uint64_t pipeline_embed_failures(const struct pipeline *p);
 
 /* Jobs submitted and not yet answered. */
 size_t pipeline_inflight(const struct pipeline *p);

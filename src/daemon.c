@@ -30,12 +30,15 @@
 #include "notify.h"
 #include "pipeline.h"
 #include "result.h"
+#include "scope.h"
 #include "tracker.h"
 #include "xmalloc.h"
 
 #define TICK_MS 500
 #define FLUSH_MS 5000
 #define CLOSE_MS 10000
+#define SAVE_INTERVAL_MS 60000
+#define SAVE_SLICE 65536 /* state-file entries written per loop turn */
 
 enum dstate { D_RUNNING = 0, D_DRAINING, D_DONE };
 
@@ -101,6 +104,8 @@ struct daemon {
 	size_t inflight; /* live djobs */
 	struct pmsgs pending;
 	uint64_t delivery_failures;
+	struct scope_saver *saver; /* a state-file save in progress */
+	uint64_t last_save;
 	int bp_paused; /* partitions are paused for backpressure */
 	int ready;
 	enum dstate state;
@@ -746,6 +751,65 @@ daemon_on_signal(int fd, uint32_t events, void *arg)
 	}
 }
 
+/*
+ * The dedup state file: a save starts every SAVE_INTERVAL_MS and writes
+ * SAVE_SLICE entries per tick, so that saving never stalls the loop.
+ * finish != 0 (the drain) writes everything now.
+ */
+static void
+daemon_save_state(struct daemon *d, int finish)
+{
+	struct scope *sc = pipeline_scope(d->pl);
+	const char *path = d->conf->state_file;
+	char err[512];
+	int rc;
+
+	if (path == NULL || *path == '\0' || sc == NULL)
+		return;
+	if (d->saver == NULL) {
+		if (!finish &&
+		    loop_clock_ms() - d->last_save < SAVE_INTERVAL_MS)
+			return;
+		d->last_save = loop_clock_ms();
+		if (scope_count(sc) == 0)
+			return;
+		d->saver = scope_save_begin(sc, path, err, sizeof(err));
+		if (d->saver == NULL) {
+			log_warnx("dedup state %s: %s", path, err);
+			return;
+		}
+	}
+	do {
+		rc = scope_save_step(d->saver, SAVE_SLICE, err, sizeof(err));
+	} while (finish && rc == 1);
+	if (rc == 1)
+		return;
+	if (rc == 0)
+		log_debug("dedup state saved to %s: %zu entries", path,
+		    scope_save_written(d->saver));
+	else
+		log_warnx("dedup state %s: %s", path, err);
+	scope_save_free(d->saver);
+	d->saver = NULL;
+}
+
+static void
+daemon_load_state(struct daemon *d)
+{
+	struct scope *sc = pipeline_scope(d->pl);
+	const char *path = d->conf->state_file;
+	char err[512];
+
+	if (path == NULL || *path == '\0' || sc == NULL)
+		return;
+	if (scope_load(sc, path, err, sizeof(err)) == -1)
+		log_warnx("dedup state %s ignored: %s", path, err);
+	else if (scope_count(sc) > 0)
+		log_info("dedup state loaded from %s: %zu entries", path,
+		    scope_count(sc));
+	d->last_save = loop_clock_ms();
+}
+
 static void
 daemon_on_tick(void *arg)
 {
@@ -761,6 +825,7 @@ daemon_on_tick(void *arg)
 		notify_send("WATCHDOG=1");
 		d->last_watchdog = now;
 	}
+	daemon_save_state(d, 0);
 	daemon_check_drained(d);
 	loop_timer_set(d->tick, TICK_MS);
 }
@@ -819,9 +884,14 @@ daemon_close(struct daemon *d)
 	struct pmsg *m;
 	uint64_t until;
 
-	/* Jobs cut off by the deadline produce nothing. */
 	struct djob *j;
 
+	/* Save the dedup index while it exists; nothing adds to it now.
+	 * A save in progress restarts so that it includes every entry. */
+	scope_save_free(d->saver);
+	d->saver = NULL;
+	daemon_save_state(d, 1);
+	/* Jobs cut off by the deadline produce nothing. */
 	pipeline_free(d->pl);
 	d->pl = NULL;
 	TAILQ_FOREACH(j, &d->jobs, dentry)
@@ -908,6 +978,7 @@ daemon_run(struct conf *conf)
 	if (d->cons == NULL)
 		fatalx("%s", err);
 
+	daemon_load_state(d);
 	if (daemon_wait_topics(d) == -1) {
 		log_info("stopped while waiting for kafka");
 		goto out;

@@ -19,6 +19,8 @@
 
 #include "backend.h"
 #include "conf.h"
+#include "dedup.h"
+#include "diversity.h"
 #include "http.h"
 #include "job.h"
 #include "log.h"
@@ -29,7 +31,9 @@
 #include "prompt.h"
 #include "reply.h"
 #include "result.h"
+#include "scope.h"
 #include "select.h"
+#include "tokens.h"
 #include "xmalloc.h"
 
 struct pjob;
@@ -62,6 +66,7 @@ struct pjob {
 	enum err_code last_code;
 	char last_err[320];
 	struct chat chat; /* the conversation so far (conversations) */
+	struct backend_req *embed_req;
 	struct loop_timer *timeout;
 	uint64_t started;
 	TAILQ_ENTRY(pjob) entry;
@@ -77,6 +82,9 @@ struct pipeline {
 	size_t nbackends;
 	pipeline_done_cb cb;
 	void *arg;
+	struct backend *embed; /* the embeddings profile, or NULL */
+	struct scope *scope; /* the dedup_scope index */
+	uint64_t embed_failures;
 	struct pjobs jobs;
 	size_t njobs;
 };
@@ -110,7 +118,28 @@ pipeline_new(struct loop *loop, const struct conf *conf, pipeline_done_cb cb,
 			return NULL;
 		}
 	}
+	if (conf->has_embeddings) {
+		p->embed = backend_new(loop, p->http, &conf->embeddings, errstr,
+		    errlen);
+		if (p->embed == NULL) {
+			pipeline_free(p);
+			return NULL;
+		}
+	}
+	p->scope = scope_new((size_t)conf->scope_capacity);
 	return p;
+}
+
+struct scope *
+pipeline_scope(struct pipeline *p)
+{
+	return p->scope;
+}
+
+uint64_t
+pipeline_embed_failures(const struct pipeline *p)
+{
+	return p->embed_failures;
 }
 
 static void
@@ -125,6 +154,7 @@ pjob_free(struct pjob *j)
 		reply_free(&j->calls[i].reply);
 	}
 	free(j->calls);
+	backend_cancel(j->embed_req);
 	json_decref((json_t *)j->op.schema);
 	chat_free(&j->chat);
 	loop_timer_free(j->timeout);
@@ -145,6 +175,8 @@ pipeline_free(struct pipeline *p)
 	for (size_t i = 0; i < p->nbackends; i++)
 		backend_free(p->backends[i]);
 	free(p->backends);
+	backend_free(p->embed);
+	scope_free(p->scope);
 	http_free(p->http);
 	free(p);
 }
@@ -202,6 +234,128 @@ pjob_timeout(void *arg)
 	pjob_fail(j, ERR_TIMEOUT, msg);
 }
 
+/* Drop candidate i of r (and its probability) in place. */
+static void
+cands_compact(struct result *r, double *p, const unsigned char *keep)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < r->ncands; i++) {
+		if (!keep[i]) {
+			free(r->cands[i].text);
+			continue;
+		}
+		r->cands[w] = r->cands[i];
+		p[w] = p[i];
+		w++;
+	}
+	r->ncands = w;
+}
+
+/*
+ * Steps 6 and 7: duplicates inside the job (exact Jaccard), then against
+ * earlier jobs of the same dedup_scope (the scope index, approximate for
+ * near duplicates). The first occurrence is kept.
+ */
+static void
+pjob_dedup(struct pjob *j, double *p)
+{
+	struct pipeline *pl = j->p;
+	struct result *r = j->res;
+	const char **texts;
+	size_t *lens, n = r->ncands;
+	unsigned char *keep;
+
+	r->has_dedup = 1;
+	if (n == 0)
+		return;
+	texts = xcalloc(n, sizeof(*texts));
+	lens = xcalloc(n, sizeof(*lens));
+	keep = xcalloc(n, 1);
+	for (size_t i = 0; i < n; i++) {
+		texts[i] = r->cands[i].text;
+		lens[i] = r->cands[i].len;
+	}
+	r->dedup_in_job = (unsigned)dedup_in_job(texts, lens, n,
+	    pl->conf->near_threshold, keep);
+	cands_compact(r, p, keep);
+	if (j->job->dedup_scope != NULL && pl->scope != NULL) {
+		uint64_t sid = scope_id_hash(j->job->dedup_scope,
+		    strlen(j->job->dedup_scope));
+		uint64_t jh = scope_job_hash(j->job->id, strlen(j->job->id));
+		struct tokens tok;
+
+		tokens_init(&tok);
+		for (size_t i = 0; i < r->ncands; i++) {
+			tokens_split(&tok, r->cands[i].text, r->cands[i].len);
+			keep[i] = !scope_check_insert(pl->scope, sid, jh,
+			    r->cands[i].text, r->cands[i].len, &tok,
+			    pl->conf->near_threshold);
+			if (!keep[i])
+				r->dedup_in_scope++;
+		}
+		tokens_free(&tok);
+		cands_compact(r, p, keep);
+	}
+	free(texts);
+	free(lens);
+	free(keep);
+}
+
+static void
+pjob_on_embeddings(void *arg, const struct backend_reply *rep)
+{
+	struct pjob *j = arg;
+	struct result *r = j->res;
+	char err[256];
+	float *vecs = NULL;
+	size_t dim = 0;
+
+	j->embed_req = NULL;
+	if (!rep->ok)
+		snprintf(err, sizeof(err), "%s", rep->errmsg);
+	else if (openai_embed_parse(rep->body, rep->len, r->ncands, &vecs,
+	    &dim, err, sizeof(err)) == 0)
+		r->semantic = diversity_semantic(vecs, r->ncands, dim);
+	free(vecs);
+	if (isnan(r->semantic)) {
+		/* The result goes out all the same, without `semantic`. */
+		j->p->embed_failures++;
+		log_info("job %s: embeddings failed, semantic diversity not "
+			 "computed: %s",
+		    j->job->id, err);
+	}
+	pjob_finish(j);
+}
+
+/* Ask the embeddings backend for one vector per candidate, in one
+ * request. Returns 0 when asked (the job finishes in the callback). */
+static int
+pjob_embed(struct pjob *j)
+{
+	struct result *r = j->res;
+	const char **texts;
+	size_t *lens, len;
+	char *body;
+
+	if (!j->job->embed || r->ncands < 2 || j->p->embed == NULL)
+		return -1;
+	texts = xcalloc(r->ncands, sizeof(*texts));
+	lens = xcalloc(r->ncands, sizeof(*lens));
+	for (size_t i = 0; i < r->ncands; i++) {
+		texts[i] = r->cands[i].text;
+		lens[i] = r->cands[i].len;
+	}
+	body = openai_embed_request(backend_profile(j->p->embed)->model,
+	    texts, lens, r->ncands, &len);
+	free(texts);
+	free(lens);
+	j->embed_req = backend_post(j->p->embed, "/embeddings", body, len,
+	    pjob_on_embeddings, j);
+	free(body);
+	return 0;
+}
+
 /* Gather the candidates of every successful call into the result. */
 static void
 pjob_complete(struct pjob *j)
@@ -209,6 +363,7 @@ pjob_complete(struct pjob *j)
 	struct result *r = j->res;
 	struct job *job = j->job;
 	size_t total = 0, kept = 0, cap = (size_t)j->pp.n;
+	struct diversity div;
 	double *p;
 	uint64_t seed;
 
@@ -256,18 +411,37 @@ pjob_complete(struct pjob *j)
 		free(cp);
 	}
 	r->ncands = kept;
-	/* Steps 6-7 (dedup) come with the dedup module; counts stay 0. */
-	r->has_dedup = 1;
+	/* Steps 6 and 7. */
+	pjob_dedup(j, p);
+	kept = r->ncands;
 	/* Step 8. */
 	prob_renormalise(p, kept);
 	for (size_t i = 0; i < kept; i++)
 		r->cands[i].probability = p[i];
-	seed =
-	    job->has_seed ? job->seed : select_seed(job->id, strlen(job->id));
-	r->selected = kept == 0
-	    ? -1
-	    : select_pick((enum select_mode)job->select, p, kept, seed);
+	seed = job->has_seed ? job->seed :
+	    select_seed(job->id, strlen(job->id));
+	r->selected = kept == 0 ? -1 :
+	    select_pick((enum select_mode)job->select, p, kept, seed);
 	free(p);
+	/* Diversity of what is kept; nil as a whole with no candidates. */
+	r->has_diversity = kept > 0;
+	if (kept > 0) {
+		const char **texts = xcalloc(kept, sizeof(*texts));
+		size_t *lens = xcalloc(kept, sizeof(*lens));
+
+		for (size_t i = 0; i < kept; i++) {
+			texts[i] = r->cands[i].text;
+			lens[i] = r->cands[i].len;
+		}
+		diversity_lexical(texts, lens, kept, &div);
+		r->rouge_l = div.rouge_l;
+		for (int i = 0; i < 3; i++)
+			r->distinct[i] = div.distinct[i];
+		free(texts);
+		free(lens);
+	}
+	if (pjob_embed(j) == 0)
+		return;
 	pjob_finish(j);
 }
 

