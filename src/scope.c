@@ -207,10 +207,13 @@ tab_home(const struct table *t, uint64_t h)
 	return (uint32_t)(((h >> 32) * (uint64_t)t->size) >> 32);
 }
 
+/* The slot at offset o (< size) from pos. */
 static uint32_t
-tab_next(const struct table *t, uint32_t pos)
+tab_at(const struct table *t, uint32_t pos, uint32_t o)
 {
-	return pos + 1 == t->size ? 0 : pos + 1;
+	uint32_t p = pos + o;
+
+	return p >= t->size || p < pos ? p - t->size : p;
 }
 
 static uint32_t
@@ -226,29 +229,91 @@ idx_of(const struct scope *s, uint32_t v)
 }
 
 /*
- * Insert ring index idx under key hash h. The new slot goes after the
- * slots of the same home and before those of later homes, and the run up
- * to the next empty slot shifts right by one. Returns -1, changing
- * nothing, when a distance would pass dib_max.
+ * Whether the slot at offset o from home is empty or holds an item whose
+ * home is home or later. Robin Hood keeps the homes along a run in order,
+ * and a run starting after an empty slot holds only later homes, so this
+ * is false up to the start of home's group and true from there on.
+ */
+static int
+at_or_after(const struct scope *s, const struct table *t, uint32_t home,
+    uint32_t o)
+{
+	uint32_t v = t->slot[tab_at(t, home, o)];
+
+	return v == 0 || dib_of(s, v) <= o;
+}
+
+/*
+ * The offset from home of its group: the slots holding items of that
+ * home, or where they would go. Found by galloping then bisecting, so
+ * long runs (many texts of one scope share a band value) cost O(log run).
+ * No distance exceeds dib_max, and the table always has an empty slot,
+ * so the predicate is true at min(dib_max + 1, size - 1).
+ */
+static uint32_t
+group_start(const struct scope *s, const struct table *t, uint32_t home)
+{
+	uint32_t lo = 0, hi = 1, limit = s->dib_max + 1;
+
+	if (limit > t->size - 1)
+		limit = t->size - 1;
+	if (limit == 0 || at_or_after(s, t, home, 0))
+		return 0;
+	for (;;) {
+		if (hi >= limit) {
+			hi = limit;
+			break;
+		}
+		if (at_or_after(s, t, home, hi))
+			break;
+		lo = hi;
+		hi *= 2;
+	}
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (at_or_after(s, t, home, mid))
+			hi = mid;
+		else
+			lo = mid;
+	}
+	return hi;
+}
+
+/*
+ * Insert ring index idx under key hash h, at the end of its home's group
+ * (so a group runs oldest first and eviction finds its entry at once).
+ * The run from there to the next empty slot shifts right by one. Returns
+ * -1, changing nothing, when a distance would pass dib_max.
  */
 static int
 tab_insert(struct scope *s, struct table *t, uint64_t h, size_t idx)
 {
-	uint32_t pos = tab_home(t, h), d = 0, e, v;
+	uint32_t home = tab_home(t, h), d, pos, e, v;
+	const uint32_t one = UINT32_C(1) << s->idx_bits;
 
-	while ((v = t->slot[pos]) != 0 && dib_of(s, v) >= d) {
-		if (++d > s->dib_max)
+	d = group_start(s, t, home);
+	while ((v = t->slot[pos = tab_at(t, home, d)]) != 0 &&
+	    dib_of(s, v) == d)
+		d++;
+	if (d > s->dib_max)
+		return -1;
+	for (e = pos; (v = t->slot[e]) != 0; e = e + 1 == t->size ? 0 : e + 1)
+		if (dib_of(s, v) >= s->dib_max)
 			return -1;
-		pos = tab_next(t, pos);
-	}
-	for (e = pos; (v = t->slot[e]) != 0; e = tab_next(t, e))
-		if (dib_of(s, v) + 1 > s->dib_max)
-			return -1;
-	while (e != pos) {
-		uint32_t prev = e == 0 ? t->size - 1 : e - 1;
+	if (e >= pos) {
+		/* One stretch: a memmove and a loop the compiler vectorises. */
+		memmove(&t->slot[pos + 1], &t->slot[pos],
+		    (e - pos) * sizeof(*t->slot));
+		for (uint32_t i = pos + 1; i <= e; i++)
+			t->slot[i] += one;
+	} else {
+		while (e != pos) {
+			uint32_t prev = e == 0 ? t->size - 1 : e - 1;
 
-		t->slot[e] = t->slot[prev] + (UINT32_C(1) << s->idx_bits);
-		e = prev;
+			t->slot[e] = t->slot[prev] + one;
+			e = prev;
+		}
 	}
 	t->slot[pos] = (d << s->idx_bits) | (uint32_t)(idx + 1);
 	return 0;
@@ -259,26 +324,37 @@ tab_insert(struct scope *s, struct table *t, uint64_t h, size_t idx)
 static void
 tab_remove(struct scope *s, struct table *t, uint64_t h, size_t idx)
 {
-	uint32_t pos = tab_home(t, h), d = 0, v, n;
+	uint32_t home = tab_home(t, h), d, pos, e, v;
+	const uint32_t one = UINT32_C(1) << s->idx_bits;
 
-	for (;;) {
-		v = t->slot[pos];
-		if (v == 0 || dib_of(s, v) < d)
+	for (d = group_start(s, t, home);; d++) {
+		v = t->slot[pos = tab_at(t, home, d)];
+		if (v == 0 || dib_of(s, v) != d)
 			return;
-		if (dib_of(s, v) == d && idx_of(s, v) == idx)
+		if (idx_of(s, v) == idx)
 			break;
-		d++;
-		pos = tab_next(t, pos);
 	}
-	for (;;) {
-		n = tab_next(t, pos);
-		v = t->slot[n];
-		if (v == 0 || dib_of(s, v) == 0)
-			break;
-		t->slot[pos] = v - (UINT32_C(1) << s->idx_bits);
-		pos = n;
+	/* Shift back everything up to an empty slot or an item at home. */
+	e = pos + 1 == t->size ? 0 : pos + 1;
+	while ((v = t->slot[e]) != 0 && dib_of(s, v) != 0)
+		e = e + 1 == t->size ? 0 : e + 1;
+	if (e > pos) {
+		memmove(&t->slot[pos], &t->slot[pos + 1],
+		    (e - pos - 1) * sizeof(*t->slot));
+		for (uint32_t i = pos; i + 1 < e; i++)
+			t->slot[i] -= one;
+		t->slot[e - 1] = 0;
+	} else {
+		for (;;) {
+			uint32_t n = pos + 1 == t->size ? 0 : pos + 1;
+
+			if (n == e)
+				break;
+			t->slot[pos] = t->slot[n] - one;
+			pos = n;
+		}
+		t->slot[pos] = 0;
 	}
-	t->slot[pos] = 0;
 }
 
 static void
@@ -414,27 +490,37 @@ insert_entry(struct scope *s, uint64_t scope, uint64_t exact, uint64_t sim,
 			    s, &s->band[b], key_band(scope, sim, b), i);
 }
 
+/* Bits set in x (SWAR: no popcnt instruction is assumed). */
+static int
+popcount64(uint64_t x)
+{
+	x -= (x >> 1) & UINT64_C(0x5555555555555555);
+	x = (x & UINT64_C(0x3333333333333333)) +
+	    ((x >> 2) & UINT64_C(0x3333333333333333));
+	x = (x + (x >> 4)) & UINT64_C(0x0f0f0f0f0f0f0f0f);
+	return (int)((x * UINT64_C(0x0101010101010101)) >> 56);
+}
+
 /*
  * The lookup: 1 when k duplicates an entry of another job in scope, else
  * 0, with *own set when an identical entry of the same job is held.
- * d < 0 turns near matching off.
+ * d < 0 turns near matching off. Only the slots of the key's home group
+ * are read, and entry data only for them.
  */
 static int
 lookup(const struct scope *s, uint64_t scope, uint64_t job,
     const struct scope_key *k, int d, int *own)
 {
 	const struct table *t = &s->exact;
-	uint32_t pos, dist, v;
+	uint32_t home, o, v;
 
 	*own = 0;
-	pos = tab_home(t, key_exact(scope, k->exact));
-	for (dist = 0; (v = t->slot[pos]) != 0 && dib_of(s, v) >= dist;
-	     dist++, pos = tab_next(t, pos)) {
-		size_t i;
+	home = tab_home(t, key_exact(scope, k->exact));
+	for (o = group_start(s, t, home);
+	     (v = t->slot[tab_at(t, home, o)]) != 0 && dib_of(s, v) == o;
+	     o++) {
+		size_t i = idx_of(s, v);
 
-		if (dib_of(s, v) != dist)
-			continue;
-		i = idx_of(s, v);
 		if (s->e_exact[i] != k->exact || s->e_scope[i] != scope)
 			continue;
 		if (s->e_job[i] != job)
@@ -448,17 +534,15 @@ lookup(const struct scope *s, uint64_t scope, uint64_t job,
 		uint32_t want = band_of(k->sim, b);
 
 		t = &s->band[b];
-		pos = tab_home(t, key_band(scope, k->sim, b));
-		for (dist = 0; (v = t->slot[pos]) != 0 && dib_of(s, v) >= dist;
-		     dist++, pos = tab_next(t, pos)) {
-			size_t i;
-			uint64_t x;
+		home = tab_home(t, key_band(scope, k->sim, b));
+		for (o = group_start(s, t, home);
+		     (v = t->slot[tab_at(t, home, o)]) != 0 &&
+		     dib_of(s, v) == o;
+		     o++) {
+			size_t i = idx_of(s, v);
+			uint64_t x = s->e_sim[i];
 
-			if (dib_of(s, v) != dist)
-				continue;
-			i = idx_of(s, v);
-			x = s->e_sim[i];
-			if (__builtin_popcountll(x ^ k->sim) > d ||
+			if (popcount64(x ^ k->sim) > d ||
 			    band_of(x, b) != want || s->e_scope[i] != scope ||
 			    s->e_job[i] == job)
 				continue;
