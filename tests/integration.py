@@ -34,7 +34,7 @@ os.environ["VSAMPD_IT_KEY"] = SECRET
 
 def write_conf(path, brokers, model_url, group="vsampd-it", extra="",
                jobs="vs.jobs", res="vs.results", dlq="vs.jobs.dlq",
-               max_inflight=256):
+               max_inflight=256, embed_url=None):
     with open(path, "w") as f:
         f.write("""
 kafka: {
@@ -59,9 +59,11 @@ defaults = { backend = "local"; method = "vs_standard"; k = 5; };
 worker = { max_inflight = %d; shutdown_timeout_ms = 20000; };
 metrics = { listen = ""; };
 dedup = { state_file = "%s"; };
+embeddings = { url = "%s"; model = "e5"; api_key_env = "VSAMPD_IT_KEY";
+               max_retries = 1; timeout_ms = 30000; };
 %s
 """ % (brokers, group, jobs, res, dlq, model_url, model_url, max_inflight,
-       path + ".state", extra))
+       path + ".state", embed_url or model_url, extra))
 
 
 class Daemon:
@@ -134,8 +136,27 @@ def schema_errors(v):
         if v["candidates"] and not (isinstance(sel, int) and
                                     0 <= sel < len(v["candidates"])):
             errs.append("selected")
-        if v["dedup"] != {"in_job": 0, "in_scope": 0}:
+        dd = v["dedup"]
+        if not isinstance(dd, dict) or set(dd) != {"in_job", "in_scope"} \
+                or not all(isinstance(x, int) and x >= 0
+                           for x in dd.values()):
             errs.append("dedup")
+        dv = v["diversity"]
+        dkeys = {"semantic", "rouge_l", "distinct_1", "distinct_2",
+                 "distinct_3"}
+        if not v["candidates"]:
+            if dv is not None or sel is not None:
+                errs.append("diversity/selected not nil without candidates")
+        elif not isinstance(dv, dict) or set(dv) != dkeys:
+            errs.append("diversity keys")
+        else:
+            for k2, x in dv.items():
+                if x is not None and not (isinstance(x, float) and
+                                          0.0 <= x <= 1.0):
+                    errs.append("diversity %s" % k2)
+            if len(v["candidates"]) < 2 and (dv["rouge_l"] is not None or
+                                              dv["semantic"] is not None):
+                errs.append("pairwise diversity with one candidate")
     else:
         e = v["error"]
         if not isinstance(e, dict) or set(e) != {"code", "message"}:
@@ -143,8 +164,6 @@ def schema_errors(v):
         if v["candidates"] != [] or v["selected"] is not None or \
                 v["dedup"] is not None or v["diversity"] is not None:
             errs.append("error result fields not nil")
-    if v["diversity"] is not None and v["status"] == "ok":
-        pass
     u = v["usage"]
     if not isinstance(u, dict) or set(u) != {"requests", "prompt_tokens",
                                              "completion_tokens"}:
@@ -259,6 +278,83 @@ def main():
            "schema (%d requests)" % len(sent))
     tap.ok(all(r.get("auth_ok") for r in fake.requests()[:50]),
            "requests carry the API key from api_key_env")
+
+    # --- dedup and diversity ------------------------------------------------
+    def one(jobs_, timeout=60):
+        vstest.produce(kafka.bootstrap, "vs.jobs", jobs_)
+        g = results.wait(keys={x["id"] for x in jobs_}, timeout=timeout)
+        return {k: g[k][-1].value for k in g}
+
+    v = one([{"id": "dd-1", "prompt": "Sea [[fake:dedup_mix]]", "k": 6}])["dd-1"]
+    tap.is_((v["dedup"]["in_job"], [c["text"] for c in v["candidates"]]),
+            (2, ["The sea is calm tonight, and the moon is bright.",
+                 "A lighthouse blinks over the cold harbour water.",
+                 "Bread rises slowly in a warm kitchen at dawn.",
+                 "A lighthouse blinks over the cold harbor water."]),
+            "in-job dedup: an exact and a near duplicate dropped, the first "
+            "kept, Jaccard 7/9 kept")
+    tap.ok([round(c["probability"], 9) for c in v["candidates"]] ==
+           [0.5, 0.166666667, 0.166666667, 0.166666667] and
+           not schema_errors(v), "probabilities renormalised over what is "
+           "kept", diag=repr(v))
+    dv = v["diversity"]
+    tap.ok(dv["semantic"] is None and all(isinstance(dv[k], float) for k in
+                                          ("rouge_l", "distinct_1",
+                                           "distinct_2", "distinct_3")),
+           "lexical diversity computed, semantic nil without embed",
+           diag=repr(dv))
+    v = one([{"id": "sc-1", "prompt": "Coffee [[fake:scope_a]]", "k": 3,
+              "dedup_scope": "coffee"}])["sc-1"]
+    tap.is_((v["dedup"], len(v["candidates"])),
+            ({"in_job": 0, "in_scope": 0}, 3), "first job of a scope: "
+            "nothing dropped")
+    got2 = one([{"id": "sc-2", "prompt": "Coffee [[fake:scope_b]]", "k": 3,
+                 "dedup_scope": "coffee"},
+                {"id": "sc-tea", "prompt": "Tea [[fake:scope_b]]", "k": 3,
+                 "dedup_scope": "tea"}])
+    tap.is_((got2["sc-2"]["dedup"]["in_scope"],
+             [c["text"] for c in got2["sc-2"]["candidates"]]),
+            (2, ["Decaf is just coffee that gave up."]),
+            "second job of the scope: an exact and a reordered duplicate "
+            "of the first job dropped")
+    tap.is_(got2["sc-tea"]["dedup"]["in_scope"], 0,
+            "another scope does not see them")
+    # A redelivery (same job id) never matches its own earlier candidates.
+    vstest.produce(kafka.bootstrap, "vs.jobs", [
+        {"id": "sc-2", "prompt": "Coffee [[fake:scope_b]]", "k": 3,
+         "dedup_scope": "coffee"}])
+    vstest.wait_for(lambda: results.poll(0.2) is not None and
+                    len(results.by_key.get("sc-2", [])) >= 2, timeout=60,
+                    what="redelivered sc-2")
+    tap.is_(results.by_key["sc-2"][-1]["dedup"]["in_scope"], 2,
+            "a redelivered job does not count its own candidates")
+    rc = d.stop()
+    d = Daemon(conf).start(debug=True)
+    logs.append(d)
+    tap.ok(rc == 0 and "dedup state loaded" in d.proc.log_text(),
+           "the scope index is saved at drain and loaded at start")
+    v = one([{"id": "sc-3", "prompt": "Coffee [[fake:scope_b]]", "k": 3,
+              "dedup_scope": "coffee"}])["sc-3"]
+    tap.ok(v["status"] == "ok" and v["dedup"]["in_scope"] == 3 and
+           v["candidates"] == [] and v["selected"] is None and
+           v["diversity"] is None,
+           "after a restart every candidate is a scope duplicate: ok, empty, "
+           "selected and diversity nil", diag=repr(v))
+    got3 = one([{"id": "em-1", "prompt": "Cats [[fake:para]]", "k": 5,
+                 "embed": True},
+                {"id": "em-1x", "prompt": "One", "method": "direct", "n": 1,
+                 "embed": True}])
+    sem = got3["em-1"]["diversity"]["semantic"]
+    tap.ok(isinstance(sem, float) and 0.0 <= sem <= 1.0,
+           "embed: semantic diversity from the embeddings backend",
+           diag=repr(got3["em-1"]["diversity"]))
+    dv = got3["em-1x"]["diversity"]
+    tap.ok(dv["semantic"] is None and dv["rouge_l"] is None and
+           isinstance(dv["distinct_1"], float),
+           "one candidate: semantic and rouge_l nil, distinct-n defined",
+           diag=repr(dv))
+    emb = [r for r in fake.requests(path="/v1/embeddings")]
+    tap.is_(len(emb), 1, "one batched embeddings request per job")
 
     # --- bad jobs -------------------------------------------------------
     bads = [
@@ -393,7 +489,8 @@ def main():
     conf2 = vstest.scratch("vsampd-bp-", ".conf")
     write_conf(conf2, kafka.bootstrap, fake.url, group="vsampd-bp",
                jobs="bp.jobs", res="bp.results", dlq="bp.dlq",
-               max_inflight=4)
+               max_inflight=4,
+               embed_url="http://127.0.0.1:%d/v1" % vstest.free_port())
     bpres = vstest.Collector(kafka.bootstrap, "bp.results")
     p1 = Daemon(conf2, "vsampd-bp1").start()
     bp = [{"id": "bp-%03d" % i, "prompt": "Pause %d [[fake:slow]]" % i,
@@ -416,8 +513,16 @@ def main():
             "a bad job whose DLQ copy is too big still gets its result")
     tail = [{"id": "bp-after-%d" % i, "prompt": "after", "k": 1}
             for i in range(8)]
+    tail.append({"id": "bp-embed", "prompt": "Cats [[fake:para]]", "k": 5,
+                 "embed": True})
     vstest.produce(kafka.bootstrap, "bp.jobs", tail)
-    bpres.wait(keys={j["id"] for j in tail}, timeout=60)
+    got = bpres.wait(keys={j["id"] for j in tail}, timeout=60)
+    v = got["bp-embed"][0].value
+    tap.ok(v["status"] == "ok" and len(v["candidates"]) == 5 and
+           v["diversity"]["semantic"] is None and
+           isinstance(v["diversity"]["rouge_l"], float),
+           "embeddings backend down: the result still comes, semantic nil",
+           diag=repr(v["diversity"]))
     p1.stop()
     p2.stop()
     ends = vstest.end_offsets(kafka.bootstrap, "bp.jobs")
