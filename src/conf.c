@@ -140,7 +140,7 @@ static const struct conf_key conf_keys[] = {
     NUM("dedup.scope_capacity", CT_LONG, 1, 100000000, 1000000,
 	C(scope_capacity), 0),
     STR("dedup.state_file", C(state_file),
-	LOCALSTATEDIR "/lib/vsampd/dedup.state", 0, NULL),
+	LOCALSTATEDIR "/lib/vsampd/dedup.state", CK_EMPTY_OK, NULL),
 
     SECT("metrics", CT_SECTION, 0),
     STR("metrics.listen", C(metrics_listen), "127.0.0.1:9464", CK_EMPTY_OK,
