@@ -35,7 +35,7 @@
 /* The largest capacity scope_new() accepts. */
 #define SCOPE_CAPACITY_MAX (((size_t)1 << 27) - 1)
 /* The largest SimHash distance that ever counts as near. */
-#define SCOPE_NEAR_MAX 12
+#define SCOPE_NEAR_MAX 9
 
 struct scope;
 struct scope_saver;
@@ -79,10 +79,12 @@ void scope_key_make(struct scope_key *k, const char *text, size_t len,
     const struct tokens *tok);
 
 /*
- * The SimHash distance that stands for Jaccard >= t: the expected
- * distance of two equal-sized sets with Jaccard exactly t,
- * floor(64 * acos(2t / (1 + t)) / pi), at most SCOPE_NEAR_MAX. Returns -1
- * (near matching off) for t > 1 or NaN; t = 1 gives 0.
+ * The SimHash distance that stands for Jaccard >= t: with p = acos(2t /
+ * (1 + t)) / pi, the chance that one bit differs between two equal-sized
+ * sets of Jaccard t, floor(64p - sqrt(64p(1 - p))), one standard
+ * deviation below the expected distance, and at most SCOPE_NEAR_MAX.
+ * 0.8 gives 6, 0.9 gives 4, 0.7 gives 9, 1 gives 0. Returns -1 (near
+ * matching off) for t > 1 or NaN.
  */
 int scope_near_distance(double t);
 

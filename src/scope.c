@@ -131,10 +131,20 @@ key_exact(uint64_t scope, uint64_t exact)
 	return mix64(scope ^ mix64(exact ^ salt_exact));
 }
 
+/*
+ * The band key is laid out rather than hashed: a random offset per
+ * (scope, band) plus the band value in the top 16 bits. The table maps
+ * the top bits linearly onto its slots, so one scope's 65536 band values
+ * land on evenly spaced homes. A large scope has many texts per band
+ * value; hashed, those groups would land in clumps and merge into runs
+ * hundreds of slots long, while spaced out each group keeps to its own
+ * stretch. Many small scopes still look random, from their offsets.
+ */
 static uint64_t
 key_band(uint64_t scope, uint64_t sim, int b)
 {
-	return mix64(scope ^ mix64(band_of(sim, b) ^ salt_band[b]));
+	return mix64(scope ^ salt_band[b]) +
+	    ((uint64_t)band_of(sim, b) << (64 - BAND_BITS));
 }
 
 /* ---- SimHash and keys ---- */
@@ -180,12 +190,21 @@ scope_key_make(struct scope_key *k, const char *text, size_t len,
 	tokens_free(&own);
 }
 
-/* The distance standing for Jaccard >= t (see scope.h). */
+/*
+ * The distance standing for Jaccard >= t (see scope.h). A 64-bit SimHash
+ * bit differs between two sets with probability theta / pi, theta the
+ * angle between their indicator vectors; for equal sizes and Jaccard t,
+ * cos theta = 2t / (1 + t). The distance is then about binomial(64, p):
+ * mean 64p, standard deviation sqrt(64p(1 - p)), some 3 bits near 0.8.
+ * Cutting at the mean would flag half the pairs at the threshold but,
+ * against a large scope, also many unrelated texts whose distance is
+ * small by chance (1.7% of them against a million entries at 0.8); one
+ * standard deviation below the mean keeps that near 0.03% (docs/dedup.md).
+ */
 int
 scope_near_distance(double t)
 {
-	double c;
-	int d;
+	double p, d;
 
 	if (!(t <= 1.0))
 		return -1;
@@ -193,10 +212,11 @@ scope_near_distance(double t)
 		return 0;
 	if (t < 0.0)
 		t = 0.0;
-	/* Cosine of equal-sized sets with Jaccard t: c = 2t / (1 + t). */
-	c = 2.0 * t / (1.0 + t);
-	d = (int)floor(64.0 * acos(c) / PI);
-	return d > SCOPE_NEAR_MAX ? SCOPE_NEAR_MAX : d;
+	p = acos(2.0 * t / (1.0 + t)) / PI;
+	d = floor(64.0 * p - sqrt(64.0 * p * (1.0 - p)));
+	if (d < 0.0)
+		return 0;
+	return d > SCOPE_NEAR_MAX ? SCOPE_NEAR_MAX : (int)d;
 }
 
 /* ---- tables ---- */
@@ -205,6 +225,30 @@ static uint32_t
 tab_home(const struct table *t, uint64_t h)
 {
 	return (uint32_t)(((h >> 32) * (uint64_t)t->size) >> 32);
+}
+
+/*
+ * The home slots of one entry in the five tables. They are computed, and
+ * their cache lines requested, before any is used: each is a cache miss
+ * in a large index, and asking for all at once overlaps them.
+ */
+struct homes {
+	uint32_t exact;
+	uint32_t band[NBANDS];
+};
+
+static void
+homes_find(const struct scope *s, uint64_t scope, uint64_t exact,
+    uint64_t sim, struct homes *hm)
+{
+	hm->exact = tab_home(&s->exact, key_exact(scope, exact));
+	__builtin_prefetch(&s->exact.slot[hm->exact]);
+	if (sim == 0)
+		return;
+	for (int b = 0; b < NBANDS; b++) {
+		hm->band[b] = tab_home(&s->band[b], key_band(scope, sim, b));
+		__builtin_prefetch(&s->band[b].slot[hm->band[b]]);
+	}
 }
 
 /* The slot at offset o (< size) from pos. */
@@ -281,15 +325,40 @@ group_start(const struct scope *s, const struct table *t, uint32_t home)
 }
 
 /*
- * Insert ring index idx under key hash h, at the end of its home's group
+ * The first slot from pos on, cyclically, holding a value below lim
+ * (lim 1: an empty slot; lim 1 << idx_bits: empty or at its home). The
+ * largest value passed goes to *maxp. Tight loops over the linear
+ * stretches: in a long run this is the bulk of an insert or a removal.
+ */
+static uint32_t
+scan_below(const struct table *t, uint32_t pos, uint32_t lim,
+    uint32_t *maxp)
+{
+	uint32_t mx = 0;
+
+	for (;;) {
+		const uint32_t *p = t->slot + pos, *end = t->slot + t->size;
+
+		for (; p < end && *p >= lim; p++)
+			mx = *p > mx ? *p : mx;
+		if (p < end) {
+			*maxp = mx;
+			return (uint32_t)(p - t->slot);
+		}
+		pos = 0;
+	}
+}
+
+/*
+ * Insert ring index idx at home, at the end of its home's group
  * (so a group runs oldest first and eviction finds its entry at once).
  * The run from there to the next empty slot shifts right by one. Returns
  * -1, changing nothing, when a distance would pass dib_max.
  */
 static int
-tab_insert(struct scope *s, struct table *t, uint64_t h, size_t idx)
+tab_insert(struct scope *s, struct table *t, uint32_t home, size_t idx)
 {
-	uint32_t home = tab_home(t, h), d, pos, e, v;
+	uint32_t d, pos, e, v;
 	const uint32_t one = UINT32_C(1) << s->idx_bits;
 
 	d = group_start(s, t, home);
@@ -298,9 +367,9 @@ tab_insert(struct scope *s, struct table *t, uint64_t h, size_t idx)
 		d++;
 	if (d > s->dib_max)
 		return -1;
-	for (e = pos; (v = t->slot[e]) != 0; e = e + 1 == t->size ? 0 : e + 1)
-		if (dib_of(s, v) >= s->dib_max)
-			return -1;
+	e = scan_below(t, pos, 1, &v);
+	if (dib_of(s, v) >= s->dib_max)
+		return -1;
 	if (e >= pos) {
 		/* One stretch: a memmove and a loop the compiler vectorises. */
 		memmove(&t->slot[pos + 1], &t->slot[pos],
@@ -319,12 +388,12 @@ tab_insert(struct scope *s, struct table *t, uint64_t h, size_t idx)
 	return 0;
 }
 
-/* Remove ring index idx stored under key hash h, if present (an insert
- * past dib_max left it out), with a backward shift. */
+/* Remove ring index idx stored at home, if present (an insert past
+ * dib_max left it out), with a backward shift. */
 static void
-tab_remove(struct scope *s, struct table *t, uint64_t h, size_t idx)
+tab_remove(struct scope *s, struct table *t, uint32_t home, size_t idx)
 {
-	uint32_t home = tab_home(t, h), d, pos, e, v;
+	uint32_t d, pos, e, v;
 	const uint32_t one = UINT32_C(1) << s->idx_bits;
 
 	for (d = group_start(s, t, home);; d++) {
@@ -335,9 +404,7 @@ tab_remove(struct scope *s, struct table *t, uint64_t h, size_t idx)
 			break;
 	}
 	/* Shift back everything up to an empty slot or an item at home. */
-	e = pos + 1 == t->size ? 0 : pos + 1;
-	while ((v = t->slot[e]) != 0 && dib_of(s, v) != 0)
-		e = e + 1 == t->size ? 0 : e + 1;
+	e = scan_below(t, pos + 1 == t->size ? 0 : pos + 1, one, &v);
 	if (e > pos) {
 		memmove(&t->slot[pos], &t->slot[pos + 1],
 		    (e - pos - 1) * sizeof(*t->slot));
@@ -449,30 +516,42 @@ scope_clear(struct scope *s)
 	s->head = 0;
 }
 
+/* The homes of the oldest entry, which the next insert evicts. */
 static void
-evict_oldest(struct scope *s)
+homes_oldest(const struct scope *s, struct homes *hm)
 {
 	size_t i = s->head;
 
-	tab_remove(s, &s->exact, key_exact(s->e_scope[i], s->e_exact[i]), i);
+	homes_find(s, s->e_scope[i], s->e_exact[i], s->e_sim[i], hm);
+}
+
+/* Evict the oldest entry; hm holds its homes (homes_oldest()). */
+static void
+evict_oldest(struct scope *s, const struct homes *hm)
+{
+	size_t i = s->head;
+
+	tab_remove(s, &s->exact, hm->exact, i);
 	if (s->e_sim[i] != 0)
 		for (int b = 0; b < NBANDS; b++)
-			tab_remove(s, &s->band[b],
-			    key_band(s->e_scope[i], s->e_sim[i], b), i);
+			tab_remove(s, &s->band[b], hm->band[b], i);
 	s->head = i + 1 == s->cap ? 0 : i + 1;
 	s->count--;
 	s->first++;
 }
 
-/* Append an entry, evicting the oldest when full. */
+/*
+ * Append an entry whose homes are hm, evicting the oldest (whose homes
+ * are old) when full.
+ */
 static void
 insert_entry(struct scope *s, uint64_t scope, uint64_t exact, uint64_t sim,
-    uint64_t job)
+    uint64_t job, const struct homes *hm, const struct homes *old)
 {
 	size_t i;
 
 	if (s->count == s->cap)
-		evict_oldest(s);
+		evict_oldest(s, old);
 	i = s->head + s->count;
 	if (i >= s->cap)
 		i -= s->cap;
@@ -483,11 +562,23 @@ insert_entry(struct scope *s, uint64_t scope, uint64_t exact, uint64_t sim,
 	s->count++;
 	/* A failed insert (distance cap) leaves the entry out of one
 	 * table: it can still match through the others. */
-	(void)tab_insert(s, &s->exact, key_exact(scope, exact), i);
+	(void)tab_insert(s, &s->exact, hm->exact, i);
 	if (sim != 0)
 		for (int b = 0; b < NBANDS; b++)
-			(void)tab_insert(
-			    s, &s->band[b], key_band(scope, sim, b), i);
+			(void)tab_insert(s, &s->band[b], hm->band[b], i);
+}
+
+/* insert_entry() computing the homes itself (loading a file). */
+static void
+insert_raw(struct scope *s, uint64_t scope, uint64_t exact, uint64_t sim,
+    uint64_t job)
+{
+	struct homes hm, old;
+
+	if (s->count == s->cap)
+		homes_oldest(s, &old);
+	homes_find(s, scope, exact, sim, &hm);
+	insert_entry(s, scope, exact, sim, job, &hm, &old);
 }
 
 /* Bits set in x (SWAR: no popcnt instruction is assumed). */
@@ -502,20 +593,21 @@ popcount64(uint64_t x)
 }
 
 /*
- * The lookup: 1 when k duplicates an entry of another job in scope, else
- * 0, with *own set when an identical entry of the same job is held.
+ * The lookup: 1 when k (homes hm) duplicates an entry of another job in
+ * scope, else 0, with *own set when an identical entry of the same job
+ * is held.
  * d < 0 turns near matching off. Only the slots of the key's home group
  * are read, and entry data only for them.
  */
 static int
 lookup(const struct scope *s, uint64_t scope, uint64_t job,
-    const struct scope_key *k, int d, int *own)
+    const struct scope_key *k, int d, const struct homes *hm, int *own)
 {
 	const struct table *t = &s->exact;
 	uint32_t home, o, v;
 
 	*own = 0;
-	home = tab_home(t, key_exact(scope, k->exact));
+	home = hm->exact;
 	for (o = group_start(s, t, home);
 	     (v = t->slot[tab_at(t, home, o)]) != 0 && dib_of(s, v) == o;
 	     o++) {
@@ -534,7 +626,7 @@ lookup(const struct scope *s, uint64_t scope, uint64_t job,
 		uint32_t want = band_of(k->sim, b);
 
 		t = &s->band[b];
-		home = tab_home(t, key_band(scope, k->sim, b));
+		home = hm->band[b];
 		for (o = group_start(s, t, home);
 		     (v = t->slot[tab_at(t, home, o)]) != 0 &&
 		     dib_of(s, v) == o;
@@ -557,10 +649,12 @@ int
 scope_lookup_key(const struct scope *s, uint64_t scope_id, uint64_t job_hash,
     const struct scope_key *k, double near_threshold)
 {
+	struct homes hm;
 	int own;
 
+	homes_find(s, scope_id, k->exact, k->sim, &hm);
 	return lookup(s, scope_id, job_hash, k,
-	    scope_near_distance(near_threshold), &own);
+	    scope_near_distance(near_threshold), &hm, &own);
 }
 
 /* Look up, then insert when new (see scope.h). Returns 1 or 0. */
@@ -568,16 +662,21 @@ int
 scope_check_insert_key(struct scope *s, uint64_t scope_id, uint64_t job_hash,
     const struct scope_key *k, double near_threshold)
 {
+	struct homes hm, old;
 	int own;
 
 	if (near_threshold != s->last_t) {
 		s->last_t = near_threshold;
 		s->last_d = scope_near_distance(near_threshold);
 	}
-	if (lookup(s, scope_id, job_hash, k, s->last_d, &own))
+	/* The eviction's cache misses overlap the lookup's. */
+	if (s->count == s->cap)
+		homes_oldest(s, &old);
+	homes_find(s, scope_id, k->exact, k->sim, &hm);
+	if (lookup(s, scope_id, job_hash, k, s->last_d, &hm, &own))
 		return 1;
 	if (!own)
-		insert_entry(s, scope_id, k->exact, k->sim, job_hash);
+		insert_entry(s, scope_id, k->exact, k->sim, job_hash, &hm, &old);
 	return 0;
 }
 
@@ -998,7 +1097,7 @@ load_entries(struct scope *s, int fd, const char *path, uint64_t n,
 
 			if (done < skip)
 				continue;
-			insert_entry(s, get_u64(p), get_u64(p + 8),
+			insert_raw(s, get_u64(p), get_u64(p + 8),
 			    get_u64(p + 16), get_u64(p + 24));
 		}
 	}
