@@ -43,6 +43,10 @@ struct backend *backend_new(struct loop *loop, struct http *http,
 void backend_free(struct backend *b);
 
 const char *backend_name(const struct backend *b);
+/* Count every HTTP attempt in st (borrowed, must outlive b; NULL stops
+ * counting), and create this backend's series there. */
+struct stats;
+void backend_set_stats(struct backend *b, struct stats *st);
 const struct conf_backend *backend_profile(const struct backend *b);
 
 /*

@@ -50,6 +50,10 @@ void pipeline_cancel(struct pipeline *p, void *token);
 
 /* The cross-job dedup index (for loading and saving its state file). */
 struct scope *pipeline_scope(struct pipeline *p);
+/* Count backend requests, parse and embedding failures in st (borrowed,
+ * must outlive p; NULL stops counting). */
+struct stats;
+void pipeline_set_stats(struct pipeline *p, struct stats *st);
 /* Jobs whose embeddings request failed (semantic diversity left nil). */
 uint64_t pipeline_embed_failures(const struct pipeline *p);
 

@@ -20,6 +20,7 @@
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "stats.h"
 #include "xmalloc.h"
 
 #define BACKOFF_BASE_MS 250
@@ -55,6 +56,7 @@ struct backend {
 	size_t inflight;
 	size_t sleeping;
 	uint64_t rng;
+	struct stats *st; /* borrowed; NULL: not counted */
 };
 
 static void backend_dispatch(struct backend *b);
@@ -204,6 +206,14 @@ backend_name(const struct backend *b)
 	return b->p->name;
 }
 
+/* Count this backend's requests in st (borrowed; NULL stops counting). */
+void
+backend_set_stats(struct backend *b, struct stats *st)
+{
+	b->st = st;
+	stats_backend(st, b->p->name, b->p->max_inflight);
+}
+
 const struct conf_backend *
 backend_profile(const struct backend *b)
 {
@@ -266,6 +276,26 @@ backend_curl_retriable(int cc)
 	}
 }
 
+/* Count one HTTP attempt: its HTTP status, or why none came. */
+static void
+breq_count(struct backend *b, const struct http_resp *resp)
+{
+	char code[32];
+
+	if (b->st == NULL)
+		return;
+	if (resp->status > 0)
+		snprintf(code, sizeof(code), "%ld", resp->status);
+	else if (resp->timed_out)
+		snprintf(code, sizeof(code), "timeout");
+	else if (resp->tls_failed)
+		snprintf(code, sizeof(code), "tls");
+	else
+		snprintf(code, sizeof(code), "connect");
+	stats_backend_request(
+	    b->st, b->p->name, code, (double)resp->elapsed_ms / 1000.0);
+}
+
 static void
 breq_on_http(void *arg, const struct http_resp *resp)
 {
@@ -278,6 +308,7 @@ breq_on_http(void *arg, const struct http_resp *resp)
 
 	r->http = NULL;
 	b->inflight--;
+	breq_count(b, resp);
 	memset(&rep, 0, sizeof(rep));
 	rep.status = resp->status;
 	if (resp->too_large &&

@@ -24,6 +24,7 @@
 
 #include "conf.h"
 #include "daemon.h"
+#include "httpd.h"
 #include "kafka.h"
 #include "log.h"
 #include "loop.h"
@@ -31,6 +32,7 @@
 #include "pipeline.h"
 #include "result.h"
 #include "scope.h"
+#include "stats.h"
 #include "tracker.h"
 #include "xmalloc.h"
 
@@ -39,6 +41,7 @@
 #define CLOSE_MS 10000
 #define SAVE_INTERVAL_MS 60000
 #define SAVE_SLICE 65536 /* state-file entries written per loop turn */
+#define HEALTH_STALE_MS 10000 /* /healthz fails past this tick age */
 
 enum dstate { D_RUNNING = 0, D_DRAINING, D_DONE };
 
@@ -112,6 +115,9 @@ struct daemon {
 	uint64_t deadline;
 	uint64_t watchdog_ms;
 	uint64_t last_watchdog;
+	struct stats *st;
+	struct httpd *httpd; /* NULL: metrics.listen is off */
+	uint64_t heartbeat; /* loop_clock_ms() of the last tick */
 };
 
 static void daemon_produce(struct daemon *d, const char *topic, const char *key,
@@ -302,12 +308,16 @@ daemon_emit(struct daemon *d, struct djob *j, struct result *r)
 		keylen = j->keylen;
 	}
 	djob_log_result(j, r, c->jobs_topic);
+	/* A replacement for an undeliverable result was counted already. */
+	if (!j->replaced)
+		stats_job_done(d->st, r);
 	h = rd_kafka_headers_new(1);
 	rd_kafka_header_add(h, "vsampd-schema", -1, "1", 1);
 	daemon_produce(d, c->results_topic, key, keylen, buf, len, h, j);
 	free(buf);
 	if (r->code != ERR_NONE && c->dlq_topic != NULL && !j->dlq_sent) {
 		j->dlq_sent = 1;
+		stats_dlq(d->st, r->code);
 		h = dlq_headers(j, r, c);
 		daemon_produce(d, c->dlq_topic, j->key, j->keylen,
 		    j->value ? j->value : "", j->value ? j->vlen : 0, h, j);
@@ -353,6 +363,7 @@ daemon_lost(struct daemon *d, struct djob *j, const char *topic,
 	    j->id ? j->id : "-", d->conf->jobs_topic, j->partition, j->offset,
 	    topic, rd_kafka_err2str(err));
 	d->delivery_failures++;
+	stats_delivery_failure(d->st, topic);
 	j->acks--;
 	if (strcmp(topic, d->conf->results_topic) != 0 || j->replaced ||
 	    d->state == D_DONE)
@@ -691,6 +702,66 @@ daemon_forget_revoked(struct daemon *d)
 	}
 }
 
+/* ---- metrics and health ---- */
+
+/* Bring the gauges up to date for a scrape. */
+static void
+daemon_update_gauges(struct daemon *d)
+{
+	size_t assigned = 0, paused = 0;
+
+	for (size_t i = 0; i < d->nparts; i++) {
+		if (d->parts[i] == NULL)
+			continue;
+		assigned++;
+		paused += d->parts[i]->paused != 0;
+	}
+	stats_set_partitions(d->st, assigned, paused);
+	stats_set_inflight(d->st, d->inflight);
+	if (d->pl != NULL && pipeline_scope(d->pl) != NULL)
+		stats_set_scope_entries(
+		    d->st, scope_count(pipeline_scope(d->pl)));
+	stats_set_heartbeat_age(
+	    d->st, (double)(loop_clock_ms() - d->heartbeat) / 1000.0);
+}
+
+/*
+ * GET /metrics, /healthz and /readyz (DESIGN.md section 7). The answer
+ * comes from the loop itself; /healthz also fails when the periodic
+ * tick is overdue, i.e. the loop turns but something starves it.
+ */
+static void
+daemon_on_http(void *arg, const char *path, struct httpd_answer *a)
+{
+	struct daemon *d = arg;
+	uint64_t age = loop_clock_ms() - d->heartbeat;
+
+	if (strcmp(path, "/metrics") == 0) {
+		daemon_update_gauges(d);
+		a->content_type = "text/plain; version=0.0.4; charset=utf-8";
+		stats_render(d->st, &a->body);
+	} else if (strcmp(path, "/healthz") == 0) {
+		if (age > HEALTH_STALE_MS)
+			a->status = 503;
+		buf_printf(&a->body, "%s: loop heartbeat %" PRIu64 " ms ago\n",
+		    a->status == 200 ? "ok" : "stalled", age);
+	} else if (strcmp(path, "/readyz") == 0) {
+		if (!d->ready)
+			buf_puts(&a->body, "not ready: waiting for kafka\n");
+		else if (d->state != D_RUNNING)
+			buf_puts(&a->body, "not ready: draining\n");
+		else
+			buf_puts(&a->body, "ready\n");
+		if (!d->ready || d->state != D_RUNNING)
+			a->status = 503;
+	} else if (strcmp(path, "/") == 0) {
+		buf_puts(&a->body, "vsampd: /metrics /healthz /readyz\n");
+	} else {
+		a->status = 404;
+		buf_puts(&a->body, "not found\n");
+	}
+}
+
 /* ---- drain ---- */
 
 static void
@@ -816,6 +887,7 @@ daemon_on_tick(void *arg)
 	struct daemon *d = arg;
 	uint64_t now = loop_clock_ms();
 
+	d->heartbeat = now;
 	/* librdkafka leaves the group if the consumer is not polled within
 	 * max.poll.interval.ms, even while idle or paused. */
 	daemon_poll_consumer(d);
@@ -861,7 +933,7 @@ daemon_wait_topics(struct daemon *d)
 		struct signalfd_siginfo si;
 
 		if (kafka_topics_exist(
-			d->prod, names, n, 5000, err, sizeof(err)) == 0)
+			d->prod, names, n, 1000, err, sizeof(err)) == 0)
 			return 0;
 		if (!warned++)
 			log_warnx("waiting for kafka: %s", err);
@@ -873,7 +945,11 @@ daemon_wait_topics(struct daemon *d)
 				(ssize_t)sizeof(si) &&
 			    (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT))
 				return -1;
-			rd_kafka_poll(d->prod, 100);
+			rd_kafka_poll(d->prod, 0);
+			/* The endpoint answers meanwhile (/readyz 503). */
+			d->heartbeat = loop_clock_ms();
+			if (loop_run_once(d->loop, 100) == -1)
+				fatal("epoll_wait");
 		}
 	}
 }
@@ -969,6 +1045,20 @@ daemon_run(struct conf *conf)
 	    pipeline_new(d->loop, conf, daemon_on_result, d, err, sizeof(err));
 	if (d->pl == NULL)
 		fatalx("%s", err);
+	d->st = stats_new(PACKAGE_VERSION);
+	pipeline_set_stats(d->pl, d->st);
+	stats_delivery_failure_topic(d->st, conf->results_topic);
+	if (conf->dlq_topic != NULL)
+		stats_delivery_failure_topic(d->st, conf->dlq_topic);
+	d->heartbeat = loop_clock_ms();
+	if (conf->metrics_listen != NULL && *conf->metrics_listen != '\0') {
+		d->httpd = httpd_new(d->loop, conf->metrics_listen,
+		    daemon_on_http, d, err, sizeof(err));
+		if (d->httpd == NULL)
+			fatalx("%s", err);
+		log_info("metrics endpoint on http://%s/metrics",
+		    conf->metrics_listen);
+	}
 	d->prod =
 	    kafka_producer_new(conf, daemon_on_delivery, d, err, sizeof(err));
 	if (d->prod == NULL)
@@ -1027,6 +1117,7 @@ daemon_run(struct conf *conf)
 	rd_kafka_queue_destroy(d->cq);
 	rd_kafka_queue_destroy(d->pq);
 out:
+	httpd_free(d->httpd);
 	pipeline_free(d->pl);
 	if (d->cons != NULL)
 		rd_kafka_destroy(d->cons);
@@ -1040,6 +1131,7 @@ out:
 				close(fds[i]);
 	}
 	loop_free(d->loop);
+	stats_free(d->st);
 	log_info("stopped");
 	return status;
 }

@@ -33,6 +33,7 @@
 #include "result.h"
 #include "scope.h"
 #include "select.h"
+#include "stats.h"
 #include "tokens.h"
 #include "xmalloc.h"
 
@@ -85,6 +86,7 @@ struct pipeline {
 	struct backend *embed; /* the embeddings profile, or NULL */
 	struct scope *scope; /* the dedup_scope index */
 	uint64_t embed_failures;
+	struct stats *st; /* borrowed; NULL: not counted */
 	struct pjobs jobs;
 	size_t njobs;
 };
@@ -134,6 +136,17 @@ struct scope *
 pipeline_scope(struct pipeline *p)
 {
 	return p->scope;
+}
+
+/* Count into st (borrowed; NULL stops counting). */
+void
+pipeline_set_stats(struct pipeline *p, struct stats *st)
+{
+	p->st = st;
+	for (size_t i = 0; i < p->nbackends; i++)
+		backend_set_stats(p->backends[i], st);
+	if (p->embed != NULL)
+		backend_set_stats(p->embed, st);
 }
 
 uint64_t
@@ -321,6 +334,7 @@ pjob_on_embeddings(void *arg, const struct backend_reply *rep)
 	if (isnan(r->semantic)) {
 		/* The result goes out all the same, without `semantic`. */
 		j->p->embed_failures++;
+		stats_embedding_failure(j->p->st);
 		log_info("job %s: embeddings failed, semantic diversity not "
 			 "computed: %s",
 		    j->job->id, err);
@@ -518,6 +532,7 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 
 retry:
 	openai_reply_free(&orep);
+	stats_parse_failure(j->p->st, prof->name);
 	if (c->tries <= prof->max_retries) {
 		log_debug("job %s: call %d: %s, asking again", j->job->id,
 		    c->idx, msg);
@@ -528,6 +543,7 @@ retry:
 	return;
 
 retry_parse:
+	stats_parse_failure(j->p->st, prof->name);
 	if (c->tries <= prof->max_retries) {
 		log_debug("job %s: call %d: %s, asking again", j->job->id,
 		    c->idx, msg);

@@ -1,0 +1,62 @@
+/*
+ * stats: vsampd's own metric set (DESIGN.md sections 7 and 9) on top of
+ * the metrics registry. It declares every family with its help text and
+ * buckets, creates the series of every known label value at 0, and
+ * turns what happened (a result, an HTTP attempt, a paused partition)
+ * into counts. Every function accepts a NULL stats and then does
+ * nothing, so that the pipeline runs the same without an endpoint
+ * (vsampctl run). docs/metrics.md lists the families.
+ * Leaf module: no I/O.
+ */
+#ifndef VSAMPD_STATS_H
+#define VSAMPD_STATS_H
+
+#include <stddef.h>
+
+#include "metrics.h"
+#include "result.h"
+
+struct stats;
+
+/* A new metric set; version goes to vsampd_build_info. */
+struct stats *stats_new(const char *version);
+void stats_free(struct stats *st);
+struct metrics *stats_metrics(struct stats *st);
+
+/* Create the per-backend series of backend name at 0, with its current
+ * concurrency limit (idempotent: a reload calls it again). */
+void stats_backend(struct stats *st, const char *name, int limit);
+
+/* A result handed to the producer: jobs, errors by code, duration,
+ * candidates, duplicates, diversity and tokens of its backend. */
+void stats_job_done(struct stats *st, const struct result *r);
+
+/*
+ * One HTTP attempt of a backend: code is the HTTP status ("200"), or
+ * "timeout", "connect" or "tls"; seconds its duration.
+ */
+void stats_backend_request(
+    struct stats *st, const char *backend, const char *code, double seconds);
+/* A reply of backend that did not parse. */
+void stats_parse_failure(struct stats *st, const char *backend);
+/* A job whose embeddings request failed. */
+void stats_embedding_failure(struct stats *st);
+/* A DLQ copy produced for an error of this code. */
+void stats_dlq(struct stats *st, enum err_code code);
+/* Create the delivery-failure series of topic at 0. */
+void stats_delivery_failure_topic(struct stats *st, const char *topic);
+/* A message to topic that failed delivery for good. */
+void stats_delivery_failure(struct stats *st, const char *topic);
+/* A configuration reload: ok != 0 when applied. */
+void stats_reload(struct stats *st, int ok);
+
+/* Gauges, set by the daemon when they change or before a scrape. */
+void stats_set_inflight(struct stats *st, size_t n);
+void stats_set_partitions(struct stats *st, size_t assigned, size_t paused);
+void stats_set_scope_entries(struct stats *st, size_t n);
+void stats_set_heartbeat_age(struct stats *st, double seconds);
+
+/* Append the exposition of every family to out. */
+void stats_render(struct stats *st, struct buf *out);
+
+#endif
