@@ -11,7 +11,8 @@ struct conf;
 
 /*
  * Run until a signal asks to stop (SIGTERM, SIGINT must be blocked by the
- * caller beforehand; they are read from a signalfd). conf is borrowed.
+ * caller beforehand, and SIGHUP, which reloads the config; they are read
+ * from a signalfd). Takes ownership of conf: a reload replaces it.
  * Returns the process exit status.
  */
 int daemon_run(struct conf *conf);

@@ -33,11 +33,23 @@ struct pipeline_src {
 typedef void (*pipeline_done_cb)(void *arg, void *token, struct result *r);
 
 /* conf is borrowed and must outlive the pipeline (or be swapped with
- * pipeline_set_conf). Returns NULL with errstr on a bad backend profile. */
+ * pipeline_set_conf()). Returns NULL with errstr on a bad backend profile. */
 struct pipeline *pipeline_new(struct loop *loop, const struct conf *conf,
     pipeline_done_cb cb, void *arg, char *errstr, size_t errlen);
 /* Drops every job in flight without callbacks. NULL is a no-op. */
 void pipeline_free(struct pipeline *p);
+
+/*
+ * Start new jobs on conf (borrowed, like pipeline_new()'s) with backends
+ * made from it; jobs in flight finish on the config they started with.
+ * Takes ownership of old, the config being replaced, and frees it once
+ * no job uses it (NULL: the caller keeps it alive). The dedup index stays
+ * as it is (its capacity needs a restart). Returns 0, or -1 with errstr
+ * when a profile of conf cannot be used; then nothing changed and old is
+ * still the caller's.
+ */
+int pipeline_set_conf(struct pipeline *p, const struct conf *conf,
+    struct conf *old, char *errstr, size_t errlen);
 
 /* Start a job from its encoded bytes (copied as needed). token is handed
  * back with the result. */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "confdiff.h"
 #include "daemon.h"
 #include "httpd.h"
 #include "kafka.h"
@@ -797,6 +798,81 @@ daemon_check_drained(struct daemon *d)
 		d->state = D_DONE;
 }
 
+/* ---- reload ---- */
+
+static void
+reload_warn(void *arg, const char *msg)
+{
+	(void)arg;
+	log_warnx("reload: %s", msg);
+}
+
+struct reload_log {
+	int applied;
+	int restart;
+};
+
+static void
+reload_change(void *arg, const char *path, const char *was, const char *now,
+    int restart)
+{
+	struct reload_log *rl = arg;
+
+	if (restart) {
+		rl->restart++;
+		log_warnx("reload: %s changed (%s -> %s): needs a restart, "
+			  "keeping %s",
+		    path, was, now, was);
+	} else {
+		rl->applied++;
+		log_notice("reload: %s: %s -> %s", path, was, now);
+	}
+}
+
+/*
+ * SIGHUP: re-read the config file and apply what can change without
+ * reconnecting Kafka (backends, defaults, worker limits, dedup
+ * threshold). A config that does not load, or whose backends cannot be
+ * made, is rejected whole and the running one stays. Restart-only keys
+ * keep their running values. Jobs in flight finish on the config they
+ * started with.
+ */
+static void
+daemon_reload(struct daemon *d)
+{
+	struct conf *next, *old = d->conf;
+	struct reload_log rl = {0, 0};
+	char err[1024];
+
+	log_info("SIGHUP: reloading %s", old->path);
+	next = conf_load(old->path, CONF_NEED_KAFKA, reload_warn, NULL, err,
+	    sizeof(err));
+	if (next == NULL) {
+		log_warnx("reload rejected, the running configuration stays: "
+			  "%s",
+		    err);
+		stats_reload(d->st, 0);
+		return;
+	}
+	(void)confdiff_each(old, next, reload_change, &rl);
+	confdiff_keep_restart(next, old);
+	if (pipeline_set_conf(d->pl, next, old, err, sizeof(err)) == -1) {
+		confdiff_keep_restart(next, old); /* give them back */
+		conf_free(next);
+		log_warnx("reload rejected, the running configuration stays: "
+			  "%s",
+		    err);
+		stats_reload(d->st, 0);
+		return;
+	}
+	/* old now belongs to the pipeline, freed after its last job. */
+	d->conf = next;
+	log_info("reload applied: %d change(s)%s", rl.applied,
+	    rl.restart ? ", some need a restart (see above)" : "");
+	stats_reload(d->st, 1);
+	daemon_backpressure(d);
+}
+
 static void
 daemon_on_signal(int fd, uint32_t events, void *arg)
 {
@@ -812,9 +888,7 @@ daemon_on_signal(int fd, uint32_t events, void *arg)
 			daemon_begin_drain(d);
 			break;
 		case SIGHUP:
-			log_notice(
-			    "SIGHUP: configuration reload is not "
-			    "supported by this version; restart to apply");
+			daemon_reload(d);
 			break;
 		default:
 			break;
@@ -1132,6 +1206,7 @@ out:
 	}
 	loop_free(d->loop);
 	stats_free(d->st);
+	conf_free(d->conf); /* after the pipeline, which borrows it */
 	log_info("stopped");
 	return status;
 }

@@ -106,8 +106,7 @@ main(int argc, char *argv[])
 	raise_nofile();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("cannot initialise libcurl");
-	status = daemon_run(conf);
-	conf_free(conf);
+	status = daemon_run(conf); /* frees conf */
 	curl_global_cleanup();
 	return status;
 }

@@ -39,6 +39,25 @@
 
 struct pjob;
 
+/*
+ * A generation: one config and the backends made from it. A reload makes
+ * a new one; jobs keep the generation they started with, and a retired
+ * generation is freed (with its config, when the pipeline owns it) once
+ * its last job ends. So a job never sees its backend or profile change
+ * under it, and no request is dropped by a reload.
+ */
+struct pgen {
+	const struct conf *conf;
+	struct conf *owned; /* freed with the generation, or NULL */
+	struct backend **backends; /* parallel to conf->backends */
+	size_t nbackends;
+	struct backend *embed; /* the embeddings profile, or NULL */
+	size_t refs; /* jobs started on it */
+	TAILQ_ENTRY(pgen) entry;
+};
+
+TAILQ_HEAD(pgens, pgen);
+
 struct pcall {
 	struct pjob *job;
 	int idx;
@@ -51,6 +70,7 @@ struct pcall {
 
 struct pjob {
 	struct pipeline *p;
+	struct pgen *gen; /* the generation the job started on */
 	void *token;
 	struct job *job;
 	struct result *res;
@@ -77,13 +97,11 @@ TAILQ_HEAD(pjobs, pjob);
 
 struct pipeline {
 	struct loop *loop;
-	const struct conf *conf;
+	struct pgen *cur; /* new jobs start here */
+	struct pgens retired; /* older generations with jobs left */
 	struct http *http;
-	struct backend **backends; /* parallel to conf->backends */
-	size_t nbackends;
 	pipeline_done_cb cb;
 	void *arg;
-	struct backend *embed; /* the embeddings profile, or NULL */
 	struct scope *scope; /* the dedup_scope index */
 	uint64_t embed_failures;
 	struct stats *st; /* borrowed; NULL: not counted */
@@ -93,6 +111,51 @@ struct pipeline {
 
 static void pcall_start(struct pcall *c);
 
+static void
+pgen_free(struct pgen *g)
+{
+	if (g == NULL)
+		return;
+	for (size_t i = 0; i < g->nbackends; i++)
+		backend_free(g->backends[i]);
+	free(g->backends);
+	backend_free(g->embed);
+	conf_free(g->owned);
+	free(g);
+}
+
+/* A generation for conf, its backends counted in st; NULL with errstr
+ * when a profile cannot be used. */
+static struct pgen *
+pgen_new(struct pipeline *p, const struct conf *conf, char *errstr,
+    size_t errlen)
+{
+	struct pgen *g = xcalloc(1, sizeof(*g));
+
+	g->conf = conf;
+	g->nbackends = conf->nbackends;
+	g->backends = xcalloc(g->nbackends, sizeof(*g->backends));
+	for (size_t i = 0; i < conf->nbackends; i++) {
+		g->backends[i] = backend_new(
+		    p->loop, p->http, &conf->backends[i], errstr, errlen);
+		if (g->backends[i] == NULL) {
+			pgen_free(g);
+			return NULL;
+		}
+		backend_set_stats(g->backends[i], p->st);
+	}
+	if (conf->has_embeddings) {
+		g->embed = backend_new(p->loop, p->http, &conf->embeddings,
+		    errstr, errlen);
+		if (g->embed == NULL) {
+			pgen_free(g);
+			return NULL;
+		}
+		backend_set_stats(g->embed, p->st);
+	}
+	return g;
+}
+
 struct pipeline *
 pipeline_new(struct loop *loop, const struct conf *conf, pipeline_done_cb cb,
     void *arg, char *errstr, size_t errlen)
@@ -101,35 +164,49 @@ pipeline_new(struct loop *loop, const struct conf *conf, pipeline_done_cb cb,
 
 	p = xcalloc(1, sizeof(*p));
 	p->loop = loop;
-	p->conf = conf;
 	p->cb = cb;
 	p->arg = arg;
 	TAILQ_INIT(&p->jobs);
+	TAILQ_INIT(&p->retired);
 	if ((p->http = http_new(loop)) == NULL) {
 		snprintf(errstr, errlen, "cannot initialise libcurl");
 		free(p);
 		return NULL;
 	}
-	p->nbackends = conf->nbackends;
-	p->backends = xcalloc(p->nbackends, sizeof(*p->backends));
-	for (size_t i = 0; i < conf->nbackends; i++) {
-		p->backends[i] = backend_new(
-		    loop, p->http, &conf->backends[i], errstr, errlen);
-		if (p->backends[i] == NULL) {
-			pipeline_free(p);
-			return NULL;
-		}
-	}
-	if (conf->has_embeddings) {
-		p->embed = backend_new(loop, p->http, &conf->embeddings, errstr,
-		    errlen);
-		if (p->embed == NULL) {
-			pipeline_free(p);
-			return NULL;
-		}
+	if ((p->cur = pgen_new(p, conf, errstr, errlen)) == NULL) {
+		pipeline_free(p);
+		return NULL;
 	}
 	p->scope = scope_new((size_t)conf->scope_capacity);
 	return p;
+}
+
+/* A retired generation goes when its last job does. */
+static void
+pgen_release(struct pipeline *p, struct pgen *g)
+{
+	if (g == NULL || --g->refs > 0 || g == p->cur)
+		return;
+	TAILQ_REMOVE(&p->retired, g, entry);
+	pgen_free(g);
+}
+
+/* Swap in a new config (see pipeline.h). */
+int
+pipeline_set_conf(struct pipeline *p, const struct conf *conf,
+    struct conf *old, char *errstr, size_t errlen)
+{
+	struct pgen *g, *prev = p->cur;
+
+	if ((g = pgen_new(p, conf, errstr, errlen)) == NULL)
+		return -1;
+	prev->owned = old;
+	p->cur = g;
+	if (prev->refs == 0)
+		pgen_free(prev);
+	else
+		TAILQ_INSERT_TAIL(&p->retired, prev, entry);
+	return 0;
 }
 
 struct scope *
@@ -142,11 +219,20 @@ pipeline_scope(struct pipeline *p)
 void
 pipeline_set_stats(struct pipeline *p, struct stats *st)
 {
+	struct pgen *g;
+
 	p->st = st;
-	for (size_t i = 0; i < p->nbackends; i++)
-		backend_set_stats(p->backends[i], st);
-	if (p->embed != NULL)
-		backend_set_stats(p->embed, st);
+	for (size_t i = 0; i < p->cur->nbackends; i++)
+		backend_set_stats(p->cur->backends[i], st);
+	if (p->cur->embed != NULL)
+		backend_set_stats(p->cur->embed, st);
+	TAILQ_FOREACH(g, &p->retired, entry)
+	{
+		for (size_t i = 0; i < g->nbackends; i++)
+			backend_set_stats(g->backends[i], st);
+		if (g->embed != NULL)
+			backend_set_stats(g->embed, st);
+	}
 }
 
 uint64_t
@@ -173,6 +259,7 @@ pjob_free(struct pjob *j)
 	loop_timer_free(j->timeout);
 	job_free(j->job);
 	result_free(j->res);
+	pgen_release(p, j->gen);
 	free(j);
 }
 
@@ -180,15 +267,17 @@ void
 pipeline_free(struct pipeline *p)
 {
 	struct pjob *j;
+	struct pgen *g;
 
 	if (p == NULL)
 		return;
 	while ((j = TAILQ_FIRST(&p->jobs)) != NULL)
 		pjob_free(j);
-	for (size_t i = 0; i < p->nbackends; i++)
-		backend_free(p->backends[i]);
-	free(p->backends);
-	backend_free(p->embed);
+	while ((g = TAILQ_FIRST(&p->retired)) != NULL) {
+		TAILQ_REMOVE(&p->retired, g, entry);
+		pgen_free(g);
+	}
+	pgen_free(p->cur);
 	scope_free(p->scope);
 	http_free(p->http);
 	free(p);
@@ -243,7 +332,7 @@ pjob_timeout(void *arg)
 
 	snprintf(msg, sizeof(msg),
 	    "job exceeded worker.job_timeout_ms (%ld ms)",
-	    j->p->conf->job_timeout_ms);
+	    j->gen->conf->job_timeout_ms);
 	pjob_fail(j, ERR_TIMEOUT, msg);
 }
 
@@ -290,7 +379,7 @@ pjob_dedup(struct pjob *j, double *p)
 		lens[i] = r->cands[i].len;
 	}
 	r->dedup_in_job = (unsigned)dedup_in_job(texts, lens, n,
-	    pl->conf->near_threshold, keep);
+	    j->gen->conf->near_threshold, keep);
 	cands_compact(r, p, keep);
 	if (j->job->dedup_scope != NULL && pl->scope != NULL) {
 		uint64_t sid = scope_id_hash(j->job->dedup_scope,
@@ -303,7 +392,7 @@ pjob_dedup(struct pjob *j, double *p)
 			tokens_split(&tok, r->cands[i].text, r->cands[i].len);
 			keep[i] = !scope_check_insert(pl->scope, sid, jh,
 			    r->cands[i].text, r->cands[i].len, &tok,
-			    pl->conf->near_threshold);
+			    j->gen->conf->near_threshold);
 			if (!keep[i])
 				r->dedup_in_scope++;
 		}
@@ -352,7 +441,7 @@ pjob_embed(struct pjob *j)
 	size_t *lens, len;
 	char *body;
 
-	if (!j->job->embed || r->ncands < 2 || j->p->embed == NULL)
+	if (!j->job->embed || r->ncands < 2 || j->gen->embed == NULL)
 		return -1;
 	texts = xcalloc(r->ncands, sizeof(*texts));
 	lens = xcalloc(r->ncands, sizeof(*lens));
@@ -360,11 +449,11 @@ pjob_embed(struct pjob *j)
 		texts[i] = r->cands[i].text;
 		lens[i] = r->cands[i].len;
 	}
-	body = openai_embed_request(backend_profile(j->p->embed)->model,
+	body = openai_embed_request(backend_profile(j->gen->embed)->model,
 	    texts, lens, r->ncands, &len);
 	free(texts);
 	free(lens);
-	j->embed_req = backend_post(j->p->embed, "/embeddings", body, len,
+	j->embed_req = backend_post(j->gen->embed, "/embeddings", body, len,
 	    pjob_on_embeddings, j);
 	free(body);
 	return 0;
@@ -589,11 +678,11 @@ pcall_start(struct pcall *c)
 }
 
 static struct backend *
-pipeline_backend(struct pipeline *p, const char *name)
+pgen_backend(const struct pgen *g, const char *name)
 {
-	for (size_t i = 0; i < p->nbackends; i++)
-		if (strcmp(backend_name(p->backends[i]), name) == 0)
-			return p->backends[i];
+	for (size_t i = 0; i < g->nbackends; i++)
+		if (strcmp(backend_name(g->backends[i]), name) == 0)
+			return g->backends[i];
 	return NULL;
 }
 
@@ -611,7 +700,7 @@ void
 pipeline_submit(struct pipeline *p, const void *buf, size_t len,
     const struct pipeline_src *src, void *token)
 {
-	const struct conf *conf = p->conf;
+	const struct conf *conf = p->cur->conf;
 	const struct conf_backend *prof;
 	struct pjob *j;
 	struct job *job;
@@ -620,6 +709,8 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 
 	j = xcalloc(1, sizeof(*j));
 	j->p = p;
+	j->gen = p->cur;
+	j->gen->refs++;
 	j->token = token;
 	j->started = loop_clock_ms();
 	j->res = result_new();
@@ -665,7 +756,7 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 	if (job->embed < 0)
 		job->embed = conf->default_embed;
 	bname = job->backend != NULL ? job->backend : conf->default_backend;
-	if ((j->be = pipeline_backend(p, bname)) == NULL) {
+	if ((j->be = pgen_backend(j->gen, bname)) == NULL) {
 		pjob_fail(j, ERR_BAD_JOB,
 		    "backend: no backend profile of "
 		    "that name");

@@ -22,6 +22,7 @@
 
 #include "chat.h"
 #include "conf.h"
+#include "confdiff.h"
 #include "xmalloc.h"
 
 #ifndef LOCALSTATEDIR
@@ -810,6 +811,84 @@ START_TEST(test_misc_errors)
 }
 END_TEST
 
+/* ---- confdiff: what a reload changes ---- */
+
+struct diffs {
+	char text[4096];
+	int restart;
+};
+
+static void
+diff_cb(void *arg, const char *path, const char *was, const char *now,
+    int restart)
+{
+	struct diffs *d = arg;
+	size_t n = strlen(d->text);
+
+	snprintf(d->text + n, sizeof(d->text) - n, "%s%s: %s -> %s\n",
+	    restart ? "RESTART " : "", path, was, now);
+	d->restart += restart;
+}
+
+START_TEST(test_confdiff)
+{
+	struct tmpconf ta, tb;
+	struct conf *a, *b;
+	struct diffs d;
+	char err[1024];
+
+	setenv("CK_DIFF_KEY", "sk-secret-one", 1);
+	a = load_text("kafka = { brokers = \"127.0.0.1:9092\"; "
+		      "consumer = { session_timeout_ms = 6000; }; };\n"
+		      "backends = ( { name = \"a\"; url = "
+		      "\"http://127.0.0.1:8080/v1\"; api_key_env = "
+		      "\"CK_DIFF_KEY\"; } );\n"
+		      "worker = { max_inflight = 10; };\n",
+	    CONF_NEED_KAFKA, err, sizeof(err), &ta);
+	ck_assert_msg(a != NULL, "%s", err);
+	b = load_text("kafka = { brokers = \"127.0.0.1:9093\"; "
+		      "consumer = { session_timeout_ms = 6000; }; };\n"
+		      "backends = ( { name = \"a\"; url = "
+		      "\"http://127.0.0.1:8081/v1\"; api_key_env = "
+		      "\"CK_DIFF_KEY\"; },\n"
+		      "  { name = \"b\"; url = \"http://h/v1\"; } );\n"
+		      "worker = { max_inflight = 20; };\n",
+	    CONF_NEED_KAFKA, err, sizeof(err), &tb);
+	ck_assert_msg(b != NULL, "%s", err);
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(confdiff_each(a, a, diff_cb, &d), 0);
+	ck_assert_str_eq(d.text, "");
+	ck_assert_int_gt(confdiff_each(a, b, diff_cb, &d), 4);
+	ck_assert_msg(strstr(d.text, "RESTART kafka.brokers: "
+				     "\"127.0.0.1:9092\" -> "
+				     "\"127.0.0.1:9093\"\n") != NULL,
+	    "%s", d.text);
+	ck_assert_msg(strstr(d.text, "backends[0].url: "
+				     "\"http://127.0.0.1:8080/v1\" -> "
+				     "\"http://127.0.0.1:8081/v1\"\n") != NULL,
+	    "%s", d.text);
+	ck_assert_msg(strstr(d.text, "backends[1].name: (unset) -> \"b\"\n") !=
+		NULL,
+	    "%s", d.text);
+	ck_assert_msg(strstr(d.text, "worker.max_inflight: 10 -> 20\n") != NULL,
+	    "%s", d.text);
+	ck_assert_int_eq(d.restart, 1);
+	ck_assert_ptr_null(strstr(d.text, "sk-secret-one"));
+	ck_assert(confdiff_needs_restart("metrics.listen"));
+	ck_assert(confdiff_needs_restart("kafka.consumer.x"));
+	ck_assert(!confdiff_needs_restart("defaults.k"));
+	/* Keeping the restart-only keys: b runs on a's brokers. */
+	confdiff_keep_restart(b, a);
+	ck_assert_str_eq(b->brokers, "127.0.0.1:9092");
+	ck_assert_str_eq(a->brokers, "127.0.0.1:9093");
+	ck_assert_str_eq(b->backends[0].url, "http://127.0.0.1:8081/v1");
+	conf_free(a);
+	conf_free(b);
+	tmpconf_done(&ta);
+	tmpconf_done(&tb);
+}
+END_TEST
+
 static Suite *
 conf_suite(void)
 {
@@ -834,6 +913,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_need_kafka);
 	tcase_add_test(tc, test_resume_default);
 	tcase_add_test(tc, test_misc_errors);
+	tcase_add_test(tc, test_confdiff);
 	suite_add_tcase(s, tc);
 	return s;
 }
