@@ -1098,6 +1098,27 @@ daemon_close(struct daemon *d)
 	d->nparts = 0;
 }
 
+/* Keys that later versions act on: say so rather than ignore them. */
+static void
+daemon_warn_unimplemented(const struct conf *c)
+{
+	if (c->exactly_once)
+		log_warnx("kafka.exactly_once: not implemented by this "
+			  "version; delivery is at least once");
+	for (size_t i = 0; i < c->nbackends; i++) {
+		const struct conf_backend *b = &c->backends[i];
+
+		if (b->rpm > 0 || b->tpm > 0)
+			log_warnx("backend %s: rpm and tpm are not enforced "
+				  "by this version",
+			    b->name);
+		if (b->nfallback > 0)
+			log_warnx("backend %s: fallback is not used by this "
+				  "version",
+			    b->name);
+	}
+}
+
 int
 daemon_run(struct conf *conf)
 {
@@ -1119,6 +1140,7 @@ daemon_run(struct conf *conf)
 	    pipeline_new(d->loop, conf, daemon_on_result, d, err, sizeof(err));
 	if (d->pl == NULL)
 		fatalx("%s", err);
+	daemon_warn_unimplemented(conf);
 	d->st = stats_new(PACKAGE_VERSION);
 	pipeline_set_stats(d->pl, d->st);
 	stats_delivery_failure_topic(d->st, conf->results_topic);

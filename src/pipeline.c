@@ -11,6 +11,7 @@
  * candidates are normalised (prob.c), filtered, selected, and the result
  * goes to the callback.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,7 @@ struct pcall {
 struct pjob {
 	struct pipeline *p;
 	struct pgen *gen; /* the generation the job started on */
+	char *tag; /* "job ID topic T partition P offset O", for logs */
 	void *token;
 	struct job *job;
 	struct result *res;
@@ -260,6 +262,7 @@ pjob_free(struct pjob *j)
 	job_free(j->job);
 	result_free(j->res);
 	pgen_release(p, j->gen);
+	free(j->tag);
 	free(j);
 }
 
@@ -424,9 +427,9 @@ pjob_on_embeddings(void *arg, const struct backend_reply *rep)
 		/* The result goes out all the same, without `semantic`. */
 		j->p->embed_failures++;
 		stats_embedding_failure(j->p->st);
-		log_info("job %s: embeddings failed, semantic diversity not "
+		log_info("%s: embeddings failed, semantic diversity not "
 			 "computed: %s",
-		    j->job->id, err);
+		    j->tag, err);
 	}
 	pjob_finish(j);
 }
@@ -575,7 +578,7 @@ pcall_failed(struct pcall *c, enum err_code code, const char *msg)
 	j->nfailed++;
 	j->last_code = code;
 	snprintf(j->last_err, sizeof(j->last_err), "%s", msg);
-	log_info("job %s: call %d failed: %s", j->job->id, c->idx, msg);
+	log_info("%s: call %d failed: %s", j->tag, c->idx, msg);
 	pjob_call_ended(j, c);
 }
 
@@ -623,7 +626,7 @@ retry:
 	openai_reply_free(&orep);
 	stats_parse_failure(j->p->st, prof->name);
 	if (c->tries <= prof->max_retries) {
-		log_debug("job %s: call %d: %s, asking again", j->job->id,
+		log_debug("%s: call %d: %s, asking again", j->tag,
 		    c->idx, msg);
 		pcall_start(c);
 		return;
@@ -634,7 +637,7 @@ retry:
 retry_parse:
 	stats_parse_failure(j->p->st, prof->name);
 	if (c->tries <= prof->max_retries) {
-		log_debug("job %s: call %d: %s, asking again", j->job->id,
+		log_debug("%s: call %d: %s, asking again", j->tag,
 		    c->idx, msg);
 		pcall_start(c);
 		return;
@@ -738,6 +741,15 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 	}
 	j->job = job;
 	j->res->id = xstrdup(job->id);
+	/* Every per-job log line says where the job came from (STYLE.md
+	 * rule 9); the id is validated UTF-8 without control bytes. */
+	if (j->res->source_topic != NULL)
+		j->tag = xasprintf("job %s topic %s partition %" PRId32
+				   " offset %" PRId64,
+		    job->id, j->res->source_topic, j->res->source_partition,
+		    j->res->source_offset);
+	else
+		j->tag = xasprintf("job %s", job->id);
 	if (job->metadata != NULL) {
 		j->res->metadata = xmalloc(job->metadata_len);
 		memcpy(j->res->metadata, job->metadata, job->metadata_len);
@@ -813,7 +825,7 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 	}
 	j->timeout = loop_timer_new(p->loop, pjob_timeout, j);
 	loop_timer_set(j->timeout, (uint64_t)conf->job_timeout_ms);
-	log_debug("job %s: %s, k=%d n=%d, %d call(s) on %s", job->id,
+	log_debug("%s: %s, k=%d n=%d, %d call(s) on %s", j->tag,
 	    j->res->method, job->k, job->n, j->ncalls, prof->name);
 	if (j->conversation)
 		pcall_start(&j->calls[0]);
