@@ -10,6 +10,10 @@
  * surrogates, nothing above U+10FFFF), 0 otherwise. NUL bytes are valid. */
 int utf8_valid(const char *s, size_t len);
 
+/* The length (1 to 4) of the valid UTF-8 sequence starting at s (of len
+ * bytes), or 0 when s starts with an invalid or truncated one. */
+size_t utf8_seq_len(const char *s, size_t len);
+
 /* Length of the longest prefix of s[0..len) that does not end inside a
  * multi-byte sequence (for truncating text without splitting characters). */
 size_t utf8_trim(const char *s, size_t len);

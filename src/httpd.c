@@ -104,6 +104,9 @@ httpd_run(struct httpd *h)
 }
 
 /* MHD's error log goes to ours, at warning level. */
+static void httpd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 httpd_log(void *cls, const char *fmt, va_list ap)
 {

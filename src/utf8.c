@@ -5,44 +5,57 @@
 
 #include "utf8.h"
 
+/* The length of the valid sequence at s, or 0 (see utf8.h). */
+size_t
+utf8_seq_len(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned char c;
+	size_t need;
+	uint32_t cp, min;
+
+	if (len == 0)
+		return 0;
+	c = p[0];
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xe0) == 0xc0) {
+		need = 1;
+		cp = c & 0x1f;
+		min = 0x80;
+	} else if ((c & 0xf0) == 0xe0) {
+		need = 2;
+		cp = c & 0x0f;
+		min = 0x800;
+	} else if ((c & 0xf8) == 0xf0) {
+		need = 3;
+		cp = c & 0x07;
+		min = 0x10000;
+	} else
+		return 0;
+	if (len <= need)
+		return 0;
+	for (size_t j = 1; j <= need; j++) {
+		if ((p[j] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[j] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return need + 1;
+}
+
 int
 utf8_valid(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
 
 	while (i < len) {
-		unsigned char c = p[i];
-		size_t need;
-		uint32_t cp, min;
+		size_t n = utf8_seq_len(s + i, len - i);
 
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			need = 1;
-			cp = c & 0x1f;
-			min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			need = 2;
-			cp = c & 0x0f;
-			min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			need = 3;
-			cp = c & 0x07;
-			min = 0x10000;
-		} else
+		if (n == 0)
 			return 0;
-		if (len - i <= need)
-			return 0;
-		for (size_t j = 1; j <= need; j++) {
-			if ((p[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (p[i + j] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += need + 1;
+		i += n;
 	}
 	return 1;
 }

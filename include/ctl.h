@@ -1,0 +1,47 @@
+/*
+ * ctl: the subcommands of vsampctl(1), the companion tool for people
+ * (DESIGN.md section 6). Each takes the arguments after its name
+ * (argv[0] is the subcommand) and returns the process exit status:
+ * 0 success, 1 a failure of the work (unreachable broker, a job that
+ * could not be submitted, unreadable input), 2 a usage or config error.
+ */
+#ifndef VSAMPD_CTL_H
+#define VSAMPD_CTL_H
+
+struct conf;
+
+/* Options every subcommand shares. */
+struct ctl_common {
+	const char *conf_path; /* -f; NULL: the default path */
+	int conf_given;	       /* -f was given */
+	const char *brokers;   /* -b: overrides kafka.brokers */
+	const char *topic;     /* -t: overrides the subcommand's topic */
+	int quiet;	       /* -q: no progress bar, no summary */
+};
+
+int ctl_run(int argc, char **argv);
+int ctl_submit(int argc, char **argv);
+int ctl_tail(int argc, char **argv);
+int ctl_report(int argc, char **argv);
+
+/*
+ * Load the config for a subcommand: need_kafka != 0 wants the kafka
+ * section (unless -b gives brokers). Prints the error naming file, line
+ * and key to stderr and returns NULL on failure.
+ */
+struct conf *ctl_load_conf(const struct ctl_common *co, int need_kafka);
+
+/*
+ * Read the next line of fd into *line (NUL-terminated, without the
+ * newline; *cap is its buffer size). Lines over max bytes are cut, and
+ * *cut is set. Returns the length, or -1 at end of input or on error
+ * (errno set; 0 at the end).
+ */
+struct ctl_reader;
+struct ctl_reader *ctl_reader_open(const char *path, char *errstr,
+    size_t errlen);
+long ctl_reader_next(struct ctl_reader *r, char **line, size_t max, int *cut);
+int ctl_reader_fd(const struct ctl_reader *r);
+void ctl_reader_close(struct ctl_reader *r);
+
+#endif

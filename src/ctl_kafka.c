@@ -1,0 +1,463 @@
+/*
+ * ctl_kafka: `vsampctl submit` and `vsampctl tail`.
+ *
+ * submit checks each JSON line with the daemon's own job decoder, so a
+ * bad line is named (line number and field) before it reaches the
+ * topic, and produces the good ones keyed by their dedup_scope (else
+ * their id), with the partitioner vsampd uses (murmur2_random), so that
+ * jobs of one scope share a partition (docs/dedup.md).
+ *
+ * tail reads the results topic without joining a consumer group (it
+ * commits nothing and disturbs no one), from the beginning or the end,
+ * up to the end or following, and prints each result as a JSON line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+#include "conf.h"
+#include "ctl.h"
+#include "ctl_topic.h"
+#include "job.h"
+#include "kafka.h"
+#include "loop.h"
+#include "mpjson.h"
+#include "progress.h"
+#include "xmalloc.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static void
+catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Print librdkafka's queued logs at warning level and above. */
+static void
+drain_logs(rd_kafka_t *rk, rd_kafka_queue_t *q)
+{
+	rd_kafka_event_t *ev;
+
+	(void)rk;
+	while ((ev = rd_kafka_queue_poll(q, 0)) != NULL) {
+		if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_LOG) {
+			const char *fac, *str;
+			int level;
+
+			if (rd_kafka_event_log(ev, &fac, &str, &level) == 0 &&
+			    level <= 4)
+				fprintf(stderr, "vsampctl: kafka: %s: %s\n",
+				    fac, str);
+		}
+		rd_kafka_event_destroy(ev);
+	}
+}
+
+/* ---- submit ---- */
+
+struct submit {
+	size_t delivered, failed;
+	char first_err[256];
+};
+
+static void
+submit_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct submit *s = opaque;
+
+	(void)rk;
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		s->delivered++;
+		return;
+	}
+	if (s->failed++ == 0)
+		snprintf(s->first_err, sizeof(s->first_err), "%s",
+		    rd_kafka_err2str(m->err));
+}
+
+static void
+submit_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: vsampctl submit [-nq] [-f conf] [-b brokers] [-t topic]\n"
+	    "                       [FILE|-]\n"
+	    "\n"
+	    "Produce the JSON-lines jobs of FILE (default: standard input)\n"
+	    "to the jobs topic (kafka.jobs_topic, or -t). Each line is\n"
+	    "checked with vsampd's decoder first: a bad line is named with\n"
+	    "its number and field, and not sent (-n sends it anyway, for\n"
+	    "testing the daemon's bad_job path). A job is keyed by its\n"
+	    "dedup_scope, else its id.\n"
+	    "\n"
+	    "  -f FILE     the vsampd config (default %s)\n"
+	    "  -b BROKERS  overrides kafka.brokers\n"
+	    "  -t TOPIC    overrides kafka.jobs_topic\n"
+	    "  -n          do not check the jobs\n"
+	    "  -q          no progress bar, no summary\n"
+	    "\n"
+	    "Exit status: 0 when every line was delivered, 1 when a line was\n"
+	    "bad or a delivery failed, 2 on a usage or config error.\n",
+	    CONF_DEFAULT_PATH);
+}
+
+/* The message key of a job line: its dedup_scope, else its id. */
+static char *
+job_key(const char *line, size_t len)
+{
+	json_t *v = json_loadb(line, len, JSON_DECODE_ANY, NULL);
+	const char *k = NULL;
+	char *out = NULL;
+
+	if (json_is_object(v)) {
+		k = json_string_value(json_object_get(v, "dedup_scope"));
+		if (k == NULL)
+			k = json_string_value(json_object_get(v, "id"));
+	}
+	if (k != NULL)
+		out = xstrdup(k);
+	json_decref(v);
+	return out;
+}
+
+int
+ctl_submit(int argc, char **argv)
+{
+	static const struct option longopts[] = {{"help", no_argument, NULL,
+						     'h'},
+	    {NULL, 0, NULL, 0}};
+	struct ctl_common co = {0};
+	struct submit sub;
+	struct conf *conf;
+	struct ctl_reader *in;
+	struct progress prog;
+	rd_kafka_t *rk;
+	rd_kafka_queue_t *mq;
+	const char *topic;
+	char err[512], *line;
+	size_t lineno = 0, bad = 0, sent = 0;
+	int ch, novalidate = 0, cut, status = 0;
+	long n;
+
+	memset(&sub, 0, sizeof(sub));
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "f:b:t:nqh", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 'f':
+			co.conf_path = optarg;
+			break;
+		case 'b':
+			co.brokers = optarg;
+			break;
+		case 't':
+			co.topic = optarg;
+			break;
+		case 'n':
+			novalidate = 1;
+			break;
+		case 'q':
+			co.quiet = 1;
+			break;
+		case 'h':
+			submit_usage(stdout);
+			return 0;
+		default:
+			submit_usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind > 1) {
+		submit_usage(stderr);
+		return 2;
+	}
+	if ((conf = ctl_load_conf(&co, 1)) == NULL)
+		return 2;
+	topic = co.topic ? co.topic : conf->jobs_topic;
+	in = ctl_reader_open(optind < argc ? argv[optind] : NULL, err,
+	    sizeof(err));
+	if (in == NULL) {
+		fprintf(stderr, "vsampctl submit: %s\n", err);
+		conf_free(conf);
+		return 1;
+	}
+	rk = kafka_producer_new(conf, submit_on_delivery, &sub, err,
+	    sizeof(err));
+	if (rk == NULL) {
+		fprintf(stderr, "vsampctl submit: %s\n", err);
+		ctl_reader_close(in);
+		conf_free(conf);
+		return 2;
+	}
+	mq = rd_kafka_queue_get_main(rk);
+	catch_signals();
+	progress_init(&prog, "jobs", 0, !co.quiet);
+	while (!interrupted &&
+	    (n = ctl_reader_next(in, &line,
+		 (size_t)conf->max_message_bytes + 1, &cut)) >= 0) {
+		char *key;
+		rd_kafka_resp_err_t e;
+
+		lineno++;
+		if (n == 0)
+			continue;
+		if (cut) {
+			fprintf(stderr,
+			    "vsampctl submit: line %zu: longer than "
+			    "worker.max_message_bytes (%ld); not sent\n",
+			    lineno, conf->max_message_bytes);
+			bad++;
+			continue;
+		}
+		if (!novalidate) {
+			struct job *j;
+			char *id = NULL;
+
+			j = job_decode(line, (size_t)n, &id, err, sizeof(err));
+			if (j == NULL) {
+				fprintf(stderr,
+				    "vsampctl submit: line %zu: %s%s%s; not "
+				    "sent\n",
+				    lineno, id ? "job " : "", id ? id : "",
+				    err);
+				free(id);
+				bad++;
+				continue;
+			}
+			job_free(j);
+			free(id);
+		}
+		key = job_key(line, (size_t)n);
+		for (;;) {
+			e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+			    RD_KAFKA_V_VALUE(line, (size_t)n),
+			    RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+			    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			    RD_KAFKA_V_END);
+			if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+				break;
+			rd_kafka_poll(rk, 100);
+		}
+		free(key);
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			fprintf(stderr, "vsampctl submit: line %zu: %s\n",
+			    lineno, rd_kafka_err2str(e));
+			bad++;
+			continue;
+		}
+		sent++;
+		rd_kafka_poll(rk, 0);
+		drain_logs(rk, mq);
+		progress_update(&prog, sub.delivered, sub.failed, 0);
+	}
+	/* Wait for every delivery report (up to 60 s). */
+	for (int i = 0; i < 600 && sub.delivered + sub.failed < sent; i++) {
+		rd_kafka_poll(rk, 100);
+		drain_logs(rk, mq);
+		progress_update(&prog, sub.delivered, sub.failed, 0);
+		if (interrupted && i > 50)
+			break;
+	}
+	progress_update(&prog, sub.delivered, sub.failed, 1);
+	progress_end(&prog);
+	if (sub.failed > 0)
+		fprintf(stderr, "vsampctl submit: %zu delivery failure(s), "
+				"first: %s\n",
+		    sub.failed, sub.first_err);
+	if (sub.delivered + sub.failed < sent)
+		fprintf(stderr,
+		    "vsampctl submit: %zu job(s) not confirmed by the broker "
+		    "(is %s reachable?)\n",
+		    sent - sub.delivered - sub.failed, conf->brokers);
+	if (!co.quiet)
+		fprintf(stderr,
+		    "vsampctl submit: %zu job(s) delivered to %s, %zu bad "
+		    "line(s)\n",
+		    sub.delivered, topic, bad);
+	if (bad > 0 || sub.delivered < sent)
+		status = 1;
+	rd_kafka_queue_destroy(mq);
+	rd_kafka_destroy(rk);
+	ctl_reader_close(in);
+	conf_free(conf);
+	return status;
+}
+
+/* ---- tail ---- */
+
+struct tail_filter {
+	char **ids;
+	size_t nids;
+	const char *status;
+	int raw;
+	size_t printed;
+};
+
+/* Print one result message (tail's callback for ctl_topic_read). */
+static int
+tail_print(void *arg, const rd_kafka_message_t *m)
+{
+	struct tail_filter *f = arg;
+	char err[128], *json;
+	json_t *v = NULL;
+
+	json = mpjson_from_msgpack(m->payload, m->len, err, sizeof(err));
+	if (json == NULL) {
+		fprintf(stderr,
+		    "vsampctl tail: partition %d offset %lld: not a result "
+		    "(%s)\n",
+		    (int)m->partition, (long long)m->offset, err);
+		return 0;
+	}
+	if (f->nids > 0 || f->status != NULL) {
+		const char *id, *st;
+		int keep = 1;
+
+		v = json_loads(json, 0, NULL);
+		id = json_string_value(json_object_get(v, "id"));
+		st = json_string_value(json_object_get(v, "status"));
+		if (f->status != NULL && (st == NULL || strcmp(st, f->status)))
+			keep = 0;
+		if (keep && f->nids > 0) {
+			keep = 0;
+			for (size_t i = 0; i < f->nids && id != NULL; i++)
+				if (strcmp(f->ids[i], id) == 0)
+					keep = 1;
+		}
+		json_decref(v);
+		if (!keep) {
+			free(json);
+			return 0;
+		}
+	}
+	if (f->raw)
+		printf("%s\n", json);
+	else
+		printf("{\"partition\":%d,\"offset\":%lld,\"result\":%s}\n",
+		    (int)m->partition, (long long)m->offset, json);
+	free(json);
+	f->printed++;
+	return fflush(stdout) == 0 ? 0 : -1;
+}
+
+static void
+tail_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: vsampctl tail [-Fer] [-f conf] [-b brokers] [-t topic]\n"
+	    "                     [-i id]... [-s ok|error]\n"
+	    "\n"
+	    "Print the results of the results topic (kafka.results_topic,\n"
+	    "or -t) as JSON lines, without joining a consumer group:\n"
+	    "{\"partition\":P,\"offset\":O,\"result\":{...}} per message, or\n"
+	    "the result alone with -r.\n"
+	    "\n"
+	    "  -F          follow: keep printing new results until interrupted\n"
+	    "              (default: stop at the end of every partition)\n"
+	    "  -e          start at the end (with -F: only new results)\n"
+	    "  -i ID       only results of job ID (repeatable)\n"
+	    "  -s STATUS   only results with status ok or error\n"
+	    "  -r          print the result objects alone\n"
+	    "  -f FILE     the vsampd config (default %s)\n"
+	    "  -b BROKERS  overrides kafka.brokers\n"
+	    "  -t TOPIC    overrides kafka.results_topic\n",
+	    CONF_DEFAULT_PATH);
+}
+
+int
+ctl_tail(int argc, char **argv)
+{
+	static const struct option longopts[] = {{"help", no_argument, NULL,
+						     'h'},
+	    {"follow", no_argument, NULL, 'F'}, {NULL, 0, NULL, 0}};
+	struct ctl_common co = {0};
+	struct tail_filter f;
+	struct conf *conf;
+	int ch, follow = 0, from_end = 0, rc;
+	char err[512];
+
+	memset(&f, 0, sizeof(f));
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "f:b:t:Fei:s:rh", longopts,
+		    NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			co.conf_path = optarg;
+			break;
+		case 'b':
+			co.brokers = optarg;
+			break;
+		case 't':
+			co.topic = optarg;
+			break;
+		case 'F':
+			follow = 1;
+			break;
+		case 'e':
+			from_end = 1;
+			break;
+		case 'i':
+			f.ids = xreallocarray(f.ids, f.nids + 1,
+			    sizeof(*f.ids));
+			f.ids[f.nids++] = optarg;
+			break;
+		case 's':
+			if (strcmp(optarg, "ok") != 0 &&
+			    strcmp(optarg, "error") != 0) {
+				fprintf(stderr, "vsampctl tail: -s takes ok or "
+						"error\n");
+				free(f.ids);
+				return 2;
+			}
+			f.status = optarg;
+			break;
+		case 'r':
+			f.raw = 1;
+			break;
+		case 'h':
+			tail_usage(stdout);
+			free(f.ids);
+			return 0;
+		default:
+			tail_usage(stderr);
+			free(f.ids);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		tail_usage(stderr);
+		free(f.ids);
+		return 2;
+	}
+	if ((conf = ctl_load_conf(&co, 1)) == NULL) {
+		free(f.ids);
+		return 2;
+	}
+	catch_signals();
+	rc = ctl_topic_read(conf, co.topic ? co.topic : conf->results_topic,
+	    from_end, follow, &interrupted, tail_print, &f, err, sizeof(err));
+	if (rc == -1)
+		fprintf(stderr, "vsampctl tail: %s\n", err);
+	free(f.ids);
+	conf_free(conf);
+	return rc == -1 ? 1 : 0;
+}

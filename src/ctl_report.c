@@ -1,0 +1,489 @@
+/*
+ * ctl_report: `vsampctl report`, the diversity of a set of results,
+ * per method (or any grouping), as a table and an SVG bar chart.
+ *
+ * Input: JSON lines as `vsampctl run` and `vsampctl tail` print them
+ * (a result object per line, or tail's {"partition", "offset",
+ * "result"} wrapper), from files or standard input, or the results
+ * topic itself (-T). Each figure is the mean over the ok results where
+ * it is defined (semantic is absent without embeddings; rouge_l with
+ * fewer than 2 candidates), as docs/diversity.md defines them.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "conf.h"
+#include "ctl.h"
+#include "ctl_topic.h"
+#include "mpjson.h"
+#include "xmalloc.h"
+
+#define NMEAS 5
+#define MAX_GROUPS 256
+#define MAX_BY 4
+
+static const char *const meas_name[NMEAS] = {
+    "semantic", "rouge_l", "distinct_1", "distinct_2", "distinct_3"};
+static const char *const meas_color[NMEAS] = {
+    "#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"};
+
+struct group {
+	char *label;
+	size_t jobs, ok;
+	double cands;
+	double sum[NMEAS];
+	size_t n[NMEAS];
+	double dup_job, dup_scope;
+};
+
+struct report {
+	const char *by[MAX_BY];
+	size_t nby;
+	struct group g[MAX_GROUPS];
+	size_t ng;
+	size_t lines, bad;
+};
+
+/* The value at a dotted path ("metadata.task") of a result. */
+static json_t *
+path_get(json_t *v, const char *path)
+{
+	char buf[256], *save = NULL, *part;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (part = strtok_r(buf, ".", &save); part != NULL && v != NULL;
+	     part = strtok_r(NULL, ".", &save))
+		v = json_object_get(v, part);
+	return v;
+}
+
+static struct group *
+group_get(struct report *rp, json_t *res)
+{
+	char label[512];
+	size_t n = 0;
+
+	label[0] = '\0';
+	for (size_t i = 0; i < rp->nby; i++) {
+		json_t *v = path_get(res, rp->by[i]);
+		char *s = NULL;
+
+		if (json_is_string(v))
+			s = xstrdup(json_string_value(v));
+		else if (v != NULL && !json_is_null(v))
+			s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		n += (size_t)snprintf(label + n, n < sizeof(label) ?
+			sizeof(label) - n : 0, "%s%s", i ? " / " : "",
+		    s ? s : "-");
+		free(s);
+	}
+	for (size_t i = 0; i < rp->ng; i++)
+		if (strcmp(rp->g[i].label, label) == 0)
+			return &rp->g[i];
+	if (rp->ng == MAX_GROUPS)
+		return NULL;
+	memset(&rp->g[rp->ng], 0, sizeof(rp->g[0]));
+	rp->g[rp->ng].label = xstrdup(label);
+	return &rp->g[rp->ng++];
+}
+
+/* Count one result object. */
+static void
+report_add(struct report *rp, json_t *res)
+{
+	struct group *g;
+	json_t *div, *dd, *c;
+
+	if (json_is_object(json_object_get(res, "result")))
+		res = json_object_get(res, "result");
+	if (!json_is_object(res) || json_object_get(res, "status") == NULL) {
+		rp->bad++;
+		return;
+	}
+	if ((g = group_get(rp, res)) == NULL) {
+		rp->bad++;
+		return;
+	}
+	g->jobs++;
+	if (strcmp(json_string_value(json_object_get(res, "status")) ?
+		json_string_value(json_object_get(res, "status")) : "",
+		"ok") != 0)
+		return;
+	g->ok++;
+	c = json_object_get(res, "candidates");
+	g->cands += (double)json_array_size(c);
+	div = json_object_get(res, "diversity");
+	for (int i = 0; i < NMEAS; i++) {
+		json_t *v = json_object_get(div, meas_name[i]);
+
+		if (json_is_number(v) && isfinite(json_number_value(v))) {
+			g->sum[i] += json_number_value(v);
+			g->n[i]++;
+		}
+	}
+	dd = json_object_get(res, "dedup");
+	g->dup_job += json_number_value(json_object_get(dd, "in_job"));
+	g->dup_scope += json_number_value(json_object_get(dd, "in_scope"));
+}
+
+static void
+report_line(struct report *rp, const char *line, size_t len)
+{
+	json_t *v;
+
+	rp->lines++;
+	v = json_loadb(line, len, 0, NULL);
+	if (v == NULL) {
+		rp->bad++;
+		return;
+	}
+	report_add(rp, v);
+	json_decref(v);
+}
+
+static int
+report_msg(void *arg, const rd_kafka_message_t *m)
+{
+	struct report *rp = arg;
+	char err[128], *json;
+
+	json = mpjson_from_msgpack(m->payload, m->len, err, sizeof(err));
+	if (json == NULL) {
+		rp->lines++;
+		rp->bad++;
+		return 0;
+	}
+	report_line(rp, json, strlen(json));
+	free(json);
+	return 0;
+}
+
+static double
+mean(const struct group *g, int i)
+{
+	return g->n[i] ? g->sum[i] / (double)g->n[i] : NAN;
+}
+
+static void
+print_table(const struct report *rp, FILE *fp)
+{
+	size_t w = 5;
+
+	for (size_t i = 0; i < rp->ng; i++)
+		if (strlen(rp->g[i].label) > w)
+			w = strlen(rp->g[i].label);
+	fprintf(fp, "%-*s %6s %6s %6s", (int)w, "group", "jobs", "ok",
+	    "cands");
+	for (int m = 0; m < NMEAS; m++)
+		fprintf(fp, " %10s", meas_name[m]);
+	fprintf(fp, " %8s %8s\n", "dup_job", "dup_scope");
+	for (size_t i = 0; i < rp->ng; i++) {
+		const struct group *g = &rp->g[i];
+
+		fprintf(fp, "%-*s %6zu %6zu %6.2f", (int)w, g->label, g->jobs,
+		    g->ok, g->ok ? g->cands / (double)g->ok : 0.0);
+		for (int m = 0; m < NMEAS; m++) {
+			double v = mean(g, m);
+
+			if (isnan(v))
+				fprintf(fp, " %10s", "-");
+			else
+				fprintf(fp, " %10.4f", v);
+		}
+		fprintf(fp, " %8.0f %8.0f\n", g->dup_job, g->dup_scope);
+	}
+}
+
+static void
+print_json(const struct report *rp, FILE *fp)
+{
+	json_t *arr = json_array();
+	char *s;
+
+	for (size_t i = 0; i < rp->ng; i++) {
+		const struct group *g = &rp->g[i];
+		json_t *o = json_object();
+
+		json_object_set_new(o, "group", json_string(g->label));
+		json_object_set_new(o, "jobs", json_integer((json_int_t)g->jobs));
+		json_object_set_new(o, "ok", json_integer((json_int_t)g->ok));
+		json_object_set_new(o, "candidates",
+		    json_real(g->ok ? g->cands / (double)g->ok : 0.0));
+		for (int m = 0; m < NMEAS; m++) {
+			double v = mean(g, m);
+
+			json_object_set_new(o, meas_name[m],
+			    isnan(v) ? json_null() : json_real(v));
+		}
+		json_object_set_new(o, "dup_in_job", json_real(g->dup_job));
+		json_object_set_new(o, "dup_in_scope", json_real(g->dup_scope));
+		json_array_append_new(arr, o);
+	}
+	s = json_dumps(arr, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+	fprintf(fp, "%s\n", s ? s : "[]");
+	free(s);
+	json_decref(arr);
+}
+
+/* Text for SVG: escape the five XML specials. */
+static void
+svg_text(FILE *fp, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		switch (*s) {
+		case '&':
+			fputs("&amp;", fp);
+			break;
+		case '<':
+			fputs("&lt;", fp);
+			break;
+		case '>':
+			fputs("&gt;", fp);
+			break;
+		case '"':
+			fputs("&quot;", fp);
+			break;
+		case '\'':
+			fputs("&apos;", fp);
+			break;
+		default:
+			fputc(*s, fp);
+		}
+	}
+}
+
+/*
+ * A grouped bar chart: one cluster per group, one bar per measure, all
+ * on one 0..1 axis, the value above each bar.
+ */
+static void
+write_svg(const struct report *rp, FILE *fp, const char *title)
+{
+	const double bar = 16, gap = 28, left = 60, top = 60, ph = 300;
+	double cw = NMEAS * bar, width, height = top + ph + 110;
+
+	width = left + (double)rp->ng * (cw + gap) + gap + 20;
+	if (width < 520)
+		width = 520;
+	fprintf(fp,
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
+	    "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+	    "font-family=\"sans-serif\" font-size=\"12\">\n"
+	    "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+	    "<text x=\"%.0f\" y=\"28\" font-size=\"16\" "
+	    "font-weight=\"bold\">",
+	    width, height, width, height, left);
+	svg_text(fp, title);
+	fprintf(fp, "</text>\n<text x=\"%.0f\" y=\"46\" fill=\"#555\">"
+		    "mean per group; higher semantic and distinct-n, lower "
+		    "ROUGE-L: more diverse</text>\n",
+	    left);
+	for (int t = 0; t <= 10; t += 2) {
+		double y = top + ph - ph * t / 10.0;
+
+		fprintf(fp,
+		    "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" "
+		    "stroke=\"#ddd\"/>\n<text x=\"%.0f\" y=\"%.1f\" "
+		    "text-anchor=\"end\">%.1f</text>\n",
+		    left, width - 20, y, y, left - 6, y + 4, t / 10.0);
+	}
+	for (size_t i = 0; i < rp->ng; i++) {
+		const struct group *g = &rp->g[i];
+		double x0 = left + gap + (double)i * (cw + gap);
+
+		for (int m = 0; m < NMEAS; m++) {
+			double v = mean(g, m), h, x = x0 + m * bar;
+
+			if (isnan(v))
+				continue;
+			h = ph * (v < 0 ? 0 : v > 1 ? 1 : v);
+			fprintf(fp,
+			    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" "
+			    "height=\"%.1f\" fill=\"%s\"><title>%s %s: %.4f"
+			    "</title></rect>\n",
+			    x, top + ph - h, bar - 2, h, meas_color[m],
+			    meas_name[m], g->label, v);
+			fprintf(fp,
+			    "<text x=\"%.1f\" y=\"%.1f\" font-size=\"9\" "
+			    "text-anchor=\"middle\">%.2f</text>\n",
+			    x + bar / 2 - 1, top + ph - h - 3, v);
+		}
+		fprintf(fp,
+		    "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">",
+		    x0 + cw / 2, top + ph + 18);
+		svg_text(fp, g->label);
+		fprintf(fp, "</text>\n<text x=\"%.1f\" y=\"%.0f\" "
+			    "text-anchor=\"middle\" fill=\"#555\" "
+			    "font-size=\"10\">%zu jobs, %.0f dup</text>\n",
+		    x0 + cw / 2, top + ph + 32, g->jobs,
+		    g->dup_job + g->dup_scope);
+	}
+	for (int m = 0; m < NMEAS; m++) {
+		double x = left + m * 100.0;
+
+		fprintf(fp,
+		    "<rect x=\"%.0f\" y=\"%.0f\" width=\"12\" height=\"12\" "
+		    "fill=\"%s\"/><text x=\"%.0f\" y=\"%.0f\">%s</text>\n",
+		    x, top + ph + 60, meas_color[m], x + 16, top + ph + 71,
+		    meas_name[m]);
+	}
+	fprintf(fp, "</svg>\n");
+}
+
+static void
+report_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: vsampctl report [-j] [-g FIELD]... [-o chart.svg]\n"
+	    "                       [--title T] [FILE...]\n"
+	    "       vsampctl report -T [-f conf] [-b brokers] [-t topic] ...\n"
+	    "\n"
+	    "Print a table of the diversity of results, per group (default:\n"
+	    "per method), and with -o draw it as an SVG bar chart. Input:\n"
+	    "JSON lines of `vsampctl run` or `vsampctl tail` from FILEs\n"
+	    "(default: standard input), or with -T the results topic read\n"
+	    "to its end.\n"
+	    "\n"
+	    "  -g FIELD    group by this result field, e.g. method, backend,\n"
+	    "              model or metadata.task (repeatable; default\n"
+	    "              method)\n"
+	    "  -o FILE     write the SVG chart to FILE\n"
+	    "  --title T   the chart's title\n"
+	    "  -j          print the table as JSON\n"
+	    "  -T          read the results topic (kafka.results_topic, or\n"
+	    "              -t) instead of files\n"
+	    "  -f FILE     the vsampd config (default %s)\n"
+	    "  -b BROKERS  overrides kafka.brokers\n",
+	    CONF_DEFAULT_PATH);
+}
+
+int
+ctl_report(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {"title", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0}};
+	static volatile sig_atomic_t never;
+	struct ctl_common co = {0};
+	struct report *rp = xcalloc(1, sizeof(*rp));
+	const char *svg = NULL, *title = "vsampd: diversity by method";
+	int ch, as_json = 0, from_topic = 0, status = 0;
+	char err[512];
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "g:o:jTf:b:t:h", longopts,
+		    NULL)) != -1) {
+		switch (ch) {
+		case 'g':
+			if (rp->nby == MAX_BY) {
+				fprintf(stderr, "vsampctl report: at most %d "
+						"-g\n",
+				    MAX_BY);
+				free(rp);
+				return 2;
+			}
+			rp->by[rp->nby++] = optarg;
+			break;
+		case 'o':
+			svg = optarg;
+			break;
+		case 'L':
+			title = optarg;
+			break;
+		case 'j':
+			as_json = 1;
+			break;
+		case 'T':
+			from_topic = 1;
+			break;
+		case 'f':
+			co.conf_path = optarg;
+			break;
+		case 'b':
+			co.brokers = optarg;
+			break;
+		case 't':
+			co.topic = optarg;
+			break;
+		case 'h':
+			report_usage(stdout);
+			free(rp);
+			return 0;
+		default:
+			report_usage(stderr);
+			free(rp);
+			return 2;
+		}
+	}
+	if (rp->nby == 0)
+		rp->by[rp->nby++] = "method";
+	if (from_topic) {
+		struct conf *conf = ctl_load_conf(&co, 1);
+
+		if (conf == NULL) {
+			free(rp);
+			return 2;
+		}
+		if (ctl_topic_read(conf,
+			co.topic ? co.topic : conf->results_topic, 0, 0,
+			&never, report_msg, rp, err, sizeof(err)) == -1) {
+			fprintf(stderr, "vsampctl report: %s\n", err);
+			status = 1;
+		}
+		conf_free(conf);
+	} else {
+		int nfiles = argc - optind;
+
+		for (int i = 0; i < (nfiles ? nfiles : 1); i++) {
+			const char *path = nfiles ? argv[optind + i] : NULL;
+			struct ctl_reader *in =
+			    ctl_reader_open(path, err, sizeof(err));
+			char *line;
+			long n;
+			int cut;
+
+			if (in == NULL) {
+				fprintf(stderr, "vsampctl report: %s\n", err);
+				status = 1;
+				continue;
+			}
+			while ((n = ctl_reader_next(in, &line, 64 << 20,
+				    &cut)) >= 0)
+				if (n > 0)
+					report_line(rp, line, (size_t)n);
+			ctl_reader_close(in);
+		}
+	}
+	if (rp->bad > 0)
+		fprintf(stderr,
+		    "vsampctl report: %zu of %zu line(s) were not results\n",
+		    rp->bad, rp->lines);
+	if (as_json)
+		print_json(rp, stdout);
+	else
+		print_table(rp, stdout);
+	if (svg != NULL) {
+		FILE *fp = fopen(svg, "w");
+
+		if (fp == NULL) {
+			fprintf(stderr, "vsampctl report: %s: cannot write\n",
+			    svg);
+			status = 1;
+		} else {
+			write_svg(rp, fp, title);
+			if (fclose(fp) != 0)
+				status = 1;
+		}
+	}
+	for (size_t i = 0; i < rp->ng; i++)
+		free(rp->g[i].label);
+	free(rp);
+	return status;
+}
