@@ -359,8 +359,10 @@ breq_on_http(void *arg, const struct http_resp *resp)
 		snprintf(rep.errmsg + l, sizeof(rep.errmsg) - l,
 		    " after %u attempts", r->attempts);
 	}
-	breq_finish(r, &rep);
+	/* Dispatch first: the callback may end the last job of a retired
+	 * config generation, which frees this backend. */
 	backend_dispatch(b);
+	breq_finish(r, &rep);
 }
 
 static void

@@ -139,6 +139,52 @@ flatten(const struct conf *c, struct flat *f)
 	free(text);
 }
 
+/*
+ * Name list elements by their `name` key where they have one, so that
+ * backends[local].url stays the same key when a backend is inserted
+ * before it: "backends[0].x" becomes "backends[local].x".
+ */
+static void
+name_elements(struct flat *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		const char *p = f->kv[i].path, *br = strchr(p, '['), *end;
+		size_t vl;
+
+		if (br == NULL || (end = strchr(br, ']')) == NULL ||
+		    strcmp(end, "].name") != 0)
+			continue;
+		vl = strlen(f->kv[i].value);
+		if (vl < 2 || f->kv[i].value[0] != '"')
+			continue;
+		{
+			size_t plen = (size_t)(end - p) + 1; /* "x[0]" */
+			char *named = xasprintf("%.*s[%.*s]", (int)(br - p), p,
+			    (int)(vl - 2), f->kv[i].value + 1);
+
+			for (size_t j = 0; j < f->n; j++) {
+				char *q = f->kv[j].path, *np;
+
+				if (strncmp(q, p, plen) != 0 ||
+				    (q[plen] != '.' && q[plen] != '\0'))
+					continue;
+				if (j == i)
+					continue;
+				np = xasprintf("%s%s", named, q + plen);
+				free(f->kv[j].path);
+				f->kv[j].path = np;
+			}
+			{
+				char *np = xasprintf("%s.name", named);
+
+				free(f->kv[i].path);
+				f->kv[i].path = np;
+			}
+			free(named);
+		}
+	}
+}
+
 static const char *
 find(const struct flat *f, const char *path)
 {
@@ -154,7 +200,7 @@ confdiff_needs_restart(const char *path)
 {
 	static const char *const exact[] = {"metrics.listen",
 	    "dedup.scope_capacity", "dedup.state_file",
-	    "worker.max_message_bytes"};
+	    "worker.max_message_bytes", "worker.max_result_bytes"};
 
 	if (strncmp(path, "kafka.", 6) == 0)
 		return 1;
@@ -174,22 +220,29 @@ confdiff_each(const struct conf *a, const struct conf *b, confdiff_cb cb,
 
 	flatten(a, &fa);
 	flatten(b, &fb);
+	name_elements(&fa);
+	name_elements(&fb);
+	/* Absent and unset are the same; "{ }" is an empty group. */
 	for (size_t i = 0; i < fb.n; i++) {
-		const char *was = find(&fa, fb.kv[i].path);
+		const char *was = find(&fa, fb.kv[i].path), *now = fb.kv[i].value;
 
-		if (was == NULL || strcmp(was, fb.kv[i].value) != 0) {
-			cb(arg, fb.kv[i].path, was ? was : "(unset)",
-			    fb.kv[i].value,
-			    confdiff_needs_restart(fb.kv[i].path));
-			n++;
-		}
+		if (was == NULL)
+			was = "(unset)";
+		if (strcmp(was, now) == 0 || strcmp(now, "{ }") == 0)
+			continue;
+		cb(arg, fb.kv[i].path, was, now,
+		    confdiff_needs_restart(fb.kv[i].path));
+		n++;
 	}
 	for (size_t i = 0; i < fa.n; i++) {
-		if (find(&fb, fa.kv[i].path) == NULL) {
-			cb(arg, fa.kv[i].path, fa.kv[i].value, "(removed)",
-			    confdiff_needs_restart(fa.kv[i].path));
-			n++;
-		}
+		const char *was = fa.kv[i].value;
+
+		if (find(&fb, fa.kv[i].path) != NULL ||
+		    strcmp(was, "(unset)") == 0 || strcmp(was, "{ }") == 0)
+			continue;
+		cb(arg, fa.kv[i].path, was, "(unset)",
+		    confdiff_needs_restart(fa.kv[i].path));
+		n++;
 	}
 	flat_free(&fa);
 	flat_free(&fb);
@@ -222,6 +275,8 @@ confdiff_keep_restart(struct conf *next, struct conf *running)
 	SWAP(char *, next->transactional_id, running->transactional_id);
 	SWAP(long, next->transaction_ms, running->transaction_ms);
 	SWAP(long, next->max_message_bytes, running->max_message_bytes);
+	/* The producer's message.max.bytes was sized from these two. */
+	SWAP(long, next->max_result_bytes, running->max_result_bytes);
 	SWAP(long, next->scope_capacity, running->scope_capacity);
 	SWAP(char *, next->state_file, running->state_file);
 	SWAP(char *, next->metrics_listen, running->metrics_listen);

@@ -807,9 +807,11 @@ reload_warn(void *arg, const char *msg)
 	log_warnx("reload: %s", msg);
 }
 
+/* The changes of a reload, logged once it is applied. */
 struct reload_log {
 	int applied;
 	int restart;
+	struct buf lines; /* "R" or "A", then the line, NUL-separated */
 };
 
 static void
@@ -820,12 +822,27 @@ reload_change(void *arg, const char *path, const char *was, const char *now,
 
 	if (restart) {
 		rl->restart++;
-		log_warnx("reload: %s changed (%s -> %s): needs a restart, "
-			  "keeping %s",
-		    path, was, now, was);
+		buf_printf(&rl->lines,
+		    "R%s changed (%s -> %s): needs a restart, keeping %s", path,
+		    was, now, was);
 	} else {
 		rl->applied++;
-		log_notice("reload: %s: %s -> %s", path, was, now);
+		buf_printf(&rl->lines, "A%s: %s -> %s", path, was, now);
+	}
+	buf_append(&rl->lines, "", 1);
+}
+
+static void
+reload_print(const struct reload_log *rl)
+{
+	for (size_t off = 0; off < rl->lines.len;) {
+		const char *l = rl->lines.data + off;
+
+		if (l[0] == 'R')
+			log_warnx("reload: %s", l + 1);
+		else
+			log_notice("reload: %s", l + 1);
+		off += strlen(l) + 1;
 	}
 }
 
@@ -841,9 +858,11 @@ static void
 daemon_reload(struct daemon *d)
 {
 	struct conf *next, *old = d->conf;
-	struct reload_log rl = {0, 0};
+	struct reload_log rl;
 	char err[1024];
 
+	memset(&rl, 0, sizeof(rl));
+	buf_init(&rl.lines);
 	log_info("SIGHUP: reloading %s", old->path);
 	next = conf_load(old->path, CONF_NEED_KAFKA, reload_warn, NULL, err,
 	    sizeof(err));
@@ -859,6 +878,7 @@ daemon_reload(struct daemon *d)
 	if (pipeline_set_conf(d->pl, next, old, err, sizeof(err)) == -1) {
 		confdiff_keep_restart(next, old); /* give them back */
 		conf_free(next);
+		buf_free(&rl.lines);
 		log_warnx("reload rejected, the running configuration stays: "
 			  "%s",
 		    err);
@@ -867,6 +887,8 @@ daemon_reload(struct daemon *d)
 	}
 	/* old now belongs to the pipeline, freed after its last job. */
 	d->conf = next;
+	reload_print(&rl);
+	buf_free(&rl.lines);
 	log_info("reload applied: %d change(s)%s", rl.applied,
 	    rl.restart ? ", some need a restart (see above)" : "");
 	stats_reload(d->st, 1);
@@ -1016,9 +1038,13 @@ daemon_wait_topics(struct daemon *d)
 		notify_send("STATUS=waiting for topics");
 		for (int i = 0; i < 10; i++) {
 			if (read(d->sfd, &si, sizeof(si)) ==
-				(ssize_t)sizeof(si) &&
-			    (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT))
-				return -1;
+			    (ssize_t)sizeof(si)) {
+				if (si.ssi_signo == SIGTERM ||
+				    si.ssi_signo == SIGINT)
+					return -1;
+				if (si.ssi_signo == SIGHUP)
+					daemon_reload(d);
+			}
 			rd_kafka_poll(d->prod, 0);
 			/* The endpoint answers meanwhile (/readyz 503). */
 			d->heartbeat = loop_clock_ms();

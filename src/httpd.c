@@ -198,7 +198,6 @@ httpd_new(struct loop *l, const char *listen, httpd_cb cb, void *arg,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONN_LIMIT,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONN_TIMEOUT_S,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
 	    MHD_OPTION_END);
 	if (h->mhd == NULL) {
 		snprintf(errstr, errlen,

@@ -163,8 +163,10 @@ mpjson_from_msgpack(const void *buf, size_t len, char *errstr, size_t errlen)
 		snprintf(errstr, errlen, "msgpack nests deeper than %d levels",
 		    MAX_DEPTH);
 	else
+		/* 15 significant digits: 0.3333 prints as 0.3333, not as
+		 * 0.33329999999999999, and no figure here needs more. */
 		out = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
-			JSON_REAL_PRECISION(17));
+			JSON_REAL_PRECISION(15));
 	json_decref(v);
 	msgpack_unpacked_destroy(&up);
 	return out;

@@ -101,6 +101,7 @@ struct pipeline {
 	struct loop *loop;
 	struct pgen *cur; /* new jobs start here */
 	struct pgens retired; /* older generations with jobs left */
+	struct loop_timer *reap; /* frees unused retired generations */
 	struct http *http;
 	pipeline_done_cb cb;
 	void *arg;
@@ -112,6 +113,7 @@ struct pipeline {
 };
 
 static void pcall_start(struct pcall *c);
+static void pgen_reap(void *arg);
 
 static void
 pgen_free(struct pgen *g)
@@ -170,8 +172,10 @@ pipeline_new(struct loop *loop, const struct conf *conf, pipeline_done_cb cb,
 	p->arg = arg;
 	TAILQ_INIT(&p->jobs);
 	TAILQ_INIT(&p->retired);
+	p->reap = loop_timer_new(loop, pgen_reap, p);
 	if ((p->http = http_new(loop)) == NULL) {
 		snprintf(errstr, errlen, "cannot initialise libcurl");
+		loop_timer_free(p->reap);
 		free(p);
 		return NULL;
 	}
@@ -183,14 +187,35 @@ pipeline_new(struct loop *loop, const struct conf *conf, pipeline_done_cb cb,
 	return p;
 }
 
-/* A retired generation goes when its last job does. */
+/*
+ * A retired generation goes after its last job does, from a timer of
+ * its own: the job usually ends inside a callback of one of the
+ * generation's backends, which must not be freed under its feet.
+ */
+static void
+pgen_reap(void *arg)
+{
+	struct pipeline *p = arg;
+	struct pgen *g, *next;
+
+	for (g = TAILQ_FIRST(&p->retired); g != NULL; g = next) {
+		next = TAILQ_NEXT(g, entry);
+		if (g->refs == 0) {
+			TAILQ_REMOVE(&p->retired, g, entry);
+			pgen_free(g);
+		}
+	}
+}
+
 static void
 pgen_release(struct pipeline *p, struct pgen *g)
 {
-	if (g == NULL || --g->refs > 0 || g == p->cur)
+	if (g == NULL)
 		return;
-	TAILQ_REMOVE(&p->retired, g, entry);
-	pgen_free(g);
+	if (g->refs == 0)
+		fatalx("pipeline: generation released more often than held");
+	if (--g->refs == 0 && g != p->cur)
+		loop_timer_set(p->reap, 0);
 }
 
 /* Swap in a new config (see pipeline.h). */
@@ -204,10 +229,9 @@ pipeline_set_conf(struct pipeline *p, const struct conf *conf,
 		return -1;
 	prev->owned = old;
 	p->cur = g;
+	TAILQ_INSERT_TAIL(&p->retired, prev, entry);
 	if (prev->refs == 0)
-		pgen_free(prev);
-	else
-		TAILQ_INSERT_TAIL(&p->retired, prev, entry);
+		loop_timer_set(p->reap, 0);
 	return 0;
 }
 
@@ -280,6 +304,7 @@ pipeline_free(struct pipeline *p)
 		TAILQ_REMOVE(&p->retired, g, entry);
 		pgen_free(g);
 	}
+	loop_timer_free(p->reap);
 	pgen_free(p->cur);
 	scope_free(p->scope);
 	http_free(p->http);

@@ -290,7 +290,7 @@ def main():
     proc.send_signal(signal.SIGHUP)
     with tap.step("SIGHUP: the reload is applied and logged"):
         proc.wait_log(r"reload applied", timeout=20, start=off)
-        proc.wait_log(r"reload: backends\[0\]\.url: \"%s\" -> \"%s\"" % (
+        proc.wait_log(r"reload: backends\[local\]\.url: \"%s\" -> \"%s\"" % (
             re.escape(fake.url), re.escape(fake2.url)), timeout=5,
             start=off)
     new_jobs = [{"id": "hup-new-%02d" % i, "prompt": "After %d" % i, "k": 3}
