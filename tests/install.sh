@@ -33,7 +33,7 @@ esac
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vsampd-install.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-echo "1..9"
+echo "1..11"
 
 (cd "$tmp" && mkdir build && cd build &&
 	"$src/configure" -q --prefix=/usr --sysconfdir=/etc \
@@ -45,9 +45,10 @@ ok $rc "configure --prefix=/usr --sysconfdir=/etc, make, make install DESTDIR"
 [ $rc -eq 0 ] || sed 's/^/# /' "$tmp"/*.log | tail -n 30
 
 root=$tmp/root
-for f in usr/sbin/vsampd etc/vsampd/vsampd.conf \
+for f in usr/sbin/vsampd usr/bin/vsampctl etc/vsampd/vsampd.conf \
 	usr/lib/systemd/system/vsampd.service \
-	usr/share/man/man8/vsampd.8 usr/share/man/man5/vsampd.conf.5; do
+	usr/share/man/man8/vsampd.8 usr/share/man/man5/vsampd.conf.5 \
+	usr/share/man/man1/vsampctl.1; do
 	test -f "$root/$f"
 	ok $? "/$f installed"
 done
@@ -63,12 +64,12 @@ ok $? "the installed sample config passes vsampd -n"
 # man(1) prints groff's warnings on stderr; a clean page prints none.
 if command -v man >/dev/null 2>&1; then
 	out=$(for p in usr/share/man/man8/vsampd.8 \
-		usr/share/man/man5/vsampd.conf.5; do
+		usr/share/man/man5/vsampd.conf.5 usr/share/man/man1/vsampctl.1; do
 		LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l \
 			"$root/$p" 2>&1 >/dev/null
 	done)
 	[ -z "$out" ]
-	ok $? "man -l renders both pages without warnings"
+	ok $? "man -l renders the three pages without warnings"
 	[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
 else
 	n=$((n + 1))
