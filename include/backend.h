@@ -1,9 +1,17 @@
 /*
  * backend: one model backend profile (an OpenAI-compatible HTTP API).
- * It owns the profile's concurrency limit (max_inflight), a queue of
- * requests waiting for a slot, and the HTTP-level retries: 429, 5xx,
- * timeouts and connection failures are retried with exponential backoff,
- * full jitter and Retry-After (capped by max_retry_after_ms).
+ * It owns a queue of requests waiting to be sent and decides when each
+ * goes, within
+ *   - its concurrency limit: adaptive (aimd.h) within max_inflight;
+ *   - its budgets: rpm and tpm (ratelimit.h), and what the backend's
+ *     rate-limit headers say is left;
+ *   - its circuit breaker (breaker.h): while open, nothing is sent, and
+ *     requests posted with BACKEND_FAILFAST fail at once (circuit_open)
+ *     so that their job can move to a fallback; others wait for the
+ *     half-open probe.
+ * and the HTTP-level retries: 429, 5xx, timeouts and connection failures
+ * are retried with exponential backoff, full jitter and Retry-After
+ * (capped by max_retry_after_ms).
  */
 #ifndef VSAMPD_BACKEND_H
 #define VSAMPD_BACKEND_H
@@ -28,7 +36,12 @@ struct backend_reply {
 	const char *body; /* valid during the callback only */
 	size_t len;
 	unsigned attempts; /* HTTP attempts made, retries included */
+	int circuit_open; /* refused: the breaker is open (FAILFAST) */
+	long est_tokens; /* what the budget was charged (see below) */
 };
+
+/* backend_post_ex() flags. */
+#define BACKEND_FAILFAST 0x1 /* fail at once while the breaker is open */
 
 typedef void (*backend_cb)(void *arg, const struct backend_reply *reply);
 
@@ -56,6 +69,18 @@ const struct conf_backend *backend_profile(const struct backend *b);
  */
 struct backend_req *backend_post(struct backend *b, const char *path,
     const char *body, size_t len, backend_cb cb, void *arg);
+/* backend_post() with flags; max_tokens (0: none) counts in the token
+ * estimate the tpm budget is charged. */
+struct backend_req *backend_post_ex(struct backend *b, const char *path,
+    const char *body, size_t len, long max_tokens, int flags, backend_cb cb,
+    void *arg);
+/* The reply of a request charged est tokens reported used (its usage):
+ * the tpm budget is corrected. */
+void backend_correct_tokens(struct backend *b, long est, long used);
+/* 0 while the circuit breaker refuses requests, else 1. */
+int backend_available(const struct backend *b);
+/* The current concurrency limit. */
+int backend_limit(const struct backend *b);
 void backend_cancel(struct backend_req *r);
 
 /* Requests sent and not yet answered; requests waiting for a slot or a
@@ -73,5 +98,10 @@ uint64_t backend_backoff(unsigned attempt, uint64_t base_ms, uint64_t cap_ms,
 /* Parse a Retry-After value (delta-seconds or an HTTP date) into ms from
  * now; 0 when absent or unparseable. */
 uint64_t backend_retry_after_ms(const char *value);
+
+/* Parse a rate-limit reset: a duration ("1s", "6m0s", "20ms", "1.5s")
+ * or an RFC 3339 time ("2026-12-01T18:00:05Z"), into ms from now_s
+ * (seconds since the epoch); -1 when unparseable. */
+long backend_reset_ms(const char *value, long long now_s);
 
 #endif

@@ -27,6 +27,8 @@ struct http_resp {
 	char retry_after[64]; /* Retry-After header value, or "" */
 	char rl_requests[32]; /* x-ratelimit-remaining-requests, or "" */
 	char rl_tokens[32]; /* x-ratelimit-remaining-tokens, or "" */
+	char rl_reset_requests[64]; /* x-ratelimit-reset-requests, or "" */
+	char rl_reset_tokens[64]; /* x-ratelimit-reset-tokens, or "" */
 	uint64_t elapsed_ms;
 };
 

@@ -37,6 +37,9 @@ void stats_job_done(struct stats *st, const struct result *r);
  */
 void stats_backend_request(
     struct stats *st, const char *backend, const char *code, double seconds);
+/* A backend's concurrency limit and whether its breaker is open. */
+void stats_backend_state(
+    struct stats *st, const char *backend, int limit, int circuit_open);
 /* A reply of backend that did not parse. */
 void stats_parse_failure(struct stats *st, const char *backend);
 /* A job whose embeddings request failed. */

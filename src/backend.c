@@ -17,16 +17,24 @@
 
 #include "backend.h"
 #include "conf.h"
+#include "aimd.h"
+#include "breaker.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "ratelimit.h"
 #include "stats.h"
 #include "xmalloc.h"
 
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_CAP_MS 30000
 
-enum breq_state { BREQ_WAITING = 0, BREQ_INFLIGHT, BREQ_SLEEPING };
+enum breq_state {
+	BREQ_WAITING = 0,
+	BREQ_INFLIGHT,
+	BREQ_SLEEPING,
+	BREQ_FAILING /* refused by the open breaker, answered next */
+};
 
 struct backend_req {
 	struct backend *b;
@@ -35,6 +43,10 @@ struct backend_req {
 	char *body;
 	size_t len;
 	unsigned attempts;
+	int flags;
+	long est; /* tokens the budget is charged per attempt */
+	uint64_t sent_at;
+	size_t sent_inflight; /* requests in flight when sent, itself too */
 	struct http_req *http;
 	struct loop_timer *timer;
 	backend_cb cb;
@@ -57,9 +69,17 @@ struct backend {
 	size_t sleeping;
 	uint64_t rng;
 	struct stats *st; /* borrowed; NULL: not counted */
+	struct ratelimit rl;
+	struct aimd aimd;
+	struct breaker br;
+	struct loop_timer *wake; /* dispatch again when a budget frees */
+	struct backend_reqs failing; /* refused, to be answered */
+	struct loop_timer *fail_timer;
 };
 
 static void backend_dispatch(struct backend *b);
+static void backend_on_wake(void *arg);
+static void backend_on_fail(void *arg);
 
 uint64_t
 backend_backoff(unsigned attempt, uint64_t base_ms, uint64_t cap_ms,
@@ -112,6 +132,73 @@ backend_retry_after_ms(const char *value)
 	return (uint64_t)(when - now) * 1000;
 }
 
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
+static long long
+days_from_civil(int y, int m, int d)
+{
+	int era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return (long long)era * 146097 + doe - 719468;
+}
+
+/* Parse a rate-limit reset (see backend.h). */
+long
+backend_reset_ms(const char *v, long long now_s)
+{
+	int y, mo, d, h, mi;
+	double sec, total = 0;
+	const char *p = v;
+
+	if (v == NULL || *v == '\0')
+		return -1;
+	if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%lf", &y, &mo, &d, &h, &mi, &sec) ==
+	    6) {
+		long long t = days_from_civil(y, mo, d) * 86400 + h * 3600 +
+		    mi * 60;
+		double ms = ((double)(t - now_s) + sec) * 1000.0;
+		const char *tz = strpbrk(v + 19, "Zz+-");
+
+		/* An offset other than Z: shift to UTC. */
+		if (tz != NULL && (*tz == '+' || *tz == '-')) {
+			int oh = 0, om = 0;
+
+			if (sscanf(tz + 1, "%2d:%2d", &oh, &om) >= 1)
+				ms -= (*tz == '+' ? 1 : -1) *
+				    (oh * 3600.0 + om * 60.0) * 1000.0;
+		}
+		return ms > 0 ? (long)ms : 0;
+	}
+	/* Go-style durations: 1h2m3.5s, 20ms. */
+	while (*p != '\0') {
+		char *end;
+		double n = strtod(p, &end);
+
+		if (end == p || n < 0)
+			return -1;
+		p = end;
+		if (strncmp(p, "ms", 2) == 0) {
+			total += n;
+			p += 2;
+		} else if (*p == 's') {
+			total += n * 1000;
+			p++;
+		} else if (*p == 'm') {
+			total += n * 60000;
+			p++;
+		} else if (*p == 'h') {
+			total += n * 3600000;
+			p++;
+		} else
+			return -1;
+	}
+	return (long)total;
+}
+
 struct backend *
 backend_new(struct loop *loop, struct http *http, const struct conf_backend *p,
     char *errstr, size_t errlen)
@@ -140,7 +227,13 @@ backend_new(struct loop *loop, struct http *http, const struct conf_backend *p,
 	}
 	b->headers[i] = NULL;
 	TAILQ_INIT(&b->waiting);
+	TAILQ_INIT(&b->failing);
 	b->rng = loop_clock_ms() ^ (uint64_t)(uintptr_t)b;
+	ratelimit_init(&b->rl, p->rpm, p->tpm, loop_clock_ms());
+	aimd_init(&b->aimd, p->max_inflight);
+	breaker_init(&b->br);
+	b->wake = loop_timer_new(loop, backend_on_wake, b);
+	b->fail_timer = loop_timer_new(loop, backend_on_fail, b);
 	return b;
 }
 
@@ -173,7 +266,12 @@ backend_cancel(struct backend_req *r)
 	case BREQ_SLEEPING:
 		b->sleeping--;
 		break;
+	case BREQ_FAILING:
+		TAILQ_REMOVE(&b->failing, r, entry);
+		break;
 	}
+	if (r->state == BREQ_INFLIGHT && b->br.state == BREAKER_HALF_OPEN)
+		breaker_abandon(&b->br);
 	breq_free(r);
 	backend_dispatch(b);
 }
@@ -191,6 +289,13 @@ backend_free(struct backend *b)
 		TAILQ_REMOVE(&b->waiting, r, entry);
 		breq_free(r);
 	}
+	while ((r = TAILQ_FIRST(&b->failing)) != NULL) {
+		TAILQ_REMOVE(&b->failing, r, entry);
+		breq_free(r);
+	}
+	loop_timer_free(b->wake);
+	loop_timer_free(b->fail_timer);
+	ratelimit_free(&b->rl);
 	if (b->auth != NULL) {
 		/* The key does not linger in freed memory. */
 		memset(b->auth, 0, strlen(b->auth));
@@ -211,13 +316,31 @@ void
 backend_set_stats(struct backend *b, struct stats *st)
 {
 	b->st = st;
-	stats_backend(st, b->p->name, b->p->max_inflight);
+	stats_backend(st, b->p->name, aimd_limit(&b->aimd));
 }
 
 const struct conf_backend *
 backend_profile(const struct backend *b)
 {
 	return b->p;
+}
+
+int
+backend_available(const struct backend *b)
+{
+	return !breaker_is_open(&b->br, loop_clock_ms());
+}
+
+int
+backend_limit(const struct backend *b)
+{
+	return aimd_limit(&b->aimd);
+}
+
+void
+backend_correct_tokens(struct backend *b, long est, long used)
+{
+	ratelimit_correct(&b->rl, est, used);
 }
 
 size_t
@@ -239,6 +362,7 @@ breq_finish(struct backend_req *r, struct backend_reply *rep)
 	void *arg = r->arg;
 
 	rep->attempts = r->attempts;
+	rep->est_tokens = r->est;
 	breq_free(r);
 	cb(arg, rep);
 }
@@ -296,6 +420,74 @@ breq_count(struct backend *b, const struct http_resp *resp)
 	    b->st, b->p->name, code, (double)resp->elapsed_ms / 1000.0);
 }
 
+/* Publish the limit and breaker state when they change. */
+static void
+backend_publish(struct backend *b)
+{
+	stats_backend_state(b->st, b->p->name, aimd_limit(&b->aimd),
+	    b->br.state == BREAKER_OPEN);
+}
+
+/*
+ * What one attempt teaches the flow control: the breaker counts
+ * transport failures, timeouts and 5xx (the backend is down or broken),
+ * and closes on any answer below 500 other than 429 (it is up); the
+ * concurrency limit backs off on 429 and timeouts (overload) and learns
+ * latency from successes; rate-limit headers close the budget until
+ * their reset when nothing is left.
+ */
+static void
+breq_learn(struct backend *b, struct backend_req *r, const struct http_resp *resp)
+{
+	uint64_t now = loop_clock_ms();
+	int lim = aimd_limit(&b->aimd), open = b->br.state;
+	long reset;
+
+	if (resp->timed_out) {
+		aimd_overload(&b->aimd);
+		breaker_failure(&b->br, now);
+	} else if (resp->status == 429) {
+		aimd_overload(&b->aimd);
+		breaker_success(&b->br);
+		reset = (long)backend_retry_after_ms(resp->retry_after);
+		if (reset > 0)
+			ratelimit_close(&b->rl, now, (uint64_t)reset);
+	} else if (resp->status == 0 || resp->status >= 500) {
+		breaker_failure(&b->br, now);
+	} else {
+		breaker_success(&b->br);
+		if (resp->status >= 200 && resp->status < 300)
+			aimd_success(&b->aimd, (double)(now - r->sent_at),
+			    r->sent_inflight);
+	}
+	/* "Nothing left" from the backend's own headers. */
+	if (strcmp(resp->rl_requests, "0") == 0 &&
+	    (reset = backend_reset_ms(resp->rl_reset_requests,
+		 (long long)time(NULL))) > 0)
+		ratelimit_close(&b->rl, now, (uint64_t)reset);
+	if (strcmp(resp->rl_tokens, "0") == 0 &&
+	    (reset = backend_reset_ms(resp->rl_reset_tokens,
+		 (long long)time(NULL))) > 0)
+		ratelimit_close(&b->rl, now, (uint64_t)reset);
+	if (aimd_limit(&b->aimd) != lim || (int)b->br.state != open) {
+		if (b->br.state == BREAKER_OPEN && open != BREAKER_OPEN)
+			log_warnx("backend %s: circuit open after %s; retrying "
+				  "in %llu ms",
+			    b->p->name,
+			    resp->timed_out ? "a timeout"
+			    : resp->status ? "server errors"
+					   : "connection failures",
+			    (unsigned long long)b->br.cooldown_ms);
+		else if (b->br.state == BREAKER_CLOSED &&
+		    open != BREAKER_CLOSED)
+			log_notice("backend %s: circuit closed", b->p->name);
+		if (aimd_limit(&b->aimd) != lim)
+			log_debug("backend %s: concurrency limit %d -> %d",
+			    b->p->name, lim, aimd_limit(&b->aimd));
+		backend_publish(b);
+	}
+}
+
 static void
 breq_on_http(void *arg, const struct http_resp *resp)
 {
@@ -309,6 +501,7 @@ breq_on_http(void *arg, const struct http_resp *resp)
 	r->http = NULL;
 	b->inflight--;
 	breq_count(b, resp);
+	breq_learn(b, r, resp);
 	memset(&rep, 0, sizeof(rep));
 	rep.status = resp->status;
 	if (resp->too_large &&
@@ -366,15 +559,80 @@ breq_on_http(void *arg, const struct http_resp *resp)
 }
 
 static void
+backend_on_wake(void *arg)
+{
+	backend_dispatch(arg);
+}
+
+/* Answer the requests the open breaker refused (from a timer, so that
+ * their callbacks never run inside a dispatch). */
+static void
+backend_on_fail(void *arg)
+{
+	struct backend *b = arg;
+	struct backend_req *r;
+
+	while ((r = TAILQ_FIRST(&b->failing)) != NULL) {
+		struct backend_reply rep;
+
+		TAILQ_REMOVE(&b->failing, r, entry);
+		memset(&rep, 0, sizeof(rep));
+		rep.code = ERR_BACKEND;
+		rep.circuit_open = 1;
+		snprintf(rep.errmsg, sizeof(rep.errmsg),
+		    "backend %s: circuit open", b->p->name);
+		breq_finish(r, &rep);
+	}
+}
+
+/*
+ * Send what may go now: within the concurrency limit, the budgets and
+ * the breaker. When a budget or the breaker holds the queue, the wake
+ * timer dispatches again when it frees.
+ */
+static void
 backend_dispatch(struct backend *b)
 {
 	struct backend_req *r;
 	struct http_opts o;
+	uint64_t now = loop_clock_ms(), wait;
+	int limit = aimd_limit(&b->aimd);
 
-	while (b->inflight < (size_t)b->p->max_inflight &&
+	if (limit > b->p->max_inflight)
+		limit = b->p->max_inflight;
+	while (b->inflight < (size_t)limit &&
 	    (r = TAILQ_FIRST(&b->waiting)) != NULL) {
+		if ((wait = ratelimit_wait_ms(&b->rl, now, r->est)) > 0) {
+			if (!loop_timer_armed(b->wake))
+				loop_timer_set(b->wake, wait);
+			break;
+		}
+		if (!breaker_allow(&b->br, now)) {
+			/* Open: fail-fast requests go to their fallback; the
+			 * rest wait for the probe. */
+			struct backend_req *n, *q;
+			int moved = 0;
+
+			for (q = TAILQ_FIRST(&b->waiting); q != NULL; q = n) {
+				n = TAILQ_NEXT(q, entry);
+				if (!(q->flags & BACKEND_FAILFAST))
+					continue;
+				TAILQ_REMOVE(&b->waiting, q, entry);
+				b->nwaiting--;
+				q->state = BREQ_FAILING;
+				TAILQ_INSERT_TAIL(&b->failing, q, entry);
+				moved = 1;
+			}
+			if (moved)
+				loop_timer_set(b->fail_timer, 0);
+			wait = breaker_wait_ms(&b->br, now);
+			if (!loop_timer_armed(b->wake))
+				loop_timer_set(b->wake, wait ? wait : 100);
+			break;
+		}
 		TAILQ_REMOVE(&b->waiting, r, entry);
 		b->nwaiting--;
+		ratelimit_take(&b->rl, now, r->est);
 		memset(&o, 0, sizeof(o));
 		o.url = r->url;
 		o.body = r->body;
@@ -386,13 +644,15 @@ backend_dispatch(struct backend *b)
 		r->attempts++;
 		r->state = BREQ_INFLIGHT;
 		b->inflight++;
+		r->sent_at = now;
+		r->sent_inflight = b->inflight;
 		r->http = http_post(b->http, &o, breq_on_http, r);
 	}
 }
 
 struct backend_req *
-backend_post(struct backend *b, const char *path, const char *body, size_t len,
-    backend_cb cb, void *arg)
+backend_post_ex(struct backend *b, const char *path, const char *body,
+    size_t len, long max_tokens, int flags, backend_cb cb, void *arg)
 {
 	struct backend_req *r;
 
@@ -401,6 +661,8 @@ backend_post(struct backend *b, const char *path, const char *body, size_t len,
 	r->url = xasprintf("%s%s", b->base, path);
 	r->body = xstrndup(body, len);
 	r->len = len;
+	r->flags = flags;
+	r->est = ratelimit_estimate(len, max_tokens);
 	r->cb = cb;
 	r->arg = arg;
 	r->state = BREQ_WAITING;
@@ -408,4 +670,11 @@ backend_post(struct backend *b, const char *path, const char *body, size_t len,
 	b->nwaiting++;
 	backend_dispatch(b);
 	return r;
+}
+
+struct backend_req *
+backend_post(struct backend *b, const char *path, const char *body, size_t len,
+    backend_cb cb, void *arg)
+{
+	return backend_post_ex(b, path, body, len, 0, 0, cb, arg);
 }

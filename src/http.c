@@ -28,6 +28,8 @@ struct http_req {
 	char retry_after[64];
 	char rl_requests[32];
 	char rl_tokens[32];
+	char rl_reset_requests[64];
+	char rl_reset_tokens[64];
 	char errbuf[CURL_ERROR_SIZE];
 	uint64_t started;
 	http_cb cb;
@@ -214,6 +216,19 @@ http_header_cb(char *line, size_t size, size_t nmemb, void *arg)
 	    r->rl_requests, sizeof(r->rl_requests));
 	http_header_value(line, len, "x-ratelimit-remaining-tokens",
 	    r->rl_tokens, sizeof(r->rl_tokens));
+	http_header_value(line, len, "x-ratelimit-reset-requests",
+	    r->rl_reset_requests, sizeof(r->rl_reset_requests));
+	http_header_value(line, len, "x-ratelimit-reset-tokens",
+	    r->rl_reset_tokens, sizeof(r->rl_reset_tokens));
+	/* Anthropic's names for the same (RFC 3339 reset times). */
+	http_header_value(line, len, "anthropic-ratelimit-requests-remaining",
+	    r->rl_requests, sizeof(r->rl_requests));
+	http_header_value(line, len, "anthropic-ratelimit-tokens-remaining",
+	    r->rl_tokens, sizeof(r->rl_tokens));
+	http_header_value(line, len, "anthropic-ratelimit-requests-reset",
+	    r->rl_reset_requests, sizeof(r->rl_reset_requests));
+	http_header_value(line, len, "anthropic-ratelimit-tokens-reset",
+	    r->rl_reset_tokens, sizeof(r->rl_reset_tokens));
 	return len;
 }
 
@@ -335,6 +350,10 @@ http_check_done(struct http *h)
 		memcpy(
 		    resp.rl_requests, r->rl_requests, sizeof(resp.rl_requests));
 		memcpy(resp.rl_tokens, r->rl_tokens, sizeof(resp.rl_tokens));
+		memcpy(resp.rl_reset_requests, r->rl_reset_requests,
+		    sizeof(resp.rl_reset_requests));
+		memcpy(resp.rl_reset_tokens, r->rl_reset_tokens,
+		    sizeof(resp.rl_reset_tokens));
 		resp.elapsed_ms = loop_clock_ms() - r->started;
 		/* Detach first: the callback may start new requests. */
 		r->cb(r->arg, &resp);

@@ -254,6 +254,16 @@ stats_backend_request(
 }
 
 void
+stats_backend_state(
+    struct stats *st, const char *backend, int limit, int circuit_open)
+{
+	if (st == NULL)
+		return;
+	metrics_set(metrics_get1(st->f[F_BE_LIMIT], backend), limit);
+	metrics_set(metrics_get1(st->f[F_BE_CIRCUIT], backend), circuit_open);
+}
+
+void
 stats_parse_failure(struct stats *st, const char *backend)
 {
 	if (st != NULL)

@@ -204,8 +204,8 @@ def main():
     tap.ok(vstest.metric(m0, "vsampd_build_info") == 1,
            "vsampd_build_info is 1")
     tap.is_(vstest.metric(m0, "vsampd_backend_concurrency_limit",
-                          backend="local"), 64,
-            "the concurrency limit starts at max_inflight")
+                          backend="local"), 8,
+            "the adaptive concurrency limit starts at min(8, max_inflight)")
     check_promtool(m0, "promtool check metrics passes at start")
 
     # --- 100 ok jobs and 3 bad ones, scraped during and after ------------
