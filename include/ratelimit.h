@@ -16,6 +16,11 @@
 #include <stdint.h>
 
 #define RATELIMIT_WINDOW_MS 60000
+/* A send leaves the window this much later than 60 s after it was made:
+ * the backend counts arrivals, and a request on a fresh connection
+ * arrives later than one on a kept-alive connection, so without the
+ * margin a window measured at the backend could hold rpm + 1. */
+#define RATELIMIT_SLACK_MS 250
 
 struct ratelimit {
 	int rpm; /* 0: unlimited */

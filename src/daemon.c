@@ -1131,18 +1131,6 @@ daemon_warn_unimplemented(const struct conf *c)
 	if (c->exactly_once)
 		log_warnx("kafka.exactly_once: not implemented by this "
 			  "version; delivery is at least once");
-	for (size_t i = 0; i < c->nbackends; i++) {
-		const struct conf_backend *b = &c->backends[i];
-
-		if (b->rpm > 0 || b->tpm > 0)
-			log_warnx("backend %s: rpm and tpm are not enforced "
-				  "by this version",
-			    b->name);
-		if (b->nfallback > 0)
-			log_warnx("backend %s: fallback is not used by this "
-				  "version",
-			    b->name);
-	}
 }
 
 int

@@ -76,7 +76,8 @@ struct pjob {
 	void *token;
 	struct job *job;
 	struct result *res;
-	struct backend *be;
+	struct backend *be; /* the backend of the calls now */
+	struct backend *primary; /* the job's own (fallbacks are its) */
 	struct prompt_params pp;
 	struct openai_params op;
 	enum reply_kind kind;
@@ -114,6 +115,8 @@ struct pipeline {
 
 static void pcall_start(struct pcall *c);
 static void pgen_reap(void *arg);
+static void pjob_use_backend(struct pjob *j, struct backend *be);
+static struct backend *pjob_pick_backend(struct pjob *j, int *more);
 
 static void
 pgen_free(struct pgen *g)
@@ -617,6 +620,15 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 	char err[256], msg[320];
 
 	c->req = NULL;
+	if (!rep->ok && rep->circuit_open) {
+		/* Refused unsent by an opening breaker: to a fallback now
+		 * (or back in the queue for the probe). */
+		c->tries--;
+		if (c->tries == 0)
+			j->outstanding--;
+		pcall_start(c);
+		return;
+	}
 	j->res->attempts += rep->attempts;
 	j->res->requests += rep->attempts;
 	if (!rep->ok) {
@@ -630,6 +642,10 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 		goto retry;
 	}
 	j->res->prompt_tokens += orep.prompt_tokens;
+	/* The budget was charged an estimate; the reply says what it was. */
+	if (orep.prompt_tokens || orep.completion_tokens)
+		backend_correct_tokens(j->be, rep->est_tokens,
+		    (long)(orep.prompt_tokens + orep.completion_tokens));
 	j->res->completion_tokens += orep.completion_tokens;
 	if (reply_parse(orep.content, orep.len, j->kind, (size_t)c->asked,
 		&c->reply, err, sizeof(err)) == -1) {
@@ -679,7 +695,15 @@ pcall_start(struct pcall *c)
 	const struct chat *chat;
 	char err[256], *body;
 	size_t len;
+	struct backend *be;
+	int failfast;
 
+	be = pjob_pick_backend(j, &failfast);
+	if (be != j->be) {
+		log_info("%s: backend %s unavailable, using %s", j->tag,
+		    backend_name(j->be), backend_name(be));
+		pjob_use_backend(j, be);
+	}
 	chat_init(&one);
 	if (j->conversation)
 		chat = &j->chat;
@@ -700,8 +724,9 @@ pcall_start(struct pcall *c)
 	if (c->tries == 0)
 		j->outstanding++;
 	c->tries++;
-	c->req = backend_post(
-	    j->be, "/chat/completions", body, len, pcall_on_reply, c);
+	c->req = backend_post_ex(j->be, "/chat/completions", body, len,
+	    j->op.max_tokens, failfast ? BACKEND_FAILFAST : 0, pcall_on_reply,
+	    c);
 	free(body);
 }
 
@@ -722,6 +747,67 @@ pick_double(double job, double profile, double dflt)
 	if (!isnan(profile))
 		return profile;
 	return dflt;
+}
+
+/*
+ * Run the job's calls on backend be: the result names it, and the
+ * model and decoding settings come from the job, else be's profile,
+ * else the defaults (also when a job fails over to a fallback).
+ */
+static void
+pjob_use_backend(struct pjob *j, struct backend *be)
+{
+	const struct conf_backend *prof = backend_profile(be);
+	const struct conf *conf = j->gen->conf;
+	const struct job *job = j->job;
+
+	j->be = be;
+	free(j->res->backend);
+	free(j->res->model);
+	j->res->backend = xstrdup(prof->name);
+	j->res->model = xstrdup(job->model ? job->model : prof->model);
+	j->op.model = j->res->model;
+	j->op.temperature = pick_double(
+	    job->temperature, prof->temperature, conf->default_temperature);
+	j->op.top_p = pick_double(job->top_p, prof->top_p, conf->default_top_p);
+	j->op.max_tokens = job->max_tokens ? job->max_tokens
+	    : prof->max_tokens		   ? prof->max_tokens
+					   : conf->default_max_tokens;
+	json_decref((json_t *)j->op.schema);
+	j->op.schema = prof->structured_output
+	    ? prompt_schema(j->pp.method, j->pp.k)
+	    : NULL;
+}
+
+/*
+ * The backend for the job's next call: its own while its breaker lets
+ * requests through, else the first available of its profile's
+ * fallbacks, else its own still (the call then waits for the probe).
+ * *more is set when a fallback exists and is up, so that a call that
+ * an opening breaker refuses comes back to move.
+ */
+static struct backend *
+pjob_pick_backend(struct pjob *j, int *more)
+{
+	const struct conf_backend *prof = backend_profile(j->primary);
+	int up = backend_available(j->primary), any = 0;
+	struct backend *fb;
+
+	*more = 0;
+	for (size_t i = 0; i < prof->nfallback; i++) {
+		if ((fb = pgen_backend(j->gen, prof->fallback[i])) == NULL ||
+		    fb == j->primary)
+			continue;
+		any = 1;
+		if (!up && backend_available(fb)) {
+			*more = 1;
+			return fb;
+		}
+	}
+	/* Everything down: wait in the primary's queue, not fail fast
+	 * (which would only come back here). */
+	*more = up && any;
+	return j->primary;
 }
 
 void
@@ -799,10 +885,7 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 		    "that name");
 		return;
 	}
-	prof = backend_profile(j->be);
 	j->res->method = xstrdup(method_name((enum method)job->method));
-	j->res->backend = xstrdup(prof->name);
-	j->res->model = xstrdup(job->model ? job->model : prof->model);
 
 	j->pp.method = (enum method)job->method;
 	j->pp.k = job->k;
@@ -813,15 +896,9 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 	j->conversation = prompt_is_conversation(j->pp.method);
 	j->ncalls = prompt_ncalls(&j->pp);
 
-	j->op.model = j->res->model;
-	j->op.temperature = pick_double(
-	    job->temperature, prof->temperature, conf->default_temperature);
-	j->op.top_p = pick_double(job->top_p, prof->top_p, conf->default_top_p);
-	j->op.max_tokens = job->max_tokens ? job->max_tokens
-	    : prof->max_tokens		   ? prof->max_tokens
-					   : conf->default_max_tokens;
-	if (prof->structured_output)
-		j->op.schema = prompt_schema(j->pp.method, j->pp.k);
+	j->primary = j->be;
+	pjob_use_backend(j, j->be);
+	prof = backend_profile(j->be);
 
 	j->calls = xcalloc((size_t)j->ncalls, sizeof(*j->calls));
 	for (int i = 0; i < j->ncalls; i++) {

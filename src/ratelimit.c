@@ -29,7 +29,9 @@ ratelimit_free(struct ratelimit *rl)
 static void
 expire(struct ratelimit *rl, uint64_t now)
 {
-	while (rl->n > 0 && rl->sent[rl->head] + RATELIMIT_WINDOW_MS <= now) {
+	while (rl->n > 0 &&
+	    rl->sent[rl->head] + RATELIMIT_WINDOW_MS + RATELIMIT_SLACK_MS <=
+		now) {
 		rl->head = (rl->head + 1) % (size_t)rl->rpm;
 		rl->n--;
 	}
@@ -57,8 +59,8 @@ ratelimit_wait_ms(struct ratelimit *rl, uint64_t now, long est_tokens)
 	if (rl->rpm > 0) {
 		expire(rl, now);
 		if (rl->n >= (size_t)rl->rpm) {
-			uint64_t w = rl->sent[rl->head] + RATELIMIT_WINDOW_MS -
-			    now;
+			uint64_t w = rl->sent[rl->head] + RATELIMIT_WINDOW_MS +
+			    RATELIMIT_SLACK_MS - now;
 
 			if (w > wait)
 				wait = w;

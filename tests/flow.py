@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Flow control against real Kafka and the fake model:
+
+- rpm: a backend with rpm = 20 is never sent more than 20 requests in
+  any 60 seconds, retries included, and every job still gets its result;
+- the circuit breaker: a backend that dies trips it (the metric says
+  so), its jobs fail over to the fallback backend, and when it comes
+  back the half-open probe closes it and traffic returns.
+
+TAP output, run by automake's tap-driver.sh from `make check`.
+VSAMPD_IT_PROFILE=skip (distcheck) and asan skip it (it spends most of
+its time waiting on the clock).
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vstest  # noqa: E402
+from vstest import Tap  # noqa: E402
+
+PROFILE = os.environ.get("VSAMPD_IT_PROFILE", "full")
+tap = Tap()
+RPM = 20
+
+
+def write_conf(path, brokers, url_a, url_b, port):
+    with open(path, "w") as f:
+        f.write("""
+kafka: {
+  brokers = "%s";
+  group_id = "vsampd-flow";
+  jobs_topic = "fl.jobs";
+  results_topic = "fl.results";
+  consumer = { session_timeout_ms = 6000; heartbeat_interval_ms = 500; };
+  producer = { linger_ms = 5; };
+};
+backends = (
+  { name = "limited"; type = "openai"; url = "%s"; model = "fake";
+    rpm = %d; max_inflight = 8; timeout_ms = 10000; max_retries = 3; },
+  { name = "a"; type = "openai"; url = "%s"; model = "fake-a";
+    fallback = [ "b" ]; max_inflight = 8; timeout_ms = 3000;
+    max_retries = 1; },
+  { name = "b"; type = "openai"; url = "%s"; model = "fake-b";
+    max_inflight = 8; timeout_ms = 10000; max_retries = 1; }
+);
+defaults = { backend = "limited"; method = "vs_standard"; k = 2; };
+metrics = { listen = "127.0.0.1:%d"; };
+dedup = { state_file = ""; };
+""" % (brokers, url_a, RPM, url_a, url_b, port))
+
+
+def max_in_window(times, window=60.0):
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi in range(len(times)):
+        while times[hi] - times[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def main():
+    if PROFILE in ("skip", "asan"):
+        tap.skip("flow control", "VSAMPD_IT_PROFILE=%s" % PROFILE)
+        return tap.done()
+    kafka = vstest.Kafka().start()
+    kafka.create_topics({"fl.jobs": 2, "fl.results": 2})
+    fa = vstest.FakeModel().start()
+    fb = vstest.FakeModel().start()
+    port = vstest.free_port()
+    conf = vstest.scratch("flow-", ".conf")
+    write_conf(conf, kafka.bootstrap, fa.url, fb.url, port)
+    d = vstest.spawn([vstest.vsampd_bin(), "-d", "-f", conf],
+                     name="vsampd-flow")
+    d.wait_log(r"ready: consuming", timeout=60)
+    results = vstest.Collector(kafka.bootstrap, "fl.results")
+    metrics = "http://127.0.0.1:%d/metrics" % port
+
+    # --- circuit breaker and fallback -------------------------------------
+    warm = [{"id": "up-%d" % i, "prompt": "Up %d" % i, "backend": "a"}
+            for i in range(5)]
+    vstest.produce(kafka.bootstrap, "fl.jobs", warm)
+    got = results.wait(keys={j["id"] for j in warm}, timeout=60)
+    tap.ok(all(got[j["id"]][-1]["backend"] == "a" for j in warm),
+           "backend a answers while it is up")
+    a_port = fa.port
+    fa.stop()  # a dies: connections are refused
+    down = [{"id": "down-%d" % i, "prompt": "Down %d" % i, "backend": "a"}
+            for i in range(20)]
+    vstest.produce(kafka.bootstrap, "fl.jobs", down)
+    got = results.wait(keys={j["id"] for j in down}, timeout=120)
+    vals = [got[j["id"]][-1] for j in down]
+    tap.ok(all(v["status"] == "ok" for v in vals),
+           "every job sent to the dead backend still gets an ok result",
+           diag=repr([v["error"] for v in vals if v["status"] != "ok"][:3]))
+    moved = [v for v in vals if v["backend"] == "b"]
+    tap.cmp(len(moved), ">=", 15, "they fail over to the fallback b "
+            "(%d of 20), which names itself in the result" % len(moved))
+    tap.ok(all(v["model"] == "fake-b" for v in moved),
+           "with the fallback's model")
+    with tap.step("the breaker opened: logged and vsampd_backend_circuit_"
+                  "open{backend=a} is 1"):
+        d.wait_log(r"backend a: circuit open", timeout=10)
+        st, body = vstest.http_get(metrics)
+        assert vstest.metric(body, "vsampd_backend_circuit_open",
+                             backend="a") == 1, body[:200]
+    # a comes back on its port: the probe closes the breaker.
+    fa2 = vstest.FakeModel(port=a_port).start()
+    time.sleep(0.5)
+    deadline = time.monotonic() + 90
+    back = False
+    i = 0
+    while time.monotonic() < deadline and not back:
+        jid = "back-%d" % i
+        i += 1
+        vstest.produce(kafka.bootstrap, "fl.jobs",
+                       [{"id": jid, "prompt": "Back %d" % i, "backend": "a"}])
+        r = results.wait(keys={jid}, timeout=60)[jid][-1]
+        back = r["backend"] == "a"
+        if not back:
+            time.sleep(1)
+    tap.ok(back, "when a returns, the half-open probe closes the breaker "
+           "and jobs go to a again (%d tries)" % i)
+    with tap.step("circuit closed: logged, and the metric is 0"):
+        d.wait_log(r"backend a: circuit closed", timeout=10)
+        st, body = vstest.http_get(metrics)
+        assert vstest.metric(body, "vsampd_backend_circuit_open",
+                             backend="a") == 0
+
+    # --- rpm ------------------------------------------------------------------
+    # A third answer 429 once (Retry-After 1): retries count in the window.
+    n = 35
+    jobs = [{"id": "rpm-%02d" % i, "prompt": "Limited %d %s" % (
+        i, vstest.marker("http429") if i % 3 == 0 else "")}
+        for i in range(n)]
+    fa2.reset()
+    t0 = time.monotonic()
+    vstest.produce(kafka.bootstrap, "fl.jobs", jobs)
+    got = results.wait(keys={j["id"] for j in jobs}, timeout=240)
+    dt = time.monotonic() - t0
+    reqs = [r for r in fa2.requests() if "Limited" in repr(r.get("body"))]
+    times = [r["t"] for r in reqs]
+    most = max_in_window(times)
+    tap.diag("%d jobs, %d requests to the limited backend in %.1fs; at "
+             "most %d in any 60 s" % (n, len(reqs), dt, most))
+    tap.cmp(most, "<=", RPM, "rpm = %d: never more than %d requests in any "
+            "60 seconds" % (RPM, RPM))
+    tap.cmp(len(reqs), ">", RPM, "and more than %d were sent in all "
+            "(the window slides)" % RPM)
+    tap.ok(all(v[-1]["status"] == "ok" for v in got.values()),
+           "every rate-limited job gets an ok result",
+           diag=repr([v[-1]["error"] for v in got.values()
+                      if v[-1]["status"] != "ok"][:3]))
+    d.stop()
+    fa2.stop()
+    fb.stop()
+    results.close()
+    kafka.stop()
+    return tap.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
