@@ -112,7 +112,7 @@ install_node() {
 	cp "$HERE/package.json" "$HERE/package-lock.json" "$NODEDIR/"
 	(cd "$NODEDIR" && npm ci --omit=optional --ignore-scripts \
 		--prefer-offline --no-audit --no-fund --loglevel=error \
-		--cache "$CACHE/npm-cache")
+		--cache "$CACHE/npm-cache" >&2)
 	node_stamp >"$NODEDIR/.stamp"
 	node_ok || {
 		log "node-llama-cpp or its linux-x64 binaries are missing"

