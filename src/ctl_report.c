@@ -164,6 +164,15 @@ report_msg(void *arg, const rd_kafka_message_t *m)
 	return 0;
 }
 
+/* Groups in label order, so that "poem / direct" and "poem /
+ * vs_standard" stand together. */
+static int
+group_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct group *)a)->label,
+	    ((const struct group *)b)->label);
+}
+
 static double
 mean(const struct group *g, int i)
 {
@@ -266,9 +275,18 @@ static void
 write_svg(const struct report *rp, FILE *fp, const char *title)
 {
 	const double bar = 16, gap = 28, left = 60, top = 60, ph = 300;
-	double cw = NMEAS * bar, width, height = top + ph + 110;
+	double cw = NMEAS * bar, width, height = top + ph + 110, slot;
+	size_t maxlabel = 0;
 
-	width = left + (double)rp->ng * (cw + gap) + gap + 20;
+	/* A cluster is as wide as its bars or its label (about 7 px a
+	 * character at 12 px), whichever is wider. */
+	for (size_t i = 0; i < rp->ng; i++)
+		if (strlen(rp->g[i].label) > maxlabel)
+			maxlabel = strlen(rp->g[i].label);
+	slot = cw + gap;
+	if ((double)maxlabel * 7.0 + 12 > slot)
+		slot = (double)maxlabel * 7.0 + 12;
+	width = left + (double)rp->ng * slot + gap + 20;
 	if (width < 520)
 		width = 520;
 	fprintf(fp,
@@ -296,7 +314,7 @@ write_svg(const struct report *rp, FILE *fp, const char *title)
 	}
 	for (size_t i = 0; i < rp->ng; i++) {
 		const struct group *g = &rp->g[i];
-		double x0 = left + gap + (double)i * (cw + gap);
+		double x0 = left + gap + (double)i * slot + (slot - gap - cw) / 2;
 
 		for (int m = 0; m < NMEAS; m++) {
 			double v = mean(g, m), h, x = x0 + m * bar;
@@ -321,8 +339,8 @@ write_svg(const struct report *rp, FILE *fp, const char *title)
 		svg_text(fp, g->label);
 		fprintf(fp, "</text>\n<text x=\"%.1f\" y=\"%.0f\" "
 			    "text-anchor=\"middle\" fill=\"#555\" "
-			    "font-size=\"10\">%zu jobs, %.0f dup</text>\n",
-		    x0 + cw / 2, top + ph + 32, g->jobs,
+			    "font-size=\"10\">%zu job%s, %.0f dup</text>\n",
+		    x0 + cw / 2, top + ph + 32, g->jobs, g->jobs == 1 ? "" : "s",
 		    g->dup_job + g->dup_scope);
 	}
 	for (int m = 0; m < NMEAS; m++) {
@@ -461,6 +479,7 @@ ctl_report(int argc, char **argv)
 			ctl_reader_close(in);
 		}
 	}
+	qsort(rp->g, rp->ng, sizeof(rp->g[0]), group_cmp);
 	if (rp->bad > 0)
 		fprintf(stderr,
 		    "vsampctl report: %zu of %zu line(s) were not results\n",
