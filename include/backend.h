@@ -81,6 +81,8 @@ void backend_correct_tokens(struct backend *b, long est, long used);
 int backend_available(const struct backend *b);
 /* The current concurrency limit. */
 int backend_limit(const struct backend *b);
+/* 1 for type "anthropic" (the Messages API), 0 for "openai". */
+int backend_is_anthropic(const struct backend *b);
 void backend_cancel(struct backend_req *r);
 
 /* Requests sent and not yet answered; requests waiting for a slot or a

@@ -18,6 +18,7 @@
 #include "backend.h"
 #include "conf.h"
 #include "aimd.h"
+#include "anthropic.h"
 #include "breaker.h"
 #include "http.h"
 #include "log.h"
@@ -69,6 +70,7 @@ struct backend {
 	size_t sleeping;
 	uint64_t rng;
 	struct stats *st; /* borrowed; NULL: not counted */
+	int anthropic; /* type "anthropic": the Messages API */
 	struct ratelimit rl;
 	struct aimd aimd;
 	struct breaker br;
@@ -207,7 +209,8 @@ backend_new(struct loop *loop, struct http *http, const struct conf_backend *p,
 	size_t ul;
 	int i = 0;
 
-	if (strcmp(p->type, "openai") != 0) {
+	if (strcmp(p->type, "openai") != 0 &&
+	    strcmp(p->type, "anthropic") != 0) {
 		snprintf(errstr, errlen, "backend %s: unsupported type %s",
 		    p->name, p->type);
 		return NULL;
@@ -221,8 +224,13 @@ backend_new(struct loop *loop, struct http *http, const struct conf_backend *p,
 		ul--;
 	b->base = xstrndup(p->url, ul);
 	b->headers[i++] = "Content-Type: application/json";
+	b->anthropic = strcmp(p->type, "anthropic") == 0;
+	if (b->anthropic)
+		b->headers[i++] = "anthropic-version: " ANTHROPIC_VERSION;
 	if (p->api_key != NULL && p->api_key[0] != '\0') {
-		b->auth = xasprintf("Authorization: Bearer %s", p->api_key);
+		b->auth = b->anthropic
+		    ? xasprintf("x-api-key: %s", p->api_key)
+		    : xasprintf("Authorization: Bearer %s", p->api_key);
 		b->headers[i++] = b->auth;
 	}
 	b->headers[i] = NULL;
@@ -329,6 +337,12 @@ int
 backend_available(const struct backend *b)
 {
 	return !breaker_is_open(&b->br, loop_clock_ms());
+}
+
+int
+backend_is_anthropic(const struct backend *b)
+{
+	return b->anthropic;
 }
 
 int

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "anthropic.h"
 #include "backend.h"
 #include "conf.h"
 #include "dedup.h"
@@ -116,6 +117,7 @@ struct pipeline {
 static void pcall_start(struct pcall *c);
 static void pgen_reap(void *arg);
 static void pjob_use_backend(struct pjob *j, struct backend *be);
+static double pick_double(double job, double profile, double dflt);
 static struct backend *pjob_pick_backend(struct pjob *j, int *more);
 
 static void
@@ -636,8 +638,10 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 		return;
 	}
 	memset(&orep, 0, sizeof(orep));
-	if (openai_chat_parse(rep->body, rep->len, &orep, err, sizeof(err)) ==
-	    -1) {
+	if ((backend_is_anthropic(j->be)
+		    ? anthropic_parse(rep->body, rep->len, &orep, err, sizeof(err))
+		    : openai_chat_parse(
+			  rep->body, rep->len, &orep, err, sizeof(err))) == -1) {
 		snprintf(msg, sizeof(msg), "backend %s: %s", prof->name, err);
 		goto retry;
 	}
@@ -696,6 +700,7 @@ pcall_start(struct pcall *c)
 	char err[256], *body;
 	size_t len;
 	struct backend *be;
+	const char *path;
 	int failfast;
 
 	be = pjob_pick_backend(j, &failfast);
@@ -719,12 +724,24 @@ pcall_start(struct pcall *c)
 		json_decref((json_t *)j->op.schema);
 		j->op.schema = prompt_schema(j->pp.method, c->asked);
 	}
-	body = openai_chat_request(chat, &j->op, &len);
+	if (backend_is_anthropic(j->be)) {
+		struct openai_params ap = j->op;
+
+		/* top_p only when the job or profile sets it; no schema. */
+		ap.top_p = pick_double(j->job->top_p,
+		    backend_profile(j->be)->top_p, NAN);
+		ap.schema = NULL;
+		body = anthropic_request(chat, &ap, &len);
+		path = "/v1/messages";
+	} else {
+		body = openai_chat_request(chat, &j->op, &len);
+		path = "/chat/completions";
+	}
 	chat_free(&one);
 	if (c->tries == 0)
 		j->outstanding++;
 	c->tries++;
-	c->req = backend_post_ex(j->be, "/chat/completions", body, len,
+	c->req = backend_post_ex(j->be, path, body, len,
 	    j->op.max_tokens, failfast ? BACKEND_FAILFAST : 0, pcall_on_reply,
 	    c);
 	free(body);

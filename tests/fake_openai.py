@@ -454,11 +454,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         st = self.server.state
         path = self.path.split("?")[0]
         body = self.read_body()
-        auth = self.headers.get("Authorization")
+        anthropic = path in ("/v1/messages", "/messages")
+        if anthropic:
+            # The Messages API: the key in x-api-key, a version header.
+            auth = self.headers.get("x-api-key")
+            want = st.require_key
+        else:
+            auth = self.headers.get("Authorization")
+            want = "Bearer %s" % st.require_key
         rec = {"t": round(time.time(), 3), "method": "POST", "path": path,
                "auth": auth is not None}
+        if anthropic:
+            rec["anthropic_version"] = self.headers.get("anthropic-version")
+            rec["authorization_header"] = \
+                self.headers.get("Authorization") is not None
         if st.require_key is not None:
-            rec["auth_ok"] = auth == "Bearer " + st.require_key
+            rec["auth_ok"] = auth == want
         if path == "/reset":
             st.reset()
             self.send_json(200, {"status": "ok"})
@@ -485,6 +496,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if path in ("/v1/chat/completions", "/chat/completions"):
             self.chat(req, rec)
+        elif anthropic:
+            self.messages(req, rec)
         elif path in ("/v1/embeddings", "/embeddings"):
             self.embeddings(req, rec)
         else:
@@ -638,6 +651,86 @@ class Handler(http.server.BaseHTTPRequestHandler):
         headers = dict(entry.get("headers") or {})
         self.send_json(200, reply, headers=headers,
                        chunked=bool(entry.get("chunked")))
+
+    def messages(self, req, rec):
+        """The Anthropic Messages API: system at the top level, content
+        as a string or text blocks, max_tokens required, no
+        response_format; the reply's content is a list of blocks."""
+        st = self.server.state
+        path = rec["path"]
+        problem = None
+        if not rec.get("anthropic_version"):
+            problem = "anthropic-version header missing"
+        elif not isinstance(req.get("max_tokens"), int):
+            problem = "max_tokens: Field required"
+        elif "response_format" in req:
+            problem = "response_format: Extra inputs are not permitted"
+        elif not isinstance(req.get("messages"), list) or not req["messages"]:
+            problem = "messages: Field required"
+        elif any(isinstance(m, dict) and m.get("role") == "system"
+                 for m in req["messages"]):
+            problem = "messages: role system is not allowed (use system)"
+        if problem is not None:
+            rec["status"] = 400
+            st.count(path, None, 400)
+            st.log(rec)
+            self.send_json(400, {"type": "error", "error": {
+                "type": "invalid_request_error", "message": problem}})
+            return
+
+        def text_of(c):
+            if isinstance(c, list):
+                return "".join(str(b.get("text", "")) for b in c
+                               if isinstance(b, dict))
+            return str(c)
+        system = req.get("system")
+        msgs = ([{"role": "system", "content": text_of(system)}]
+                if system else []) + [
+            {"role": m.get("role"), "content": text_of(m.get("content"))}
+            for m in req["messages"] if isinstance(m, dict)]
+        marker = None
+        for m in reversed(msgs):
+            if m.get("role") == "user":
+                found = MARKER_RE.search(m["content"])
+                if found:
+                    marker = found.group(1)
+                    break
+        rec["marker"] = marker
+        rec["model"] = req.get("model")
+        rec["top_p"] = req.get("top_p")
+        rec["max_tokens"] = req.get("max_tokens")
+        req_key = sha(json.dumps(msgs, sort_keys=True))
+        entry = self.pick_entry(marker, req_key, rec)
+        if entry is None:
+            rec["status"] = 400
+            st.count(path, marker, 400)
+            st.log(rec)
+            self.send_json(400, self.error_body(
+                400, "fake: no script entry %r" % marker))
+            return
+        if self.apply_transport(entry, rec, path, marker):
+            return
+        a = analyse({"messages": msgs})
+        if "content" in entry:
+            content = str(entry["content"])
+        else:
+            occ = 0
+            if entry.get("vary", True):
+                occ = st.next_occurrence(req_key)
+            content = render(entry.get("form", "auto"), a,
+                             "%s/%d" % (req_key[:16], occ),
+                             int(entry.get("k") or a.k))
+        reply = {"id": "msg_fake_%d" % st.requests, "type": "message",
+                 "role": "assistant", "model": req.get("model") or "fake",
+                 "content": [{"type": "text", "text": content}],
+                 "stop_reason": entry.get("finish_reason", "end_turn"),
+                 "usage": {"input_tokens": sum(len(tokens(m["content"]))
+                                               for m in msgs),
+                           "output_tokens": len(tokens(content))}}
+        rec["status"] = 200
+        st.count(path, marker, 200)
+        st.log(rec)
+        self.send_json(200, reply, headers=dict(entry.get("headers") or {}))
 
     def embeddings(self, req, rec):
         st = self.server.state

@@ -1,0 +1,163 @@
+/*
+ * check_anthropic: the Messages API request (system at the top, max_tokens
+ * always, top_p only when given, no response_format) and reply parsing
+ * (text blocks joined, other blocks skipped, usage, errors that do not
+ * echo the body).
+ */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "anthropic.h"
+#include "chat.h"
+
+static json_t *
+build(const struct openai_params *p)
+{
+	struct chat c;
+	json_t *v;
+	size_t len;
+	char *body;
+
+	chat_init(&c);
+	chat_add(&c, ROLE_SYSTEM, "Be brief.", 9);
+	chat_add(&c, ROLE_SYSTEM, "Answer in JSON.", 15);
+	chat_add(&c, ROLE_USER, "Hi", 2);
+	chat_add(&c, ROLE_ASSISTANT, "{\"a\":1}", 7);
+	chat_add(&c, ROLE_USER, "Another", 7);
+	body = anthropic_request(&c, p, &len);
+	ck_assert_uint_eq(len, strlen(body));
+	v = json_loads(body, 0, NULL);
+	ck_assert_ptr_nonnull(v);
+	free(body);
+	chat_free(&c);
+	return v;
+}
+
+START_TEST(test_request)
+{
+	struct openai_params p = {"claude-x", 0.7, NAN, 0, NULL};
+	json_t *v = build(&p), *m;
+
+	ck_assert_str_eq(json_string_value(json_object_get(v, "model")),
+	    "claude-x");
+	ck_assert_str_eq(json_string_value(json_object_get(v, "system")),
+	    "Be brief.\n\nAnswer in JSON.");
+	m = json_object_get(v, "messages");
+	ck_assert_uint_eq(json_array_size(m), 3);
+	ck_assert_str_eq(json_string_value(json_object_get(
+			     json_array_get(m, 0), "role")),
+	    "user");
+	ck_assert_str_eq(json_string_value(json_object_get(
+			     json_array_get(m, 1), "content")),
+	    "{\"a\":1}");
+	/* max_tokens always; top_p only when set; never response_format. */
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "max_tokens")),
+	    ANTHROPIC_MAX_TOKENS);
+	ck_assert_ptr_null(json_object_get(v, "top_p"));
+	ck_assert_ptr_null(json_object_get(v, "response_format"));
+	ck_assert(fabs(json_real_value(json_object_get(v, "temperature")) -
+		      0.7) < 1e-12);
+	json_decref(v);
+	p.top_p = 0.9;
+	p.max_tokens = 300;
+	p.temperature = NAN;
+	v = build(&p);
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "max_tokens")),
+	    300);
+	ck_assert(fabs(json_real_value(json_object_get(v, "top_p")) - 0.9) <
+	    1e-12);
+	ck_assert_ptr_null(json_object_get(v, "temperature"));
+	json_decref(v);
+}
+END_TEST
+
+static int
+parse(const char *body, struct openai_reply *r, char *err)
+{
+	return anthropic_parse(body, strlen(body), r, err, 256);
+}
+
+START_TEST(test_parse)
+{
+	struct openai_reply r;
+	char err[256];
+
+	ck_assert_int_eq(parse("{\"type\":\"message\",\"content\":["
+			       "{\"type\":\"thinking\",\"thinking\":\"hm\"},"
+			       "{\"type\":\"text\",\"text\":\"Hello, \"},"
+			       "{\"type\":\"text\",\"text\":\"world\"}],"
+			       "\"stop_reason\":\"end_turn\",\"usage\":{"
+			       "\"input_tokens\":12,\"output_tokens\":3}}",
+			     &r, err),
+	    0);
+	ck_assert_str_eq(r.content, "Hello, world");
+	ck_assert_uint_eq(r.len, 12);
+	ck_assert_uint_eq(r.prompt_tokens, 12);
+	ck_assert_uint_eq(r.completion_tokens, 3);
+	ck_assert_str_eq(r.finish_reason, "end_turn");
+	openai_reply_free(&r);
+	/* No usage: zero tokens, still ok. */
+	ck_assert_int_eq(
+	    parse("{\"content\":[{\"type\":\"text\",\"text\":\"\"}]}", &r, err),
+	    0);
+	ck_assert_str_eq(r.content, "");
+	ck_assert_uint_eq(r.prompt_tokens, 0);
+	openai_reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_parse_errors)
+{
+	struct openai_reply r;
+	char err[256];
+
+	ck_assert_int_eq(parse("not json", &r, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "not JSON"));
+	ck_assert_int_eq(parse("[1]", &r, err), -1);
+	ck_assert_int_eq(parse("{\"type\":\"error\",\"error\":{\"type\":"
+			       "\"overloaded_error\",\"message\":\"SECRET "
+			       "body text\"}}",
+			     &r, err),
+	    -1);
+	ck_assert_str_eq(err, "reply is an error (overloaded_error)");
+	ck_assert_int_eq(parse("{\"error\":{\"type\":\"Bad<script>\"}}", &r,
+			     err),
+	    -1);
+	ck_assert_str_eq(err, "reply is an error");
+	ck_assert_int_eq(parse("{\"content\":\"text\"}", &r, err), -1);
+	ck_assert_str_eq(err, "reply has no content array");
+	ck_assert_int_eq(
+	    parse("{\"content\":[{\"type\":\"tool_use\"}]}", &r, err), -1);
+	ck_assert_str_eq(err, "reply has no text content block");
+	ck_assert_int_eq(
+	    parse("{\"content\":[{\"type\":\"text\",\"text\":7}]}", &r, err),
+	    -1);
+	ck_assert_int_eq(parse("{\"content\":[{\"type\":\"text\",\"text\":"
+			       "\"a\\u0000b\"}]}",
+			     &r, err),
+	    -1); /* jansson refuses \u0000 without JSON_ALLOW_NUL */
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("anthropic");
+	TCase *tc = tcase_create("anthropic");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_request);
+	tcase_add_test(tc, test_parse);
+	tcase_add_test(tc, test_parse_errors);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
