@@ -63,6 +63,8 @@ struct djob {
 	int acks; /* produced messages not yet acknowledged */
 	int replaced; /* the result was replaced by an internal error */
 	int dlq_sent; /* the DLQ copy was produced */
+	struct result *res; /* exactly-once: waiting for its transaction */
+	int in_txn; /* exactly-once: produced in a transaction */
 	TAILQ_ENTRY(djob) pentry; /* in part->jobs while assigned */
 	TAILQ_ENTRY(djob) dentry; /* in daemon->jobs always */
 };
@@ -119,6 +121,8 @@ struct daemon {
 	struct stats *st;
 	struct httpd *httpd; /* NULL: metrics.listen is off */
 	uint64_t heartbeat; /* loop_clock_ms() of the last tick */
+	int eos; /* kafka.exactly_once */
+	struct loop_timer *txn_timer; /* commits every transaction_ms */
 };
 
 static void daemon_produce(struct daemon *d, const char *topic, const char *key,
@@ -126,6 +130,7 @@ static void daemon_produce(struct daemon *d, const char *topic, const char *key,
     struct djob *j);
 static void daemon_check_drained(struct daemon *d);
 static void daemon_forget_revoked(struct daemon *d);
+static void daemon_txn_commit(struct daemon *d);
 
 /* ---- partitions ---- */
 
@@ -144,7 +149,8 @@ dpart_store(struct daemon *d, struct dpart *p)
 	rd_kafka_resp_err_t err;
 	int64_t wm = tracker_watermark(p->tr);
 
-	if (wm < 0 || wm <= p->stored)
+	/* Exactly-once commits offsets in its transactions, never here. */
+	if (d->eos || wm < 0 || wm <= p->stored)
 		return;
 	l = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(l, d->conf->jobs_topic, p->partition)
@@ -172,6 +178,7 @@ djob_free(struct djob *j)
 	TAILQ_REMOVE(&d->jobs, j, dentry);
 	if (j->hdrs != NULL)
 		rd_kafka_headers_destroy(j->hdrs);
+	result_free(j->res);
 	free(j->key);
 	free(j->value);
 	free(j->id);
@@ -223,6 +230,9 @@ djob_release(struct djob *j)
 	struct daemon *d = j->d;
 
 	if (j->in_pipeline || j->acks > 0)
+		return;
+	/* Exactly-once: a result waits for its transaction. */
+	if (j->res != NULL && j->part != NULL)
 		return;
 	if (j->part != NULL) {
 		tracker_done(j->part->tr, j->offset);
@@ -337,6 +347,12 @@ daemon_on_result(void *arg, void *token, struct result *r)
 		/* Revoked meanwhile: the next owner redoes the job. */
 		result_free(r);
 		djob_release(j);
+		return;
+	}
+	if (d->eos) {
+		/* Produced with its offset in the next transaction, once
+		 * every earlier offset of its partition is done too. */
+		j->res = r;
 		return;
 	}
 	daemon_emit(d, j, r);
@@ -487,7 +503,9 @@ daemon_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	const char *topic = rd_kafka_topic_name(m->rkt);
 	rd_kafka_headers_t *h = NULL, *copy = NULL;
 
-	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR || d->eos) {
+		/* Exactly-once: a failed message fails its transaction,
+		 * which is aborted and its jobs consumed again. */
 		j->acks--;
 		djob_release(j);
 		return;
@@ -649,6 +667,10 @@ daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		log_info("assigned %d partition(s) of %s", parts->cnt,
 		    d->conf->jobs_topic);
 	} else {
+		/* Exactly-once: what is finished goes out, with its offsets,
+		 * before the partitions do (or is aborted and redone). */
+		if (d->eos)
+			daemon_txn_commit(d);
 		for (int i = 0; i < parts->cnt; i++) {
 			struct dpart *p =
 			    dpart_get(d, parts->elems[i].partition);
@@ -701,6 +723,178 @@ daemon_forget_revoked(struct daemon *d)
 		if (j->part == NULL && !j->in_pipeline && j->acks == 0)
 			djob_release(j);
 	}
+}
+
+/* ---- exactly-once (kafka.exactly_once) ---- */
+
+#define TXN_TIMEOUT_MS 30000
+
+/*
+ * Forget every job and seek every assigned partition back to its
+ * committed offset: after an aborted transaction nothing of what was in
+ * flight may count, and the jobs are consumed again.
+ */
+static void
+daemon_txn_rewind(struct daemon *d)
+{
+	rd_kafka_topic_partition_list_t *l;
+	struct djob *j, *next;
+	rd_kafka_error_t *e;
+
+	for (j = TAILQ_FIRST(&d->jobs); j != NULL; j = TAILQ_NEXT(j, dentry)) {
+		if (j->in_pipeline && d->pl != NULL) {
+			pipeline_cancel(d->pl, j);
+			j->in_pipeline = 0;
+		}
+		result_free(j->res);
+		j->res = NULL;
+		if (j->part != NULL) {
+			TAILQ_REMOVE(&j->part->jobs, j, pentry);
+			j->part = NULL;
+		}
+	}
+	for (j = TAILQ_FIRST(&d->jobs); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, dentry);
+		if (j->acks == 0)
+			djob_release(j);
+	}
+	l = rd_kafka_topic_partition_list_new((int)d->nparts);
+	for (size_t i = 0; i < d->nparts; i++) {
+		if (d->parts[i] == NULL)
+			continue;
+		tracker_free(d->parts[i]->tr);
+		d->parts[i]->tr = tracker_new();
+		rd_kafka_topic_partition_list_add(
+		    l, d->conf->jobs_topic, d->parts[i]->partition);
+	}
+	if (l->cnt > 0 &&
+	    rd_kafka_committed(d->cons, l, TXN_TIMEOUT_MS) ==
+		RD_KAFKA_RESP_ERR_NO_ERROR) {
+		for (int i = 0; i < l->cnt; i++)
+			if (l->elems[i].offset < 0)
+				l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+		if ((e = rd_kafka_seek_partitions(d->cons, l, TXN_TIMEOUT_MS)) !=
+		    NULL) {
+			log_warnx("exactly-once: seek after abort: %s",
+			    rd_kafka_error_string(e));
+			rd_kafka_error_destroy(e);
+		}
+	} else if (l->cnt > 0)
+		log_warnx("exactly-once: cannot read the committed offsets "
+			  "after an abort");
+	rd_kafka_topic_partition_list_destroy(l);
+	daemon_backpressure(d);
+}
+
+/*
+ * One transaction: the results (and DLQ copies) of each assigned
+ * partition's contiguous prefix of finished jobs, and the offsets after
+ * them. These are the only blocking Kafka calls in the loop (DESIGN.md
+ * section 9). An abortable failure aborts and rewinds; a fatal one
+ * ends the process, as a fatal producer error must.
+ */
+static void
+daemon_txn_commit(struct daemon *d)
+{
+	rd_kafka_topic_partition_list_t *offs;
+	rd_kafka_consumer_group_metadata_t *cgmd;
+	rd_kafka_error_t *e;
+	struct djob *j;
+	size_t n = 0;
+
+	offs = rd_kafka_topic_partition_list_new(4);
+	for (size_t i = 0; i < d->nparts; i++) {
+		struct dpart *p = d->parts[i];
+		int64_t last = -1;
+
+		if (p == NULL)
+			continue;
+		TAILQ_FOREACH(j, &p->jobs, pentry)
+		{
+			if (j->in_txn)
+				continue;
+			if (j->res == NULL)
+				break;
+			last = j->offset;
+		}
+		if (last >= 0)
+			rd_kafka_topic_partition_list_add(
+			    offs, d->conf->jobs_topic, p->partition)
+			    ->offset = last + 1;
+	}
+	if (offs->cnt == 0) {
+		rd_kafka_topic_partition_list_destroy(offs);
+		return;
+	}
+	if ((e = rd_kafka_begin_transaction(d->prod)) != NULL)
+		goto failed;
+	for (size_t i = 0; i < d->nparts; i++) {
+		struct dpart *p = d->parts[i];
+		struct djob *next;
+
+		if (p == NULL)
+			continue;
+		for (j = TAILQ_FIRST(&p->jobs); j != NULL; j = next) {
+			struct result *r = j->res;
+
+			next = TAILQ_NEXT(j, pentry);
+			if (j->in_txn)
+				continue;
+			if (r == NULL)
+				break;
+			j->res = NULL;
+			j->in_txn = 1;
+			j->acks++; /* held while it is produced */
+			daemon_emit(d, j, r);
+			result_free(r);
+			n++;
+			j->acks--;
+		}
+	}
+	/* Everything must be queued before the commit flushes it. */
+	while (!TAILQ_EMPTY(&d->pending)) {
+		rd_kafka_poll(d->prod, 10);
+		daemon_flush_pending(d);
+	}
+	cgmd = rd_kafka_consumer_group_metadata(d->cons);
+	e = rd_kafka_send_offsets_to_transaction(
+	    d->prod, offs, cgmd, TXN_TIMEOUT_MS);
+	rd_kafka_consumer_group_metadata_destroy(cgmd);
+	if (e == NULL)
+		e = rd_kafka_commit_transaction(d->prod, TXN_TIMEOUT_MS);
+	if (e == NULL) {
+		log_debug("exactly-once: committed %zu result(s) and %d "
+			  "offset(s)",
+		    n, offs->cnt);
+		rd_kafka_topic_partition_list_destroy(offs);
+		return;
+	}
+failed:
+	rd_kafka_topic_partition_list_destroy(offs);
+	if (rd_kafka_error_is_fatal(e))
+		fatalx("exactly-once: fatal transaction error: %s",
+		    rd_kafka_error_string(e));
+	log_warnx("exactly-once: transaction failed (%s); aborting and "
+		  "consuming again from the committed offsets",
+	    rd_kafka_error_string(e));
+	rd_kafka_error_destroy(e);
+	if ((e = rd_kafka_abort_transaction(d->prod, TXN_TIMEOUT_MS)) != NULL) {
+		if (rd_kafka_error_is_fatal(e))
+			fatalx("exactly-once: cannot abort: %s",
+			    rd_kafka_error_string(e));
+		log_warnx("exactly-once: abort: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	}
+	daemon_txn_rewind(d);
+}
+
+static void
+daemon_on_txn_timer(void *arg)
+{
+	struct daemon *d = arg;
+
+	daemon_txn_commit(d);
+	loop_timer_set(d->txn_timer, (uint64_t)d->conf->transaction_ms);
 }
 
 /* ---- metrics and health ---- */
@@ -1067,6 +1261,9 @@ daemon_close(struct daemon *d)
 	scope_save_free(d->saver);
 	d->saver = NULL;
 	daemon_save_state(d, 1);
+	/* The last finished jobs' transaction. */
+	if (d->eos)
+		daemon_txn_commit(d);
 	/* Jobs cut off by the deadline produce nothing. */
 	pipeline_free(d->pl);
 	d->pl = NULL;
@@ -1084,7 +1281,8 @@ daemon_close(struct daemon *d)
 
 		/* Commit what is stored now; closing waits for commits in
 		 * flight, and bounds the wait, unlike a synchronous commit. */
-		rd_kafka_commit(d->cons, NULL, 1);
+		if (!d->eos)
+			rd_kafka_commit(d->cons, NULL, 1);
 		cerr = rd_kafka_consumer_close_queue(d->cons, d->cq);
 		until = loop_clock_ms() + CLOSE_MS;
 		if (cerr != NULL) {
@@ -1124,15 +1322,6 @@ daemon_close(struct daemon *d)
 	d->nparts = 0;
 }
 
-/* Keys that later versions act on: say so rather than ignore them. */
-static void
-daemon_warn_unimplemented(const struct conf *c)
-{
-	if (c->exactly_once)
-		log_warnx("kafka.exactly_once: not implemented by this "
-			  "version; delivery is at least once");
-}
-
 int
 daemon_run(struct conf *conf)
 {
@@ -1154,7 +1343,6 @@ daemon_run(struct conf *conf)
 	    pipeline_new(d->loop, conf, daemon_on_result, d, err, sizeof(err));
 	if (d->pl == NULL)
 		fatalx("%s", err);
-	daemon_warn_unimplemented(conf);
 	d->st = stats_new(PACKAGE_VERSION);
 	pipeline_set_stats(d->pl, d->st);
 	stats_delivery_failure_topic(d->st, conf->results_topic);
@@ -1173,6 +1361,21 @@ daemon_run(struct conf *conf)
 	    kafka_producer_new(conf, daemon_on_delivery, d, err, sizeof(err));
 	if (d->prod == NULL)
 		fatalx("%s", err);
+	d->eos = conf->exactly_once;
+	if (d->eos) {
+		rd_kafka_error_t *e;
+
+		/* Blocking, at start: fences an older instance of the same
+		 * transactional_id and aborts what it left open. */
+		e = rd_kafka_init_transactions(d->prod, TXN_TIMEOUT_MS);
+		if (e != NULL)
+			fatalx("exactly-once: cannot initialise transactions "
+			       "for %s: %s",
+			    conf->transactional_id, rd_kafka_error_string(e));
+		log_info("exactly-once: transactional id %s, a transaction "
+			 "every %ld ms",
+		    conf->transactional_id, conf->transaction_ms);
+	}
 	d->cons = kafka_consumer_new(
 	    conf, conf->group_id, daemon_rebalance, d, err, sizeof(err));
 	if (d->cons == NULL)
@@ -1197,6 +1400,10 @@ daemon_run(struct conf *conf)
 		fatal("epoll_ctl");
 	d->tick = loop_timer_new(d->loop, daemon_on_tick, d);
 	loop_timer_set(d->tick, TICK_MS);
+	if (d->eos) {
+		d->txn_timer = loop_timer_new(d->loop, daemon_on_txn_timer, d);
+		loop_timer_set(d->txn_timer, (uint64_t)conf->transaction_ms);
+	}
 	d->watchdog_ms = notify_watchdog_ms();
 
 	topics = rd_kafka_topic_partition_list_new(1);
@@ -1222,6 +1429,7 @@ daemon_run(struct conf *conf)
 	loop_io_del(d->pio);
 	loop_io_del(d->sio);
 	loop_timer_free(d->tick);
+	loop_timer_free(d->txn_timer);
 	rd_kafka_queue_io_event_enable(d->cq, -1, NULL, 0);
 	rd_kafka_queue_io_event_enable(d->pq, -1, NULL, 0);
 	rd_kafka_queue_destroy(d->cq);

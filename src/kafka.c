@@ -137,6 +137,23 @@ kafka_consumer_new(const struct conf *c, const char *group,
 		rd_kafka_conf_destroy(kc);
 		return NULL;
 	}
+	/* Exactly-once commits offsets in its transactions only. */
+	if (c->exactly_once &&
+	    kafka_set(kc, "enable.auto.commit", "false", errstr, errlen) ==
+		-1) {
+		rd_kafka_conf_destroy(kc);
+		return NULL;
+	}
+	/* Exactly-once reads only committed jobs, like its results'
+	 * readers should. */
+	if (c->exactly_once &&
+	    !kafka_has_prop(
+		c->consumer_props, c->nconsumer_props, "isolation.level") &&
+	    kafka_set(kc, "isolation.level", "read_committed", errstr,
+		errlen) == -1) {
+		rd_kafka_conf_destroy(kc);
+		return NULL;
+	}
 	if (kafka_set(kc, "group.id", group, errstr, errlen) == -1 ||
 	    kafka_set(kc, "enable.auto.offset.store", "false", errstr,
 		errlen) == -1 ||
@@ -178,6 +195,19 @@ kafka_producer_new(const struct conf *c, kafka_dr_cb dr, void *opaque,
 	    kafka_set(kc, "client.id", "vsampd", errstr, errlen) == -1) {
 		rd_kafka_conf_destroy(kc);
 		return NULL;
+	}
+	if (c->exactly_once) {
+		/* Below the unit's WatchdogSec (30 s): a transaction call
+		 * blocks the loop at most this long. */
+		if (kafka_set(kc, "transactional.id", c->transactional_id,
+			errstr, errlen) == -1 ||
+		    (!kafka_has_prop(c->producer_props, c->nproducer_props,
+			 "transaction.timeout.ms") &&
+			kafka_set(kc, "transaction.timeout.ms", "20000", errstr,
+			    errlen) == -1)) {
+			rd_kafka_conf_destroy(kc);
+			return NULL;
+		}
 	}
 	/* Raise message.max.bytes only when the user left it lower. */
 	{
