@@ -7,8 +7,12 @@
 #   1. deps       install Debian packages                        10 min
 #   2. build      autogen, configure --enable-debug, make         5 min
 #   3. check      make check: unit + real-Kafka integration      15 min
-#   4. asan       ASan+UBSan build: unit tests + 200-job subset   15 min
-#   5. distcheck  make distcheck (unit tests only)               10 min
+#   4. asan       ASan+UBSan build: unit tests + integration      15 min
+#                 subsets (VSAMPD_IT_PROFILE=asan)
+#   5. valgrind   every unit suite under valgrind, no leaks       10 min
+#   6. fuzz       every libFuzzer target 60 s, then its           15 min
+#                 regression inputs (clang, --enable-fuzzing)
+#   7. distcheck  make distcheck (unit tests only)               10 min
 # The run ends with one summary line "total: N passed, M failed" over
 # every stage's test results, and exits non-zero on any failure.
 set -uo pipefail
@@ -84,6 +88,39 @@ asan() {
 }
 stage asan 900 bash -c "$(declare -f asan); top='$top' out='$out' jobs=$jobs asan"
 count "$out/asan/test-suite.log"
+
+# Every Check suite of the debug build under valgrind (no fork, so the
+# leaks of a test are its own); one pass or fail per suite.
+valgrind_stage() {
+	local t rc n=0 bad=0
+	cd "$out/debug" || return 1
+	for t in tests/check_*; do
+		case $t in *.o | *.log | *.trs) continue ;; esac
+		[ -x "$t" ] || continue
+		n=$((n + 1))
+		if CK_FORK=no CK_DEFAULT_TIMEOUT=600 valgrind -q \
+			--leak-check=full --errors-for-leak-kinds=definite,indirect \
+			--error-exitcode=3 "$t" >"$t.valgrind.log" 2>&1; then
+			echo "PASS: valgrind $t"
+		else
+			rc=$?
+			echo "FAIL: valgrind $t (exit $rc)"
+			tail -n 40 "$t.valgrind.log"
+			bad=$((bad + 1))
+		fi
+	done
+	echo "valgrind: $((n - bad)) passed, $bad failed"
+	[ $bad -eq 0 ]
+}
+if stage valgrind 600 bash -c "$(declare -f valgrind_stage); out='$out' valgrind_stage" \
+	>"$out/valgrind.out" 2>&1; then
+	:
+fi
+cat "$out/valgrind.out"
+p=$(sed -n 's/^valgrind: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$out/valgrind.out")
+f=$(sed -n 's/^valgrind: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$out/valgrind.out")
+passed=$((passed + ${p:-0}))
+failed=$((failed + ${f:-1}))
 
 distcheck() {
 	cd "$out/debug" &&
