@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <libconfig.h>
 
@@ -293,9 +294,10 @@ check_url(const char *s, char *why, size_t whylen)
 static int
 check_btype(const char *s, char *why, size_t whylen)
 {
-	if (strcmp(s, "openai") == 0)
+	if (strcmp(s, "openai") == 0 || strcmp(s, "anthropic") == 0)
 		return 0;
-	snprintf(why, whylen, "unknown type \"%s\" (allowed: openai)", s);
+	snprintf(why, whylen,
+	    "unknown type \"%s\" (allowed: openai, anthropic)", s);
 	return -1;
 }
 
@@ -810,6 +812,19 @@ fallback_check(struct loadctx *lc, const config_setting_t *g, const char *key,
 	const config_setting_t *l = config_setting_get_member(g, "fallback");
 	char fkey[300];
 
+	if (strcmp(key, "embeddings") == 0 &&
+	    strcmp(b->type, "anthropic") == 0) {
+		keypath(fkey, sizeof(fkey), "%s.type", key);
+		return conf_err(lc, config_setting_get_member(g, "type"), fkey,
+		    "embeddings need an OpenAI-compatible /embeddings (type "
+		    "openai)");
+	}
+	if (b->structured_output && strcmp(b->type, "anthropic") == 0) {
+		keypath(fkey, sizeof(fkey), "%s.structured_output", key);
+		return conf_err(lc,
+		    config_setting_get_member(g, "structured_output"), fkey,
+		    "the anthropic type has no response_format");
+	}
 	for (size_t i = 0; i < b->nfallback; i++) {
 		const config_setting_t *e =
 		    config_setting_get_elem(l, (unsigned int)i);
@@ -883,6 +898,92 @@ conf_finish(struct loadctx *lc, const config_t *cfg)
 	return 0;
 }
 
+/* libconfig 1.5 refuses to include deeper than this (MAX_INCLUDE_DEPTH). */
+#define CONF_INCLUDE_MAX 10
+
+static int
+is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The name of an "@include" line (libconfig's ^[ \t]*@include[ \t]+"),
+ * unescaped as libconfig does, into b. Returns 0, or -1 for other lines. */
+static int
+include_name(const char *line, size_t len, struct buf *b)
+{
+	size_t i = 0;
+
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (len - i < 8 || memcmp(line + i, "@include", 8) != 0)
+		return -1;
+	i += 8;
+	if (i >= len || (line[i] != ' ' && line[i] != '\t'))
+		return -1;
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (i >= len || line[i++] != '"')
+		return -1;
+	buf_reset(b);
+	for (; i < len && line[i] != '"'; i++) {
+		if (line[i] == '\\' && i + 1 < len &&
+		    (line[i + 1] == '\\' || line[i + 1] == '"'))
+			i++;
+		buf_append(b, line + i, 1);
+	}
+	return i < len ? 0 : -1;
+}
+
+/*
+ * libconfig 1.5 opens a directory without complaint, whether it is the
+ * file or an @include, and then its scanner fails to read it and calls
+ * exit(): a SIGHUP would end the daemon. So the includes of file (at
+ * include depth `depth`) are walked first, each line that starts like an
+ * @include, even inside a comment (that only turns a crash into an
+ * error), one level deeper than libconfig goes. Non-regular files are
+ * not opened. Returns 0, 1 when the walk stopped at that depth, or -1
+ * with errstr.
+ */
+static int
+conf_includes(struct loadctx *lc, const char *file, int depth)
+{
+	struct stat st;
+	struct buf name;
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned int lineno = 0;
+	ssize_t n;
+	FILE *fp;
+	int rc = 0;
+
+	if (depth > CONF_INCLUDE_MAX)
+		return 1;
+	if (stat(file, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (fp = fopen(file, "re")) == NULL)
+		return 0; /* libconfig says why, if it matters */
+	buf_init(&name);
+	while (rc == 0 && (n = getline(&line, &cap, fp)) != -1) {
+		lineno++;
+		if (include_name(line, (size_t)n, &name) == -1 ||
+		    name.data == NULL)
+			continue;
+		if (is_dir(name.data)) {
+			snprintf(lc->errstr, lc->errlen,
+			    "%s:%u: @include: %s is a directory", file, lineno,
+			    name.data);
+			rc = -1;
+		} else
+			rc = conf_includes(lc, name.data, depth + 1);
+	}
+	free(line);
+	buf_free(&name);
+	fclose(fp);
+	return rc;
+}
+
 /*
  * Load and validate the libconfig file at path (DESIGN.md section 5).
  * flags: CONF_NEED_KAFKA to require the kafka section and brokers.
@@ -914,6 +1015,13 @@ conf_load(const char *path, int flags, void (*warn)(void *, const char *),
 
 	config_init(&cfg);
 	config_set_options(&cfg, CONFIG_OPTION_AUTOCONVERT);
+	if (is_dir(path)) {
+		snprintf(errstr, errlen, "%s: cannot read: %s", path,
+		    strerror(EISDIR));
+		goto fail;
+	}
+	if (conf_includes(&lc, path, 0) == -1)
+		goto fail;
 	errno = 0;
 	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
 		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO) {

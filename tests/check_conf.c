@@ -811,6 +811,45 @@ START_TEST(test_misc_errors)
 }
 END_TEST
 
+/*
+ * libconfig 1.5 calls exit() when the file, or a file it includes, is a
+ * directory (seen while writing tests/fuzz/fuzz_conf): conf_load must
+ * refuse it first, or a SIGHUP would end the daemon.
+ */
+START_TEST(test_include_directory)
+{
+	struct tmpconf inner, outer;
+	char err[1024], text[512], want[600];
+	struct conf *c;
+
+	c = conf_load(".", 0, NULL, NULL, err, sizeof(err));
+	ck_assert_ptr_null(c);
+	ck_assert_str_eq(err, ".: cannot read: Is a directory");
+	expect_error("@include \".\"\n" ONE_BACKEND, 0,
+	    ":1: @include: . is a directory");
+	/* Included files are followed. */
+	tmpconf_write(&inner, "# inner\n  @include\t\".\"\n");
+	snprintf(
+	    text, sizeof(text), "%s@include \"%s\"\n", ONE_BACKEND, inner.path);
+	snprintf(
+	    want, sizeof(want), "%s:2: @include: . is a directory", inner.path);
+	c = load_text(text, 0, err, sizeof(err), &outer);
+	tmpconf_done(&outer);
+	tmpconf_done(&inner);
+	ck_assert_ptr_null(c);
+	ck_assert_str_eq(err, want);
+	/* A regular file still includes. */
+	tmpconf_write(&inner, ONE_BACKEND);
+	snprintf(text, sizeof(text), "@include \"%s\"\n", inner.path);
+	c = load_text(text, 0, err, sizeof(err), &outer);
+	tmpconf_done(&outer);
+	tmpconf_done(&inner);
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_str_eq(c->backends[0].name, "a");
+	conf_free(c);
+}
+END_TEST
+
 /* ---- confdiff: what a reload changes ---- */
 
 struct diffs {
@@ -916,6 +955,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_need_kafka);
 	tcase_add_test(tc, test_resume_default);
 	tcase_add_test(tc, test_misc_errors);
+	tcase_add_test(tc, test_include_directory);
 	tcase_add_test(tc, test_confdiff);
 	suite_add_tcase(s, tc);
 	return s;

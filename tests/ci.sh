@@ -122,6 +122,22 @@ f=$(sed -n 's/^valgrind: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$out/valgr
 passed=$((passed + ${p:-0}))
 failed=$((failed + ${f:-1}))
 
+# libFuzzer: a clang build with --enable-fuzzing, each target for 60 s
+# on a copy of its seed corpus, then its regression inputs.
+fuzz() {
+	mkdir -p "$out/fuzz" && cd "$out/fuzz" &&
+	"$top/configure" --enable-fuzzing CC=clang -q &&
+	make -s -j"$jobs" tests/fuzz/fuzz_job tests/fuzz/fuzz_reply \
+	    tests/fuzz/fuzz_conf tests/fuzz/fuzz_openai tests/fuzz/fuzz_result &&
+	bash "$top/tests/fuzz/run.sh" 60 "$out/fuzz" | tee "$out/fuzz/fuzz.log"
+	return "${PIPESTATUS[0]}"
+}
+stage fuzz 900 bash -c "$(declare -f fuzz); top='$top' out='$out' jobs=$jobs fuzz"
+p=$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$out/fuzz/fuzz.log" 2>/dev/null)
+f=$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$out/fuzz/fuzz.log" 2>/dev/null)
+passed=$((passed + ${p:-0}))
+failed=$((failed + ${f:-1}))
+
 distcheck() {
 	cd "$out/debug" &&
 	VSAMPD_IT_PROFILE=skip make -s distcheck \
