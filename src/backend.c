@@ -424,7 +424,7 @@ breq_count(struct backend *b, const struct http_resp *resp)
 		return;
 	if (resp->status > 0)
 		snprintf(code, sizeof(code), "%ld", resp->status);
-	else if (resp->timed_out)
+	else if (resp->timed_out || resp->stalled)
 		snprintf(code, sizeof(code), "timeout");
 	else if (resp->tls_failed)
 		snprintf(code, sizeof(code), "tls");

@@ -5,8 +5,14 @@
  * it back (timer callback); we translate both into loop ios and one loop
  * timer, and hand socket events to curl_multi_socket_action(). Finished
  * transfers are collected with curl_multi_info_read() after every action.
+ *
+ * Stalls are ours to detect, not curl's: CURLOPT_LOW_SPEED_TIME counts
+ * from the start of the transfer, so it would also abort a model that
+ * takes longer than the window to generate a reply it sends at once.
+ * Our per-request timer starts at the first body byte instead.
  */
 #include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +22,9 @@
 #include "log.h"
 #include "loop.h"
 #include "xmalloc.h"
+
+#define HTTP_STALL_MIN_MS 1000
+#define HTTP_STALL_MAX_MS 30000
 
 struct http_req {
 	struct http *http;
@@ -31,7 +40,12 @@ struct http_req {
 	char rl_reset_requests[64];
 	char rl_reset_tokens[64];
 	char errbuf[CURL_ERROR_SIZE];
+	char why[CURL_ERROR_SIZE + 64]; /* resp.error when we word it */
 	uint64_t started;
+	uint64_t last_rx; /* last body byte */
+	uint64_t stall_ms; /* longest gap allowed once the body began */
+	struct loop_timer *stall; /* armed at the first body byte */
+	int stalled;
 	http_cb cb;
 	void *arg;
 	TAILQ_ENTRY(http_req) entry;
@@ -48,6 +62,7 @@ struct http {
 };
 
 static void http_check_done(struct http *h);
+static void http_finish(struct http_req *r, CURLcode cc);
 
 static void
 http_on_io(int fd, uint32_t events, void *arg)
@@ -147,6 +162,7 @@ http_req_free(struct http_req *r)
 	curl_multi_remove_handle(h->multi, r->easy);
 	curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
+	loop_timer_free(r->stall);
 	free(r->body);
 	buf_free(&r->reply);
 	free(r);
@@ -166,12 +182,36 @@ http_free(struct http *h)
 	free(h);
 }
 
+/*
+ * The stall timer: fires stall_ms after the first body byte, then again
+ * for whatever is left of the window after the last byte; a full window
+ * without a byte ends the request.
+ */
+static void
+http_on_stall(void *arg)
+{
+	struct http_req *r = arg;
+	uint64_t idle = loop_clock_ms() - r->last_rx;
+
+	if (idle < r->stall_ms) {
+		loop_timer_set(r->stall, r->stall_ms - idle);
+		return;
+	}
+	r->stalled = 1;
+	http_finish(r, CURLE_OPERATION_TIMEDOUT);
+}
+
 static size_t
 http_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct http_req *r = arg;
 	size_t len = size * nmemb;
 
+	r->last_rx = loop_clock_ms();
+	if (r->stall == NULL) {
+		r->stall = loop_timer_new(r->http->loop, http_on_stall, r);
+		loop_timer_set(r->stall, r->stall_ms);
+	}
 	if (r->reply.len + len > r->max_body) {
 		/* Keep what fits, then make curl abort the transfer. */
 		buf_append(&r->reply, data, r->max_body - r->reply.len);
@@ -266,6 +306,11 @@ http_post(struct http *h, const struct http_opts *o, http_cb cb, void *arg)
 		r->headers = n;
 	}
 	connect_ms = o->timeout_ms < 10000 ? o->timeout_ms : 10000;
+	r->stall_ms = (uint64_t)(o->timeout_ms / 4);
+	if (r->stall_ms < HTTP_STALL_MIN_MS)
+		r->stall_ms = HTTP_STALL_MIN_MS;
+	if (r->stall_ms > HTTP_STALL_MAX_MS)
+		r->stall_ms = HTTP_STALL_MAX_MS;
 	curl_easy_setopt(r->easy, CURLOPT_URL, o->url);
 	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(r->easy, CURLOPT_POST, 1L);
@@ -284,8 +329,19 @@ http_post(struct http *h, const struct http_opts *o, http_cb cb, void *arg)
 	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "vsampd/" PACKAGE_VERSION);
-	if (o->ca_file != NULL)
+	/* libcurl's defaults, spelled out: a peer is always verified. */
+	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (o->ca_file != NULL) {
+		/* Only this file: drop the built-in CA directory as well. */
 		curl_easy_setopt(r->easy, CURLOPT_CAINFO, o->ca_file);
+		curl_easy_setopt(r->easy, CURLOPT_CAPATH, NULL);
+#if LIBCURL_VERSION_NUM >= 0x075700
+		/* Read it at each new connection, not once a day, so that a
+		 * replaced file counts; a private CA file is small. */
+		curl_easy_setopt(r->easy, CURLOPT_CA_CACHE_TIMEOUT, 0L);
+#endif
+	}
 	r->started = loop_clock_ms();
 	TAILQ_INSERT_TAIL(&h->reqs, r, entry);
 	h->inflight++;
@@ -307,6 +363,71 @@ http_inflight(const struct http *h)
 	return h->inflight;
 }
 
+/*
+ * The error text for a failed transfer: curl's, prefixed with what went
+ * wrong in words for TLS failures, or ours for a stall. Points into r.
+ */
+static const char *
+http_error(struct http_req *r, CURLcode cc)
+{
+	const char *e = r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc);
+
+	if (r->stalled)
+		snprintf(r->why, sizeof(r->why),
+		    "reply stalled mid-body (nothing for %llu ms, "
+		    "%zu bytes in)",
+		    (unsigned long long)r->stall_ms, r->reply.len);
+	else if (cc == CURLE_PEER_FAILED_VERIFICATION)
+		snprintf(r->why, sizeof(r->why),
+		    "TLS certificate verification failed: %s", e);
+	else if (cc == CURLE_SSL_CACERT_BADFILE)
+		snprintf(r->why, sizeof(r->why),
+		    "TLS CA file (ca_file) unusable: %s", e);
+	else if (cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_SSL_CERTPROBLEM)
+		snprintf(r->why, sizeof(r->why), "TLS handshake failed: %s", e);
+	else
+		return e;
+	return r->why;
+}
+
+/* Answer r's callback with the outcome cc, then free r. */
+static void
+http_finish(struct http_req *r, CURLcode cc)
+{
+	struct http_resp resp;
+
+	memset(&resp, 0, sizeof(resp));
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &resp.status);
+	resp.curl_code = (int)cc;
+	resp.too_large = r->too_large;
+	if (cc == CURLE_OK || r->too_large)
+		resp.error = "";
+	else
+		resp.error = http_error(r, cc);
+	resp.stalled = r->stalled;
+	resp.timed_out = cc == CURLE_OPERATION_TIMEDOUT && !r->stalled;
+	resp.conn_failed = cc == CURLE_COULDNT_CONNECT ||
+	    cc == CURLE_COULDNT_RESOLVE_HOST ||
+	    cc == CURLE_COULDNT_RESOLVE_PROXY;
+	resp.tls_failed = cc == CURLE_SSL_CONNECT_ERROR ||
+	    cc == CURLE_PEER_FAILED_VERIFICATION ||
+	    cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_CACERT_BADFILE;
+	if (cc != CURLE_OK && !r->too_large)
+		resp.status = 0;
+	resp.body = r->reply.data ? r->reply.data : "";
+	resp.len = r->reply.len;
+	memcpy(resp.retry_after, r->retry_after, sizeof(resp.retry_after));
+	memcpy(resp.rl_requests, r->rl_requests, sizeof(resp.rl_requests));
+	memcpy(resp.rl_tokens, r->rl_tokens, sizeof(resp.rl_tokens));
+	memcpy(resp.rl_reset_requests, r->rl_reset_requests,
+	    sizeof(resp.rl_reset_requests));
+	memcpy(resp.rl_reset_tokens, r->rl_reset_tokens,
+	    sizeof(resp.rl_reset_tokens));
+	resp.elapsed_ms = loop_clock_ms() - r->started;
+	r->cb(r->arg, &resp);
+	http_req_free(r);
+}
+
 static void
 http_check_done(struct http *h)
 {
@@ -314,49 +435,12 @@ http_check_done(struct http *h)
 	int left;
 
 	while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
-		struct http_resp resp;
 		struct http_req *r = NULL;
-		CURLcode cc;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(
 		    msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-		cc = msg->data.result;
-		memset(&resp, 0, sizeof(resp));
-		curl_easy_getinfo(
-		    r->easy, CURLINFO_RESPONSE_CODE, &resp.status);
-		resp.curl_code = (int)cc;
-		resp.too_large = r->too_large;
-		if (cc == CURLE_OK || r->too_large)
-			resp.error = "";
-		else
-			resp.error =
-			    r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc);
-		resp.timed_out = cc == CURLE_OPERATION_TIMEDOUT;
-		resp.conn_failed = cc == CURLE_COULDNT_CONNECT ||
-		    cc == CURLE_COULDNT_RESOLVE_HOST ||
-		    cc == CURLE_COULDNT_RESOLVE_PROXY;
-		resp.tls_failed = cc == CURLE_SSL_CONNECT_ERROR ||
-		    cc == CURLE_PEER_FAILED_VERIFICATION ||
-		    cc == CURLE_SSL_CERTPROBLEM ||
-		    cc == CURLE_SSL_CACERT_BADFILE;
-		if (cc != CURLE_OK && !r->too_large)
-			resp.status = 0;
-		resp.body = r->reply.data ? r->reply.data : "";
-		resp.len = r->reply.len;
-		memcpy(
-		    resp.retry_after, r->retry_after, sizeof(resp.retry_after));
-		memcpy(
-		    resp.rl_requests, r->rl_requests, sizeof(resp.rl_requests));
-		memcpy(resp.rl_tokens, r->rl_tokens, sizeof(resp.rl_tokens));
-		memcpy(resp.rl_reset_requests, r->rl_reset_requests,
-		    sizeof(resp.rl_reset_requests));
-		memcpy(resp.rl_reset_tokens, r->rl_reset_tokens,
-		    sizeof(resp.rl_reset_tokens));
-		resp.elapsed_ms = loop_clock_ms() - r->started;
-		/* Detach first: the callback may start new requests. */
-		r->cb(r->arg, &resp);
-		http_req_free(r);
+		http_finish(r, msg->data.result);
 	}
 }

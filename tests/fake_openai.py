@@ -60,7 +60,10 @@ Options: --port N (0: pick a free port, print "PORT n" on stdout),
 whether an Authorization header was present, never its value),
 --log-bodies (add the parsed request body to each log line),
 --require-key KEY (401 unless "Authorization: Bearer KEY"),
---parent-pid PID (exit when PID dies), --embed-dim N (default 64).
+--parent-pid PID (exit when PID dies), --embed-dim N (default 64),
+--tls-cert F --tls-key F (serve HTTPS with that PEM certificate chain and
+key; the handshake runs in the connection's thread, and a client that
+refuses the certificate is counted in /stats as "tls_failures").
 SIGTERM and SIGINT stop it cleanly.
 """
 
@@ -73,6 +76,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -315,6 +319,7 @@ class State:
             self.by_status = {}
             self.seq_pos = {}
             self.occurrence = {}
+            self.tls_failures = 0
 
     def next_seq(self, key):
         with self.lock:
@@ -341,7 +346,8 @@ class State:
         with self.lock:
             return {"requests": self.requests, "by_path": dict(self.by_path),
                     "by_marker": dict(self.by_marker),
-                    "by_status": dict(self.by_status)}
+                    "by_status": dict(self.by_status),
+                    "tls_failures": self.tls_failures}
 
     def log(self, rec):
         if self.logf is None:
@@ -790,6 +796,25 @@ class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 1024
+    tls = None          # an ssl.SSLContext: serve HTTPS
+
+    def finish_request(self, request, client_address):
+        if self.tls is None:
+            return super().finish_request(request, client_address)
+        # Handshake here, in the connection's thread, not in accept():
+        # a client that never finishes it must not block the others.
+        request.settimeout(10)
+        try:
+            conn = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            with self.state.lock:
+                self.state.tls_failures += 1
+            return
+        try:
+            conn.settimeout(None)
+            super().finish_request(conn, client_address)
+        finally:
+            conn.close()
 
 
 def load_script(path):
@@ -855,7 +880,11 @@ def main(argv=None):
     ap.add_argument("--require-key")
     ap.add_argument("--parent-pid", type=int)
     ap.add_argument("--embed-dim", type=int, default=64)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     args = ap.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise SystemExit("fake_openai: --tls-cert and --tls-key go together")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         raise SystemExit("fake_openai: refusing to bind to %s (loopback "
                          "only)" % args.host)
@@ -865,6 +894,10 @@ def main(argv=None):
                   args.require_key, args.embed_dim)
     srv = Server((args.host, args.port), Handler)
     srv.state = state
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.tls = ctx
     port = srv.server_address[1]
     if args.port_file:
         tmp = args.port_file + ".tmp"

@@ -4,6 +4,7 @@
 it is the one killed, comes back and finishes the work).
 
 With a real Kafka broker:
+  - the broker restarts mid-run;
   - the daemon is SIGKILLed 10 times under load;
   - the backend vanishes and comes back;
   - poison messages: random bytes, a 10 MB message, msgpack nested
@@ -151,6 +152,24 @@ def real_kafka_faults():
            diag=repr(missing[:10]))
     tap.ok(d.alive(), "the daemon runs after the kills")
 
+    # --- the broker restarts mid-run ----------------------------------
+    ids = ["rst-%04d" % i for i in range(1500)]
+    vstest.produce(kafka.bootstrap, "f.jobs", [
+        {"id": j, "prompt": "Restart %s %s" % (j, vstest.marker("slowish")
+                                               if i % 4 == 0 else ""),
+         "k": 3} for i, j in enumerate(ids)])
+    time.sleep(2)
+    results.poll(0.5)
+    done = len([j for j in ids if j in results.by_key])
+    secs = kafka.restart()
+    tap.diag("broker restarted in %.1f s (%d of %d jobs done before)" % (
+        secs, done, len(ids)))
+    missing = wait_all(results, ids, 300)
+    tap.ok(not missing, "the broker restarts mid-run: all %d jobs have a "
+           "result (%d lost)" % (len(ids), len(missing)),
+           diag=repr(missing[:10]))
+    tap.ok(d.alive(), "the daemon runs through the broker restart")
+
     # --- the backend vanishes and comes back -------------------------
     port = fake.port
     fake.stop()
@@ -212,15 +231,18 @@ def mock_faults():
     d.wait_log(r"ready: consuming", timeout=60)
     results = vstest.Collector(mc.bootstrap, "f.results")
 
-    def run(tag, n, fault, during=None):
+    def run(tag, n, fault, first=False, marker=""):
+        """first: the jobs go on the topic before the fault (a broker
+        that is down would refuse the test's own producer too)."""
         ids = ["%s-%04d" % (tag, i) for i in range(n)]
-        mc.cmd(fault)
+        if not first:
+            mc.cmd(fault)
         vstest.produce(mc.bootstrap, "f.jobs",
-                       [{"id": j, "prompt": "Mock %s" % j, "k": 2}
-                        for j in ids])
-        if during:
-            during()
-        return wait_all(results, ids, 180)
+                       [{"id": j, "prompt": "Mock %s %s" % (j, marker),
+                         "k": 2} for j in ids], timeout=60)
+        if first:
+            mc.cmd(fault)
+        return wait_all(results, ids, 240)
 
     m = run("nerr", 300, "push_errors Produce 20 NOT_ENOUGH_REPLICAS")
     tap.is_(len(m), 0, "mock: Produce NOT_ENOUGH_REPLICAS bursts: 0 lost",
@@ -228,7 +250,9 @@ def mock_faults():
     m = run("rip", 300, "push_errors OffsetCommit 10 REBALANCE_IN_PROGRESS")
     tap.is_(len(m), 0, "mock: OffsetCommit REBALANCE_IN_PROGRESS: 0 lost")
     t0 = time.monotonic()
-    m = run("coord", 300, "coordinator_down group vsampd-mc 30000")
+    # Slow replies keep the jobs in flight through the outage.
+    m = run("coord", 300, "coordinator_down group vsampd-mc 30000",
+            first=True, marker=vstest.marker("slow"))
     tap.is_(len(m), 0, "mock: a 30-second coordinator outage: 0 lost "
             "(%.0f s)" % (time.monotonic() - t0))
     tap.ok(d.alive(), "mock: the daemon runs through every fault")

@@ -34,6 +34,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -373,10 +374,12 @@ def wait_for(pred, timeout=30, interval=0.1, what=None):
         time.sleep(interval)
 
 
-def http_get(url, timeout=10):
-    """(status, body text) of a GET; connection errors give (None, why)."""
+def http_get(url, timeout=10, context=None):
+    """(status, body text) of a GET; connection errors give (None, why).
+    context: an ssl.SSLContext for https URLs (default: the system's)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(url, timeout=timeout,
+                                    context=context) as r:
             return r.status, r.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode("utf-8", "replace")
@@ -399,13 +402,14 @@ def wait_http(url, status=200, timeout=30):
     return last[0][1]
 
 
-def http_post(url, body, timeout=10, headers=None):
+def http_post(url, body, timeout=10, headers=None, context=None):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method="POST",
                                  headers=headers or {
                                      "Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout,
+                                    context=context) as r:
             return r.status, r.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode("utf-8", "replace")
@@ -596,10 +600,16 @@ class Kafka:
         with Kafka() as k:
             k.create_topics({"vs.jobs": 4, "vs.results": 4})
             k.bootstrap        # "127.0.0.1:PORT"
+
+    ssl=dict(keystore=PEM[, port=N][, key_password=P]) adds an SSL
+    listener (advertised as 127.0.0.1, no client authentication) whose
+    address is k.ssl_bootstrap; keystore holds the PKCS#8 key, then the
+    certificate chain (tests/tls/mkcerts.sh writes one). The PLAINTEXT
+    listener stays, for the test's own admin client.
     """
 
     def __init__(self, workdir=None, port=None, props=None, version=None,
-                 timeout=120):
+                 timeout=120, ssl=None):
         self.workdir = workdir or tempfile.mkdtemp(prefix="kafka-",
                                                    dir=run_dir())
         self.port = port or free_port()
@@ -607,6 +617,15 @@ class Kafka:
         self.version = version
         self.timeout = timeout
         self.bootstrap = "127.0.0.1:%d" % self.port
+        self.ssl = dict(ssl) if ssl else None
+        self.ssl_port = self.ssl_bootstrap = None
+        if self.ssl:
+            if not self.ssl.get("keystore"):
+                raise ValueError("Kafka(ssl=...) needs a keystore")
+            self.ssl_port = self.ssl.get("port") or free_port()
+            while self.ssl_port == self.port:
+                self.ssl_port = free_port()
+            self.ssl_bootstrap = "127.0.0.1:%d" % self.ssl_port
         self.pid = None
         self.startup_s = None
         self._admin = None
@@ -616,6 +635,12 @@ class Kafka:
         env["KAFKA_PARENT_PID"] = str(os.getpid())
         if self.version:
             env["KAFKA_VERSION"] = self.version
+        if self.ssl:
+            env["KAFKA_SSL_PORT"] = str(self.ssl_port)
+            env["KAFKA_SSL_KEYSTORE"] = os.path.abspath(
+                self.ssl["keystore"])
+            if self.ssl.get("key_password"):
+                env["KAFKA_SSL_KEY_PASSWORD"] = self.ssl["key_password"]
         return env
 
     def start(self):
@@ -636,6 +661,24 @@ class Kafka:
                 r.returncode, r.stderr.decode("utf-8", "replace")))
         self.startup_s = time.monotonic() - t0
         return self
+
+    def restart(self, timeout=None):
+        """Stop the broker and start it again on the same data and port
+        (topics, messages and committed offsets survive)."""
+        t0 = time.monotonic()
+        self._admin = None
+        r = subprocess.run([KAFKA_SH, "restart", self.workdir],
+                           env=self._env(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE,
+                           timeout=timeout or self.timeout,
+                           start_new_session=True)
+        if r.returncode != 0:
+            raise RuntimeError("kafka.sh restart failed (%d):\n%s" % (
+                r.returncode, r.stderr.decode("utf-8", "replace")))
+        pidf = os.path.join(self.workdir, "kafka.pid")
+        with open(pidf) as f:
+            self.pid = int(f.read().strip() or 0) or None
+        return time.monotonic() - t0
 
     def stop(self):
         # Drop our admin client first, or it logs reconnect failures.
@@ -977,8 +1020,15 @@ class FakeModel:
     """
 
     def __init__(self, script=FAKE_SCRIPT, require_key=None, log=None,
-                 log_bodies=True, port=0, extra=()):
+                 log_bodies=True, port=0, extra=(), tls=None, ca_file=None,
+                 context=None):
+        """tls=(cert, key): serve HTTPS (fm.url is https://...). Our own
+        stats() and reset() then use context (an ssl.SSLContext), or one
+        that trusts ca_file (default: the system's CAs)."""
         self.script = script
+        self.tls = tls
+        self.ca_file = ca_file
+        self._ctx = context
         self.require_key = require_key
         if log is None:
             log = scratch("fake-", ".jsonl")
@@ -997,9 +1047,14 @@ class FakeModel:
             argv.append("--log-bodies")
         if self.require_key:
             argv += ["--require-key", self.require_key]
+        if self.tls:
+            argv += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
+            if self._ctx is None:
+                self._ctx = ssl.create_default_context(cafile=self.ca_file)
         self.proc = Proc(argv + self.extra, pipe=True, name="fake_openai")
         self.port = int(self.proc.expect(r"^PORT (\d+)", 20).group(1))
-        self.base = "http://127.0.0.1:%d" % self.port
+        self.base = "%s://127.0.0.1:%d" % ("https" if self.tls else "http",
+                                           self.port)
         self.url = self.base + "/v1"
         return self
 
@@ -1015,13 +1070,13 @@ class FakeModel:
         self.stop()
 
     def stats(self):
-        st, body = http_get(self.base + "/stats")
+        st, body = http_get(self.base + "/stats", context=self._ctx)
         if st != 200:
             raise RuntimeError("fake stats: %s %s" % (st, body))
         return json.loads(body)
 
     def reset(self):
-        http_post(self.base + "/reset", {})
+        http_post(self.base + "/reset", {}, context=self._ctx)
 
     def requests(self, marker=None, path=None):
         """The logged requests (dicts), optionally filtered."""

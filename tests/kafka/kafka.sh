@@ -9,6 +9,7 @@
 #   kafka.sh fetch                     resolve the jars into the cache
 #   kafka.sh start DIR PORT [k=v ...]  format DIR, start the broker, wait
 #   kafka.sh stop DIR                  SIGTERM, 20 s, then SIGKILL
+#   kafka.sh restart DIR               stop, then start again on the same data
 #   kafka.sh topic DIR PORT NAME PARTITIONS [NAME PARTITIONS ...]
 #   kafka.sh classpath                 print the lib dir (after fetch)
 #
@@ -21,6 +22,10 @@
 #   KAFKA_PARENT_PID       if set, a watchdog kills the broker when this
 #                          process dies, so a crashed test leaves no broker
 #   VSAMPD_PYTHON          python with confluent_kafka (default: probe)
+#   KAFKA_SSL_PORT         if set, an SSL listener on 127.0.0.1:PORT too
+#                          (advertised as 127.0.0.1, no client auth)
+#   KAFKA_SSL_KEYSTORE     its PEM keystore: PKCS#8 key, then the chain
+#   KAFKA_SSL_KEY_PASSWORD the key's password, when it is encrypted
 #
 # Extra k=v arguments to start are appended to server.properties (later
 # lines win), e.g. message.max.bytes=2097152.
@@ -139,18 +144,22 @@ while True:
 }
 
 write_config() {
-	local dir=$1 port=$2 cport=$3
+	local dir=$1 port=$2 cport=$3 ssl="" sslmap=""
 	shift 3
+	if [ -n "${KAFKA_SSL_PORT:-}" ]; then
+		ssl=",SSL://127.0.0.1:$KAFKA_SSL_PORT"
+		sslmap=",SSL:SSL"
+	fi
 	cat >"$dir/server.properties" <<EOF
 # Written by tests/kafka/kafka.sh: single node, loopback only, small.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport$ssl
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport$ssl
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT$sslmap
 log.dirs=$dir/data
 metadata.log.dir=$dir/meta
 num.partitions=1
@@ -176,6 +185,17 @@ log.segment.bytes=16777216
 message.max.bytes=8388608
 replica.fetch.max.bytes=8388608
 EOF
+	if [ -n "$ssl" ]; then
+		cat >>"$dir/server.properties" <<EOF
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_SSL_KEYSTORE
+ssl.client.auth=none
+EOF
+		if [ -n "${KAFKA_SSL_KEY_PASSWORD:-}" ]; then
+			echo "ssl.key.password=$KAFKA_SSL_KEY_PASSWORD" \
+			    >>"$dir/server.properties"
+		fi
+	fi
 	local kv
 	for kv in "$@"; do
 		case $kv in
@@ -234,6 +254,13 @@ cmd_start() {
 	local dir=$1 port=$2 cport pid cid t0 now opts
 	shift 2
 	case $port in '' | *[!0-9]*) die "bad port '$port'" ;; esac
+	if [ -n "${KAFKA_SSL_PORT:-}" ]; then
+		case $KAFKA_SSL_PORT in
+		*[!0-9]*) die "bad KAFKA_SSL_PORT '$KAFKA_SSL_PORT'" ;;
+		esac
+		[ -r "${KAFKA_SSL_KEYSTORE:-}" ] ||
+		    die "KAFKA_SSL_PORT needs a readable KAFKA_SSL_KEYSTORE"
+	fi
 	command -v java >/dev/null 2>&1 || die "java not found (kafka.sh deps)"
 	command -v kcat >/dev/null 2>&1 || die "kcat not found (kafka.sh deps)"
 	cmd_fetch
@@ -244,7 +271,9 @@ cmd_start() {
 	fi
 	rm -rf "$dir/data" "$dir/meta" "$dir/server.log" "$dir/kafka.out"
 	cport=${KAFKA_CONTROLLER_PORT:-$(free_port)}
-	[ "$cport" != "$port" ] || cport=$(free_port)
+	while [ "$cport" = "$port" ] || [ "$cport" = "${KAFKA_SSL_PORT:-}" ]; do
+		cport=$(free_port)
+	done
 	write_config "$dir" "$port" "$cport" "$@"
 	t0=$(date +%s.%N)
 	opts=$(java_opts "$dir")
@@ -257,11 +286,18 @@ cmd_start() {
 		cat "$dir/format.out" >&2
 		die "storage format failed"
 	fi
+	launch "$dir" "$port" "$t0"
+}
+
+# Run the broker of a formatted DIR and wait until it serves metadata.
+launch() {
+	local dir=$1 port=$2 t0=$3 pid now opts
+	opts=$(java_opts "$dir")
 	# The broker stays in our process group (no setsid), so a signal to
 	# the test's group reaches it too; its pid is recorded for cleanup.
 	# shellcheck disable=SC2086
 	java $opts -cp "$LIB/*" kafka.Kafka "$dir/server.properties" \
-	    >"$dir/kafka.out" 2>&1 </dev/null &
+	    >>"$dir/kafka.out" 2>&1 </dev/null &
 	pid=$!
 	echo "$pid" >"$dir/kafka.pid"
 	echo "$port" >"$dir/kafka.port"
@@ -312,6 +348,18 @@ start_watchdog() {
 		fi
 	) </dev/null >/dev/null 2>&1 &
 	echo $! >"$dir/watchdog.pid"
+}
+
+# Stop the broker of DIR and start it again on its data (no format): the
+# topics, their messages and the committed offsets survive.
+cmd_restart() {
+	[ $# -eq 1 ] || die "usage: restart DIR"
+	local dir port
+	dir=$(cd "$1" && pwd)
+	[ -f "$dir/kafka.port" ] || die "$dir has no broker to restart"
+	port=$(cat "$dir/kafka.port")
+	cmd_stop "$dir"
+	launch "$dir" "$port" "$(date +%s.%N)"
 }
 
 cmd_stop() {
@@ -380,6 +428,7 @@ fetch) cmd_fetch "$@" ;;
 classpath) cmd_classpath "$@" ;;
 start) cmd_start "$@" ;;
 stop) cmd_stop "$@" ;;
+restart) cmd_restart "$@" ;;
 topic) cmd_topic "$@" ;;
 *) die "unknown command '$sub'" ;;
 esac
