@@ -727,7 +727,9 @@ daemon_forget_revoked(struct daemon *d)
 
 /* ---- exactly-once (kafka.exactly_once) ---- */
 
-#define TXN_TIMEOUT_MS 30000
+/* Each transaction call blocks the loop at most this long: well under the
+ * unit's WatchdogSec (30 s), which is pinged every 15 s. */
+#define TXN_TIMEOUT_MS 10000
 
 /*
  * Forget every job and seek every assigned partition back to its
