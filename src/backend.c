@@ -614,6 +614,25 @@ backend_dispatch(struct backend *b)
 
 	if (limit > b->p->max_inflight)
 		limit = b->p->max_inflight;
+	/* Open breaker first: fail-fast requests move to their fallback at
+	 * once, whether or not a slot or budget is free here. */
+	if (!TAILQ_EMPTY(&b->waiting) && breaker_is_open(&b->br, now)) {
+		struct backend_req *n, *q;
+		int moved = 0;
+
+		for (q = TAILQ_FIRST(&b->waiting); q != NULL; q = n) {
+			n = TAILQ_NEXT(q, entry);
+			if (!(q->flags & BACKEND_FAILFAST))
+				continue;
+			TAILQ_REMOVE(&b->waiting, q, entry);
+			b->nwaiting--;
+			q->state = BREQ_FAILING;
+			TAILQ_INSERT_TAIL(&b->failing, q, entry);
+			moved = 1;
+		}
+		if (moved)
+			loop_timer_set(b->fail_timer, 0);
+	}
 	while (b->inflight < (size_t)limit &&
 	    (r = TAILQ_FIRST(&b->waiting)) != NULL) {
 		if ((wait = ratelimit_wait_ms(&b->rl, now, r->est)) > 0) {

@@ -910,7 +910,8 @@ is_dir(const char *path)
 }
 
 /* The name of an "@include" line (libconfig's ^[ \t]*@include[ \t]+"),
- * unescaped as libconfig does, into b. Returns 0, or -1 for other lines. */
+ * unescaped as libconfig does, into b. Returns 0, -1 for other lines, or
+ * -2 when the name is not closed on the line. */
 static int
 include_name(const char *line, size_t len, struct buf *b)
 {
@@ -934,7 +935,8 @@ include_name(const char *line, size_t len, struct buf *b)
 			i++;
 		buf_append(b, line + i, 1);
 	}
-	return i < len ? 0 : -1;
+	/* libconfig reads a name on over a line end: not worth following. */
+	return i < len ? 0 : -2;
 }
 
 /*
@@ -966,9 +968,27 @@ conf_includes(struct loadctx *lc, const char *file, int depth)
 		return 0; /* libconfig says why, if it matters */
 	buf_init(&name);
 	while (rc == 0 && (n = getline(&line, &cap, fp)) != -1) {
+		int in;
+
 		lineno++;
-		if (include_name(line, (size_t)n, &name) == -1 ||
-		    name.data == NULL)
+		/* libconfig's scanner stops at a NUL, wherever it is (in an
+		 * @include name it then opens what comes before): refuse. */
+		if (memchr(line, '\0', (size_t)n) != NULL) {
+			snprintf(lc->errstr, lc->errlen,
+			    "%s:%u: a NUL byte (not a text file)", file, lineno);
+			rc = -1;
+			break;
+		}
+		in = include_name(line, (size_t)n, &name);
+		if (in == -2) {
+			snprintf(lc->errstr, lc->errlen,
+			    "%s:%u: @include: the file name is not closed on "
+			    "its line",
+			    file, lineno);
+			rc = -1;
+			break;
+		}
+		if (in == -1 || name.data == NULL)
 			continue;
 		if (is_dir(name.data)) {
 			snprintf(lc->errstr, lc->errlen,

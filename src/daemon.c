@@ -123,6 +123,11 @@ struct daemon {
 	uint64_t heartbeat; /* loop_clock_ms() of the last tick */
 	int eos; /* kafka.exactly_once */
 	struct loop_timer *txn_timer; /* commits every transaction_ms */
+	struct {
+		int32_t partition;
+		int64_t offset;
+	} poison[1024]; /* results refused for good (POISON_MAX) */
+	size_t npoison;
 };
 
 static void daemon_produce(struct daemon *d, const char *topic, const char *key,
@@ -131,6 +136,8 @@ static void daemon_produce(struct daemon *d, const char *topic, const char *key,
 static void daemon_check_drained(struct daemon *d);
 static void daemon_forget_revoked(struct daemon *d);
 static void daemon_txn_commit(struct daemon *d);
+static void daemon_add_poison(struct daemon *d, int32_t partition,
+    int64_t offset);
 
 /* ---- partitions ---- */
 
@@ -505,7 +512,22 @@ daemon_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR || d->eos) {
 		/* Exactly-once: a failed message fails its transaction,
-		 * which is aborted and its jobs consumed again. */
+		 * which is aborted and its jobs consumed again; one refused
+		 * for good is remembered, so that its job is answered with
+		 * an error result next time instead of failing again. */
+		if (d->eos && m->err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
+		    m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT &&
+		    !dr_retriable(m->err)) {
+			log_warnx("job %s topic %s partition %" PRId32
+				  " offset %" PRId64
+				  ": delivery to %s failed for good: %s",
+			    j->id ? j->id : "-", d->conf->jobs_topic,
+			    j->partition, j->offset, topic,
+			    rd_kafka_err2str(m->err));
+			stats_delivery_failure(d->st, topic);
+			daemon_add_poison(d, j->partition, j->offset);
+		}
 		j->acks--;
 		djob_release(j);
 		return;
@@ -727,20 +749,66 @@ daemon_forget_revoked(struct daemon *d)
 
 /* ---- exactly-once (kafka.exactly_once) ---- */
 
-/* Each transaction call blocks the loop at most this long: well under the
- * unit's WatchdogSec (30 s), which is pinged every 15 s. */
-#define TXN_TIMEOUT_MS 10000
+/* Each transaction call waits at most this long at a time; a retriable
+ * failure is retried until TXN_DEADLINE_MS, pinging the watchdog between
+ * tries, and then the process ends (a restart resumes from the committed
+ * offsets). The unit's WatchdogSec is 30 s. */
+#define TXN_CALL_MS 5000
+#define TXN_DEADLINE_MS 60000
+#define POISON_MAX 1024
+
+/*
+ * An offset whose result the broker refused for good (too large for the
+ * topic, invalid record, not authorised): after the abort it is answered
+ * with an internal error result instead, or every transaction would
+ * fail on it again.
+ */
+static int
+daemon_is_poison(const struct daemon *d, int32_t partition, int64_t offset)
+{
+	for (size_t i = 0; i < d->npoison; i++)
+		if (d->poison[i].partition == partition &&
+		    d->poison[i].offset == offset)
+			return 1;
+	return 0;
+}
+
+static void
+daemon_add_poison(struct daemon *d, int32_t partition, int64_t offset)
+{
+	if (daemon_is_poison(d, partition, offset))
+		return;
+	if (d->npoison == POISON_MAX) {
+		memmove(d->poison, d->poison + 1,
+		    (POISON_MAX - 1) * sizeof(*d->poison));
+		d->npoison--;
+	}
+	d->poison[d->npoison].partition = partition;
+	d->poison[d->npoison].offset = offset;
+	d->npoison++;
+}
+
+static void
+txn_ping(struct daemon *d)
+{
+	d->heartbeat = loop_clock_ms();
+	if (d->watchdog_ms > 0)
+		notify_send("WATCHDOG=1");
+}
 
 /*
  * Forget every job and seek every assigned partition back to its
  * committed offset: after an aborted transaction nothing of what was in
- * flight may count, and the jobs are consumed again.
+ * flight may count, and the jobs are consumed again. When the committed
+ * offsets cannot be read or sought to, going on would skip the dropped
+ * jobs: the process ends instead, and its restart resumes from them.
  */
 static void
 daemon_txn_rewind(struct daemon *d)
 {
 	rd_kafka_topic_partition_list_t *l;
 	struct djob *j, *next;
+	rd_kafka_resp_err_t err;
 	rd_kafka_error_t *e;
 
 	for (j = TAILQ_FIRST(&d->jobs); j != NULL; j = TAILQ_NEXT(j, dentry)) {
@@ -769,31 +837,91 @@ daemon_txn_rewind(struct daemon *d)
 		rd_kafka_topic_partition_list_add(
 		    l, d->conf->jobs_topic, d->parts[i]->partition);
 	}
-	if (l->cnt > 0 &&
-	    rd_kafka_committed(d->cons, l, TXN_TIMEOUT_MS) ==
-		RD_KAFKA_RESP_ERR_NO_ERROR) {
-		for (int i = 0; i < l->cnt; i++)
-			if (l->elems[i].offset < 0)
-				l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-		if ((e = rd_kafka_seek_partitions(d->cons, l, TXN_TIMEOUT_MS)) !=
-		    NULL) {
-			log_warnx("exactly-once: seek after abort: %s",
-			    rd_kafka_error_string(e));
-			rd_kafka_error_destroy(e);
-		}
-	} else if (l->cnt > 0)
-		log_warnx("exactly-once: cannot read the committed offsets "
-			  "after an abort");
+	if (l->cnt == 0) {
+		rd_kafka_topic_partition_list_destroy(l);
+		return;
+	}
+	err = rd_kafka_committed(d->cons, l, TXN_CALL_MS);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		fatalx("exactly-once: cannot read the committed offsets after "
+		       "an abort: %s; exiting so that a restart resumes there",
+		    rd_kafka_err2str(err));
+	for (int i = 0; i < l->cnt; i++) {
+		if (l->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+			fatalx("exactly-once: committed offset of partition "
+			       "%" PRId32 ": %s; exiting",
+			    l->elems[i].partition,
+			    rd_kafka_err2str(l->elems[i].err));
+		/* Nothing committed yet: where auto.offset.reset says. */
+		if (l->elems[i].offset < 0)
+			l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+	}
+	txn_ping(d);
+	if ((e = rd_kafka_seek_partitions(d->cons, l, TXN_CALL_MS)) != NULL)
+		fatalx("exactly-once: seek after an abort: %s; exiting",
+		    rd_kafka_error_string(e));
+	for (int i = 0; i < l->cnt; i++)
+		if (l->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+			fatalx("exactly-once: seek of partition %" PRId32
+			       ": %s; exiting",
+			    l->elems[i].partition,
+			    rd_kafka_err2str(l->elems[i].err));
 	rd_kafka_topic_partition_list_destroy(l);
 	daemon_backpressure(d);
+}
+
+/*
+ * What a failed transaction call means (librdkafka's error classes): 1
+ * retry the same call, 0 abort and rewind; a fatal error ends the process
+ * as a fatal producer error must. e is destroyed.
+ */
+static int
+txn_failed(struct daemon *d, rd_kafka_error_t *e, const char *what,
+    uint64_t deadline)
+{
+	int retry;
+
+	if (rd_kafka_error_is_fatal(e))
+		fatalx("exactly-once: fatal error in %s: %s", what,
+		    rd_kafka_error_string(e));
+	retry = rd_kafka_error_is_retriable(e) &&
+	    !rd_kafka_error_txn_requires_abort(e);
+	if (retry && loop_clock_ms() >= deadline)
+		fatalx("exactly-once: %s still failing after %d s: %s; exiting "
+		       "so that a restart resumes from the committed offsets",
+		    what, TXN_DEADLINE_MS / 1000, rd_kafka_error_string(e));
+	log_warnx("exactly-once: %s: %s%s", what, rd_kafka_error_string(e),
+	    retry ? "; trying again" : "; aborting");
+	rd_kafka_error_destroy(e);
+	txn_ping(d);
+	return retry;
+}
+
+/* Abort the open transaction and consume again from the committed
+ * offsets. */
+static void
+daemon_txn_abort(struct daemon *d)
+{
+	uint64_t deadline = loop_clock_ms() + TXN_DEADLINE_MS;
+	rd_kafka_error_t *e;
+
+	while ((e = rd_kafka_abort_transaction(d->prod, TXN_CALL_MS)) != NULL) {
+		if (rd_kafka_error_is_fatal(e) ||
+		    !rd_kafka_error_is_retriable(e) ||
+		    loop_clock_ms() >= deadline)
+			fatalx("exactly-once: cannot abort: %s",
+			    rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+		txn_ping(d);
+	}
+	daemon_txn_rewind(d);
 }
 
 /*
  * One transaction: the results (and DLQ copies) of each assigned
  * partition's contiguous prefix of finished jobs, and the offsets after
  * them. These are the only blocking Kafka calls in the loop (DESIGN.md
- * section 9). An abortable failure aborts and rewinds; a fatal one
- * ends the process, as a fatal producer error must.
+ * section 9); the watchdog is pinged between them.
  */
 static void
 daemon_txn_commit(struct daemon *d)
@@ -801,6 +929,7 @@ daemon_txn_commit(struct daemon *d)
 	rd_kafka_topic_partition_list_t *offs;
 	rd_kafka_consumer_group_metadata_t *cgmd;
 	rd_kafka_error_t *e;
+	uint64_t deadline = loop_clock_ms() + TXN_DEADLINE_MS;
 	struct djob *j;
 	size_t n = 0;
 
@@ -828,8 +957,13 @@ daemon_txn_commit(struct daemon *d)
 		rd_kafka_topic_partition_list_destroy(offs);
 		return;
 	}
-	if ((e = rd_kafka_begin_transaction(d->prod)) != NULL)
-		goto failed;
+	while ((e = rd_kafka_begin_transaction(d->prod)) != NULL) {
+		if (!txn_failed(d, e, "begin transaction", deadline)) {
+			rd_kafka_topic_partition_list_destroy(offs);
+			daemon_txn_abort(d);
+			return;
+		}
+	}
 	for (size_t i = 0; i < d->nparts; i++) {
 		struct dpart *p = d->parts[i];
 		struct djob *next;
@@ -846,48 +980,56 @@ daemon_txn_commit(struct daemon *d)
 				break;
 			j->res = NULL;
 			j->in_txn = 1;
+			if (daemon_is_poison(d, j->partition, j->offset)) {
+				/* Refused for good last time: an error
+				 * result, and no second DLQ attempt. */
+				result_set_error(r, ERR_INTERNAL,
+				    "result could not be delivered (refused "
+				    "by the broker)");
+				free(r->metadata);
+				r->metadata = NULL;
+				r->metadata_len = 0;
+				j->dlq_sent = 1;
+				j->replaced = 1;
+			}
 			j->acks++; /* held while it is produced */
 			daemon_emit(d, j, r);
 			result_free(r);
 			n++;
-			j->acks--;
+			if (--j->acks == 0)
+				djob_release(j);
 		}
 	}
 	/* Everything must be queued before the commit flushes it. */
 	while (!TAILQ_EMPTY(&d->pending)) {
 		rd_kafka_poll(d->prod, 10);
 		daemon_flush_pending(d);
+		if (loop_clock_ms() >= deadline)
+			fatalx("exactly-once: the producer queue does not drain");
 	}
 	cgmd = rd_kafka_consumer_group_metadata(d->cons);
-	e = rd_kafka_send_offsets_to_transaction(
-	    d->prod, offs, cgmd, TXN_TIMEOUT_MS);
+	while ((e = rd_kafka_send_offsets_to_transaction(
+		    d->prod, offs, cgmd, TXN_CALL_MS)) != NULL) {
+		if (!txn_failed(d, e, "send offsets", deadline)) {
+			rd_kafka_consumer_group_metadata_destroy(cgmd);
+			rd_kafka_topic_partition_list_destroy(offs);
+			daemon_txn_abort(d);
+			return;
+		}
+	}
 	rd_kafka_consumer_group_metadata_destroy(cgmd);
-	if (e == NULL)
-		e = rd_kafka_commit_transaction(d->prod, TXN_TIMEOUT_MS);
-	if (e == NULL) {
-		log_debug("exactly-once: committed %zu result(s) and %d "
-			  "offset(s)",
-		    n, offs->cnt);
-		rd_kafka_topic_partition_list_destroy(offs);
-		return;
+	txn_ping(d);
+	while ((e = rd_kafka_commit_transaction(d->prod, TXN_CALL_MS)) !=
+	    NULL) {
+		if (!txn_failed(d, e, "commit", deadline)) {
+			rd_kafka_topic_partition_list_destroy(offs);
+			daemon_txn_abort(d);
+			return;
+		}
 	}
-failed:
+	log_debug("exactly-once: committed %zu result(s) and %d offset(s)", n,
+	    offs->cnt);
 	rd_kafka_topic_partition_list_destroy(offs);
-	if (rd_kafka_error_is_fatal(e))
-		fatalx("exactly-once: fatal transaction error: %s",
-		    rd_kafka_error_string(e));
-	log_warnx("exactly-once: transaction failed (%s); aborting and "
-		  "consuming again from the committed offsets",
-	    rd_kafka_error_string(e));
-	rd_kafka_error_destroy(e);
-	if ((e = rd_kafka_abort_transaction(d->prod, TXN_TIMEOUT_MS)) != NULL) {
-		if (rd_kafka_error_is_fatal(e))
-			fatalx("exactly-once: cannot abort: %s",
-			    rd_kafka_error_string(e));
-		log_warnx("exactly-once: abort: %s", rd_kafka_error_string(e));
-		rd_kafka_error_destroy(e);
-	}
-	daemon_txn_rewind(d);
 }
 
 static void
@@ -1369,7 +1511,7 @@ daemon_run(struct conf *conf)
 
 		/* Blocking, at start: fences an older instance of the same
 		 * transactional_id and aborts what it left open. */
-		e = rd_kafka_init_transactions(d->prod, TXN_TIMEOUT_MS);
+		e = rd_kafka_init_transactions(d->prod, TXN_DEADLINE_MS);
 		if (e != NULL)
 			fatalx("exactly-once: cannot initialise transactions "
 			       "for %s: %s",

@@ -65,6 +65,7 @@ struct pcall {
 	int idx;
 	int asked;
 	int tries; /* content-level tries (parse failures) */
+	struct backend *be; /* where this call was sent: its reply's kind */
 	struct backend_req *req;
 	int ok;
 	struct reply reply;
@@ -617,7 +618,7 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 {
 	struct pcall *c = arg;
 	struct pjob *j = c->job;
-	const struct conf_backend *prof = backend_profile(j->be);
+	const struct conf_backend *prof = backend_profile(c->be);
 	struct openai_reply orep;
 	char err[256], msg[320];
 
@@ -638,7 +639,7 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 		return;
 	}
 	memset(&orep, 0, sizeof(orep));
-	if ((backend_is_anthropic(j->be)
+	if ((backend_is_anthropic(c->be)
 		    ? anthropic_parse(rep->body, rep->len, &orep, err, sizeof(err))
 		    : openai_chat_parse(
 			  rep->body, rep->len, &orep, err, sizeof(err))) == -1) {
@@ -648,7 +649,7 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 	j->res->prompt_tokens += orep.prompt_tokens;
 	/* The budget was charged an estimate; the reply says what it was. */
 	if (orep.prompt_tokens || orep.completion_tokens)
-		backend_correct_tokens(j->be, rep->est_tokens,
+		backend_correct_tokens(c->be, rep->est_tokens,
 		    (long)(orep.prompt_tokens + orep.completion_tokens));
 	j->res->completion_tokens += orep.completion_tokens;
 	if (reply_parse(orep.content, orep.len, j->kind, (size_t)c->asked,
@@ -741,7 +742,8 @@ pcall_start(struct pcall *c)
 	if (c->tries == 0)
 		j->outstanding++;
 	c->tries++;
-	c->req = backend_post_ex(j->be, path, body, len,
+	c->be = j->be;
+	c->req = backend_post_ex(c->be, path, body, len,
 	    j->op.max_tokens, failfast ? BACKEND_FAILFAST : 0, pcall_on_reply,
 	    c);
 	free(body);

@@ -825,6 +825,10 @@ START_TEST(test_include_directory)
 	c = conf_load(".", 0, NULL, NULL, err, sizeof(err));
 	ck_assert_ptr_null(c);
 	ck_assert_str_eq(err, ".: cannot read: Is a directory");
+	/* Found by fuzz_conf: a name that runs over its line (libconfig
+	 * follows it, NULs and all, and may open "/"). */
+	expect_error("@include \"/\n" ONE_BACKEND, 0,
+	    ":1: @include: the file name is not closed on its line");
 	expect_error("@include \".\"\n" ONE_BACKEND, 0,
 	    ":1: @include: . is a directory");
 	/* Included files are followed. */
