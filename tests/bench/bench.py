@@ -1,0 +1,1136 @@
+#!/usr/bin/env python3
+"""bench: vsampd end to end, against a real Kafka 4.1.1 broker.
+
+    python3 tests/bench/bench.py [options] saturation|littles|peers|soak|profile|all
+
+  saturation  fake backend with 0 ms latency: jobs/s and vsampd CPU per
+              vs_standard job (k = 5); target <= 100 us of CPU per job.
+              Median of --runs runs (default 3).
+  littles     fake backend with 250 ms latency, max_inflight 1024:
+              throughput >= 0.95 x in-flight / latency, RSS <= 128 MB.
+  peers       the same jobs and fake through vsampd, through the paper's
+              package verbalized-sampling 0.1.3 (peer_vs.py) and through
+              an asyncio + httpx worker (peer_async.py); CPU per job and
+              throughput as ratios, at 0 ms and 50 ms latency.
+  soak        100,000 jobs against a chaotic fake (30% 500, 10% 429 with
+              Retry-After, 5% no answer, 5% malformed): exactly one
+              result per job, RSS within 10% after warm-up.
+  profile     one saturation run under `perf record` (callgrind on a
+              short run when perf cannot record): the top functions.
+  all         all of the above, in that order, on one broker.
+
+Every job is produced before the consumer starts, so produce speed is
+not measured; the clock starts when the worker logs its partition
+assignment and stops when the last result is in the results topic (its
+high watermarks, polled every 50 ms). CPU is user+sys from
+/proc/PID/stat over that window, for the worker (every thread), the
+broker (its java process) and the fake backend; RSS is VmRSS from
+/proc/PID/status, sampled every 0.2 s. Figures are printed and
+appended, with the date, git commit and machine, to the results file
+(default tests/bench/results.txt).
+
+Options: --quick (smaller N), --jobs N, --runs N, --results FILE,
+--builddir DIR (default $VSAMPD_BUILDDIR, else ./_build when it holds
+src/vsampd, else the source tree). The fake backend (fakebackend.c) is
+built with gcc -O2 into the scratch directory. The peers' venv is
+${VSAMPD_CACHE:-$HOME/.cache/vsampd}/venv-bench, made on first use.
+"""
+
+import argparse
+import collections
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(SRCDIR, "tests"))
+
+
+def _builddir_from_argv():
+    for i, a in enumerate(sys.argv):
+        if a == "--builddir" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if a.startswith("--builddir="):
+            return a.split("=", 1)[1]
+    return None
+
+
+_bd = _builddir_from_argv()
+if _bd:
+    os.environ["VSAMPD_BUILDDIR"] = os.path.abspath(_bd)
+elif not os.environ.get("VSAMPD_BUILDDIR"):
+    for _c in (os.path.join(SRCDIR, "_build"), SRCDIR):
+        if os.path.exists(os.path.join(_c, "src", "vsampd")):
+            os.environ["VSAMPD_BUILDDIR"] = _c
+            break
+os.environ.setdefault("VSAMPD_SRCDIR", SRCDIR)
+
+import vstest  # noqa: E402  (may re-exec under /usr/bin/python3)
+import msgpack  # noqa: E402
+from confluent_kafka import Consumer, TopicPartition  # noqa: E402
+
+CLK = os.sysconf("SC_CLK_TCK")
+VENV = os.path.join(vstest.CACHE, "venv-bench")
+VENV_REQS = ["verbalized-sampling==0.1.3", "httpx", "confluent-kafka",
+             "msgpack",
+             # verbalized-sampling pins numpy<2, and the newest datasets
+             # pulls a pyarrow that needs numpy 2 at import time.
+             "datasets<4", "pyarrow<20"]
+PARTITIONS = 4
+
+# ---- /proc -------------------------------------------------------------
+
+
+def cpu_s(pid):
+    """user+sys CPU seconds of process pid (all its threads), or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+    except OSError:
+        return None
+    f = s[s.rindex(")") + 2:].split()
+    return (int(f[11]) + int(f[12])) / CLK
+
+
+def threads_cpu(pid):
+    """{thread name: CPU seconds} over the live threads of pid."""
+    out = collections.Counter()
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for t in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                s = f.read()
+        except OSError:
+            continue
+        name = s[s.index("(") + 1:s.rindex(")")]
+        f = s[s.rindex(")") + 2:].split()
+        # rdk:broker3 and rdk:broker-1 are one kind of thread
+        name = re.sub(r"-?\d+$", "", name)
+        out[name] += (int(f[11]) + int(f[12])) / CLK
+    return out
+
+
+def machine_busy_s():
+    """CPU seconds the whole machine has been busy (all CPUs), from
+    /proc/stat: everything but idle and iowait."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (sum(v[:8]) - v[3] - v[4]) / CLK
+
+
+def rss_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+# ---- reporting -----------------------------------------------------------
+
+
+def git_commit():
+    try:
+        c = subprocess.run(["git", "-C", SRCDIR, "rev-parse", "--short",
+                            "HEAD"], capture_output=True, text=True,
+                           timeout=10).stdout.strip()
+        d = subprocess.run(["git", "-C", SRCDIR, "status", "--porcelain",
+                            "--untracked-files=no"], capture_output=True,
+                           text=True, timeout=10).stdout.strip()
+        return (c or "unknown") + ("+dirty" if d else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine():
+    cpu = platform.processor() or "cpu"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = int(line.split()[1]) / 1048576
+    except OSError:
+        pass
+    return "%s, %d CPUs, %.1f GiB, Linux %s" % (
+        cpu, os.cpu_count() or 0, mem, platform.release())
+
+
+class Report:
+    """Lines printed now and appended to the results file by save()."""
+
+    def __init__(self, path):
+        self.path = path
+        self.commit = git_commit()
+        self.machine = machine()
+
+    def start(self, name):
+        self.name = name
+        self.lines = []
+        self.data = {}
+        self.date = datetime.datetime.now().astimezone().isoformat(
+            timespec="seconds")
+        self.say("== %s | %s | commit %s | %s" % (
+            name, self.date, self.commit, self.machine))
+
+    def say(self, s=""):
+        print(s, flush=True)
+        self.lines.append(s)
+
+    def save(self):
+        d = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(d, exist_ok=True)
+        with open(self.path, "a") as f:
+            f.write("\n".join(self.lines) + "\n")
+            f.write("json %s\n\n" % json.dumps(
+                {"bench": self.name, "date": self.date,
+                 "commit": self.commit, "machine": self.machine,
+                 **self.data}, sort_keys=True))
+
+
+def verdict(ok):
+    return "ok" if ok else "MISSED"
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def spread(xs, fmt="%.1f"):
+    xs = [x for x in xs if x is not None]
+    if len(xs) < 2:
+        return ""
+    return " [%s..%s]" % (fmt % min(xs), fmt % max(xs))
+
+
+# ---- components ------------------------------------------------------------
+
+
+class Fake:
+    """tests/bench/fakebackend on a free port."""
+
+    def __init__(self, binary, latency_ms=0, chaos=False, seed=1):
+        argv = [binary, "--port", "0", "--latency-ms", str(latency_ms),
+                "--seed", str(seed), "--parent-pid", str(os.getpid())]
+        if chaos:
+            argv.append("--chaos")
+        self.latency_ms = latency_ms
+        self.proc = vstest.spawn(argv, pipe=True, name="fakebackend")
+        self.pid = self.proc.pid
+        self.port = int(self.proc.expect(r"^PORT (\d+)", 10).group(1))
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.url = self.base + "/v1"
+
+    def stats(self):
+        st, body = vstest.http_get(self.base + "/stats", timeout=5)
+        return json.loads(body) if st == 200 else {}
+
+    def reset(self):
+        vstest.http_post(self.base + "/reset", {})
+
+    def stop(self):
+        self.proc.stop(5)
+
+
+class Watermarks:
+    """The number of messages in a topic: the sum of its high
+    watermarks (no transactions, so one offset per message)."""
+
+    def __init__(self, bootstrap, topic):
+        self.c = Consumer({"bootstrap.servers": bootstrap,
+                           "group.id": "bench-watermarks",
+                           "enable.auto.commit": False})
+        md = self.c.list_topics(topic, timeout=10)
+        self.tps = [TopicPartition(topic, p)
+                    for p in sorted(md.topics[topic].partitions)]
+
+    def count(self):
+        return sum(self.c.get_watermark_offsets(tp, timeout=5,
+                                                cached=False)[1]
+                   for tp in self.tps)
+
+    def close(self):
+        self.c.close()
+
+
+def read_all(bootstrap, topic, timeout=120):
+    """Every message of topic: [(key, value bytes)]."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-read",
+                  "enable.auto.commit": False,
+                  "enable.partition.eof": False})
+    try:
+        md = c.list_topics(topic, timeout=10)
+        parts = sorted(md.topics[topic].partitions)
+        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p),
+                                           timeout=10)[1] for p in parts}
+        want = sum(ends.values())
+        c.assign([TopicPartition(topic, p, -2) for p in parts])
+        out = []
+        deadline = time.monotonic() + timeout
+        while len(out) < want and time.monotonic() < deadline:
+            for m in c.consume(num_messages=5000, timeout=0.5):
+                if m.error():
+                    continue
+                k = m.key()
+                out.append((k.decode("utf-8", "replace") if k else None,
+                            m.value()))
+        return out
+    finally:
+        c.close()
+
+
+def make_jobs(prefix, n, k=5, nbackends=1):
+    jobs = [{"id": "%s-%06d" % (prefix, i),
+             "prompt": "Write a short poem about the sea, #%d." % i,
+             "method": "vs_standard", "k": k} for i in range(n)]
+    if nbackends > 1:
+        names = backend_names(nbackends)
+        for i, j in enumerate(jobs):
+            j["backend"] = names[i % nbackends]
+    return jobs
+
+
+def backend_names(nbackends):
+    """The backend profiles' names: "fake", or fake00.. when spread."""
+    if nbackends <= 1:
+        return ["fake"]
+    return ["fake%02d" % i for i in range(nbackends)]
+
+
+def vsampd_conf(path, bootstrap, group, jobs, results, url,
+                worker_inflight, backend_inflight, timeout_ms=30000,
+                retries=3, dlq=None, consumer_extra="", nbackends=1):
+    profiles = ",\n".join(
+        """  { name = "%s"; type = "openai"; url = "%s"; model = "fake";
+    max_inflight = %d; timeout_ms = %d; max_retries = %d; }""" % (
+            name, url, backend_inflight, timeout_ms, retries)
+        for name in backend_names(nbackends))
+    with open(path, "w") as f:
+        f.write("""# written by tests/bench/bench.py
+kafka = {
+  brokers = "%s";
+  group_id = "%s";
+  jobs_topic = "%s";
+  results_topic = "%s";
+  %s
+  consumer = { auto_offset_reset = "earliest"; session_timeout_ms = 10000;
+               %s };
+  producer = { linger_ms = 5; };
+};
+backends = (
+%s
+);
+defaults = { backend = "%s"; method = "vs_standard"; k = 5; };
+worker = { max_inflight = %d; shutdown_timeout_ms = 10000; };
+dedup = { state_file = ""; };
+metrics = { listen = ""; };
+""" % (bootstrap, group, jobs, results,
+            'dlq_topic = "%s";' % dlq if dlq else "", consumer_extra,
+            profiles, backend_names(nbackends)[0], worker_inflight))
+
+
+class Env:
+    """What every benchmark shares: the broker, the fake's binary, a
+    private copy of vsampd (src/ may be rebuilt while we run)."""
+
+    def __init__(self, args):
+        self.args = args
+        self.rd = vstest.run_dir()
+        self.kafka = None
+        self.ntopics = 0
+        src = vstest.vsampd_bin()
+        if not os.path.exists(src):
+            sys.exit("bench: %s not found (build first, or --builddir)" %
+                     src)
+        self.vsampd = os.path.join(self.rd, "vsampd")
+        shutil.copy2(src, self.vsampd)
+        self.fake_bin = os.path.join(self.rd, "fakebackend")
+        r = subprocess.run(["gcc", "-O2", "-std=gnu11", "-Wall", "-o",
+                            self.fake_bin,
+                            os.path.join(HERE, "fakebackend.c")],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit("bench: building fakebackend failed:\n" + r.stderr)
+
+    def broker(self):
+        if self.kafka is None:
+            t = time.monotonic()
+            self.kafka = vstest.Kafka().start()
+            print("# kafka on %s (pid %s) in %.1fs" % (
+                self.kafka.bootstrap, self.kafka.pid,
+                time.monotonic() - t), flush=True)
+            try:
+                with open("/proc/%d/comm" % self.kafka.pid) as f:
+                    comm = f.read().strip()
+            except (OSError, TypeError):
+                comm = "?"
+            if comm != "java":
+                print("# warning: broker pid %s is %r, not java" % (
+                    self.kafka.pid, comm), flush=True)
+        return self.kafka
+
+    def topics(self, prefix, dlq=False):
+        """Fresh jobs/results (and DLQ) topics: their names."""
+        self.ntopics += 1
+        base = "%s%d" % (prefix, self.ntopics)
+        names = {"jobs": base + ".jobs", "results": base + ".results"}
+        if dlq:
+            names["dlq"] = base + ".dlq"
+        self.broker().create_topics({t: PARTITIONS for t in names.values()})
+        return names
+
+    def produce(self, topic, jobs):
+        t = time.monotonic()
+        for i in range(0, len(jobs), 20000):
+            vstest.produce(self.kafka.bootstrap, topic, jobs[i:i + 20000],
+                           timeout=120)
+        print("# produced %d jobs to %s in %.1fs" % (
+            len(jobs), topic, time.monotonic() - t), flush=True)
+
+    def close(self):
+        if self.kafka is not None:
+            self.kafka.stop()
+            self.kafka = None
+
+
+# ---- one measured run ------------------------------------------------------
+
+
+def measure(env, proc, ready_rx, n, results_topic, pids, fake=None,
+            timeout=300, rss_pids=("worker",), on_start=None):
+    """Wait until proc logs ready_rx (its partition assignment), then
+    until results_topic holds n messages. pids: {name: pid} whose CPU is
+    taken over the window ("worker" is the one measured per job)."""
+    wm = Watermarks(env.kafka.bootstrap, results_topic)
+    rx = re.compile(ready_rx, re.M)
+    deadline = time.monotonic() + 180
+    while not rx.search(proc.log_text()):
+        if not proc.alive():
+            raise RuntimeError("%s exited (%s): %s" % (
+                proc.name, proc.p.returncode, proc.log_tail(20)))
+        if time.monotonic() > deadline:
+            raise TimeoutError("%s: no assignment in 180 s" % proc.name)
+        time.sleep(0.005)
+    t0 = time.monotonic()
+    cpu0 = {k: cpu_s(p) for k, p in pids.items()}
+    busy0 = machine_busy_s()
+    thr0 = threads_cpu(pids["worker"])
+    f0 = fake.stats() if fake else None
+    if on_start:
+        on_start(pids)
+    timeline = [(0.0, 0)]
+    fakeline = []
+    rss = {k: [] for k in rss_pids}
+    last_rss = last_fake = -1.0
+    finished = True
+    while True:
+        cnt = wm.count()
+        t = time.monotonic() - t0
+        timeline.append((t, cnt))
+        if t - last_rss >= 0.2:
+            for k in rss_pids:
+                v = rss_kb(pids[k])
+                if v is not None:
+                    rss[k].append((t, v))
+            last_rss = t
+        if fake and t - last_fake >= 0.25:
+            s = fake.stats()
+            fakeline.append((t, s.get("inflight_s", 0.0),
+                             s.get("requests", 0)))
+            last_fake = t
+        if cnt >= n:
+            break
+        if not proc.alive():
+            raise RuntimeError("%s exited (%s) after %d of %d results: %s"
+                               % (proc.name, proc.p.returncode, cnt, n,
+                                  proc.log_tail(20)))
+        if t > timeout:
+            finished = False
+            break
+        time.sleep(0.05)
+    t1 = time.monotonic()
+    cpu1 = {k: cpu_s(p) for k, p in pids.items()}
+    busy1 = machine_busy_s()
+    thr1 = threads_cpu(pids["worker"])
+    f1 = fake.stats() if fake else None
+    wm.close()
+    el = t1 - t0
+    done = timeline[-1][1]
+    cpu = {k: (cpu1[k] - cpu0[k]) if None not in (cpu0[k], cpu1[k])
+           else None for k in pids}
+    # Everything else that ran meanwhile (this driver included): a
+    # benchmark on a busy machine says so.
+    others = None
+    if None not in (busy0, busy1) and el > 0:
+        others = max(0.0, (busy1 - busy0) - sum(
+            v for v in cpu.values() if v is not None)) / el
+    r = {"n": n, "done": done, "finished": finished, "elapsed_s": el,
+         "others_cores": others,
+         "jobs_per_s": done / el if el > 0 else None,
+         "cpu_s": cpu,
+         "cpu_us_per_job": {k: (v / done * 1e6 if v is not None and done
+                                else None) for k, v in cpu.items()},
+         "threads_us_per_job": {k: (thr1[k] - thr0.get(k, 0)) / done * 1e6
+                                for k in thr1 if done} if done else {},
+         "rss_max_kb": {k: max((v for _, v in s), default=None)
+                        for k, s in rss.items()},
+         "rss": rss, "timeline": timeline, "fakeline": fakeline,
+         "fake0": f0, "fake1": f1}
+    return r
+
+
+def steady(r, lo=0.1, hi=0.9):
+    """Throughput between lo and hi of the jobs, and the fake's mean
+    in-flight over the same window."""
+    n = r["n"]
+    tl = r["timeline"]
+
+    def when(frac):
+        for t, c in tl:
+            if c >= frac * n:
+                return t, c
+        return tl[-1]
+    (ta, ca), (tb, cb) = when(lo), when(hi)
+    rate = (cb - ca) / (tb - ta) if tb > ta else None
+    infl = None
+    fl = [x for x in r["fakeline"] if ta <= x[0] <= tb]
+    if len(fl) >= 2 and fl[-1][0] > fl[0][0]:
+        infl = (fl[-1][1] - fl[0][1]) / (fl[-1][0] - fl[0][0])
+    return rate, infl, (ta, tb)
+
+
+def run_vsampd(env, name, n, topics, fake, worker_inflight,
+               backend_inflight, timeout_ms=30000, retries=3, timeout=300,
+               dlq=None, on_start=None, wrap=None, nbackends=1,
+               consumer_extra=None):
+    conf = vstest.scratch("vsampd-%s-" % name, ".conf")
+    vsampd_conf(conf, env.kafka.bootstrap, "bench-" + name, topics["jobs"],
+                topics["results"], fake.url, worker_inflight,
+                backend_inflight, timeout_ms, retries, dlq,
+                consumer_extra if consumer_extra is not None else
+                getattr(env.args, "consumer_props", None) or "", nbackends)
+    argv = [env.vsampd, "-f", conf]
+    if wrap:
+        argv = wrap + argv
+    proc = vstest.spawn(argv, name="vsampd-" + name)
+    try:
+        pids = {"worker": proc.pid, "broker": env.kafka.pid,
+                "fake": fake.pid}
+        r = measure(env, proc, r"assigned [1-9]\d* partition", n,
+                    topics["results"], pids, fake=fake, timeout=timeout,
+                    on_start=on_start)
+        r["log"] = proc.log
+        r["pid"] = proc.pid
+        return r
+    finally:
+        proc.stop(30)
+
+
+def count_statuses(bootstrap, topic, n_expected=None):
+    recs = read_all(bootstrap, topic)
+    st = collections.Counter()
+    codes = collections.Counter()
+    keys = collections.Counter()
+    lat = []
+    attempts = collections.Counter()
+    bad = 0
+    for k, raw in recs:
+        keys[k] += 1
+        try:
+            v = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+        except Exception:
+            bad += 1
+            continue
+        if v.get("id") != k:
+            bad += 1
+        st[v.get("status")] += 1
+        if v.get("status") == "error":
+            codes[(v.get("error") or {}).get("code")] += 1
+        if isinstance(v.get("latency_ms"), int):
+            lat.append(v["latency_ms"])
+        if isinstance(v.get("attempts"), int):
+            attempts[v["attempts"]] += 1
+    lat.sort()
+    return {"records": len(recs), "distinct": len(keys),
+            "dups": sum(c - 1 for c in keys.values() if c > 1),
+            "status": dict(st), "codes": dict(codes), "undecodable": bad,
+            "attempts": dict(sorted(attempts.items())),
+            "latency_ms_p50": lat[len(lat) // 2] if lat else None,
+            "latency_ms_p99": lat[int(len(lat) * 0.99)] if lat else None,
+            "keys": keys}
+
+
+def mb(kb):
+    return kb / 1024.0 if kb is not None else None
+
+
+def others(r):
+    o = r.get("others_cores")
+    return "n/a" if o is None else "%.2f cores" % o
+
+
+def fmt_cpu_line(r, who="vsampd"):
+    c = r["cpu_us_per_job"]
+    return ("  CPU per job: %s %.1f us, broker %.1f us, fake %.1f us; "
+            "everything else on the machine meanwhile %s" % (
+                who, c["worker"] or 0, c["broker"] or 0, c["fake"] or 0,
+                others(r)))
+
+
+# ---- the benchmarks ----------------------------------------------------------
+
+
+def bench_saturation(env, rep, profile=None):
+    a = env.args
+    n = a.jobs or (5000 if a.quick else 20000)
+    runs = a.runs or 3
+    rep.start("saturation")
+    rep.say("saturation: %d vs_standard jobs (k = 5) per run, %d run(s), "
+            "fake backend latency 0 ms, worker.max_inflight 512, backend "
+            "max_inflight 256" % (n, runs))
+    env.broker()
+    fake = Fake(env.fake_bin, 0)
+    out = []
+    try:
+        for i in range(runs):
+            topics = env.topics("sat")
+            env.produce(topics["jobs"], make_jobs("sat%d" % i, n))
+            r = run_vsampd(env, "sat%d" % env.ntopics, n, topics, fake,
+                           512, 256, timeout=170)
+            chk = count_statuses(env.kafka.bootstrap, topics["results"])
+            r["check"] = chk
+            out.append(r)
+            thr = ", ".join("%s %.1f" % (k, v) for k, v in sorted(
+                r["threads_us_per_job"].items(), key=lambda x: -x[1])
+                if v >= 0.5)
+            rep.say("  run %d: %.0f jobs/s, vsampd %.1f us/job (threads: "
+                    "%s), broker %.1f us/job, fake %.1f us/job, vsampd RSS "
+                    "max %.1f MB, results %d (%s), others %s" % (
+                        i + 1, r["jobs_per_s"],
+                        r["cpu_us_per_job"]["worker"], thr,
+                        r["cpu_us_per_job"]["broker"],
+                        r["cpu_us_per_job"]["fake"],
+                        mb(r["rss_max_kb"]["worker"]), chk["records"],
+                        ", ".join("%s %d" % kv
+                                  for kv in chk["status"].items()),
+                        others(r)))
+    finally:
+        fake.stop()
+    tput = [r["jobs_per_s"] for r in out]
+    cw = [r["cpu_us_per_job"]["worker"] for r in out]
+    cb = [r["cpu_us_per_job"]["broker"] for r in out]
+    cf = [r["cpu_us_per_job"]["fake"] for r in out]
+    rss = [mb(r["rss_max_kb"]["worker"]) for r in out]
+    mw = med(cw)
+    rep.say("  median throughput: %.0f jobs/s%s" % (med(tput),
+                                                    spread(tput, "%.0f")))
+    rep.say("  median vsampd CPU: %.1f us/job%s (target <= 100 us: %s)" % (
+        mw, spread(cw), verdict(mw <= 100)))
+    rep.say("  median broker CPU: %.1f us/job%s; fake CPU: %.1f us/job%s; "
+            "vsampd RSS max %.1f MB" % (med(cb), spread(cb), med(cf),
+                                        spread(cf), max(rss)))
+    diag = None
+    if not a.consumer_props:
+        # Where the time goes: see the README. Not part of the medians.
+        fake = Fake(env.fake_bin, 0)
+        try:
+            topics = env.topics("sat")
+            env.produce(topics["jobs"], make_jobs("satd", n))
+            diag = run_vsampd(env, "satd%d" % env.ntopics, n, topics, fake,
+                              512, 256, timeout=170,
+                              consumer_extra="fetch_wait_max_ms = 100;")
+        finally:
+            fake.stop()
+        rep.say("  diagnostic, one run with kafka.consumer fetch_wait_max_ms "
+                "= 100 (librdkafka's default 500): %.0f jobs/s, vsampd %.1f "
+                "us/job, broker %.1f us/job" % (
+                    diag["jobs_per_s"], diag["cpu_us_per_job"]["worker"],
+                    diag["cpu_us_per_job"]["broker"]))
+    rep.data = {"n": n, "runs": runs, "jobs_per_s": tput,
+                "diag_fetch_wait_100": diag and {
+                    "jobs_per_s": diag["jobs_per_s"],
+                    "cpu_us_per_job": diag["cpu_us_per_job"]},
+                "vsampd_us_per_job": cw, "broker_us_per_job": cb,
+                "fake_us_per_job": cf, "vsampd_rss_max_mb": rss,
+                "threads_us_per_job": [r["threads_us_per_job"]
+                                       for r in out],
+                "target_ok": mw <= 100}
+    rep.save()
+    return out
+
+
+def bench_littles(env, rep):
+    a = env.args
+    n = a.jobs or (15000 if a.quick else 40000)
+    lat = 250
+    inflight = 1024
+    rep.start("littles")
+    rep.say("littles: %d vs_standard jobs, fake backend latency %d ms, "
+            "worker.max_inflight %d (resume at the default 3/4), backend "
+            "max_inflight %d" % (n, lat, inflight, inflight))
+    env.broker()
+    fake = Fake(env.fake_bin, lat)
+    try:
+        topics = env.topics("lit")
+        env.produce(topics["jobs"], make_jobs("lit", n))
+        r = run_vsampd(env, "lit%d" % env.ntopics, n, topics, fake,
+                       inflight, inflight, timeout=170)
+        chk = count_statuses(env.kafka.bootstrap, topics["results"])
+    finally:
+        fake.stop()
+    rate, infl, (ta, tb) = steady(r)
+    bound = inflight / (lat / 1000.0)
+    ratio = rate / bound if rate else 0
+    lratio = rate / (infl / (lat / 1000.0)) if rate and infl else None
+    rssmb = mb(r["rss_max_kb"]["worker"])
+    f1 = r["fake1"] or {}
+    rep.say("  whole run: %.0f jobs/s over %.1f s (ramp-up and drain "
+            "included); results %d (%s)" % (
+                r["jobs_per_s"], r["elapsed_s"], chk["records"],
+                ", ".join("%s %d" % kv for kv in chk["status"].items())))
+    rep.say("  steady state (10%%..90%% of jobs, %.1f..%.1f s): %.0f jobs/s"
+            % (ta, tb, rate or 0))
+    rep.say("  in-flight / latency = %d / %.3f s = %.0f jobs/s; achieved "
+            "%.3f x (target >= 0.95: %s)" % (inflight, lat / 1000.0, bound,
+                                             ratio, verdict(ratio >= 0.95)))
+    if infl:
+        rep.say("  mean in-flight at the fake %.0f (max %s): Little's law "
+                "%.0f / %.3f s = %.0f jobs/s; achieved %.3f x of that" % (
+                    infl, f1.get("max_inflight"), infl, lat / 1000.0,
+                    infl / (lat / 1000.0), lratio))
+    rep.say("  vsampd RSS max %.1f MB (target <= 128 MB: %s)" % (
+        rssmb, verdict(rssmb <= 128)))
+    rep.say(fmt_cpu_line(r) + "; fake max open connections %s" %
+            f1.get("max_open"))
+    rep.data = {"n": n, "latency_ms": lat, "max_inflight": inflight,
+                "jobs_per_s_whole": r["jobs_per_s"],
+                "jobs_per_s_steady": rate, "bound": bound, "ratio": ratio,
+                "fake_mean_inflight": infl, "littles_ratio": lratio,
+                "rss_max_mb": rssmb, "cpu_us_per_job": r["cpu_us_per_job"],
+                "target_ok": ratio >= 0.95 and rssmb <= 128}
+    rep.save()
+    return r
+
+
+def ensure_venv():
+    """The peers' venv (cached); its python, or None with the reason."""
+    py = os.path.join(VENV, "bin", "python")
+    stamp = os.path.join(VENV, ".bench-reqs")
+    want = "\n".join(VENV_REQS)
+    try:
+        with open(stamp) as f:
+            if f.read() == want and os.path.exists(py):
+                return py, None
+    except OSError:
+        pass
+    print("# making %s (verbalized-sampling pulls torch: minutes, GBs)" %
+          VENV, flush=True)
+    r = subprocess.run(["/usr/bin/python3", "-m", "venv", VENV],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, "venv: " + r.stderr.strip()[-300:]
+    r = subprocess.run([py, "-m", "pip", "install", "-q"] + VENV_REQS,
+                       capture_output=True, text=True, timeout=1800)
+    if r.returncode != 0:
+        return None, "pip: " + r.stderr.strip()[-300:]
+    with open(stamp, "w") as f:
+        f.write(want)
+    return py, None
+
+
+def debian_httpx():
+    r = subprocess.run(["/usr/bin/python3", "-c", "import httpx"],
+                       capture_output=True)
+    if r.returncode == 0:
+        return True
+    if os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-q", "python3-httpx"],
+                       capture_output=True, timeout=600)
+        r = subprocess.run(["/usr/bin/python3", "-c", "import httpx"],
+                           capture_output=True)
+    return r.returncode == 0
+
+
+def run_peer(env, name, argv, n, topics, fake, timeout, env_extra=None):
+    group = "bench-" + name
+    argv = argv + ["--bootstrap", env.kafka.bootstrap, "--jobs-topic",
+                   topics["jobs"], "--results-topic", topics["results"],
+                   "--group", group, "--base-url", fake.url]
+    proc = vstest.spawn(argv, name=name, env=env_extra)
+    try:
+        pids = {"worker": proc.pid, "broker": env.kafka.pid,
+                "fake": fake.pid}
+        return measure(env, proc, r"^ASSIGNED [1-9]", n, topics["results"],
+                       pids, fake=fake, timeout=timeout)
+    finally:
+        proc.stop(20)
+
+
+def bench_peers(env, rep):
+    a = env.args
+    n = a.jobs or (300 if a.quick else 2000)
+    lats = [0, 50]
+    rep.start("peers")
+    rep.say("peers: the same %d vs_standard jobs (k = 5) and the same C "
+            "fake backend, at %s ms latency; each worker alone on the "
+            "machine in turn" % (n, " and ".join(map(str, lats))))
+    rep.say("  vsampd: worker.max_inflight 1024 (its pause/resume cycle "
+            "would cap a 256 window near 512 jobs/s: see saturation), "
+            "backend max_inflight 256")
+    rep.say("  async: peer_async.py, /usr/bin/python3 asyncio + Debian "
+            "python3-httpx + python3-confluent-kafka, 256 in flight")
+    rep.say("  vs-package: peer_vs.py, verbalized-sampling 0.1.3 "
+            "verbalize() on 16 threads, PyPI confluent-kafka, in %s" % VENV)
+    env.broker()
+    py, why = ensure_venv()
+    have_async = debian_httpx()
+    jobs_topics = env.topics("peers")
+    env.produce(jobs_topics["jobs"], make_jobs("peer", n))
+    table = {}
+    for lat in lats:
+        fake = Fake(env.fake_bin, lat)
+        try:
+            def topics_for(w):
+                t = env.topics("peers%d%s" % (lat, w))
+                return {"jobs": jobs_topics["jobs"],
+                        "results": t["results"]}
+            res = {}
+            t = topics_for("d")
+            res["vsampd"] = run_vsampd(env, "peer%dd%d" % (lat, env.ntopics),
+                                       n, t, fake, 1024, 256, timeout=120)
+            if have_async:
+                t = topics_for("a")
+                res["async"] = run_peer(
+                    env, "peer_async-%d" % lat,
+                    ["/usr/bin/python3", os.path.join(HERE, "peer_async.py"),
+                     "--concurrency", "256"], n, t, fake, timeout=150)
+            if py:
+                t = topics_for("v")
+                res["vs-package"] = run_peer(
+                    env, "peer_vs-%d" % lat,
+                    [py, os.path.join(HERE, "peer_vs.py"), "--threads",
+                     "16"], n, t, fake, timeout=150)
+        finally:
+            fake.stop()
+        table[lat] = res
+        d = res["vsampd"]
+        rep.say("  latency %d ms:" % lat)
+        rep.say("    %-10s %9s %12s %10s %10s %9s %8s %8s %7s" % (
+            "worker", "jobs/s", "CPU us/job", "CPU x", "jobs/s x",
+            "RSS MB", "broker", "fake", "others"))
+        for w, r in res.items():
+            c = r["cpu_us_per_job"]
+            rep.say("    %-10s %9.0f %12.1f %10.1f %10.3f %9.1f %8.1f "
+                    "%8.1f %7s%s" % (
+                        w, r["jobs_per_s"], c["worker"],
+                        c["worker"] / d["cpu_us_per_job"]["worker"],
+                        r["jobs_per_s"] / d["jobs_per_s"],
+                        mb(r["rss_max_kb"]["worker"]) or 0, c["broker"],
+                        c["fake"],
+                        "%.2f" % r["others_cores"]
+                        if r["others_cores"] is not None else "n/a",
+                        "" if r["finished"] else
+                        "  (timed out: %d of %d)" % (r["done"], n)))
+    if not py:
+        rep.say("  vs-package skipped: %s" % why)
+    if not have_async:
+        rep.say("  async skipped: no python3-httpx for /usr/bin/python3")
+    rep.say("  (CPU x: the worker's CPU per job over vsampd's; jobs/s x: "
+            "its throughput over vsampd's; broker and fake in us/job; "
+            "others: cores busy with anything else meanwhile)")
+    rep.data = {"n": n, "table": {
+        str(lat): {w: {"jobs_per_s": r["jobs_per_s"],
+                       "cpu_us_per_job": r["cpu_us_per_job"],
+                       "rss_max_mb": mb(r["rss_max_kb"]["worker"]),
+                       "finished": r["finished"]}
+                   for w, r in res.items()} for lat, res in table.items()}}
+    rep.save()
+    return table
+
+
+def soak_run(env, rep, n, nbackends, limit, boxed=False):
+    """One chaotic run of n jobs over nbackends identical profiles (the
+    total in flight stays 1024); its report lines and figures."""
+    per = max(8, 1024 // nbackends)
+    rep.say("  -- %d job(s), %d backend profile(s) on the one fake, "
+            "max_inflight %d each%s" % (
+                n, nbackends, per,
+                ", time-boxed to %d s" % limit if boxed else
+                ", at most %d s" % limit))
+    fake = Fake(env.fake_bin, 0, chaos=True, seed=7)
+    try:
+        topics = env.topics("soak", dlq=True)
+        prefix = "soak%d" % env.ntopics
+        env.produce(topics["jobs"], make_jobs(prefix, n,
+                                              nbackends=nbackends))
+        r = run_vsampd(env, "soak%d" % env.ntopics, n, topics, fake, 1024,
+                       per, timeout_ms=2000, retries=3, timeout=limit,
+                       dlq=topics["dlq"], nbackends=nbackends)
+        chk = count_statuses(env.kafka.bootstrap, topics["results"])
+        ndlq = Watermarks(env.kafka.bootstrap, topics["dlq"])
+        dlq_count = ndlq.count()
+        ndlq.close()
+    finally:
+        fake.stop()
+    want = {"%s-%06d" % (prefix, i) for i in range(n)}
+    keys = chk["keys"]
+    missing = len(want - set(keys))
+    extra = len(set(keys) - want)
+    once = r["finished"] and missing == 0 and extra == 0 and \
+        chk["dups"] == 0 and chk["records"] == n
+    rss = r["rss"]["worker"]
+    # Warm-up: until a tenth of the jobs are done (at least 30 s).
+    tl = r["timeline"]
+    t_warm = next((t for t, c in tl if c >= n / 10), tl[-1][0])
+    t_warm = max(t_warm, min(30.0, tl[-1][0] / 2))
+    base = [v for t, v in rss if t >= t_warm]
+    rss_ok = None
+    dev = None
+    if base:
+        b0 = base[0]
+        dev = max(abs(v - b0) for v in base) / b0
+        rss_ok = dev <= 0.10
+    f1 = r["fake1"] or {}
+    errors = chk["status"].get("error", 0)
+    rate = r["jobs_per_s"] or 0
+    if r["finished"]:
+        rep.say("  finished: %d results for %d jobs in %.1f s, %.0f jobs/s"
+                % (chk["records"], n, r["elapsed_s"], rate))
+        rep.say("  exactly one result per job: %s (missing %d, duplicated "
+                "%d, unknown %d, undecodable %d)" % (
+                    verdict(once), missing, chk["dups"], extra,
+                    chk["undecodable"]))
+    else:
+        rep.say("  %s: %d results for %d jobs in %.1f s, %.1f jobs/s; at "
+                "that rate %d jobs take %.1f h" % (
+                    "stopped at the time box" if boxed else "TIMED OUT",
+                    chk["records"], n, r["elapsed_s"], rate, n,
+                    n / rate / 3600 if rate else float("inf")))
+        rep.say("  so far: duplicated %d, unknown %d, undecodable %d%s" % (
+            chk["dups"], extra, chk["undecodable"],
+            "" if boxed else " (exactly one result per job: MISSED)"))
+    rep.say("  status: %s; error codes: %s; DLQ copies %d (errors %d)" % (
+        chk["status"], chk["codes"], dlq_count, errors))
+    rep.say("  attempts per job: %s; job latency p50 %s ms, p99 %s ms" % (
+        chk["attempts"], chk["latency_ms_p50"], chk["latency_ms_p99"]))
+    rep.say("  fake saw %s requests: ok %s, 500 %s, 429 %s, no answer "
+            "%s, malformed %s" % (f1.get("requests"), f1.get("ok"),
+                                  f1.get("s500"), f1.get("s429"),
+                                  f1.get("hang"), f1.get("malformed")))
+    if base:
+        rep.say("  vsampd RSS after warm-up (%.0f s): %.1f MB then, "
+                "%.1f..%.1f MB, max deviation %.1f%% (target <= 10%%: %s)"
+                % (t_warm, mb(base[0]), mb(min(base)), mb(max(base)),
+                   dev * 100, verdict(rss_ok)))
+    half = [v for t, v in rss if t >= tl[-1][0] / 2]
+    peak = max(rss, key=lambda x: x[1]) if rss else None
+    if half and peak:
+        # A leak keeps growing; a plateau is flat over the second half.
+        rep.say("  RSS over the second half of the run: %.1f..%.1f MB "
+                "(%.1f%% apart); peak %.1f MB at %.0f s" % (
+                    mb(min(half)), mb(max(half)),
+                    (max(half) - min(half)) / min(half) * 100,
+                    mb(peak[1]), peak[0]))
+    rep.say(fmt_cpu_line(r))
+    if rss:
+        step = max(1, len(rss) // 10)
+        rep.say("  RSS timeline (s: MB): " + ", ".join(
+            "%.0f: %.1f" % (t, mb(v)) for t, v in rss[::step]))
+    return {"n": n, "backends": nbackends, "finished": r["finished"],
+            "elapsed_s": r["elapsed_s"], "jobs_per_s": r["jobs_per_s"],
+            "results": chk["records"], "missing": missing,
+            "dups": chk["dups"], "status": chk["status"],
+            "codes": chk["codes"], "dlq": dlq_count,
+            "attempts": chk["attempts"], "rss_dev": dev, "rss_ok": rss_ok,
+            "rss_second_half_mb": [mb(min(half)), mb(max(half))]
+            if half else None,
+            "rss_peak_mb": mb(peak[1]) if peak else None,
+            "exactly_once": once, "cpu_us_per_job": r["cpu_us_per_job"],
+            "fake": f1}
+
+
+def bench_soak(env, rep):
+    a = env.args
+    n = a.jobs or (10000 if a.quick else 100000)
+    box = a.soak_box if a.soak_box is not None else (60 if a.quick else 120)
+    nb = a.soak_backends or 64
+    limit = a.soak_timeout or (600 if a.quick else 1140)
+    rep.start("soak")
+    rep.say("soak: vs_standard jobs against a chaotic fake (30% 500, 10% "
+            "429 + Retry-After: 1, 5% never answered, 5% malformed JSON); "
+            "worker.max_inflight 1024, timeout_ms 2000, max_retries 3, a "
+            "DLQ")
+    env.broker()
+    rep.data = {}
+    if box > 0:
+        rep.say("  one backend profile, as configured by default (its "
+                "concurrency limit adapts: AIMD):")
+        rep.data["one_backend"] = soak_run(env, rep, n, 1, box, boxed=True)
+    rep.say("  the jobs spread over %d profiles of the same fake (so that "
+            "each has its own concurrency limit and %d jobs fit the time):"
+            % (nb, n))
+    rep.data["spread"] = soak_run(env, rep, n, nb, limit)
+    rep.save()
+
+
+def bench_profile(env, rep):
+    a = env.args
+    n = a.jobs or (8000 if a.quick else 20000)
+    rep.start("profile")
+    env.broker()
+    fake = Fake(env.fake_bin, 0)
+    pdata = os.path.join(env.rd, "perf.data")
+    state = {}
+
+    def start_perf(pids):
+        state["perf"] = subprocess.Popen(
+            ["perf", "record", "-F", "1999", "-g", "-o", pdata, "-p",
+             str(pids["worker"])], stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, start_new_session=True)
+
+    perf_ok = shutil.which("perf") is not None
+    try:
+        if perf_ok:
+            topics = env.topics("prof")
+            env.produce(topics["jobs"], make_jobs("prof", n))
+            try:
+                r = run_vsampd(env, "prof%d" % env.ntopics, n, topics, fake,
+                               512, 256, timeout=170, on_start=start_perf)
+            finally:
+                pp = state.get("perf")
+                if pp is not None:
+                    if pp.poll() is None:
+                        pp.send_signal(signal.SIGINT)
+                    try:
+                        pp.wait(60)
+                    except subprocess.TimeoutExpired:
+                        pp.kill()
+                    state["perf_err"] = pp.stderr.read().decode(
+                        "utf-8", "replace")
+            perf_ok = os.path.exists(pdata) and os.path.getsize(pdata) > 0
+        if perf_ok:
+            rep.say("profile: perf record -F 1999 -g on vsampd (every "
+                    "thread) during a saturation run of %d jobs: %.0f "
+                    "jobs/s, %.1f us/job (perf's own overhead included)" % (
+                        n, r["jobs_per_s"], r["cpu_us_per_job"]["worker"]))
+            by = lambda keys, limit: subprocess.run(  # noqa: E731
+                ["perf", "report", "-i", pdata, "--stdio", "--no-children",
+                 "--sort", keys, "--percent-limit", str(limit)],
+                capture_output=True, text=True, timeout=300).stdout
+            for title, keys, limit, top in (
+                    ("by thread", "comm", 0.5, 12),
+                    ("by library", "dso", 0.5, 15),
+                    ("top functions (self time)", "dso,symbol", 0.4, 45)):
+                rep.say("  %s:" % title)
+                rows = [ln for ln in by(keys, limit).splitlines()
+                        if ln.strip() and not ln.startswith("#") and
+                        re.match(r"^\s+\d", ln)]
+                for ln in rows[:top]:
+                    rep.say("    " + re.sub(r"\s+", " ", ln.strip()))
+            # Main thread only, by function: what the event loop spends.
+            out = subprocess.run(
+                ["perf", "report", "-i", pdata, "--stdio", "--no-children",
+                 "--comm", "vsampd", "--sort", "dso,symbol",
+                 "--percent-limit", "0.8"], capture_output=True, text=True,
+                timeout=300).stdout
+            rep.say("  main thread (comm vsampd) only:")
+            rows = [ln for ln in out.splitlines() if re.match(r"^\s+\d", ln)]
+            for ln in rows[:30]:
+                rep.say("    " + re.sub(r"\s+", " ", ln.strip()))
+        else:
+            rep.say("profile: perf unavailable (%s); callgrind instead" % (
+                state.get("perf_err", "no perf").strip()[-200:]))
+            m = 2000
+            topics = env.topics("prof")
+            env.produce(topics["jobs"], make_jobs("profcg", m))
+            cg = os.path.join(env.rd, "callgrind.out")
+            r = run_vsampd(env, "profcg%d" % env.ntopics, m, topics, fake,
+                           512, 256, timeout=600,
+                           wrap=["valgrind", "--tool=callgrind",
+                                 "--callgrind-out-file=" + cg])
+            time.sleep(2)
+            out = subprocess.run(["callgrind_annotate", cg],
+                                 capture_output=True, text=True).stdout
+            rep.say("  callgrind, %d jobs, top functions (Ir):" % m)
+            for ln in out.splitlines()[:60]:
+                if re.match(r"^\s*[\d,]+ ", ln):
+                    rep.say("    " + ln.strip())
+    finally:
+        fake.stop()
+    rep.save()
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description="vsampd end-to-end benchmarks (see the file's header)")
+    ap.add_argument("what", choices=["saturation", "littles", "peers",
+                                     "soak", "profile", "all"])
+    ap.add_argument("--quick", action="store_true",
+                    help="smaller N everywhere")
+    ap.add_argument("--jobs", type=int, help="N jobs (per run)")
+    ap.add_argument("--runs", type=int, help="saturation runs (3)")
+    ap.add_argument("--soak-timeout", type=int,
+                    help="seconds the full soak may take (1140)")
+    ap.add_argument("--soak-box", type=int,
+                    help="seconds of the one-backend soak phase (120; 0 "
+                    "skips it)")
+    ap.add_argument("--soak-backends", type=int,
+                    help="backend profiles the full soak spreads over (64)")
+    ap.add_argument("--results", default=os.path.join(HERE, "results.txt"),
+                    help="results file (appended)")
+    ap.add_argument("--builddir", help="where src/vsampd is")
+    ap.add_argument("--consumer-props", metavar="LIBCONFIG",
+                    help="extra kafka.consumer settings for vsampd, e.g. "
+                    "'fetch_wait_max_ms = 20;' (experiments; the default "
+                    "is librdkafka's defaults)")
+    a = ap.parse_args()
+    if a.what == "all" and a.jobs:
+        ap.error("--jobs applies to one benchmark, not to all")
+    env = Env(a)
+    rep = Report(a.results)
+    t = time.monotonic()
+    try:
+        for what, fn in (("saturation", bench_saturation),
+                         ("littles", bench_littles), ("peers", bench_peers),
+                         ("soak", bench_soak), ("profile", bench_profile)):
+            if a.what in (what, "all"):
+                t1 = time.monotonic()
+                fn(env, rep)
+                print("# %s took %.0f s" % (what, time.monotonic() - t1),
+                      flush=True)
+    finally:
+        env.close()
+        vstest.cleanup()
+    print("# figures appended to %s (%.0f s in all)" % (
+        a.results, time.monotonic() - t), flush=True)
+
+
+if __name__ == "__main__":
+    main()
