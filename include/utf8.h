@@ -18,4 +18,9 @@ size_t utf8_seq_len(const char *s, size_t len);
  * multi-byte sequence (for truncating text without splitting characters). */
 size_t utf8_trim(const char *s, size_t len);
 
+/* Append s[0..len) to out with every byte that does not start a valid
+ * sequence replaced by U+FFFD, so that the text is valid UTF-8. */
+struct buf;
+void utf8_repair(const char *s, size_t len, struct buf *out);
+
 #endif

@@ -14,33 +14,6 @@
 #include "utf8.h"
 #include "xmalloc.h"
 
-/* A JSON string of s, invalid UTF-8 replaced by U+FFFD. */
-static json_t *
-text_value(const char *s, size_t len)
-{
-	struct buf b;
-	json_t *j;
-	size_t i = 0;
-
-	if (utf8_valid(s, len))
-		return json_stringn(s, len);
-	buf_init(&b);
-	while (i < len) {
-		size_t n = utf8_seq_len(s + i, len - i);
-
-		if (n == 0) {
-			buf_append(&b, "\xef\xbf\xbd", 3);
-			i++;
-		} else {
-			buf_append(&b, s + i, n);
-			i += n;
-		}
-	}
-	j = json_stringn(b.data ? b.data : "", b.len);
-	buf_free(&b);
-	return j;
-}
-
 /* The request body (see anthropic.h). */
 char *
 anthropic_request(
@@ -52,8 +25,8 @@ anthropic_request(
 
 	buf_init(&sys);
 	if (p->model != NULL)
-		json_object_set_new(
-		    root, "model", text_value(p->model, strlen(p->model)));
+		json_object_set_new(root, "model",
+		    openai_json_text(p->model, strlen(p->model)));
 	for (size_t i = 0; i < c->n; i++) {
 		const struct chat_msg *m = &c->msgs[i];
 		json_t *jm;
@@ -67,12 +40,13 @@ anthropic_request(
 		jm = json_object();
 		json_object_set_new(jm, "role",
 		    json_string(m->role == ROLE_USER ? "user" : "assistant"));
-		json_object_set_new(
-		    jm, "content", text_value(m->content, strlen(m->content)));
+		json_object_set_new(jm, "content",
+		    openai_json_text(m->content, strlen(m->content)));
 		json_array_append_new(msgs, jm);
 	}
 	if (sys.len > 0)
-		json_object_set_new(root, "system", text_value(sys.data, sys.len));
+		json_object_set_new(
+		    root, "system", openai_json_text(sys.data, sys.len));
 	buf_free(&sys);
 	json_object_set_new(root, "messages", msgs);
 	json_object_set_new(root, "max_tokens",
@@ -114,8 +88,9 @@ anthropic_parse(const char *body, size_t len, struct openai_reply *out,
 	memset(out, 0, sizeof(*out));
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	if (root == NULL) {
-		snprintf(errstr, errlen, "reply is not JSON (line %d column %d)",
-		    je.line, je.column);
+		snprintf(errstr, errlen,
+		    "reply is not JSON (line %d column %d)", je.line,
+		    je.column);
 		return -1;
 	}
 	if (!json_is_object(root)) {
@@ -145,7 +120,8 @@ anthropic_parse(const char *body, size_t len, struct openai_reply *out,
 	buf_init(&text);
 	for (size_t i = 0; i < json_array_size(content); i++) {
 		json_t *b = json_array_get(content, i);
-		const char *type = json_string_value(json_object_get(b, "type"));
+		const char *type =
+		    json_string_value(json_object_get(b, "type"));
 		json_t *t = json_object_get(b, "text");
 
 		if (type == NULL || strcmp(type, "text") != 0)

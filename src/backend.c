@@ -451,7 +451,8 @@ backend_publish(struct backend *b)
  * their reset when nothing is left.
  */
 static void
-breq_learn(struct backend *b, struct backend_req *r, const struct http_resp *resp)
+breq_learn(
+    struct backend *b, struct backend_req *r, const struct http_resp *resp)
 {
 	uint64_t now = loop_clock_ms();
 	int lim = aimd_limit(&b->aimd), open = b->br.state;
@@ -599,6 +600,28 @@ backend_on_fail(void *arg)
 	}
 }
 
+/* Move the waiting fail-fast requests to `failing`, answered (as
+ * circuit_open) from a timer so that no callback runs in a dispatch. */
+static void
+backend_sweep_failfast(struct backend *b)
+{
+	struct backend_req *n, *q;
+	int moved = 0;
+
+	for (q = TAILQ_FIRST(&b->waiting); q != NULL; q = n) {
+		n = TAILQ_NEXT(q, entry);
+		if (!(q->flags & BACKEND_FAILFAST))
+			continue;
+		TAILQ_REMOVE(&b->waiting, q, entry);
+		b->nwaiting--;
+		q->state = BREQ_FAILING;
+		TAILQ_INSERT_TAIL(&b->failing, q, entry);
+		moved = 1;
+	}
+	if (moved)
+		loop_timer_set(b->fail_timer, 0);
+}
+
 /*
  * Send what may go now: within the concurrency limit, the budgets and
  * the breaker. When a budget or the breaker holds the queue, the wake
@@ -616,23 +639,8 @@ backend_dispatch(struct backend *b)
 		limit = b->p->max_inflight;
 	/* Open breaker first: fail-fast requests move to their fallback at
 	 * once, whether or not a slot or budget is free here. */
-	if (!TAILQ_EMPTY(&b->waiting) && breaker_is_open(&b->br, now)) {
-		struct backend_req *n, *q;
-		int moved = 0;
-
-		for (q = TAILQ_FIRST(&b->waiting); q != NULL; q = n) {
-			n = TAILQ_NEXT(q, entry);
-			if (!(q->flags & BACKEND_FAILFAST))
-				continue;
-			TAILQ_REMOVE(&b->waiting, q, entry);
-			b->nwaiting--;
-			q->state = BREQ_FAILING;
-			TAILQ_INSERT_TAIL(&b->failing, q, entry);
-			moved = 1;
-		}
-		if (moved)
-			loop_timer_set(b->fail_timer, 0);
-	}
+	if (!TAILQ_EMPTY(&b->waiting) && breaker_is_open(&b->br, now))
+		backend_sweep_failfast(b);
 	while (b->inflight < (size_t)limit &&
 	    (r = TAILQ_FIRST(&b->waiting)) != NULL) {
 		if ((wait = ratelimit_wait_ms(&b->rl, now, r->est)) > 0) {
@@ -643,21 +651,7 @@ backend_dispatch(struct backend *b)
 		if (!breaker_allow(&b->br, now)) {
 			/* Open: fail-fast requests go to their fallback; the
 			 * rest wait for the probe. */
-			struct backend_req *n, *q;
-			int moved = 0;
-
-			for (q = TAILQ_FIRST(&b->waiting); q != NULL; q = n) {
-				n = TAILQ_NEXT(q, entry);
-				if (!(q->flags & BACKEND_FAILFAST))
-					continue;
-				TAILQ_REMOVE(&b->waiting, q, entry);
-				b->nwaiting--;
-				q->state = BREQ_FAILING;
-				TAILQ_INSERT_TAIL(&b->failing, q, entry);
-				moved = 1;
-			}
-			if (moved)
-				loop_timer_set(b->fail_timer, 0);
+			backend_sweep_failfast(b);
 			wait = breaker_wait_ms(&b->br, now);
 			if (!loop_timer_armed(b->wake))
 				loop_timer_set(b->wake, wait ? wait : 100);

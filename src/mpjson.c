@@ -10,37 +10,11 @@
 #include <msgpack.h>
 
 #include "mpjson.h"
+#include "openai.h"
 #include "utf8.h"
 #include "xmalloc.h"
 
 #define MAX_DEPTH 64
-
-/* A valid-UTF-8 copy of s[0..len), U+FFFD for each invalid byte. */
-static json_t *
-str_value(const char *s, size_t len)
-{
-	struct buf b;
-	json_t *v;
-	size_t i = 0;
-
-	if (utf8_valid(s, len))
-		return json_stringn(s, len);
-	buf_init(&b);
-	while (i < len) {
-		size_t n = utf8_seq_len(s + i, len - i);
-
-		if (n == 0) {
-			buf_append(&b, "\xef\xbf\xbd", 3);
-			i++;
-		} else {
-			buf_append(&b, s + i, n);
-			i += n;
-		}
-	}
-	v = json_stringn(b.data ? b.data : "", b.len);
-	buf_free(&b);
-	return v;
-}
 
 static json_t *
 bin_value(const char *p, size_t len)
@@ -95,7 +69,7 @@ to_json(const msgpack_object *o, int depth)
 			return json_null();
 		return json_real(o->via.f64);
 	case MSGPACK_OBJECT_STR:
-		return str_value(o->via.str.ptr, o->via.str.size);
+		return openai_json_text(o->via.str.ptr, o->via.str.size);
 	case MSGPACK_OBJECT_BIN:
 		return bin_value(o->via.bin.ptr, o->via.bin.size);
 	case MSGPACK_OBJECT_EXT:
@@ -124,13 +98,13 @@ to_json(const msgpack_object *o, int depth)
 				return NULL;
 			}
 			if (kv->key.type == MSGPACK_OBJECT_STR) {
-				k = str_value(kv->key.via.str.ptr,
-				    kv->key.via.str.size);
+				k = openai_json_text(
+				    kv->key.via.str.ptr, kv->key.via.str.size);
 			} else {
 				json_t *kj = to_json(&kv->key, depth + 1);
 
-				key = kj ? json_dumps(kj, JSON_COMPACT |
-						JSON_ENCODE_ANY)
+				key = kj ? json_dumps(kj,
+					       JSON_COMPACT | JSON_ENCODE_ANY)
 					 : NULL;
 				json_decref(kj);
 				k = json_string(key ? key : "?");
@@ -165,8 +139,8 @@ mpjson_from_msgpack(const void *buf, size_t len, char *errstr, size_t errlen)
 	else
 		/* 15 significant digits: 0.3333 prints as 0.3333, not as
 		 * 0.33329999999999999, and no figure here needs more. */
-		out = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
-			JSON_REAL_PRECISION(15));
+		out = json_dumps(v,
+		    JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 	json_decref(v);
 	msgpack_unpacked_destroy(&up);
 	return out;

@@ -26,31 +26,16 @@
  * a request must be built whatever it holds: invalid bytes become U+FFFD
  * rather than failing the dump.
  */
-static json_t *
-text_string(const char *s, size_t len)
+json_t *
+openai_json_text(const char *s, size_t len)
 {
 	struct buf b;
 	json_t *j;
-	size_t i = 0;
 
 	if (utf8_valid(s, len))
 		return json_stringn(s, len);
 	buf_init(&b);
-	while (i < len) {
-		size_t step;
-
-		/* The longest valid sequence that starts here, if any. */
-		for (step = 4; step > 0; step--)
-			if (i + step <= len && utf8_valid(s + i, step))
-				break;
-		if (step == 0) {
-			buf_puts(&b, "\xef\xbf\xbd");
-			i++;
-		} else {
-			buf_append(&b, s + i, step);
-			i += step;
-		}
-	}
+	utf8_repair(s, len, &b);
 	j = json_stringn(b.data != NULL ? b.data : "", b.len);
 	buf_free(&b);
 	return j;
@@ -85,8 +70,8 @@ openai_chat_request(
 
 	root = json_object();
 	if (p->model != NULL)
-		json_object_set_new(
-		    root, "model", text_string(p->model, strlen(p->model)));
+		json_object_set_new(root, "model",
+		    openai_json_text(p->model, strlen(p->model)));
 	msgs = json_array();
 	for (size_t i = 0; i < c->n; i++) {
 		const struct chat_msg *m = &c->msgs[i];
@@ -94,8 +79,8 @@ openai_chat_request(
 
 		json_object_set_new(
 		    jm, "role", json_string(role_name(m->role)));
-		json_object_set_new(
-		    jm, "content", text_string(m->content, strlen(m->content)));
+		json_object_set_new(jm, "content",
+		    openai_json_text(m->content, strlen(m->content)));
 		json_array_append_new(msgs, jm);
 	}
 	json_object_set_new(root, "messages", msgs);
@@ -307,11 +292,11 @@ openai_embed_request(const char *model, const char *const *texts,
 	root = json_object();
 	if (model != NULL)
 		json_object_set_new(
-		    root, "model", text_string(model, strlen(model)));
+		    root, "model", openai_json_text(model, strlen(model)));
 	input = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(input,
-		    text_string(
+		    openai_json_text(
 			texts[i], lens != NULL ? lens[i] : strlen(texts[i])));
 	json_object_set_new(root, "input", input);
 	s = dump(root, lenp);

@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "utf8.h"
+#include "xmalloc.h"
 
 /* The length of the valid sequence at s, or 0 (see utf8.h). */
 size_t
@@ -85,4 +86,23 @@ utf8_trim(const char *s, size_t len)
 			return i - 1;
 	}
 	return len;
+}
+
+/* Append s with every invalid byte replaced by U+FFFD (see utf8.h). */
+void
+utf8_repair(const char *s, size_t len, struct buf *out)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		size_t n = utf8_seq_len(s + i, len - i);
+
+		if (n == 0) {
+			buf_append(out, "\xef\xbf\xbd", 3);
+			i++;
+		} else {
+			buf_append(out, s + i, n);
+			i += n;
+		}
+	}
 }
