@@ -15,13 +15,13 @@ struct conf;
 
 /* Called per changed key: path, the old and new values ("(unset)" when
  * absent), and whether applying it needs a restart. */
-typedef void (*confdiff_cb)(void *arg, const char *path, const char *was,
-    const char *now, int restart);
+typedef void (*confdiff_cb)(
+    void *arg, const char *path, const char *was, const char *now, int restart);
 
 /* Report every key whose value differs between a and b. Returns the
  * number of changed keys. */
-int confdiff_each(const struct conf *a, const struct conf *b, confdiff_cb cb,
-    void *arg);
+int confdiff_each(
+    const struct conf *a, const struct conf *b, confdiff_cb cb, void *arg);
 
 /* 1 when a change to path takes a restart. */
 int confdiff_needs_restart(const char *path);

@@ -13,10 +13,10 @@ struct conf;
 /* Options every subcommand shares. */
 struct ctl_common {
 	const char *conf_path; /* -f; NULL: the default path */
-	int conf_given;	       /* -f was given */
-	const char *brokers;   /* -b: overrides kafka.brokers */
-	const char *topic;     /* -t: overrides the subcommand's topic */
-	int quiet;	       /* -q: no progress bar, no summary */
+	int conf_given; /* -f was given */
+	const char *brokers; /* -b: overrides kafka.brokers */
+	const char *topic; /* -t: overrides the subcommand's topic */
+	int quiet; /* -q: no progress bar, no summary */
 };
 
 int ctl_run(int argc, char **argv);
@@ -38,8 +38,8 @@ struct conf *ctl_load_conf(const struct ctl_common *co, int need_kafka);
  * (errno set; 0 at the end).
  */
 struct ctl_reader;
-struct ctl_reader *ctl_reader_open(const char *path, char *errstr,
-    size_t errlen);
+struct ctl_reader *ctl_reader_open(
+    const char *path, char *errstr, size_t errlen);
 long ctl_reader_next(struct ctl_reader *r, char **line, size_t max, int *cut);
 int ctl_reader_fd(const struct ctl_reader *r);
 void ctl_reader_close(struct ctl_reader *r);

@@ -33,10 +33,9 @@ void metrics_free(struct metrics *m);
  * too many labels, unsorted bounds, a name declared twice) is a broken
  * invariant of the caller and fatal.
  */
-struct metrics_family *metrics_family(struct metrics *m,
-    enum metrics_type type, const char *name, const char *help,
-    size_t nlabels, const char *const *labels, const double *bounds,
-    size_t nbounds);
+struct metrics_family *metrics_family(struct metrics *m, enum metrics_type type,
+    const char *name, const char *help, size_t nlabels,
+    const char *const *labels, const double *bounds, size_t nbounds);
 
 /*
  * The series of f with these label values (nlabels of them, copied),

@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 /*
  * The JSON text (compact, one line, no trailing newline) of the single
  * msgpack value in buf[0..len). Returns a malloc'ed NUL-terminated
@@ -20,5 +22,8 @@
  */
 char *mpjson_from_msgpack(
     const void *buf, size_t len, char *errstr, size_t errlen);
+
+/* A JSON string of data in base64 (RFC 4648, with padding). */
+json_t *mpjson_base64(const void *data, size_t len);
 
 #endif

@@ -19,12 +19,11 @@ struct progress {
 };
 
 /* Start; enabled only when stderr is a terminal and show != 0. */
-void progress_init(struct progress *p, const char *what, size_t total,
-    int show);
+void progress_init(
+    struct progress *p, const char *what, size_t total, int show);
 /* Redraw with done items (ok and failed of them), unless drawn < 100 ms
  * ago; force != 0 draws anyway. */
-void progress_update(struct progress *p, size_t done, size_t failed,
-    int force);
+void progress_update(struct progress *p, size_t done, size_t failed, int force);
 /* Finish the line (a newline) if anything was drawn. */
 void progress_end(struct progress *p);
 

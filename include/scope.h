@@ -43,7 +43,7 @@ struct scope_saver;
 /* What the index keeps of a text, computed once per candidate. */
 struct scope_key {
 	uint64_t exact; /* dedup_norm_hash of the text */
-	uint64_t sim;	/* SimHash of the token set; 0 when it has none */
+	uint64_t sim; /* SimHash of the token set; 0 when it has none */
 };
 
 /* A new, empty index for at most capacity entries (1..SCOPE_CAPACITY_MAX);
@@ -121,13 +121,13 @@ int scope_lookup_key(const struct scope *s, uint64_t scope_id,
 
 /* Start saving s to path. NULL on error (errstr says why). s must
  * outlive the saver. */
-struct scope_saver *scope_save_begin(const struct scope *s, const char *path,
-    char *errstr, size_t errlen);
+struct scope_saver *scope_save_begin(
+    const struct scope *s, const char *path, char *errstr, size_t errlen);
 /* Write the next slice of at most max_entries (0 means 1) entries.
  * Returns 1 while more remains, 0 once the file is in place, -1 on error
  * (errstr says why). After 0 or -1, call scope_save_free(). */
-int scope_save_step(struct scope_saver *sv, size_t max_entries, char *errstr,
-    size_t errlen);
+int scope_save_step(
+    struct scope_saver *sv, size_t max_entries, char *errstr, size_t errlen);
 /* Entries written so far. */
 size_t scope_save_written(const struct scope_saver *sv);
 /* Free a saver (NULL is fine). An unfinished save is abandoned: its
@@ -142,7 +142,6 @@ void scope_save_free(struct scope_saver *sv);
  * truncated or corrupt (bad magic, version, entry size, length, count or
  * checksum): errstr says which, and s is left empty.
  */
-int scope_load(struct scope *s, const char *path, char *errstr,
-    size_t errlen);
+int scope_load(struct scope *s, const char *path, char *errstr, size_t errlen);
 
 #endif

@@ -16,12 +16,12 @@
 
 #define MAX_DEPTH 64
 
-static json_t *
-bin_value(const char *p, size_t len)
+json_t *
+mpjson_base64(const void *data, size_t len)
 {
 	static const char tab[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const unsigned char *u = (const unsigned char *)p;
+	const unsigned char *u = data;
 	struct buf b;
 	json_t *v;
 
@@ -71,9 +71,9 @@ to_json(const msgpack_object *o, int depth)
 	case MSGPACK_OBJECT_STR:
 		return openai_json_text(o->via.str.ptr, o->via.str.size);
 	case MSGPACK_OBJECT_BIN:
-		return bin_value(o->via.bin.ptr, o->via.bin.size);
+		return mpjson_base64(o->via.bin.ptr, o->via.bin.size);
 	case MSGPACK_OBJECT_EXT:
-		return bin_value(o->via.ext.ptr, o->via.ext.size);
+		return mpjson_base64(o->via.ext.ptr, o->via.ext.size);
 	case MSGPACK_OBJECT_ARRAY:
 		v = json_array();
 		for (uint32_t i = 0; i < o->via.array.size; i++) {

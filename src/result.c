@@ -22,6 +22,7 @@
 #include <msgpack.h>
 
 #include "log.h"
+#include "mpjson.h"
 #include "result.h"
 #include "utf8.h"
 #include "xmalloc.h"
@@ -1012,29 +1013,7 @@ juint(uint64_t u)
 static json_t *
 jbase64(const unsigned char *p, size_t len)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				  "abcdefghijklmnopqrstuvwxyz0123456789+/";
-	struct buf b;
-	json_t *j;
-
-	buf_init(&b);
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		char q[4];
-
-		if (i + 1 < len)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < len)
-			v |= p[i + 2];
-		q[0] = tab[(v >> 18) & 63];
-		q[1] = tab[(v >> 12) & 63];
-		q[2] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
-		q[3] = i + 2 < len ? tab[v & 63] : '=';
-		buf_append(&b, q, 4);
-	}
-	j = jcheck(json_stringn(b.data != NULL ? b.data : "", b.len));
-	buf_free(&b);
-	return j;
+	return jcheck(mpjson_base64(p, len));
 }
 
 static json_t *mp_to_json(const msgpack_object *o);

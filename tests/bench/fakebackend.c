@@ -792,17 +792,19 @@ main(int argc, char **argv)
 		if (v == NULL)
 			usage();
 		if (strcmp(a, "--port") == 0)
-			port = atoi(v);
+			port = (int)strtol(v, NULL, 10);
 		else if (strcmp(a, "--latency-ms") == 0)
-			latency_ms = atol(v);
+			latency_ms = strtol(v, NULL, 10);
 		else if (strcmp(a, "--seed") == 0)
 			rng_state = strtoull(v, NULL, 0) * 0x9e3779b97f4a7c15ULL |
 			    1;
 		else if (strcmp(a, "--parent-pid") == 0)
-			parent = atol(v);
-		else if (strcmp(a, "--words") == 0)
-			nwords = atoi(v) < 1 ? 1 : atoi(v);
-		else
+			parent = strtol(v, NULL, 10);
+		else if (strcmp(a, "--words") == 0) {
+			nwords = (int)strtol(v, NULL, 10);
+			if (nwords < 1)
+				nwords = 1;
+		} else
 			usage();
 		i++;
 	}
