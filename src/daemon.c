@@ -38,6 +38,9 @@
 #include "xmalloc.h"
 
 #define TICK_MS 500
+/* At worker.max_inflight, stop taking messages; still there after this
+ * long, pause the partitions (see daemon_backpressure). */
+#define GATE_MS 1000
 #define FLUSH_MS 5000
 #define CLOSE_MS 10000
 #define SAVE_INTERVAL_MS 60000
@@ -113,6 +116,10 @@ struct daemon {
 	struct scope_saver *saver; /* a state-file save in progress */
 	uint64_t last_save;
 	int bp_paused; /* partitions are paused for backpressure */
+	int gated; /* at max_inflight: messages stay in the consumer queue */
+	uint64_t gated_since;
+	struct loop_timer *feed; /* drains the consumer queue once the gate
+				  * opens (never from inside a callback) */
 	int ready;
 	enum dstate state;
 	uint64_t deadline;
@@ -136,8 +143,8 @@ static void daemon_produce(struct daemon *d, const char *topic, const char *key,
 static void daemon_check_drained(struct daemon *d);
 static void daemon_forget_revoked(struct daemon *d);
 static void daemon_txn_commit(struct daemon *d);
-static void daemon_add_poison(struct daemon *d, int32_t partition,
-    int64_t offset);
+static void daemon_add_poison(
+    struct daemon *d, int32_t partition, int64_t offset);
 
 /* ---- partitions ---- */
 
@@ -194,20 +201,10 @@ djob_free(struct djob *j)
 }
 
 static void
-daemon_backpressure(struct daemon *d)
+daemon_set_paused(struct daemon *d, int pause)
 {
 	rd_kafka_topic_partition_list_t *l;
-	int pause;
 
-	if (d->state != D_RUNNING)
-		return;
-	if (!d->bp_paused && d->inflight >= (size_t)d->conf->max_inflight)
-		pause = 1;
-	else if (d->bp_paused &&
-	    d->inflight <= (size_t)d->conf->resume_inflight)
-		pause = 0;
-	else
-		return;
 	l = rd_kafka_topic_partition_list_new((int)d->nparts);
 	for (size_t i = 0; i < d->nparts; i++) {
 		struct dpart *p = d->parts[i];
@@ -228,6 +225,50 @@ daemon_backpressure(struct daemon *d)
 	}
 	rd_kafka_topic_partition_list_destroy(l);
 	d->bp_paused = pause;
+}
+
+/*
+ * Backpressure, in two steps. At worker.max_inflight the gate closes:
+ * the loop stops taking messages from the consumer queue, and what
+ * librdkafka has prefetched waits there, so that a freed slot is filled
+ * at once. Pausing instead would drop the prefetched messages, and
+ * fetching them again waits behind the outstanding fetch request
+ * (fetch.wait.max.ms), which caps throughput near max_inflight per half
+ * second. While the gate is closed the consumer is not polled; when it
+ * stays closed for GATE_MS (nothing finished), the partitions are paused
+ * and polling goes on, as max.poll.interval.ms and rebalances need. They
+ * resume at worker.resume_inflight.
+ */
+static void
+daemon_backpressure(struct daemon *d)
+{
+	uint64_t now;
+
+	if (d->state != D_RUNNING)
+		return;
+	if (d->bp_paused) {
+		if (d->inflight <= (size_t)d->conf->resume_inflight) {
+			daemon_set_paused(d, 0);
+			loop_timer_set(d->feed, 0);
+		}
+		return;
+	}
+	if (d->inflight < (size_t)d->conf->max_inflight) {
+		if (d->gated) {
+			d->gated = 0;
+			loop_timer_set(d->feed, 0);
+		}
+		return;
+	}
+	now = loop_clock_ms();
+	if (!d->gated) {
+		d->gated = 1;
+		d->gated_since = now;
+	} else if (now - d->gated_since >= GATE_MS) {
+		d->gated = 0;
+		daemon_set_paused(d, 1);
+		loop_timer_set(d->feed, 0);
+	}
 }
 
 /* Both references are gone: the job is done (or forgotten). */
@@ -599,11 +640,18 @@ daemon_poll_consumer(struct daemon *d)
 	rd_kafka_message_t *m;
 
 	/* The pipe is written only when the queue goes from empty to not
-	 * empty: drain it all. */
-	while ((m = rd_kafka_consumer_poll(d->cons, 0)) != NULL) {
+	 * empty: drain it all, or up to the gate (daemon_backpressure),
+	 * which then drains the rest when it opens. */
+	while (!d->gated && (m = rd_kafka_consumer_poll(d->cons, 0)) != NULL) {
 		daemon_on_message(d, m);
 		rd_kafka_message_destroy(m);
 	}
+}
+
+static void
+daemon_on_feed(void *arg)
+{
+	daemon_poll_consumer(arg);
 }
 
 static void
@@ -876,8 +924,8 @@ daemon_txn_rewind(struct daemon *d)
  * as a fatal producer error must. e is destroyed.
  */
 static int
-txn_failed(struct daemon *d, rd_kafka_error_t *e, const char *what,
-    uint64_t deadline)
+txn_failed(
+    struct daemon *d, rd_kafka_error_t *e, const char *what, uint64_t deadline)
 {
 	int retry;
 
@@ -1005,7 +1053,8 @@ daemon_txn_commit(struct daemon *d)
 		rd_kafka_poll(d->prod, 10);
 		daemon_flush_pending(d);
 		if (loop_clock_ms() >= deadline)
-			fatalx("exactly-once: the producer queue does not drain");
+			fatalx(
+			    "exactly-once: the producer queue does not drain");
 	}
 	cgmd = rd_kafka_consumer_group_metadata(d->cons);
 	while ((e = rd_kafka_send_offsets_to_transaction(
@@ -1019,8 +1068,8 @@ daemon_txn_commit(struct daemon *d)
 	}
 	rd_kafka_consumer_group_metadata_destroy(cgmd);
 	txn_ping(d);
-	while ((e = rd_kafka_commit_transaction(d->prod, TXN_CALL_MS)) !=
-	    NULL) {
+	while (
+	    (e = rd_kafka_commit_transaction(d->prod, TXN_CALL_MS)) != NULL) {
 		if (!txn_failed(d, e, "commit", deadline)) {
 			rd_kafka_topic_partition_list_destroy(offs);
 			daemon_txn_abort(d);
@@ -1118,6 +1167,7 @@ daemon_begin_drain(struct daemon *d)
 	log_info("draining: %zu job(s) in flight, waiting up to %ld ms",
 	    d->inflight, d->conf->shutdown_timeout_ms);
 	d->state = D_DRAINING;
+	d->gated = 0; /* polling goes on, with every partition paused */
 	d->deadline = loop_clock_ms() + (uint64_t)d->conf->shutdown_timeout_ms;
 	if (rd_kafka_assignment(d->cons, &l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		if (l->cnt > 0)
@@ -1153,8 +1203,8 @@ struct reload_log {
 };
 
 static void
-reload_change(void *arg, const char *path, const char *was, const char *now,
-    int restart)
+reload_change(
+    void *arg, const char *path, const char *was, const char *now, int restart)
 {
 	struct reload_log *rl = arg;
 
@@ -1202,8 +1252,8 @@ daemon_reload(struct daemon *d)
 	memset(&rl, 0, sizeof(rl));
 	buf_init(&rl.lines);
 	log_info("SIGHUP: reloading %s", old->path);
-	next = conf_load(old->path, CONF_NEED_KAFKA, reload_warn, NULL, err,
-	    sizeof(err));
+	next = conf_load(
+	    old->path, CONF_NEED_KAFKA, reload_warn, NULL, err, sizeof(err));
 	if (next == NULL) {
 		log_warnx("reload rejected, the running configuration stays: "
 			  "%s",
@@ -1323,7 +1373,9 @@ daemon_on_tick(void *arg)
 
 	d->heartbeat = now;
 	/* librdkafka leaves the group if the consumer is not polled within
-	 * max.poll.interval.ms, even while idle or paused. */
+	 * max.poll.interval.ms, even while idle or paused: a gate closed
+	 * for GATE_MS turns into a pause here, and polling goes on. */
+	daemon_backpressure(d);
 	daemon_poll_consumer(d);
 	daemon_poll_producer(d);
 	if (d->watchdog_ms > 0 &&
@@ -1543,6 +1595,7 @@ daemon_run(struct conf *conf)
 	if (d->cio == NULL || d->pio == NULL || d->sio == NULL)
 		fatal("epoll_ctl");
 	d->tick = loop_timer_new(d->loop, daemon_on_tick, d);
+	d->feed = loop_timer_new(d->loop, daemon_on_feed, d);
 	loop_timer_set(d->tick, TICK_MS);
 	if (d->eos) {
 		d->txn_timer = loop_timer_new(d->loop, daemon_on_txn_timer, d);
@@ -1573,6 +1626,7 @@ daemon_run(struct conf *conf)
 	loop_io_del(d->pio);
 	loop_io_del(d->sio);
 	loop_timer_free(d->tick);
+	loop_timer_free(d->feed);
 	loop_timer_free(d->txn_timer);
 	rd_kafka_queue_io_event_enable(d->cq, -1, NULL, 0);
 	rd_kafka_queue_io_event_enable(d->pq, -1, NULL, 0);

@@ -320,6 +320,17 @@ class State:
             self.seq_pos = {}
             self.occurrence = {}
             self.tls_failures = 0
+            self.inflight = 0
+            self.max_inflight = 0
+
+    def enter(self):
+        with self.lock:
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+
+    def leave(self):
+        with self.lock:
+            self.inflight -= 1
 
     def next_seq(self, key):
         with self.lock:
@@ -347,7 +358,9 @@ class State:
             return {"requests": self.requests, "by_path": dict(self.by_path),
                     "by_marker": dict(self.by_marker),
                     "by_status": dict(self.by_status),
-                    "tls_failures": self.tls_failures}
+                    "tls_failures": self.tls_failures,
+                    "inflight": self.inflight,
+                    "max_inflight": self.max_inflight}
 
     def log(self, rec):
         if self.logf is None:
@@ -457,6 +470,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_json(404, self.error_body(404, "no route " + path))
 
     def do_POST(self):
+        self.server.state.enter()
+        try:
+            self.post()
+        finally:
+            self.server.state.leave()
+
+    def post(self):
         st = self.server.state
         path = self.path.split("?")[0]
         body = self.read_body()

@@ -483,6 +483,30 @@ def main():
     tap.is_(sorted(parts), [0, 1, 2, 3], "jobs came from all 4 partitions")
     a.stop()
 
+    # --- backpressure: at max_inflight the gate holds, nothing more -------
+    kafka.create_topics({"gt.jobs": 2, "gt.results": 2})
+    conf3 = vstest.scratch("vsampd-gate-", ".conf")
+    write_conf(conf3, kafka.bootstrap, fake.url, group="vsampd-gate",
+               jobs="gt.jobs", res="gt.results", max_inflight=4)
+    fake.reset()
+    gres = vstest.Collector(kafka.bootstrap, "gt.results")
+    gate = [{"id": "gt-%03d" % i, "k": 2,
+             "prompt": "Gate %d [[fake:slowish]]" % i} for i in range(40)]
+    vstest.produce(kafka.bootstrap, "gt.jobs", gate)
+    g = Daemon(conf3, "vsampd-gate").start()
+    try:
+        gres.wait(keys={j["id"] for j in gate}, timeout=120)
+        lost = []
+    except TimeoutError as e:
+        lost = [str(e)]
+    peak = fake.stats()["max_inflight"]
+    tap.ok(not lost and 1 <= peak <= 4,
+           "max_inflight 4: 40 jobs done, at most 4 requests at once at the "
+           "backend (saw %d)" % peak, diag="; ".join(lost))
+    g.stop()
+    gres.close()
+    logs.append(g)
+
     # --- backpressure across a rebalance; an undeliverable DLQ copy -------
     kafka.create_topics({"bp.jobs": 4, "bp.results": 4})
     kafka.create_topics({"bp.dlq": 1}, config={"max.message.bytes": "1024"})
