@@ -137,6 +137,25 @@ kafka_consumer_new(const struct conf *c, const char *group,
 		rd_kafka_conf_destroy(kc);
 		return NULL;
 	}
+	/* Fetch ahead about four windows of jobs, not librdkafka's 100,000
+	 * messages per partition: a job is held for seconds, and what waits
+	 * in the queue is memory (docs/delivery.md, Backpressure). */
+	if (!kafka_has_prop(
+		c->consumer_props, c->nconsumer_props, "queued.min.messages")) {
+		char num[32];
+		long q = 4L * c->max_inflight;
+
+		if (q < 1000)
+			q = 1000;
+		if (q > 100000)
+			q = 100000;
+		snprintf(num, sizeof(num), "%ld", q);
+		if (kafka_set(kc, "queued.min.messages", num, errstr, errlen) ==
+		    -1) {
+			rd_kafka_conf_destroy(kc);
+			return NULL;
+		}
+	}
 	/* Exactly-once commits offsets in its transactions only. */
 	if (c->exactly_once &&
 	    kafka_set(kc, "enable.auto.commit", "false", errstr, errlen) ==
