@@ -2,14 +2,20 @@
  * aimd: a backend's adaptive concurrency limit, within [1, max].
  *
  * It starts at min(max, AIMD_START) and grows by slow start (doubling
- * once per window of `limit` successes) until the first sign of
- * overload, then by one per window (additive increase). A 429, a
- * timeout, or a median latency of the last AIMD_SAMPLES successes above
- * AIMD_LATENCY_FACTOR times the median measured at the last increase
- * cuts it by AIMD_DECREASE (multiplicative decrease), at most once per
- * window, so that one burst of failures counts once. Latency only
- * counts while the limit is actually used (in flight near the limit):
- * an idle backend tells nothing about its capacity.
+ * once per window) until the first decrease, then by one per window
+ * (additive increase). A window is max(limit, AIMD_MIN_WINDOW) answers.
+ * The limit is cut by AIMD_DECREASE (multiplicative decrease) when more
+ * than AIMD_OVERLOAD_RATE of a window's answers are overload signals
+ * (429s and timeouts), or when the median latency of the last
+ * AIMD_SAMPLES successes is above AIMD_LATENCY_FACTOR times the median
+ * measured at the last increase (and AIMD_LATENCY_SLACK_MS above it, so
+ * that a sub-millisecond backend's jitter is not taken for load). A rate
+ * rather than every single 429: a backend that fails a steady share of
+ * requests for reasons of its own would otherwise drive the limit to 1,
+ * the way random loss starves TCP. The answers to requests sent under
+ * the old limit count as one signal with the one that cut it. Latency
+ * only counts while the limit is actually used (in flight near the
+ * limit): an idle backend tells nothing about its capacity.
  * Leaf module: no clock, no I/O.
  */
 #ifndef VSAMPD_AIMD_H
@@ -21,13 +27,18 @@
 #define AIMD_START 8
 #define AIMD_SAMPLES 50
 #define AIMD_LATENCY_FACTOR 1.5
+#define AIMD_LATENCY_SLACK_MS 5.0
 #define AIMD_DECREASE 0.7
+#define AIMD_MIN_WINDOW 20
+#define AIMD_OVERLOAD_RATE 0.25
 
 struct aimd {
 	int limit;
 	int max;
 	int slow_start; /* doubling until the first overload */
-	int window; /* completions left before the next change */
+	int window; /* answers left in this window */
+	int wsize; /* the window's size */
+	int over; /* overload signals in this window */
 	double lat[AIMD_SAMPLES]; /* latencies (ms), a ring */
 	size_t nlat, next;
 	double base; /* median latency at the last increase; 0: none yet */
@@ -43,7 +54,8 @@ int aimd_limit(const struct aimd *a);
  * when it was sent (including itself). Returns 1 when the limit changed.
  */
 int aimd_success(struct aimd *a, double latency_ms, size_t inflight);
-/* A 429 or a timeout: overload. Returns 1 when the limit changed. */
+/* A 429 or a timeout: an overload signal. Returns 1 when the limit
+ * changed. */
 int aimd_overload(struct aimd *a);
 /* A new max (reload); the limit is clamped to it. */
 void aimd_set_max(struct aimd *a, int max);

@@ -35,7 +35,8 @@ struct backend_reply {
 	long status; /* last HTTP status, 0 when none */
 	const char *body; /* valid during the callback only */
 	size_t len;
-	unsigned attempts; /* HTTP attempts made, retries included */
+	unsigned attempts; /* HTTP attempts made by this request, retries
+			    * included */
 	int circuit_open; /* refused: the breaker is open (FAILFAST) */
 	long est_tokens; /* what the budget was charged (see below) */
 };
@@ -70,10 +71,12 @@ const struct conf_backend *backend_profile(const struct backend *b);
 struct backend_req *backend_post(struct backend *b, const char *path,
     const char *body, size_t len, backend_cb cb, void *arg);
 /* backend_post() with flags; max_tokens (0: none) counts in the token
- * estimate the tpm budget is charged. */
+ * estimate the tpm budget is charged. used: HTTP attempts already spent
+ * on the same call (a reply that did not parse is asked again): the
+ * profile's max_retries is one budget for all of them. */
 struct backend_req *backend_post_ex(struct backend *b, const char *path,
-    const char *body, size_t len, long max_tokens, int flags, backend_cb cb,
-    void *arg);
+    const char *body, size_t len, long max_tokens, int flags, unsigned used,
+    backend_cb cb, void *arg);
 /* The reply of a request charged est tokens reported used (its usage):
  * the tpm budget is corrected. */
 void backend_correct_tokens(struct backend *b, long est, long used);

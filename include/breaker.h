@@ -2,10 +2,14 @@
  * breaker: a backend's circuit breaker. Closed, it lets requests
  * through and counts consecutive failures (transport errors, timeouts,
  * 5xx; a 429 is not a failure of the backend, only of the budget);
- * BREAKER_THRESHOLD of them open it. Open, it refuses everything for a
- * cool-down (BREAKER_COOLDOWN_MS, doubling on every failed probe up to
- * BREAKER_COOLDOWN_MAX_MS); then half-open, it lets exactly one probe
- * through. The probe's success closes it; its failure opens it again.
+ * BREAKER_THRESHOLD of them open it once the run has lasted
+ * BREAKER_SPAN_MS (a backend that fails a share of requests at random
+ * answers some of them within that time; a dead one answers none), and
+ * BREAKER_BURST of them at once (many requests in flight to a backend
+ * that died: 0.35^15 is about 10^-7). Open, it
+ * refuses everything for a cool-down (BREAKER_COOLDOWN_MS, doubling on every
+ * failed probe up to BREAKER_COOLDOWN_MAX_MS); then half-open, it lets exactly
+ * one probe through. The probe's success closes it; its failure opens it again.
  * Time is passed in. Leaf module.
  */
 #ifndef VSAMPD_BREAKER_H
@@ -14,6 +18,8 @@
 #include <stdint.h>
 
 #define BREAKER_THRESHOLD 5
+#define BREAKER_SPAN_MS 1000
+#define BREAKER_BURST 15
 #define BREAKER_COOLDOWN_MS 5000
 #define BREAKER_COOLDOWN_MAX_MS 60000
 
@@ -22,6 +28,7 @@ enum breaker_state { BREAKER_CLOSED = 0, BREAKER_OPEN, BREAKER_HALF_OPEN };
 struct breaker {
 	enum breaker_state state;
 	int failures; /* consecutive, while closed */
+	uint64_t since; /* when the first of them came */
 	uint64_t cooldown_ms;
 	uint64_t open_until;
 	int probing; /* half-open: the probe is out */

@@ -7,6 +7,14 @@
 
 #include "aimd.h"
 
+static void
+aimd_window(struct aimd *a)
+{
+	a->wsize = a->limit > AIMD_MIN_WINDOW ? a->limit : AIMD_MIN_WINDOW;
+	a->window = a->wsize;
+	a->over = 0;
+}
+
 void
 aimd_init(struct aimd *a, int max)
 {
@@ -14,7 +22,7 @@ aimd_init(struct aimd *a, int max)
 	a->max = max < 1 ? 1 : max;
 	a->limit = a->max < AIMD_START ? a->max : AIMD_START;
 	a->slow_start = 1;
-	a->window = a->limit;
+	aimd_window(a);
 }
 
 int
@@ -57,7 +65,7 @@ decrease(struct aimd *a)
 	a->limit = (int)(a->limit * AIMD_DECREASE);
 	if (a->limit < 1)
 		a->limit = 1;
-	a->window = a->limit;
+	aimd_window(a);
 	/* Latency is judged afresh at the new limit. */
 	a->nlat = a->next = 0;
 	a->base = 0;
@@ -65,11 +73,35 @@ decrease(struct aimd *a)
 	return a->limit != old;
 }
 
+/* The end of a window: a latency cut, or growth if the limit was used. */
+static int
+window_end(struct aimd *a, int used)
+{
+	double med = aimd_median(a);
+
+	if (a->base > 0 && a->nlat == AIMD_SAMPLES &&
+	    med > AIMD_LATENCY_FACTOR * a->base &&
+	    med - a->base > AIMD_LATENCY_SLACK_MS)
+		return decrease(a);
+	if (!used || a->limit >= a->max) {
+		aimd_window(a);
+		return 0;
+	}
+	/* Latency holds: grow, and remember what it was. */
+	if (a->nlat > 0)
+		a->base = med;
+	a->limit = a->slow_start ? a->limit * 2 : a->limit + 1;
+	if (a->limit > a->max)
+		a->limit = a->max;
+	aimd_window(a);
+	a->increases++;
+	return 1;
+}
+
 int
 aimd_success(struct aimd *a, double latency_ms, size_t inflight)
 {
 	int used = inflight * 2 >= (size_t)a->limit;
-	double med;
 
 	if (a->cooldown > 0)
 		a->cooldown--;
@@ -81,41 +113,32 @@ aimd_success(struct aimd *a, double latency_ms, size_t inflight)
 	}
 	if (--a->window > 0)
 		return 0;
-	a->window = a->limit;
-	med = aimd_median(a);
-	if (a->base > 0 && a->nlat == AIMD_SAMPLES &&
-	    med > AIMD_LATENCY_FACTOR * a->base)
-		return decrease(a);
-	if (!used || a->limit >= a->max)
-		return 0;
-	/* Latency holds: grow, and remember what it was. */
-	if (a->nlat > 0)
-		a->base = med;
-	a->limit = a->slow_start ? a->limit * 2 : a->limit + 1;
-	if (a->limit > a->max)
-		a->limit = a->max;
-	a->window = a->limit;
-	a->increases++;
-	return 1;
+	return window_end(a, used);
 }
 
 int
 aimd_overload(struct aimd *a)
 {
-	/* A burst of 429s is one signal. */
+	/* Sent under the limit that a burst already cut: counted. */
 	if (a->cooldown > 0) {
 		a->cooldown--;
 		return 0;
 	}
-	return decrease(a);
+	if (++a->over > AIMD_OVERLOAD_RATE * a->wsize)
+		return decrease(a);
+	if (--a->window > 0)
+		return 0;
+	/* A window with few overloads: it may still grow (used: answers
+	 * are coming back at the limit). */
+	return window_end(a, 1);
 }
 
 void
 aimd_set_max(struct aimd *a, int max)
 {
 	a->max = max < 1 ? 1 : max;
-	if (a->limit > a->max)
+	if (a->limit > a->max) {
 		a->limit = a->max;
-	if (a->window > a->limit)
-		a->window = a->limit;
+		aimd_window(a);
+	}
 }

@@ -44,6 +44,7 @@ struct backend_req {
 	char *body;
 	size_t len;
 	unsigned attempts;
+	unsigned used; /* attempts spent on the call before this request */
 	int flags;
 	long est; /* tokens the budget is charged per attempt */
 	uint64_t sent_at;
@@ -160,8 +161,8 @@ backend_reset_ms(const char *v, long long now_s)
 		return -1;
 	if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%lf", &y, &mo, &d, &h, &mi, &sec) ==
 	    6) {
-		long long t = days_from_civil(y, mo, d) * 86400 + h * 3600 +
-		    mi * 60;
+		long long t =
+		    days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60;
 		double ms = ((double)(t - now_s) + sec) * 1000.0;
 		const char *tz = strpbrk(v + 19, "Zz+-");
 
@@ -462,11 +463,11 @@ breq_learn(
 		aimd_overload(&b->aimd);
 		breaker_failure(&b->br, now);
 	} else if (resp->status == 429) {
+		/* Its Retry-After delays this request's retry (breq_on_http),
+		 * not the profile: a backend out of quota says so in its
+		 * rate-limit headers, below. */
 		aimd_overload(&b->aimd);
 		breaker_success(&b->br);
-		reset = (long)backend_retry_after_ms(resp->retry_after);
-		if (reset > 0)
-			ratelimit_close(&b->rl, now, (uint64_t)reset);
 	} else if (resp->status == 0 || resp->status >= 500) {
 		breaker_failure(&b->br, now);
 	} else {
@@ -477,21 +478,21 @@ breq_learn(
 	}
 	/* "Nothing left" from the backend's own headers. */
 	if (strcmp(resp->rl_requests, "0") == 0 &&
-	    (reset = backend_reset_ms(resp->rl_reset_requests,
-		 (long long)time(NULL))) > 0)
+	    (reset = backend_reset_ms(
+		 resp->rl_reset_requests, (long long)time(NULL))) > 0)
 		ratelimit_close(&b->rl, now, (uint64_t)reset);
 	if (strcmp(resp->rl_tokens, "0") == 0 &&
-	    (reset = backend_reset_ms(resp->rl_reset_tokens,
-		 (long long)time(NULL))) > 0)
+	    (reset = backend_reset_ms(
+		 resp->rl_reset_tokens, (long long)time(NULL))) > 0)
 		ratelimit_close(&b->rl, now, (uint64_t)reset);
 	if (aimd_limit(&b->aimd) != lim || (int)b->br.state != open) {
 		if (b->br.state == BREAKER_OPEN && open != BREAKER_OPEN)
 			log_warnx("backend %s: circuit open after %s; retrying "
 				  "in %llu ms",
 			    b->p->name,
-			    resp->timed_out ? "a timeout"
-			    : resp->status ? "server errors"
-					   : "connection failures",
+			    resp->timed_out    ? "a timeout"
+				: resp->status ? "server errors"
+					       : "connection failures",
 			    (unsigned long long)b->br.cooldown_ms);
 		else if (b->br.state == BREAKER_CLOSED &&
 		    open != BREAKER_CLOSED)
@@ -545,13 +546,14 @@ breq_on_http(void *arg, const struct http_resp *resp)
 		retry = resp->status == 429 || resp->status == 408 ||
 		    resp->status >= 500;
 	}
-	if (!rep.ok && retry && r->attempts <= (unsigned)p->max_retries) {
-		delay = backend_backoff(r->attempts, BACKOFF_BASE_MS,
+	if (!rep.ok && retry &&
+	    r->used + r->attempts <= (unsigned)p->max_retries) {
+		delay = backend_backoff(r->used + r->attempts, BACKOFF_BASE_MS,
 		    BACKOFF_CAP_MS, backend_retry_after_ms(resp->retry_after),
 		    (uint64_t)p->max_retry_after_ms, &b->rng);
 		log_debug("backend %s: attempt %u failed (%s), retrying in "
 			  "%llu ms",
-		    p->name, r->attempts, rep.errmsg,
+		    p->name, r->used + r->attempts, rep.errmsg,
 		    (unsigned long long)delay);
 		r->state = BREQ_SLEEPING;
 		b->sleeping++;
@@ -561,11 +563,11 @@ breq_on_http(void *arg, const struct http_resp *resp)
 		backend_dispatch(b);
 		return;
 	}
-	if (!rep.ok && r->attempts > 1) {
+	if (!rep.ok && r->used + r->attempts > 1) {
 		size_t l = strlen(rep.errmsg);
 
 		snprintf(rep.errmsg + l, sizeof(rep.errmsg) - l,
-		    " after %u attempts", r->attempts);
+		    " after %u attempts", r->used + r->attempts);
 	}
 	/* Dispatch first: the callback may end the last job of a retired
 	 * config generation, which frees this backend. */
@@ -679,12 +681,14 @@ backend_dispatch(struct backend *b)
 
 struct backend_req *
 backend_post_ex(struct backend *b, const char *path, const char *body,
-    size_t len, long max_tokens, int flags, backend_cb cb, void *arg)
+    size_t len, long max_tokens, int flags, unsigned used, backend_cb cb,
+    void *arg)
 {
 	struct backend_req *r;
 
 	r = xcalloc(1, sizeof(*r));
 	r->b = b;
+	r->used = used;
 	r->url = xasprintf("%s%s", b->base, path);
 	r->body = xstrndup(body, len);
 	r->len = len;
@@ -703,5 +707,5 @@ struct backend_req *
 backend_post(struct backend *b, const char *path, const char *body, size_t len,
     backend_cb cb, void *arg)
 {
-	return backend_post_ex(b, path, body, len, 0, 0, cb, arg);
+	return backend_post_ex(b, path, body, len, 0, 0, 0, cb, arg);
 }

@@ -81,7 +81,11 @@ breaker_failure(struct breaker *b, uint64_t now)
 {
 	switch (b->state) {
 	case BREAKER_CLOSED:
-		if (++b->failures >= BREAKER_THRESHOLD)
+		if (b->failures++ == 0)
+			b->since = now;
+		if (b->failures >= BREAKER_BURST ||
+		    (b->failures >= BREAKER_THRESHOLD &&
+			now - b->since >= BREAKER_SPAN_MS))
 			trip(b, now);
 		break;
 	case BREAKER_HALF_OPEN:

@@ -6,8 +6,9 @@
  * backends' concurrency limits queue them; conversations (multi_turn,
  * vs_multi) run one turn after another, each turn carrying the earlier
  * replies verbatim. A reply that arrives but cannot be parsed is asked
- * again while the profile's max_retries allows (the backend already
- * retried the HTTP-level failures). When every call has ended, the
+ * again while the profile's max_retries allows: one budget of
+ * max_retries + 1 HTTP attempts per call, HTTP-level retries (done by
+ * the backend) and these together. When every call has ended, the
  * candidates are normalised (prob.c), filtered, selected, and the result
  * goes to the callback.
  */
@@ -65,6 +66,7 @@ struct pcall {
 	int idx;
 	int asked;
 	int tries; /* content-level tries (parse failures) */
+	unsigned attempts; /* HTTP attempts over all tries: one budget */
 	struct backend *be; /* where this call was sent: its reply's kind */
 	struct backend_req *req;
 	int ok;
@@ -137,8 +139,8 @@ pgen_free(struct pgen *g)
 /* A generation for conf, its backends counted in st; NULL with errstr
  * when a profile cannot be used. */
 static struct pgen *
-pgen_new(struct pipeline *p, const struct conf *conf, char *errstr,
-    size_t errlen)
+pgen_new(
+    struct pipeline *p, const struct conf *conf, char *errstr, size_t errlen)
 {
 	struct pgen *g = xcalloc(1, sizeof(*g));
 
@@ -155,8 +157,8 @@ pgen_new(struct pipeline *p, const struct conf *conf, char *errstr,
 		backend_set_stats(g->backends[i], p->st);
 	}
 	if (conf->has_embeddings) {
-		g->embed = backend_new(p->loop, p->http, &conf->embeddings,
-		    errstr, errlen);
+		g->embed = backend_new(
+		    p->loop, p->http, &conf->embeddings, errstr, errlen);
 		if (g->embed == NULL) {
 			pgen_free(g);
 			return NULL;
@@ -226,8 +228,8 @@ pgen_release(struct pipeline *p, struct pgen *g)
 
 /* Swap in a new config (see pipeline.h). */
 int
-pipeline_set_conf(struct pipeline *p, const struct conf *conf,
-    struct conf *old, char *errstr, size_t errlen)
+pipeline_set_conf(struct pipeline *p, const struct conf *conf, struct conf *old,
+    char *errstr, size_t errlen)
 {
 	struct pgen *g, *prev = p->cur;
 
@@ -412,12 +414,12 @@ pjob_dedup(struct pjob *j, double *p)
 		texts[i] = r->cands[i].text;
 		lens[i] = r->cands[i].len;
 	}
-	r->dedup_in_job = (unsigned)dedup_in_job(texts, lens, n,
-	    j->gen->conf->near_threshold, keep);
+	r->dedup_in_job = (unsigned)dedup_in_job(
+	    texts, lens, n, j->gen->conf->near_threshold, keep);
 	cands_compact(r, p, keep);
 	if (j->job->dedup_scope != NULL && pl->scope != NULL) {
-		uint64_t sid = scope_id_hash(j->job->dedup_scope,
-		    strlen(j->job->dedup_scope));
+		uint64_t sid = scope_id_hash(
+		    j->job->dedup_scope, strlen(j->job->dedup_scope));
 		uint64_t jh = scope_job_hash(j->job->id, strlen(j->job->id));
 		struct tokens tok;
 
@@ -450,8 +452,8 @@ pjob_on_embeddings(void *arg, const struct backend_reply *rep)
 	j->embed_req = NULL;
 	if (!rep->ok)
 		snprintf(err, sizeof(err), "%s", rep->errmsg);
-	else if (openai_embed_parse(rep->body, rep->len, r->ncands, &vecs,
-	    &dim, err, sizeof(err)) == 0)
+	else if (openai_embed_parse(rep->body, rep->len, r->ncands, &vecs, &dim,
+		     err, sizeof(err)) == 0)
 		r->semantic = diversity_semantic(vecs, r->ncands, dim);
 	free(vecs);
 	if (isnan(r->semantic)) {
@@ -487,8 +489,8 @@ pjob_embed(struct pjob *j)
 	    texts, lens, r->ncands, &len);
 	free(texts);
 	free(lens);
-	j->embed_req = backend_post(j->gen->embed, "/embeddings", body, len,
-	    pjob_on_embeddings, j);
+	j->embed_req = backend_post(
+	    j->gen->embed, "/embeddings", body, len, pjob_on_embeddings, j);
 	free(body);
 	return 0;
 }
@@ -555,10 +557,11 @@ pjob_complete(struct pjob *j)
 	prob_renormalise(p, kept);
 	for (size_t i = 0; i < kept; i++)
 		r->cands[i].probability = p[i];
-	seed = job->has_seed ? job->seed :
-	    select_seed(job->id, strlen(job->id));
-	r->selected = kept == 0 ? -1 :
-	    select_pick((enum select_mode)job->select, p, kept, seed);
+	seed =
+	    job->has_seed ? job->seed : select_seed(job->id, strlen(job->id));
+	r->selected = kept == 0
+	    ? -1
+	    : select_pick((enum select_mode)job->select, p, kept, seed);
 	free(p);
 	/* Diversity of what is kept; nil as a whole with no candidates. */
 	r->has_diversity = kept > 0;
@@ -634,15 +637,17 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 	}
 	j->res->attempts += rep->attempts;
 	j->res->requests += rep->attempts;
+	c->attempts += rep->attempts;
 	if (!rep->ok) {
 		pcall_failed(c, rep->code, rep->errmsg);
 		return;
 	}
 	memset(&orep, 0, sizeof(orep));
 	if ((backend_is_anthropic(c->be)
-		    ? anthropic_parse(rep->body, rep->len, &orep, err, sizeof(err))
-		    : openai_chat_parse(
-			  rep->body, rep->len, &orep, err, sizeof(err))) == -1) {
+		    ? anthropic_parse(
+			  rep->body, rep->len, &orep, err, sizeof(err))
+		    : openai_chat_parse(rep->body, rep->len, &orep, err,
+			  sizeof(err))) == -1) {
 		snprintf(msg, sizeof(msg), "backend %s: %s", prof->name, err);
 		goto retry;
 	}
@@ -671,9 +676,8 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 retry:
 	openai_reply_free(&orep);
 	stats_parse_failure(j->p->st, prof->name);
-	if (c->tries <= prof->max_retries) {
-		log_debug("%s: call %d: %s, asking again", j->tag,
-		    c->idx, msg);
+	if (c->attempts <= (unsigned)prof->max_retries) {
+		log_debug("%s: call %d: %s, asking again", j->tag, c->idx, msg);
 		pcall_start(c);
 		return;
 	}
@@ -682,9 +686,8 @@ retry:
 
 retry_parse:
 	stats_parse_failure(j->p->st, prof->name);
-	if (c->tries <= prof->max_retries) {
-		log_debug("%s: call %d: %s, asking again", j->tag,
-		    c->idx, msg);
+	if (c->attempts <= (unsigned)prof->max_retries) {
+		log_debug("%s: call %d: %s, asking again", j->tag, c->idx, msg);
 		pcall_start(c);
 		return;
 	}
@@ -729,8 +732,8 @@ pcall_start(struct pcall *c)
 		struct openai_params ap = j->op;
 
 		/* top_p only when the job or profile sets it; no schema. */
-		ap.top_p = pick_double(j->job->top_p,
-		    backend_profile(j->be)->top_p, NAN);
+		ap.top_p = pick_double(
+		    j->job->top_p, backend_profile(j->be)->top_p, NAN);
 		ap.schema = NULL;
 		body = anthropic_request(chat, &ap, &len);
 		path = "/v1/messages";
@@ -743,9 +746,8 @@ pcall_start(struct pcall *c)
 		j->outstanding++;
 	c->tries++;
 	c->be = j->be;
-	c->req = backend_post_ex(c->be, path, body, len,
-	    j->op.max_tokens, failfast ? BACKEND_FAILFAST : 0, pcall_on_reply,
-	    c);
+	c->req = backend_post_ex(c->be, path, body, len, j->op.max_tokens,
+	    failfast ? BACKEND_FAILFAST : 0, c->attempts, pcall_on_reply, c);
 	free(body);
 }
 
@@ -946,8 +948,8 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 	}
 	j->timeout = loop_timer_new(p->loop, pjob_timeout, j);
 	loop_timer_set(j->timeout, (uint64_t)conf->job_timeout_ms);
-	log_debug("%s: %s, k=%d n=%d, %d call(s) on %s", j->tag,
-	    j->res->method, job->k, job->n, j->ncalls, prof->name);
+	log_debug("%s: %s, k=%d n=%d, %d call(s) on %s", j->tag, j->res->method,
+	    job->k, job->n, j->ncalls, prof->name);
 	if (j->conversation)
 		pcall_start(&j->calls[0]);
 	else

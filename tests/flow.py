@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Flow control against real Kafka and the fake model:
 
+- Retry-After delays the retry of its own request, not the backend.
 - rpm: a backend with rpm = 60 is never sent more than 60 requests in
   any 60 seconds, retries included, and every job still gets its result;
 - the circuit breaker: a backend that dies trips it (the metric says
@@ -127,6 +128,28 @@ def main():
         st, body = vstest.http_get(metrics)
         assert vstest.metric(body, "vsampd_backend_circuit_open",
                              backend="a") == 0
+
+    # --- Retry-After: the request's retry, not the whole backend -----------
+    vstest.produce(kafka.bootstrap, "fl.jobs", [{
+        "id": "ra-held", "backend": "b",
+        "prompt": "Held %s" % vstest.marker("http429_long")}])
+    vstest.wait_for(lambda: fb.requests(marker="http429_long"), timeout=60,
+                    what="the 429 with Retry-After: 6")
+    others = [{"id": "ra-other-%d" % i, "backend": "b",
+               "prompt": "Others %d" % i} for i in range(5)]
+    vstest.produce(kafka.bootstrap, "fl.jobs", others)
+    got = results.wait(keys={j["id"] for j in others} | {"ra-held"},
+                       timeout=120)
+    held = [r["t"] for r in fb.requests(marker="http429_long")]
+    sent = [r["t"] for r in fb.requests()
+            if "Others" in repr(r.get("body"))]
+    tap.ok(got["ra-held"][-1]["status"] == "ok" and len(held) == 2 and
+           held[1] - held[0] >= 5.9,
+           "a 429 with Retry-After: 6 is retried no sooner than 6 s later",
+           diag=repr(held))
+    tap.ok(len(sent) == 5 and len(held) == 2 and max(sent) < held[1],
+           "meanwhile the same backend takes other jobs: Retry-After holds "
+           "that request only", diag=repr((held, sent)))
 
     # --- rpm ------------------------------------------------------------------
     # A third answer 429 once (Retry-After 1): retries count in the window.
