@@ -39,6 +39,7 @@ struct aimd {
 	int window; /* answers left in this window */
 	int wsize; /* the window's size */
 	int over; /* overload signals in this window */
+	int used; /* an answer of this window came with the limit in use */
 	double lat[AIMD_SAMPLES]; /* latencies (ms), a ring */
 	size_t nlat, next;
 	double base; /* median latency at the last increase; 0: none yet */
@@ -57,6 +58,10 @@ int aimd_success(struct aimd *a, double latency_ms, size_t inflight);
 /* A 429 or a timeout: an overload signal. Returns 1 when the limit
  * changed. */
 int aimd_overload(struct aimd *a);
+/* Any other answer (a 5xx, a refused connection): neither a success
+ * nor overload, but one of the window's answers, so that the overload
+ * rate is a share of all of them. Returns 1 when the limit changed. */
+int aimd_other(struct aimd *a);
 /* A new max (reload); the limit is clamped to it. */
 void aimd_set_max(struct aimd *a, int max);
 /* The median of the recorded latencies, 0 with none. */

@@ -6,7 +6,9 @@
  * BREAKER_SPAN_MS (a backend that fails a share of requests at random
  * answers some of them within that time; a dead one answers none), and
  * BREAKER_BURST of them at once (many requests in flight to a backend
- * that died: 0.35^15 is about 10^-7). Open, it
+ * that died: 0.35^15 is about 10^-7). Timeouts count for the first rule
+ * only: requests sent together time out together, so a burst of them
+ * says when they were sent, not that the backend is down. Open, it
  * refuses everything for a cool-down (BREAKER_COOLDOWN_MS, doubling on every
  * failed probe up to BREAKER_COOLDOWN_MAX_MS); then half-open, it lets exactly
  * one probe through. The probe's success closes it; its failure opens it again.
@@ -28,6 +30,7 @@ enum breaker_state { BREAKER_CLOSED = 0, BREAKER_OPEN, BREAKER_HALF_OPEN };
 struct breaker {
 	enum breaker_state state;
 	int failures; /* consecutive, while closed */
+	int quick; /* of them, failures other than timeouts */
 	uint64_t since; /* when the first of them came */
 	uint64_t cooldown_ms;
 	uint64_t open_until;
@@ -46,6 +49,8 @@ uint64_t breaker_wait_ms(const struct breaker *b, uint64_t now);
 /* Outcomes. Each returns the new state. */
 enum breaker_state breaker_success(struct breaker *b);
 enum breaker_state breaker_failure(struct breaker *b, uint64_t now);
+/* A failure that is a timeout (see above). */
+enum breaker_state breaker_timeout(struct breaker *b, uint64_t now);
 /* A request let through that ended with neither (cancelled). */
 void breaker_abandon(struct breaker *b);
 

@@ -13,6 +13,7 @@ aimd_window(struct aimd *a)
 	a->wsize = a->limit > AIMD_MIN_WINDOW ? a->limit : AIMD_MIN_WINDOW;
 	a->window = a->wsize;
 	a->over = 0;
+	a->used = 0;
 }
 
 void
@@ -75,7 +76,7 @@ decrease(struct aimd *a)
 
 /* The end of a window: a latency cut, or growth if the limit was used. */
 static int
-window_end(struct aimd *a, int used)
+window_end(struct aimd *a)
 {
 	double med = aimd_median(a);
 
@@ -83,7 +84,7 @@ window_end(struct aimd *a, int used)
 	    med > AIMD_LATENCY_FACTOR * a->base &&
 	    med - a->base > AIMD_LATENCY_SLACK_MS)
 		return decrease(a);
-	if (!used || a->limit >= a->max) {
+	if (!a->used || a->limit >= a->max) {
 		aimd_window(a);
 		return 0;
 	}
@@ -106,6 +107,7 @@ aimd_success(struct aimd *a, double latency_ms, size_t inflight)
 	if (a->cooldown > 0)
 		a->cooldown--;
 	if (used) {
+		a->used = 1;
 		a->lat[a->next] = latency_ms;
 		a->next = (a->next + 1) % AIMD_SAMPLES;
 		if (a->nlat < AIMD_SAMPLES)
@@ -113,7 +115,7 @@ aimd_success(struct aimd *a, double latency_ms, size_t inflight)
 	}
 	if (--a->window > 0)
 		return 0;
-	return window_end(a, used);
+	return window_end(a);
 }
 
 int
@@ -126,11 +128,21 @@ aimd_overload(struct aimd *a)
 	}
 	if (++a->over > AIMD_OVERLOAD_RATE * a->wsize)
 		return decrease(a);
+	/* Answers coming back at the limit: it is in use. */
+	a->used = 1;
 	if (--a->window > 0)
 		return 0;
-	/* A window with few overloads: it may still grow (used: answers
-	 * are coming back at the limit). */
-	return window_end(a, 1);
+	return window_end(a);
+}
+
+int
+aimd_other(struct aimd *a)
+{
+	if (a->cooldown > 0)
+		a->cooldown--;
+	if (--a->window > 0)
+		return 0;
+	return window_end(a);
 }
 
 void

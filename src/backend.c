@@ -461,7 +461,7 @@ breq_learn(
 
 	if (resp->timed_out) {
 		aimd_overload(&b->aimd);
-		breaker_failure(&b->br, now);
+		breaker_timeout(&b->br, now);
 	} else if (resp->status == 429) {
 		/* Its Retry-After delays this request's retry (breq_on_http),
 		 * not the profile: a backend out of quota says so in its
@@ -469,12 +469,15 @@ breq_learn(
 		aimd_overload(&b->aimd);
 		breaker_success(&b->br);
 	} else if (resp->status == 0 || resp->status >= 500) {
+		aimd_other(&b->aimd);
 		breaker_failure(&b->br, now);
 	} else {
 		breaker_success(&b->br);
 		if (resp->status >= 200 && resp->status < 300)
 			aimd_success(&b->aimd, (double)(now - r->sent_at),
 			    r->sent_inflight);
+		else
+			aimd_other(&b->aimd);
 	}
 	/* "Nothing left" from the backend's own headers. */
 	if (strcmp(resp->rl_requests, "0") == 0 &&

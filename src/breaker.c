@@ -7,7 +7,7 @@ void
 breaker_init(struct breaker *b)
 {
 	b->state = BREAKER_CLOSED;
-	b->failures = 0;
+	b->failures = b->quick = 0;
 	b->cooldown_ms = BREAKER_COOLDOWN_MS;
 	b->open_until = 0;
 	b->probing = 0;
@@ -61,7 +61,7 @@ enum breaker_state
 breaker_success(struct breaker *b)
 {
 	b->state = BREAKER_CLOSED;
-	b->failures = 0;
+	b->failures = b->quick = 0;
 	b->probing = 0;
 	b->cooldown_ms = BREAKER_COOLDOWN_MS;
 	return b->state;
@@ -76,14 +76,16 @@ trip(struct breaker *b, uint64_t now)
 	b->opened++;
 }
 
-enum breaker_state
-breaker_failure(struct breaker *b, uint64_t now)
+static enum breaker_state
+fail(struct breaker *b, uint64_t now, int timeout)
 {
 	switch (b->state) {
 	case BREAKER_CLOSED:
 		if (b->failures++ == 0)
 			b->since = now;
-		if (b->failures >= BREAKER_BURST ||
+		if (!timeout)
+			b->quick++;
+		if (b->quick >= BREAKER_BURST ||
 		    (b->failures >= BREAKER_THRESHOLD &&
 			now - b->since >= BREAKER_SPAN_MS))
 			trip(b, now);
@@ -99,6 +101,18 @@ breaker_failure(struct breaker *b, uint64_t now)
 		break;
 	}
 	return b->state;
+}
+
+enum breaker_state
+breaker_failure(struct breaker *b, uint64_t now)
+{
+	return fail(b, now, 0);
+}
+
+enum breaker_state
+breaker_timeout(struct breaker *b, uint64_t now)
+{
+	return fail(b, now, 1);
 }
 
 void

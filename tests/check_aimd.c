@@ -87,9 +87,10 @@ START_TEST(test_overload_rate)
 END_TEST
 
 /*
- * A backend that answers 15% of requests with 429 or never (the soak's
- * chaotic fake) regardless of load: the limit is not starved, since its
- * windows seldom go past a quarter. 60% overload keeps it down.
+ * The soak's chaotic fake, regardless of load: 15% of requests answered
+ * with 429 or never (overload signals), 30% with 500 (other answers,
+ * counted in the window), the rest ok. The limit is not starved, since
+ * its windows seldom go past a quarter. 60% overload keeps it down.
  */
 START_TEST(test_random_failures)
 {
@@ -108,6 +109,8 @@ START_TEST(test_random_failures)
 			x ^= x << 17;
 			if (x % 100 < share)
 				aimd_overload(&a);
+			else if (pass == 0 && x % 100 < share + 30)
+				aimd_other(&a);
 			else
 				aimd_success(&a, 100, (size_t)aimd_limit(&a));
 			if (pass == 0 && i >= 100000 && aimd_limit(&a) < lo)

@@ -27,11 +27,19 @@ START_TEST(test_opens_after_threshold)
 	/* the run goes on past it: open. */
 	ck_assert_int_eq(breaker_failure(&b, BREAKER_SPAN_MS), BREAKER_OPEN);
 	ck_assert_uint_eq(b.opened, 1);
-	/* BREAKER_BURST at once open it too. */
+	/* BREAKER_BURST at once open it too, but not timeouts: requests
+	 * sent together time out together. */
 	breaker_init(&b);
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(breaker_timeout(&b, 5), BREAKER_CLOSED);
 	for (int i = 0; i < BREAKER_BURST - 1; i++)
 		ck_assert_int_eq(breaker_failure(&b, 5), BREAKER_CLOSED);
 	ck_assert_int_eq(breaker_failure(&b, 5), BREAKER_OPEN);
+	/* Timeouts that go on past the span do open it (a hung backend). */
+	breaker_init(&b);
+	for (int i = 0; i < BREAKER_THRESHOLD; i++)
+		breaker_timeout(&b, (uint64_t)i * 300);
+	ck_assert_int_eq(b.state, BREAKER_OPEN);
 	/* From here, cool-downs count from when it opened. */
 	breaker_init(&b);
 	for (int i = 0; i < BREAKER_THRESHOLD - 1; i++)
