@@ -31,7 +31,10 @@ appended, with the date, git commit and machine, to the results file
 
 Options: --quick (smaller N), --jobs N, --runs N, --results FILE,
 --builddir DIR (default $VSAMPD_BUILDDIR, else ./_build when it holds
-src/vsampd, else the source tree). The fake backend (fakebackend.c) is
+src/vsampd, else the source tree). A debug or sanitizer build there
+(-O0, as tests/ci.sh configures) is not measured: an optimised one is
+configured and built in ./_build-bench instead, and every report names
+the flags its vsampd was built with. The fake backend (fakebackend.c) is
 built with gcc -O2 into the scratch directory. The peers' venv is
 ${VSAMPD_CACHE:-$HOME/.cache/vsampd}/venv-bench, made on first use.
 """
@@ -182,6 +185,61 @@ def machine():
         cpu, os.cpu_count() or 0, mem, platform.release())
 
 
+def build_flags(builddir):
+    """The C flags a configured build dir compiles with ("" unknown)."""
+    flags = {}
+    try:
+        with open(os.path.join(builddir, "Makefile")) as f:
+            for line in f:
+                for k in ("CFLAGS", "VS_CFLAGS"):
+                    if line.startswith(k + " = "):
+                        flags[k] = line.split("=", 1)[1].strip()
+    except OSError:
+        return ""
+    return " ".join(v for v in (flags.get("CFLAGS"), flags.get("VS_CFLAGS"))
+                    if v)
+
+
+def optimised(flags):
+    """Whether flags make the build the figures are for: optimised, no
+    sanitizer (the last -O wins, as in the compiler)."""
+    opt = [f for f in flags.split() if f.startswith("-O")]
+    return bool(opt) and opt[-1] not in ("-O0", "-Og") and \
+        "-fsanitize" not in flags
+
+
+def release_build():
+    """A vsampd built as the figures need it. The build dir found
+    ($VSAMPD_BUILDDIR, ./_build) is often a debug one (-O0: tests/ci.sh
+    configures --enable-debug); then an optimised one is configured and
+    built in ./_build-bench (or reused). Returns (binary, flags)."""
+    bd = os.environ.get("VSAMPD_BUILDDIR", SRCDIR)
+    flags = build_flags(bd)
+    if optimised(flags):
+        return os.path.join(bd, "src", "vsampd"), flags
+    rel = os.path.join(SRCDIR, "_build-bench")
+    print("# %s is not an optimised build (%s): building one in %s" % (
+        bd, flags or "flags unknown", rel), flush=True)
+    os.makedirs(rel, exist_ok=True)
+    steps = []
+    if not os.path.exists(os.path.join(rel, "Makefile")):
+        steps.append([os.path.join(SRCDIR, "configure"), "-q"])
+    steps.append(["make", "-j%d" % (os.cpu_count() or 2), "-s",
+                  "src/vsampd"])
+    for argv in steps:
+        r = subprocess.run(argv, cwd=rel, capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit("bench: %s failed in %s:\n%s" % (
+                " ".join(argv), rel, (r.stdout + r.stderr)[-2000:]))
+    flags = build_flags(rel)
+    if not optimised(flags):
+        sys.exit("bench: %s still builds with %s" % (rel, flags))
+    return os.path.join(rel, "src", "vsampd"), flags
+
+
+BUILD = {"flags": ""}
+
+
 class Report:
     """Lines printed now and appended to the results file by save()."""
 
@@ -196,8 +254,8 @@ class Report:
         self.data = {}
         self.date = datetime.datetime.now().astimezone().isoformat(
             timespec="seconds")
-        self.say("== %s | %s | commit %s | %s" % (
-            name, self.date, self.commit, self.machine))
+        self.say("== %s | %s | commit %s | %s | vsampd built with %s" % (
+            name, self.date, self.commit, self.machine, BUILD["flags"]))
 
     def say(self, s=""):
         print(s, flush=True)
@@ -211,6 +269,7 @@ class Report:
             f.write("json %s\n\n" % json.dumps(
                 {"bench": self.name, "date": self.date,
                  "commit": self.commit, "machine": self.machine,
+                 "cflags": BUILD["flags"],
                  **self.data}, sort_keys=True))
 
 
@@ -365,7 +424,7 @@ class Env:
         self.rd = vstest.run_dir()
         self.kafka = None
         self.ntopics = 0
-        src = vstest.vsampd_bin()
+        src, BUILD["flags"] = release_build()
         if not os.path.exists(src):
             sys.exit("bench: %s not found (build first, or --builddir)" %
                      src)
@@ -977,8 +1036,8 @@ def soak_run(env, rep, n, nbackends, limit, boxed=False):
 def bench_soak(env, rep):
     a = env.args
     n = a.jobs or (10000 if a.quick else 100000)
-    box = a.soak_box if a.soak_box is not None else (60 if a.quick else 120)
-    nb = a.soak_backends or 64
+    box = a.soak_box or 0
+    nb = a.soak_backends or 1
     limit = a.soak_timeout or (600 if a.quick else 1140)
     rep.start("soak")
     rep.say("soak: vs_standard jobs against a chaotic fake (30% 500, 10% "
@@ -988,13 +1047,16 @@ def bench_soak(env, rep):
     env.broker()
     rep.data = {}
     if box > 0:
+        rep.say("  first a time-boxed run on one backend profile:")
+        rep.data["boxed"] = soak_run(env, rep, n, 1, box, boxed=True)
+    if nb == 1:
         rep.say("  one backend profile, as configured by default (its "
-                "concurrency limit adapts: AIMD):")
-        rep.data["one_backend"] = soak_run(env, rep, n, 1, box, boxed=True)
-    rep.say("  the jobs spread over %d profiles of the same fake (so that "
-            "each has its own concurrency limit and %d jobs fit the time):"
-            % (nb, n))
-    rep.data["spread"] = soak_run(env, rep, n, nb, limit)
+                "concurrency limit adapts: AIMD, up to max_inflight):")
+    else:
+        rep.say("  the jobs spread over %d profiles of the same fake, each "
+                "with its own concurrency limit:" % nb)
+    rep.data["one_backend" if nb == 1 else "spread"] = soak_run(
+        env, rep, n, nb, limit)
     rep.save()
 
 
@@ -1097,10 +1159,11 @@ def main():
     ap.add_argument("--soak-timeout", type=int,
                     help="seconds the full soak may take (1140)")
     ap.add_argument("--soak-box", type=int,
-                    help="seconds of the one-backend soak phase (120; 0 "
-                    "skips it)")
+                    help="seconds of an extra time-boxed one-backend soak "
+                    "run first (default none)")
     ap.add_argument("--soak-backends", type=int,
-                    help="backend profiles the full soak spreads over (64)")
+                    help="backend profiles the soak spreads its jobs over "
+                    "(1)")
     ap.add_argument("--results", default=os.path.join(HERE, "results.txt"),
                     help="results file (appended)")
     ap.add_argument("--builddir", help="where src/vsampd is")
