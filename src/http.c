@@ -25,6 +25,9 @@
 
 #define HTTP_STALL_MIN_MS 1000
 #define HTTP_STALL_MAX_MS 30000
+/* Finished easy handles kept for the next requests: curl_easy_init and
+ * curl_easy_cleanup allocate and free some 80 KB each (buffers, state). */
+#define HTTP_POOL_MAX 1024
 
 struct http_req {
 	struct http *http;
@@ -59,6 +62,8 @@ struct http {
 	struct loop_timer *timer;
 	struct http_reqs reqs;
 	size_t inflight;
+	CURL *pool[HTTP_POOL_MAX]; /* reset, ready for reuse */
+	size_t npool;
 };
 
 static void http_check_done(struct http *h);
@@ -160,7 +165,12 @@ http_req_free(struct http_req *r)
 	TAILQ_REMOVE(&h->reqs, r, entry);
 	h->inflight--;
 	curl_multi_remove_handle(h->multi, r->easy);
-	curl_easy_cleanup(r->easy);
+	if (h->npool < HTTP_POOL_MAX) {
+		/* Options back to their defaults; its buffers stay. */
+		curl_easy_reset(r->easy);
+		h->pool[h->npool++] = r->easy;
+	} else
+		curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
 	loop_timer_free(r->stall);
 	free(r->body);
@@ -177,6 +187,8 @@ http_free(struct http *h)
 		return;
 	while ((r = TAILQ_FIRST(&h->reqs)) != NULL)
 		http_req_free(r);
+	while (h->npool > 0)
+		curl_easy_cleanup(h->pool[--h->npool]);
 	curl_multi_cleanup(h->multi);
 	loop_timer_free(h->timer);
 	free(h);
@@ -287,7 +299,9 @@ http_post(struct http *h, const struct http_opts *o, http_cb cb, void *arg)
 	r->body = xmalloc(o->len + 1);
 	memcpy(r->body, o->body, o->len);
 	r->body[o->len] = '\0';
-	if ((r->easy = curl_easy_init()) == NULL)
+	if (h->npool > 0)
+		r->easy = h->pool[--h->npool];
+	else if ((r->easy = curl_easy_init()) == NULL)
 		fatalx("http: curl_easy_init failed");
 	for (const char *const *hp = o->headers; hp != NULL && *hp != NULL;
 	     hp++) {

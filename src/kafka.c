@@ -137,16 +137,16 @@ kafka_consumer_new(const struct conf *c, const char *group,
 		rd_kafka_conf_destroy(kc);
 		return NULL;
 	}
-	/* Fetch ahead about four windows of jobs, not librdkafka's 100,000
-	 * messages per partition: a job is held for seconds, and what waits
-	 * in the queue is memory (docs/delivery.md, Backpressure). */
+	/* Fetch ahead four windows of jobs, at least 10,000 messages, not
+	 * librdkafka's 100,000 per partition: a job is held for seconds,
+	 * and what waits in the queue is memory (docs/delivery.md). */
 	if (!kafka_has_prop(
 		c->consumer_props, c->nconsumer_props, "queued.min.messages")) {
 		char num[32];
 		long q = 4L * c->max_inflight;
 
-		if (q < 1000)
-			q = 1000;
+		if (q < 10000)
+			q = 10000;
 		if (q > 100000)
 			q = 100000;
 		snprintf(num, sizeof(num), "%ld", q);
@@ -212,6 +212,17 @@ kafka_producer_new(const struct conf *c, kafka_dr_cb dr, void *opaque,
 	    kafka_set(kc, "partitioner", "murmur2_random", errstr, errlen) ==
 		-1 ||
 	    kafka_set(kc, "client.id", "vsampd", errstr, errlen) == -1) {
+		rd_kafka_conf_destroy(kc);
+		return NULL;
+	}
+	/* A job keeps its in-flight slot until its result is acknowledged,
+	 * so the producer's batching delay is part of every job's time:
+	 * 1 ms rather than librdkafka's 5, unless set (docs/delivery.md). */
+	if (!kafka_has_prop(
+		c->producer_props, c->nproducer_props, "linger.ms") &&
+	    !kafka_has_prop(c->producer_props, c->nproducer_props,
+		"queue.buffering.max.ms") &&
+	    kafka_set(kc, "linger.ms", "1", errstr, errlen) == -1) {
 		rd_kafka_conf_destroy(kc);
 		return NULL;
 	}

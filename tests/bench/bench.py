@@ -401,7 +401,6 @@ kafka = {
   %s
   consumer = { auto_offset_reset = "earliest"; session_timeout_ms = 10000;
                %s };
-  producer = { linger_ms = 5; };
 };
 backends = (
 %s
