@@ -55,9 +55,9 @@ int aimd_limit(const struct aimd *a);
  * when it was sent (including itself). Returns 1 when the limit changed.
  */
 int aimd_success(struct aimd *a, double latency_ms, size_t inflight);
-/* A 429 or a timeout: an overload signal. Returns 1 when the limit
- * changed. */
-int aimd_overload(struct aimd *a);
+/* A 429 or a timeout: an overload signal, for a request sent with
+ * inflight in flight. Returns 1 when the limit changed. */
+int aimd_overload(struct aimd *a, size_t inflight);
 /* Any other answer (a 5xx, a refused connection): neither a success
  * nor overload, but one of the window's answers, so that the overload
  * rate is a share of all of them. Returns 1 when the limit changed. */

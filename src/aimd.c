@@ -104,8 +104,12 @@ aimd_success(struct aimd *a, double latency_ms, size_t inflight)
 {
 	int used = inflight * 2 >= (size_t)a->limit;
 
-	if (a->cooldown > 0)
+	/* Answers to requests sent under the limit before the last cut
+	 * belong to that signal: none of them counts in the new window. */
+	if (a->cooldown > 0) {
 		a->cooldown--;
+		return 0;
+	}
 	if (used) {
 		a->used = 1;
 		a->lat[a->next] = latency_ms;
@@ -119,7 +123,7 @@ aimd_success(struct aimd *a, double latency_ms, size_t inflight)
 }
 
 int
-aimd_overload(struct aimd *a)
+aimd_overload(struct aimd *a, size_t inflight)
 {
 	/* Sent under the limit that a burst already cut: counted. */
 	if (a->cooldown > 0) {
@@ -128,8 +132,8 @@ aimd_overload(struct aimd *a)
 	}
 	if (++a->over > AIMD_OVERLOAD_RATE * a->wsize)
 		return decrease(a);
-	/* Answers coming back at the limit: it is in use. */
-	a->used = 1;
+	if (inflight * 2 >= (size_t)a->limit)
+		a->used = 1;
 	if (--a->window > 0)
 		return 0;
 	return window_end(a);
@@ -138,8 +142,10 @@ aimd_overload(struct aimd *a)
 int
 aimd_other(struct aimd *a)
 {
-	if (a->cooldown > 0)
+	if (a->cooldown > 0) {
 		a->cooldown--;
+		return 0;
+	}
 	if (--a->window > 0)
 		return 0;
 	return window_end(a);

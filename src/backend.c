@@ -459,14 +459,15 @@ breq_learn(
 	int lim = aimd_limit(&b->aimd), open = b->br.state;
 	long reset;
 
-	if (resp->timed_out) {
-		aimd_overload(&b->aimd);
+	if (resp->timed_out || resp->stalled) {
+		/* A reply that stopped mid-body is a timeout too. */
+		aimd_overload(&b->aimd, r->sent_inflight);
 		breaker_timeout(&b->br, now);
 	} else if (resp->status == 429) {
 		/* Its Retry-After delays this request's retry (breq_on_http),
 		 * not the profile: a backend out of quota says so in its
 		 * rate-limit headers, below. */
-		aimd_overload(&b->aimd);
+		aimd_overload(&b->aimd, r->sent_inflight);
 		breaker_success(&b->br);
 	} else if (resp->status == 0 || resp->status >= 500) {
 		aimd_other(&b->aimd);

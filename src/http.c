@@ -25,8 +25,9 @@
 
 #define HTTP_STALL_MIN_MS 1000
 #define HTTP_STALL_MAX_MS 30000
-/* Finished easy handles kept for the next requests: curl_easy_init and
- * curl_easy_cleanup allocate and free some 80 KB each (buffers, state). */
+/* Finished easy handles kept for the next requests, so that each request
+ * does not allocate and free a handle's state and buffers. The pool
+ * holds at most as many as were ever in flight at once. */
 #define HTTP_POOL_MAX 1024
 
 struct http_req {

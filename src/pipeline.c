@@ -626,6 +626,11 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 	char err[256], msg[320];
 
 	c->req = NULL;
+	/* Every attempt counts, and in the call's one budget, also those of
+	 * a request the breaker then refused. */
+	j->res->attempts += rep->attempts;
+	j->res->requests += rep->attempts;
+	c->attempts += rep->attempts;
 	if (!rep->ok && rep->circuit_open) {
 		/* Refused unsent by an opening breaker: to a fallback now
 		 * (or back in the queue for the probe). */
@@ -635,9 +640,6 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 		pcall_start(c);
 		return;
 	}
-	j->res->attempts += rep->attempts;
-	j->res->requests += rep->attempts;
-	c->attempts += rep->attempts;
 	if (!rep->ok) {
 		pcall_failed(c, rep->code, rep->errmsg);
 		return;

@@ -63,20 +63,23 @@ START_TEST(test_overload_rate)
 	/* A few 429s in a window of 64 answers (up to a quarter) do not
 	 * cut the limit, */
 	for (int i = 0; i < 16; i++)
-		ck_assert_int_eq(aimd_overload(&a), 0);
+		ck_assert_int_eq(aimd_overload(&a, (size_t)aimd_limit(&a)), 0);
 	ck_assert_int_eq(aimd_limit(&a), 64);
 	/* the 17th does: 64 * 0.7, */
-	ck_assert_int_eq(aimd_overload(&a), 1);
+	ck_assert_int_eq(aimd_overload(&a, (size_t)aimd_limit(&a)), 1);
 	ck_assert_int_eq(aimd_limit(&a), 44);
 	ck_assert_uint_eq(a.decreases, 1);
-	/* and the rest of the burst (sent under 64) counts with it. */
-	for (int i = 0; i < 64; i++)
-		ck_assert_int_eq(aimd_overload(&a), 0);
+	/* and the rest of the burst (sent under 64) counts with it: none of
+	 * those 64 answers, successes included, is in the new window. */
+	for (int i = 0; i < 32; i++)
+		ck_assert_int_eq(aimd_overload(&a, (size_t)aimd_limit(&a)), 0);
+	ck_assert_int_eq(succeed(&a, 32, 100), 0);
 	ck_assert_int_eq(aimd_limit(&a), 44);
+	ck_assert_int_eq(a.window, 44);
 	/* A burst past the rate cuts again: a backend that only says 429
 	 * brings the limit down to 1 and keeps it there. */
 	for (int i = 0; i < 5000; i++)
-		n += aimd_overload(&a);
+		n += aimd_overload(&a, (size_t)aimd_limit(&a));
 	ck_assert_int_ge(n, 5);
 	ck_assert_int_eq(aimd_limit(&a), 1);
 	/* Additive from there: one per window of AIMD_MIN_WINDOW. */
@@ -102,13 +105,15 @@ START_TEST(test_random_failures)
 		unsigned share = pass == 0 ? 15 : 60;
 
 		aimd_init(&a, 1000);
-		aimd_overload(&a); /* out of slow start, the hard case */
+		aimd_overload(&a,
+		    (size_t)aimd_limit(
+			&a)); /* out of slow start, the hard case */
 		for (int i = 0; i < 200000; i++) {
 			x ^= x << 13;
 			x ^= x >> 7;
 			x ^= x << 17;
 			if (x % 100 < share)
-				aimd_overload(&a);
+				aimd_overload(&a, (size_t)aimd_limit(&a));
 			else if (pass == 0 && x % 100 < share + 30)
 				aimd_other(&a);
 			else
@@ -134,7 +139,8 @@ START_TEST(test_latency)
 	aimd_init(&a, 1000);
 	to_64(&a);
 	for (int i = 0; i < 17; i++)
-		aimd_overload(&a); /* leave slow start: limit 44 */
+		aimd_overload(&a,
+		    (size_t)aimd_limit(&a)); /* leave slow start: limit 44 */
 	succeed(&a, 64, 100); /* the cooldown */
 	succeed(&a, 400, 100); /* grows, base median 100 ms */
 	lim = aimd_limit(&a);
@@ -171,9 +177,14 @@ START_TEST(test_idle_does_not_grow)
 	struct aimd a;
 
 	aimd_init(&a, 1000);
-	/* One request at a time says nothing about capacity. */
-	for (int i = 0; i < 1000; i++)
-		aimd_success(&a, 50, 1);
+	/* One request at a time says nothing about capacity, nor does an
+	 * occasional 429 to one. */
+	for (int i = 0; i < 1000; i++) {
+		if (i % 10 == 0)
+			aimd_overload(&a, 1);
+		else
+			aimd_success(&a, 50, 1);
+	}
 	ck_assert_int_eq(aimd_limit(&a), AIMD_START);
 	aimd_set_max(&a, 4);
 	ck_assert_int_eq(aimd_limit(&a), 4);
