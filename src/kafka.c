@@ -178,7 +178,9 @@ kafka_consumer_new(const struct conf *c, const char *group,
 		errlen) == -1 ||
 	    kafka_set(kc, "enable.partition.eof", "false", errstr, errlen) ==
 		-1 ||
-	    kafka_set(kc, "client.id", "vsampd", errstr, errlen) == -1) {
+	    (!kafka_has_prop(
+		 c->consumer_props, c->nconsumer_props, "client.id") &&
+		kafka_set(kc, "client.id", "vsampd", errstr, errlen) == -1)) {
 		rd_kafka_conf_destroy(kc);
 		return NULL;
 	}
@@ -211,7 +213,9 @@ kafka_producer_new(const struct conf *c, kafka_dr_cb dr, void *opaque,
 	if (kafka_set(kc, "enable.idempotence", "true", errstr, errlen) == -1 ||
 	    kafka_set(kc, "partitioner", "murmur2_random", errstr, errlen) ==
 		-1 ||
-	    kafka_set(kc, "client.id", "vsampd", errstr, errlen) == -1) {
+	    (!kafka_has_prop(
+		 c->producer_props, c->nproducer_props, "client.id") &&
+		kafka_set(kc, "client.id", "vsampd", errstr, errlen) == -1)) {
 		rd_kafka_conf_destroy(kc);
 		return NULL;
 	}

@@ -16,6 +16,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vstest  # noqa: E402  (may re-exec under /usr/bin/python3)
 from vstest import Tap  # noqa: E402
+from confluent_kafka.admin import AdminClient  # noqa: E402
 
 PROFILE = os.environ.get("VSAMPD_IT_PROFILE", "full")
 NJOBS = {"full": 2000, "asan": 200}.get(PROFILE, 0)
@@ -34,7 +35,7 @@ os.environ["VSAMPD_IT_KEY"] = SECRET
 
 def write_conf(path, brokers, model_url, group="vsampd-it", extra="",
                jobs="vs.jobs", res="vs.results", dlq="vs.jobs.dlq",
-               max_inflight=256, embed_url=None):
+               max_inflight=256, embed_url=None, consumer_extra=""):
     with open(path, "w") as f:
         f.write("""
 kafka: {
@@ -44,7 +45,7 @@ kafka: {
   results_topic = "%s";
   dlq_topic = "%s";
   consumer = { session_timeout_ms = 6000; heartbeat_interval_ms = 500;
-               auto_commit_interval_ms = 500; };
+               auto_commit_interval_ms = 500; %s };
   producer = { linger_ms = 5; };
 };
 backends = (
@@ -62,8 +63,8 @@ dedup = { state_file = "%s"; };
 embeddings = { url = "%s"; model = "e5"; api_key_env = "VSAMPD_IT_KEY";
                max_retries = 1; timeout_ms = 30000; };
 %s
-""" % (brokers, group, jobs, res, dlq, model_url, model_url, max_inflight,
-       path + ".state", embed_url or model_url, extra))
+""" % (brokers, group, jobs, res, dlq, consumer_extra, model_url, model_url,
+       max_inflight, path + ".state", embed_url or model_url, extra))
 
 
 class Daemon:
@@ -487,7 +488,8 @@ def main():
     kafka.create_topics({"gt.jobs": 2, "gt.results": 2})
     conf3 = vstest.scratch("vsampd-gate-", ".conf")
     write_conf(conf3, kafka.bootstrap, fake.url, group="vsampd-gate",
-               jobs="gt.jobs", res="gt.results", max_inflight=4)
+               jobs="gt.jobs", res="gt.results", max_inflight=4,
+               consumer_extra='client_id = "vsampd-gate-7";')
     fake.reset()
     gres = vstest.Collector(kafka.bootstrap, "gt.results")
     gate = [{"id": "gt-%03d" % i, "k": 2,
@@ -503,6 +505,11 @@ def main():
     tap.ok(not lost and 1 <= peak <= 4,
            "max_inflight 4: 40 jobs done, at most 4 requests at once at the "
            "backend (saw %d)" % peak, diag="; ".join(lost))
+    groups = AdminClient({"bootstrap.servers": kafka.bootstrap}).list_groups(
+        "vsampd-gate", timeout=10)
+    ids = [m.client_id for gm in groups for m in gm.members]
+    tap.is_(ids, ["vsampd-gate-7"], "kafka.consumer client_id is the "
+            "member's client id (not overridden)")
     g.stop()
     gres.close()
     logs.append(g)
