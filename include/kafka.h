@@ -23,6 +23,10 @@ rd_kafka_t *kafka_consumer_new(const struct conf *c, const char *group,
 /* An idempotent producer (murmur2_random partitioner). */
 rd_kafka_t *kafka_producer_new(const struct conf *c, kafka_dr_cb dr,
     void *opaque, char *errstr, size_t errlen);
+/* Whether librdkafka takes the consumer's and the producer's properties
+ * (names and values; what only a connection can tell is not checked).
+ * -1 with errstr naming the property. */
+int kafka_check(const struct conf *c, char *errstr, size_t errlen);
 
 /*
  * Make q write to a new pipe when it gets an item while empty; returns the

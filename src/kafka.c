@@ -103,12 +103,12 @@ kafka_new(
 	return rk;
 }
 
-rd_kafka_t *
-kafka_consumer_new(const struct conf *c, const char *group,
-    kafka_rebalance_cb rebalance, void *opaque, char *errstr, size_t errlen)
+/* The consumer's librdkafka configuration; NULL with errstr. */
+static rd_kafka_conf_t *
+consumer_conf(
+    const struct conf *c, const char *group, char *errstr, size_t errlen)
 {
 	rd_kafka_conf_t *kc;
-	rd_kafka_t *rk;
 
 	kc = kafka_conf_new(
 	    c, c->consumer_props, c->nconsumer_props, errstr, errlen);
@@ -184,6 +184,18 @@ kafka_consumer_new(const struct conf *c, const char *group,
 		rd_kafka_conf_destroy(kc);
 		return NULL;
 	}
+	return kc;
+}
+
+rd_kafka_t *
+kafka_consumer_new(const struct conf *c, const char *group,
+    kafka_rebalance_cb rebalance, void *opaque, char *errstr, size_t errlen)
+{
+	rd_kafka_conf_t *kc;
+	rd_kafka_t *rk;
+
+	if ((kc = consumer_conf(c, group, errstr, errlen)) == NULL)
+		return NULL;
 	if (rebalance != NULL)
 		rd_kafka_conf_set_rebalance_cb(kc, rebalance);
 	rd_kafka_conf_set_opaque(kc, opaque);
@@ -195,9 +207,9 @@ kafka_consumer_new(const struct conf *c, const char *group,
 	return rk;
 }
 
-rd_kafka_t *
-kafka_producer_new(const struct conf *c, kafka_dr_cb dr, void *opaque,
-    char *errstr, size_t errlen)
+/* The producer's librdkafka configuration; NULL with errstr. */
+static rd_kafka_conf_t *
+producer_conf(const struct conf *c, char *errstr, size_t errlen)
 {
 	rd_kafka_conf_t *kc;
 	char num[32];
@@ -258,10 +270,35 @@ kafka_producer_new(const struct conf *c, kafka_dr_cb dr, void *opaque,
 			}
 		}
 	}
+	return kc;
+}
+
+rd_kafka_t *
+kafka_producer_new(const struct conf *c, kafka_dr_cb dr, void *opaque,
+    char *errstr, size_t errlen)
+{
+	rd_kafka_conf_t *kc;
+
+	if ((kc = producer_conf(c, errstr, errlen)) == NULL)
+		return NULL;
 	if (dr != NULL)
 		rd_kafka_conf_set_dr_msg_cb(kc, dr);
 	rd_kafka_conf_set_opaque(kc, opaque);
 	return kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errlen);
+}
+
+int
+kafka_check(const struct conf *c, char *errstr, size_t errlen)
+{
+	rd_kafka_conf_t *kc;
+
+	if ((kc = consumer_conf(c, c->group_id, errstr, errlen)) == NULL)
+		return -1;
+	rd_kafka_conf_destroy(kc);
+	if ((kc = producer_conf(c, errstr, errlen)) == NULL)
+		return -1;
+	rd_kafka_conf_destroy(kc);
+	return 0;
 }
 
 int

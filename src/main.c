@@ -13,6 +13,7 @@
 
 #include "conf.h"
 #include "daemon.h"
+#include "kafka.h"
 #include "log.h"
 
 static void
@@ -98,6 +99,13 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (check) {
+		/* librdkafka judges the passthrough properties itself. */
+		if (kafka_check(conf, err, sizeof(err)) == -1) {
+			log_warnx("%s: %s", path, err);
+			fprintf(stderr, "configuration failed\n");
+			conf_free(conf);
+			return 1;
+		}
 		conf_print(conf, stdout);
 		printf("configuration OK\n");
 		conf_free(conf);

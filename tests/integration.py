@@ -197,6 +197,19 @@ def main():
                                   timeout=30)
         assert r.returncode == 0 and "configuration OK" in r.stdout, \
             r.stderr
+    for prop, why in (("fetch_wat_max_ms = 10;", "No such configuration "
+                       "property"),
+                      ('fetch_wait_max_ms = "soon";', "Invalid value")):
+        bad = vstest.scratch("vsampd-badprop-", ".conf")
+        write_conf(bad, kafka.bootstrap, fake.url, consumer_extra=prop)
+        r = vstest.subprocess.run([vstest.vsampd_bin(), "-n", "-f", bad],
+                                  capture_output=True, text=True,
+                                  timeout=30)
+        tap.ok(r.returncode == 1 and why in r.stderr and
+               prop.split()[0].replace("_", ".") in r.stderr and
+               "configuration failed" in r.stderr,
+               "vsampd -n refuses a kafka.consumer property librdkafka "
+               "refuses (%s), naming it" % why, diag=r.stderr[-300:])
     d = Daemon(conf).start(debug=True)
     tap.ok(True, "vsampd starts and gets ready")
     logs = [d]
