@@ -738,8 +738,20 @@ daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		    d->conf->jobs_topic);
 	} else {
 		/* Exactly-once: what is finished goes out, with its offsets,
-		 * before the partitions do (or is aborted and redone). */
-		if (d->eos)
+		 * before the partitions do (or is aborted and redone). Not
+		 * when the assignment was lost (the session timed out): the
+		 * group has moved on, and the new owner redoes those jobs. */
+		if (d->eos && rd_kafka_assignment_lost(rk)) {
+			size_t n = 0;
+			struct djob *j;
+
+			TAILQ_FOREACH(j, &d->jobs, dentry)
+			n += j->res != NULL && !j->in_txn && j->part != NULL;
+			log_warnx("exactly-once: the assignment was lost; %zu "
+				  "finished result(s) not committed, their "
+				  "partitions' next owner redoes them",
+			    n);
+		} else if (d->eos)
 			daemon_txn_commit(d);
 		for (int i = 0; i < parts->cnt; i++) {
 			struct dpart *p =

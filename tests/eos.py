@@ -2,7 +2,8 @@
 """Exactly-once mode (kafka.exactly_once = true) on a real Kafka broker:
 results, DLQ copies and consumed offsets commit in one transaction, so a
 read_committed consumer sees every job id exactly once, across 10
-SIGKILL cycles of the daemon under load, and a SIGTERM drain. Also
+SIGKILL cycles of the daemon under load, a SIGSTOP past the session
+timeout (a lost assignment) and a SIGTERM drain. Also
 measures the throughput cost against at-least-once on the same jobs
 (printed as a diagnostic; docs/delivery.md quotes it).
 
@@ -102,6 +103,19 @@ def main():
     d = vstest.spawn([vstest.vsampd_bin(), "-v", "-f", conf],
                      name="vsampd-eos-final")
     d.wait_log(r"ready: consuming", timeout=90)
+    # Frozen past its session timeout (6 s), it is evicted from the
+    # group: on waking, its assignment is lost, and what it finished is
+    # not committed but redone.
+    time.sleep(1.0)
+    d.send_signal(signal.SIGSTOP)
+    time.sleep(9)
+    d.send_signal(signal.SIGCONT)
+    with tap.step("SIGSTOP past the session timeout: on SIGCONT the lost "
+                  "assignment is not committed (logged), and it rejoins"):
+        m = d.wait_log(r"exactly-once: the assignment was lost",
+                       timeout=60)
+        d.wait_log(r"assigned [1-9]\d* partition", timeout=60,
+                   start=m.end())
     want = set(ids) | {"x-bad"}
     committed.wait(keys=want, timeout=300)
     time.sleep(3)  # anything duplicated would show up by now
