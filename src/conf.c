@@ -296,8 +296,8 @@ check_btype(const char *s, char *why, size_t whylen)
 {
 	if (strcmp(s, "openai") == 0 || strcmp(s, "anthropic") == 0)
 		return 0;
-	snprintf(why, whylen,
-	    "unknown type \"%s\" (allowed: openai, anthropic)", s);
+	snprintf(
+	    why, whylen, "unknown type \"%s\" (allowed: openai, anthropic)", s);
 	return -1;
 }
 
@@ -975,7 +975,8 @@ conf_includes(struct loadctx *lc, const char *file, int depth)
 		 * @include name it then opens what comes before): refuse. */
 		if (memchr(line, '\0', (size_t)n) != NULL) {
 			snprintf(lc->errstr, lc->errlen,
-			    "%s:%u: a NUL byte (not a text file)", file, lineno);
+			    "%s:%u: a NUL byte (not a text file)", file,
+			    lineno);
 			rc = -1;
 			break;
 		}

@@ -55,9 +55,9 @@ trim(char *s)
 	while (*s == ' ' || *s == '\t')
 		s++;
 	n = strlen(s);
-	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' ' ||
-			    s[n - 1] == '\t' || s[n - 1] == ';' ||
-			    s[n - 1] == ','))
+	while (n > 0 &&
+	    (s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t' ||
+		s[n - 1] == ';' || s[n - 1] == ','))
 		s[--n] = '\0';
 	return s;
 }
@@ -86,8 +86,7 @@ flatten(const struct conf *c, struct flat *f)
 		path[0] = '\0';
 		for (int i = 0; i < depth; i++)
 			pl += (size_t)snprintf(path + pl, sizeof(path) - pl,
-			    "%s%s", i && comp[i][0] != '[' ? "." : "",
-			    comp[i]);
+			    "%s%s", i && comp[i][0] != '[' ? "." : "", comp[i]);
 		if (*s == '\0')
 			continue;
 		if (strcmp(s, "}") == 0 || strcmp(s, ")") == 0) {
@@ -131,8 +130,8 @@ flatten(const struct conf *c, struct flat *f)
 		{
 			char key[1100];
 
-			snprintf(key, sizeof(key), "%s%s%s", path,
-			    pl ? "." : "", s);
+			snprintf(
+			    key, sizeof(key), "%s%s%s", path, pl ? "." : "", s);
 			flat_add(f, key, eq + 3);
 		}
 	}
@@ -212,8 +211,8 @@ confdiff_needs_restart(const char *path)
 
 /* Report changed keys (see confdiff.h). */
 int
-confdiff_each(const struct conf *a, const struct conf *b, confdiff_cb cb,
-    void *arg)
+confdiff_each(
+    const struct conf *a, const struct conf *b, confdiff_cb cb, void *arg)
 {
 	struct flat fa, fb;
 	int n = 0;
@@ -224,7 +223,8 @@ confdiff_each(const struct conf *a, const struct conf *b, confdiff_cb cb,
 	name_elements(&fb);
 	/* Absent and unset are the same; "{ }" is an empty group. */
 	for (size_t i = 0; i < fb.n; i++) {
-		const char *was = find(&fa, fb.kv[i].path), *now = fb.kv[i].value;
+		const char *was = find(&fa, fb.kv[i].path),
+			   *now = fb.kv[i].value;
 
 		if (was == NULL)
 			was = "(unset)";
@@ -249,11 +249,11 @@ confdiff_each(const struct conf *a, const struct conf *b, confdiff_cb cb,
 	return n;
 }
 
-#define SWAP(type, x, y)                                                   \
-	do {                                                               \
-		type tmp_ = (x);                                           \
-		(x) = (y);                                                 \
-		(y) = tmp_;                                                \
+#define SWAP(type, x, y)         \
+	do {                     \
+		type tmp_ = (x); \
+		(x) = (y);       \
+		(y) = tmp_;      \
 	} while (0)
 
 /* Swap the restart-only settings (see confdiff.h). */
@@ -265,11 +265,9 @@ confdiff_keep_restart(struct conf *next, struct conf *running)
 	SWAP(char *, next->jobs_topic, running->jobs_topic);
 	SWAP(char *, next->results_topic, running->results_topic);
 	SWAP(char *, next->dlq_topic, running->dlq_topic);
-	SWAP(struct conf_prop *, next->consumer_props,
-	    running->consumer_props);
+	SWAP(struct conf_prop *, next->consumer_props, running->consumer_props);
 	SWAP(size_t, next->nconsumer_props, running->nconsumer_props);
-	SWAP(struct conf_prop *, next->producer_props,
-	    running->producer_props);
+	SWAP(struct conf_prop *, next->producer_props, running->producer_props);
 	SWAP(size_t, next->nproducer_props, running->nproducer_props);
 	SWAP(int, next->exactly_once, running->exactly_once);
 	SWAP(char *, next->transactional_id, running->transactional_id);

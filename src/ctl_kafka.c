@@ -142,9 +142,8 @@ job_key(const char *line, size_t len)
 int
 ctl_submit(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"help", no_argument, NULL,
-						     'h'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	struct ctl_common co = {0};
 	struct submit sub;
 	struct conf *conf;
@@ -160,8 +159,8 @@ ctl_submit(int argc, char **argv)
 
 	memset(&sub, 0, sizeof(sub));
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "f:b:t:nqh", longopts, NULL)) !=
-	    -1) {
+	while (
+	    (ch = getopt_long(argc, argv, "f:b:t:nqh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			co.conf_path = optarg;
@@ -193,15 +192,15 @@ ctl_submit(int argc, char **argv)
 	if ((conf = ctl_load_conf(&co, 1)) == NULL)
 		return 2;
 	topic = co.topic ? co.topic : conf->jobs_topic;
-	in = ctl_reader_open(optind < argc ? argv[optind] : NULL, err,
-	    sizeof(err));
+	in = ctl_reader_open(
+	    optind < argc ? argv[optind] : NULL, err, sizeof(err));
 	if (in == NULL) {
 		fprintf(stderr, "vsampctl submit: %s\n", err);
 		conf_free(conf);
 		return 1;
 	}
-	rk = kafka_producer_new(conf, submit_on_delivery, &sub, err,
-	    sizeof(err));
+	rk = kafka_producer_new(
+	    conf, submit_on_delivery, &sub, err, sizeof(err));
 	if (rk == NULL) {
 		fprintf(stderr, "vsampctl submit: %s\n", err);
 		ctl_reader_close(in);
@@ -212,8 +211,8 @@ ctl_submit(int argc, char **argv)
 	catch_signals();
 	progress_init(&prog, "jobs", 0, !co.quiet);
 	while (!interrupted &&
-	    (n = ctl_reader_next(in, &line,
-		 (size_t)conf->max_message_bytes + 1, &cut)) >= 0) {
+	    (n = ctl_reader_next(
+		 in, &line, (size_t)conf->max_message_bytes + 1, &cut)) >= 0) {
 		char *key;
 		rd_kafka_resp_err_t e;
 
@@ -280,8 +279,9 @@ ctl_submit(int argc, char **argv)
 	progress_update(&prog, sub.delivered, sub.failed, 1);
 	progress_end(&prog);
 	if (sub.failed > 0)
-		fprintf(stderr, "vsampctl submit: %zu delivery failure(s), "
-				"first: %s\n",
+		fprintf(stderr,
+		    "vsampctl submit: %zu delivery failure(s), "
+		    "first: %s\n",
 		    sub.failed, sub.first_err);
 	if (sub.delivered + sub.failed < sent)
 		fprintf(stderr,
@@ -371,7 +371,8 @@ tail_usage(FILE *fp)
 	    "{\"partition\":P,\"offset\":O,\"result\":{...}} per message, or\n"
 	    "the result alone with -r.\n"
 	    "\n"
-	    "  -F          follow: keep printing new results until interrupted\n"
+	    "  -F          follow: keep printing new results until "
+	    "interrupted\n"
 	    "              (default: stop at the end of every partition)\n"
 	    "  -e          start at the end (with -F: only new results)\n"
 	    "  -i ID       only results of job ID (repeatable)\n"
@@ -386,8 +387,8 @@ tail_usage(FILE *fp)
 int
 ctl_tail(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"help", no_argument, NULL,
-						     'h'},
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 'h'},
 	    {"follow", no_argument, NULL, 'F'}, {NULL, 0, NULL, 0}};
 	struct ctl_common co = {0};
 	struct tail_filter f;
@@ -397,8 +398,8 @@ ctl_tail(int argc, char **argv)
 
 	memset(&f, 0, sizeof(f));
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "f:b:t:Fei:s:rh", longopts,
-		    NULL)) != -1) {
+	while ((ch = getopt_long(
+		    argc, argv, "f:b:t:Fei:s:rh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			co.conf_path = optarg;
@@ -416,15 +417,16 @@ ctl_tail(int argc, char **argv)
 			from_end = 1;
 			break;
 		case 'i':
-			f.ids = xreallocarray(f.ids, f.nids + 1,
-			    sizeof(*f.ids));
+			f.ids =
+			    xreallocarray(f.ids, f.nids + 1, sizeof(*f.ids));
 			f.ids[f.nids++] = optarg;
 			break;
 		case 's':
 			if (strcmp(optarg, "ok") != 0 &&
 			    strcmp(optarg, "error") != 0) {
-				fprintf(stderr, "vsampctl tail: -s takes ok or "
-						"error\n");
+				fprintf(stderr,
+				    "vsampctl tail: -s takes ok or "
+				    "error\n");
 				free(f.ids);
 				return 2;
 			}

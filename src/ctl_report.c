@@ -78,9 +78,9 @@ group_get(struct report *rp, json_t *res)
 			s = xstrdup(json_string_value(v));
 		else if (v != NULL && !json_is_null(v))
 			s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-		n += (size_t)snprintf(label + n, n < sizeof(label) ?
-			sizeof(label) - n : 0, "%s%s", i ? " / " : "",
-		    s ? s : "-");
+		n += (size_t)snprintf(label + n,
+		    n < sizeof(label) ? sizeof(label) - n : 0, "%s%s",
+		    i ? " / " : "", s ? s : "-");
 		free(s);
 	}
 	for (size_t i = 0; i < rp->ng; i++)
@@ -111,8 +111,9 @@ report_add(struct report *rp, json_t *res)
 		return;
 	}
 	g->jobs++;
-	if (strcmp(json_string_value(json_object_get(res, "status")) ?
-		json_string_value(json_object_get(res, "status")) : "",
+	if (strcmp(json_string_value(json_object_get(res, "status"))
+		    ? json_string_value(json_object_get(res, "status"))
+		    : "",
 		"ok") != 0)
 		return;
 	g->ok++;
@@ -169,8 +170,8 @@ report_msg(void *arg, const rd_kafka_message_t *m)
 static int
 group_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct group *)a)->label,
-	    ((const struct group *)b)->label);
+	return strcmp(
+	    ((const struct group *)a)->label, ((const struct group *)b)->label);
 }
 
 static double
@@ -187,8 +188,7 @@ print_table(const struct report *rp, FILE *fp)
 	for (size_t i = 0; i < rp->ng; i++)
 		if (strlen(rp->g[i].label) > w)
 			w = strlen(rp->g[i].label);
-	fprintf(fp, "%-*s %6s %6s %6s", (int)w, "group", "jobs", "ok",
-	    "cands");
+	fprintf(fp, "%-*s %6s %6s %6s", (int)w, "group", "jobs", "ok", "cands");
 	for (int m = 0; m < NMEAS; m++)
 		fprintf(fp, " %10s", meas_name[m]);
 	fprintf(fp, " %8s %8s\n", "dup_job", "dup_scope");
@@ -220,7 +220,8 @@ print_json(const struct report *rp, FILE *fp)
 		json_t *o = json_object();
 
 		json_object_set_new(o, "group", json_string(g->label));
-		json_object_set_new(o, "jobs", json_integer((json_int_t)g->jobs));
+		json_object_set_new(
+		    o, "jobs", json_integer((json_int_t)g->jobs));
 		json_object_set_new(o, "ok", json_integer((json_int_t)g->ok));
 		json_object_set_new(o, "candidates",
 		    json_real(g->ok ? g->cands / (double)g->ok : 0.0));
@@ -299,9 +300,10 @@ write_svg(const struct report *rp, FILE *fp, const char *title)
 	    "font-weight=\"bold\">",
 	    width, height, width, height, left);
 	svg_text(fp, title);
-	fprintf(fp, "</text>\n<text x=\"%.0f\" y=\"46\" fill=\"#555\">"
-		    "mean per group; higher semantic and distinct-n, lower "
-		    "ROUGE-L: more diverse</text>\n",
+	fprintf(fp,
+	    "</text>\n<text x=\"%.0f\" y=\"46\" fill=\"#555\">"
+	    "mean per group; higher semantic and distinct-n, lower "
+	    "ROUGE-L: more diverse</text>\n",
 	    left);
 	for (int t = 0; t <= 10; t += 2) {
 		double y = top + ph - ph * t / 10.0;
@@ -314,7 +316,8 @@ write_svg(const struct report *rp, FILE *fp, const char *title)
 	}
 	for (size_t i = 0; i < rp->ng; i++) {
 		const struct group *g = &rp->g[i];
-		double x0 = left + gap + (double)i * slot + (slot - gap - cw) / 2;
+		double x0 =
+		    left + gap + (double)i * slot + (slot - gap - cw) / 2;
 
 		for (int m = 0; m < NMEAS; m++) {
 			double v = mean(g, m), h, x = x0 + m * bar;
@@ -337,11 +340,12 @@ write_svg(const struct report *rp, FILE *fp, const char *title)
 		    "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">",
 		    x0 + cw / 2, top + ph + 18);
 		svg_text(fp, g->label);
-		fprintf(fp, "</text>\n<text x=\"%.1f\" y=\"%.0f\" "
-			    "text-anchor=\"middle\" fill=\"#555\" "
-			    "font-size=\"10\">%zu job%s, %.0f dup</text>\n",
-		    x0 + cw / 2, top + ph + 32, g->jobs, g->jobs == 1 ? "" : "s",
-		    g->dup_job + g->dup_scope);
+		fprintf(fp,
+		    "</text>\n<text x=\"%.1f\" y=\"%.0f\" "
+		    "text-anchor=\"middle\" fill=\"#555\" "
+		    "font-size=\"10\">%zu job%s, %.0f dup</text>\n",
+		    x0 + cw / 2, top + ph + 32, g->jobs,
+		    g->jobs == 1 ? "" : "s", g->dup_job + g->dup_scope);
 	}
 	for (int m = 0; m < NMEAS; m++) {
 		double x = left + m * 100.0;
@@ -396,13 +400,14 @@ ctl_report(int argc, char **argv)
 	char err[512];
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "g:o:jTf:b:t:h", longopts,
-		    NULL)) != -1) {
+	while ((ch = getopt_long(
+		    argc, argv, "g:o:jTf:b:t:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'g':
 			if (rp->nby == MAX_BY) {
-				fprintf(stderr, "vsampctl report: at most %d "
-						"-g\n",
+				fprintf(stderr,
+				    "vsampctl report: at most %d "
+				    "-g\n",
 				    MAX_BY);
 				free(rp);
 				return 2;
@@ -450,8 +455,8 @@ ctl_report(int argc, char **argv)
 			return 2;
 		}
 		if (ctl_topic_read(conf,
-			co.topic ? co.topic : conf->results_topic, 0, 0,
-			&never, report_msg, rp, err, sizeof(err)) == -1) {
+			co.topic ? co.topic : conf->results_topic, 0, 0, &never,
+			report_msg, rp, err, sizeof(err)) == -1) {
 			fprintf(stderr, "vsampctl report: %s\n", err);
 			status = 1;
 		}
@@ -472,8 +477,8 @@ ctl_report(int argc, char **argv)
 				status = 1;
 				continue;
 			}
-			while ((n = ctl_reader_next(in, &line, 64 << 20,
-				    &cut)) >= 0)
+			while ((n = ctl_reader_next(
+				    in, &line, 64 << 20, &cut)) >= 0)
 				if (n > 0)
 					report_line(rp, line, (size_t)n);
 			ctl_reader_close(in);
@@ -492,8 +497,8 @@ ctl_report(int argc, char **argv)
 		FILE *fp = fopen(svg, "w");
 
 		if (fp == NULL) {
-			fprintf(stderr, "vsampctl report: %s: cannot write\n",
-			    svg);
+			fprintf(
+			    stderr, "vsampctl report: %s: cannot write\n", svg);
 			status = 1;
 		} else {
 			write_svg(rp, fp, title);

@@ -103,7 +103,8 @@ run_flush(struct run *r)
 		free(json);
 		if (s->res->code != ERR_NONE) {
 			r->failed++;
-			fprintf(stderr, "%svsampctl: line %zu: job %s: %s: %s\n",
+			fprintf(stderr,
+			    "%svsampctl: line %zu: job %s: %s: %s\n",
 			    r->prog.drawn ? "\r\033[K" : "", s->line,
 			    s->res->id ? s->res->id : "(no id)",
 			    err_code_name(s->res->code),
@@ -232,9 +233,8 @@ count_lines(const char *path)
 int
 ctl_run(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"help", no_argument, NULL,
-						     'h'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	struct ctl_common co = {0};
 	const char *outpath = NULL, *inpath = NULL;
 	struct run r;
@@ -248,8 +248,8 @@ ctl_run(int argc, char **argv)
 
 	memset(&r, 0, sizeof(r));
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "f:j:o:qh", longopts, NULL)) !=
-	    -1) {
+	while (
+	    (ch = getopt_long(argc, argv, "f:j:o:qh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			co.conf_path = optarg;
@@ -257,8 +257,9 @@ ctl_run(int argc, char **argv)
 		case 'j':
 			jobs = strtol(optarg, NULL, 10);
 			if (jobs < 1 || jobs > 100000) {
-				fprintf(stderr, "vsampctl run: -j takes 1 to "
-						"100000\n");
+				fprintf(stderr,
+				    "vsampctl run: -j takes 1 to "
+				    "100000\n");
 				return 2;
 			}
 			break;
@@ -293,8 +294,8 @@ ctl_run(int argc, char **argv)
 	r.out = stdout;
 	if (outpath != NULL && strcmp(outpath, "-") != 0 &&
 	    (r.out = fopen(outpath, "w")) == NULL) {
-		fprintf(stderr, "vsampctl run: %s: %s\n", outpath,
-		    strerror(errno));
+		fprintf(
+		    stderr, "vsampctl run: %s: %s\n", outpath, strerror(errno));
 		ctl_reader_close(r.in);
 		conf_free(conf);
 		return 1;
@@ -331,7 +332,8 @@ ctl_run(int argc, char **argv)
 	}
 	progress_init(&r.prog, "jobs", count_lines(inpath), !co.quiet);
 	run_feed(&r);
-	while (!r.quit && (r.next_out < r.next_seq || (!r.eof && !r.stopping))) {
+	while (
+	    !r.quit && (r.next_out < r.next_seq || (!r.eof && !r.stopping))) {
 		/* Spin only while a regular file has lines and the ring room;
 		 * otherwise sleep until a socket, timer or signal wakes us. */
 		int more = r.in_io == NULL && !r.eof && !r.stopping &&
@@ -349,7 +351,8 @@ ctl_run(int argc, char **argv)
 	progress_update(&r.prog, r.ok + r.failed, r.failed, 1);
 	progress_end(&r.prog);
 	if (!co.quiet)
-		fprintf(stderr, "vsampctl run: %zu job(s): %zu ok, %zu error%s\n",
+		fprintf(stderr,
+		    "vsampctl run: %zu job(s): %zu ok, %zu error%s\n",
 		    r.ok + r.failed, r.ok, r.failed,
 		    r.quit ? " (stopped before the end)" : "");
 	if (r.out_error)
