@@ -19,6 +19,7 @@ enum err_code {
 	ERR_PARSE,
 	ERR_TOO_LARGE,
 	ERR_INTERNAL,
+	ERR_POISON, /* in flight at worker.poison_exits unclean exits */
 	ERR_COUNT
 };
 

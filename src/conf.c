@@ -841,6 +841,61 @@ fallback_check(struct loadctx *lc, const config_setting_t *g, const char *key,
 }
 
 /* Checks that span keys, once everything is loaded. */
+
+/*
+ * Passthrough properties that would break a promise vsampd makes:
+ * topics are never created (allow.auto.create.topics must stay false on
+ * both clients), and in at-least-once mode offsets are committed by
+ * librdkafka's auto-commit of what vsampd stored, so turning it off
+ * would commit nothing until shutdown.
+ */
+static int
+kafka_props_check(
+    struct loadctx *lc, const config_t *cfg, const struct conf *c)
+{
+	const struct {
+		const struct conf_prop *props;
+		size_t n;
+		const char *group;
+	} sides[] = {
+	    {c->consumer_props, c->nconsumer_props, "kafka.consumer"},
+	    {c->producer_props, c->nproducer_props, "kafka.producer"},
+	};
+	char key[300];
+
+	for (size_t k = 0; k < NKEYS(sides); k++) {
+		for (size_t i = 0; i < sides[k].n; i++) {
+			const char *name = sides[k].props[i].name;
+			const char *v = sides[k].props[i].value;
+
+			if (strcmp(name, "allow.auto.create.topics") == 0 &&
+			    strcmp(v, "false") != 0) {
+				snprintf(key, sizeof(key),
+				    "%s.allow_auto_create_topics",
+				    sides[k].group);
+				return conf_err(lc, config_lookup(cfg, key),
+				    key,
+				    "must be false: vsampd never creates "
+				    "topics (create them with kafka-topics)");
+			}
+			if (k == 0 && !c->exactly_once &&
+			    strcmp(name, "enable.auto.commit") == 0 &&
+			    strcmp(v, "false") == 0) {
+				snprintf(key, sizeof(key),
+				    "kafka.consumer.enable_auto_commit");
+				return conf_err(lc, config_lookup(cfg, key),
+				    key,
+				    "must be true unless kafka.exactly_once "
+				    "is set: vsampd commits the offsets it "
+				    "stores through librdkafka's auto-commit, "
+				    "and with it off nothing would be "
+				    "committed until shutdown");
+			}
+		}
+	}
+	return 0;
+}
+
 static int
 conf_finish(struct loadctx *lc, const config_t *cfg)
 {
@@ -877,7 +932,11 @@ conf_finish(struct loadctx *lc, const config_t *cfg)
 		    "must be less than worker.max_inflight (%d)",
 		    c->max_inflight);
 
-	if (!(lc->flags & CONF_NEED_KAFKA) || !c->exactly_once)
+	if (!(lc->flags & CONF_NEED_KAFKA))
+		return 0;
+	if (kafka_props_check(lc, cfg, c) == -1)
+		return -1;
+	if (!c->exactly_once)
 		return 0;
 	if (c->transactional_id == NULL)
 		return conf_err(lc, config_lookup(cfg, "kafka"),

@@ -49,6 +49,11 @@
 
 enum dstate { D_RUNNING = 0, D_DRAINING, D_DONE };
 
+/* The two messages a job may produce (see "producing" below). */
+enum { OUT_RESULT = 0, OUT_DLQ = 1 };
+
+struct pmsg;
+
 struct dpart;
 
 struct djob {
@@ -68,6 +73,10 @@ struct djob {
 	int dlq_sent; /* the DLQ copy was produced */
 	struct result *res; /* exactly-once: waiting for its transaction */
 	int in_txn; /* exactly-once: produced in a transaction */
+	int stage[2]; /* by OUT_*: 1 while the small fallback is out */
+	struct pmsg *orig[2]; /* the refused original, meanwhile */
+	int tries[2]; /* failed deliveries in a row, for the backoff */
+	unsigned epoch; /* the partition's epoch when consumed */
 	TAILQ_ENTRY(djob) pentry; /* in part->jobs while assigned */
 	TAILQ_ENTRY(djob) dentry; /* in daemon->jobs always */
 };
@@ -79,6 +88,8 @@ struct dpart {
 	struct tracker *tr;
 	int paused;
 	int64_t stored;
+	int64_t last; /* the last offset received, or -1 */
+	unsigned epoch; /* bumped when offsets go backwards */
 	struct djobs jobs;
 };
 
@@ -91,6 +102,7 @@ struct pmsg {
 	size_t vlen;
 	rd_kafka_headers_t *hdrs;
 	struct djob *job;
+	uint64_t retry_at; /* held: when to produce it again */
 	TAILQ_ENTRY(pmsg) entry;
 };
 
@@ -108,10 +120,17 @@ struct daemon {
 	struct loop_io *cio, *pio, *sio;
 	struct loop_timer *tick;
 	struct dpart **parts; /* by partition number */
+	unsigned char *paused_gone; /* by number: revoked while we had it
+				     * paused (librdkafka keeps the flag) */
 	size_t nparts;
 	struct djobs jobs; /* every live djob */
 	size_t inflight; /* live djobs */
-	struct pmsgs pending;
+	struct pmsgs pending; /* waiting for room in the producer queue */
+	struct pmsgs held; /* refused by their topic, retried later */
+	size_t nheld[2]; /* by OUT_* */
+	uint64_t blocked_since[2]; /* by OUT_*: the topic refuses, or 0 */
+	struct loop_timer *retry; /* produces the held messages again */
+	uint64_t retry_at; /* when it fires, or 0 */
 	uint64_t delivery_failures;
 	struct scope_saver *saver; /* a state-file save in progress */
 	uint64_t last_save;
@@ -141,6 +160,7 @@ static void daemon_produce(struct daemon *d, const char *topic, const char *key,
     size_t keylen, const char *value, size_t vlen, rd_kafka_headers_t *hdrs,
     struct djob *j);
 static void daemon_check_drained(struct daemon *d);
+static void pmsg_free(struct pmsg *m);
 static void daemon_forget_revoked(struct daemon *d);
 static void daemon_txn_commit(struct daemon *d);
 static void daemon_add_poison(
@@ -180,6 +200,41 @@ dpart_store(struct daemon *d, struct dpart *p)
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
+/*
+ * An offset at or below the last one received: the partition's log went
+ * back (the topic deleted and created again, its log truncated by an
+ * unclean leader election, an offset reset). The job is processed, not
+ * dropped as already seen: the partition starts a new epoch with a new
+ * tracker, so offsets are stored from the new sequence. Jobs of the old
+ * epoch still produce their results (at-least-once) but store no offset;
+ * in exactly-once mode they are forgotten, as on a revocation.
+ */
+static void
+dpart_new_epoch(struct daemon *d, struct dpart *p, int64_t offset)
+{
+	struct djob *j;
+	size_t n = 0;
+
+	TAILQ_FOREACH(j, &p->jobs, pentry)
+	n++;
+	log_warnx("topic %s partition %" PRId32 ": offset went back from "
+		  "%" PRId64 " to %" PRId64 " (topic recreated, log truncated "
+		  "or offset reset): processing from %" PRId64 "; %zu job(s) "
+		  "consumed before store no offset",
+	    d->conf->jobs_topic, p->partition, p->last, offset, offset, n);
+	tracker_free(p->tr);
+	p->tr = tracker_new();
+	p->epoch++;
+	p->stored = -1;
+	if (d->eos) {
+		while ((j = TAILQ_FIRST(&p->jobs)) != NULL) {
+			TAILQ_REMOVE(&p->jobs, j, pentry);
+			j->part = NULL;
+		}
+		daemon_forget_revoked(d);
+	}
+}
+
 /* ---- jobs ---- */
 
 static void
@@ -193,6 +248,8 @@ djob_free(struct djob *j)
 	if (j->hdrs != NULL)
 		rd_kafka_headers_destroy(j->hdrs);
 	result_free(j->res);
+	pmsg_free(j->orig[OUT_RESULT]);
+	pmsg_free(j->orig[OUT_DLQ]);
 	free(j->key);
 	free(j->value);
 	free(j->id);
@@ -282,7 +339,9 @@ djob_release(struct djob *j)
 	/* Exactly-once: a result waits for its transaction. */
 	if (j->res != NULL && j->part != NULL)
 		return;
-	if (j->part != NULL) {
+	/* A job of an earlier epoch (offsets went back since) has no
+	 * place in the partition's new sequence. */
+	if (j->part != NULL && j->epoch == j->part->epoch) {
 		tracker_done(j->part->tr, j->offset);
 		dpart_store(d, j->part);
 	}
@@ -411,28 +470,193 @@ daemon_on_result(void *arg, void *token, struct result *r)
 /* ---- producing ---- */
 
 /*
- * A message failed for good. A result is replaced by a small internal
- * error result (once); anything else is logged, counted and given up, so
- * that one undeliverable message never stalls its partition. The caller
- * releases the job.
+ * Every message of a job is one of two: its result (OUT_RESULT) or its
+ * DLQ copy (OUT_DLQ). A job is done only when each of them is
+ * acknowledged, so a failed delivery is never the end of a message:
+ *
+ *  - a message-level refusal (this message too large for the topic, an
+ *    invalid record) of the original message is answered with a small
+ *    fallback: an internal error result instead of the result, an empty
+ *    copy with vsampd-original-size instead of the DLQ copy. The
+ *    original is kept meanwhile;
+ *  - when the fallback is refused at message level too, the topic
+ *    refuses everything (e.g. max.message.bytes below any result): that
+ *    is a topic-level refusal like the rest;
+ *  - anything else (the topic missing, writing not authorised, the
+ *    broker's retriable errors after librdkafka's own retries) holds the
+ *    message: it keeps its job's slot and bytes and is produced again
+ *    with capped exponential backoff, from the original when there is
+ *    one. Its partition commits nothing past it, /readyz is 503 and
+ *    vsampd_results_blocked counts it while its topic is blocked.
+ *
+ * After the drain's deadline (D_DONE) nothing is retried: a message
+ * that fails then forgets its job's offset, so that no offset is stored
+ * past a job without its result.
+ */
+#define HOLD_BASE_MS 250
+#define HOLD_MAX_MS 8000
+
+static int
+out_which(const struct daemon *d, const char *topic)
+{
+	return strcmp(topic, d->conf->results_topic) == 0 ? OUT_RESULT
+							   : OUT_DLQ;
+}
+
+static const char *
+out_topic(const struct daemon *d, int which)
+{
+	return which == OUT_RESULT ? d->conf->results_topic
+				   : d->conf->dlq_topic;
+}
+
+/* The broker refused this one message, not the topic. */
+static int
+dr_message_level(rd_kafka_resp_err_t err)
+{
+	switch (err) {
+	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+	case RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* A copy of a message; takes ownership of hdrs. */
+static struct pmsg *
+pmsg_new(const char *topic, const char *key, size_t keylen, const void *value,
+    size_t vlen, rd_kafka_headers_t *hdrs, struct djob *j)
+{
+	struct pmsg *q = xcalloc(1, sizeof(*q));
+
+	q->topic = xstrdup(topic);
+	q->key = key ? xstrndup(key, keylen) : NULL;
+	q->keylen = keylen;
+	q->value = xmalloc(vlen + 1);
+	if (vlen > 0)
+		memcpy(q->value, value, vlen);
+	q->value[vlen] = '\0';
+	q->vlen = vlen;
+	q->hdrs = hdrs;
+	q->job = j;
+	return q;
+}
+
+static void
+pmsg_free(struct pmsg *m)
+{
+	if (m == NULL)
+		return;
+	if (m->hdrs != NULL)
+		rd_kafka_headers_destroy(m->hdrs);
+	free(m->topic);
+	free(m->key);
+	free(m->value);
+	free(m);
+}
+
+static size_t
+daemon_nheld(const struct daemon *d)
+{
+	return d->nheld[OUT_RESULT] + d->nheld[OUT_DLQ];
+}
+
+/* Produce again, soon, what is held for the topic `which` (-1: every
+ * topic whose time has come). */
+static void
+daemon_arm_retry(struct daemon *d, uint64_t at)
+{
+	uint64_t now = loop_clock_ms();
+
+	if (d->retry_at != 0 && d->retry_at <= at)
+		return;
+	d->retry_at = at;
+	loop_timer_set(d->retry, at > now ? at - now : 0);
+}
+
+/*
+ * Hold m (taken) for a later try. Its job keeps the ack it had, so the
+ * job stays in flight and its partition's watermark stays behind it.
  */
 static void
-daemon_lost(struct daemon *d, struct djob *j, const char *topic,
-    rd_kafka_resp_err_t err)
+daemon_hold(struct daemon *d, struct pmsg *m, rd_kafka_resp_err_t err)
+{
+	struct djob *j = m->job;
+	int w = out_which(d, m->topic);
+	uint64_t now = loop_clock_ms(), delay;
+	int n = j->tries[w]++;
+
+	delay = n >= 5 ? HOLD_MAX_MS : (uint64_t)HOLD_BASE_MS << n;
+	if (delay > HOLD_MAX_MS)
+		delay = HOLD_MAX_MS;
+	m->retry_at = now + delay;
+	TAILQ_INSERT_TAIL(&d->held, m, entry);
+	d->nheld[w]++;
+	stats_set_results_blocked(d->st, daemon_nheld(d));
+	if (d->blocked_since[w] == 0) {
+		d->blocked_since[w] = now;
+		log_warnx("topic %s refuses writes (%s): holding its messages "
+			  "and retrying with backoff; their partitions commit "
+			  "nothing past them",
+		    m->topic, rd_kafka_err2str(err));
+	} else
+		log_debug("job %s topic %s partition %" PRId32
+			  " offset %" PRId64 ": delivery to %s failed (%s), "
+			  "again in %" PRIu64 " ms",
+		    j->id ? j->id : "-", d->conf->jobs_topic, j->partition,
+		    j->offset, m->topic, rd_kafka_err2str(err), delay);
+	daemon_arm_retry(d, m->retry_at);
+}
+
+/* A delivery to topic `which` of job j was acknowledged. */
+static void
+daemon_delivered(struct daemon *d, struct djob *j, int w)
+{
+	struct pmsg *m;
+	uint64_t now = loop_clock_ms();
+
+	j->tries[w] = 0;
+	pmsg_free(j->orig[w]); /* the fallback went out instead */
+	j->orig[w] = NULL;
+	j->stage[w] = 0;
+	if (d->blocked_since[w] == 0)
+		return;
+	log_info("topic %s accepts writes again after %.1f s: producing "
+		 "the %zu message(s) held for it",
+	    out_topic(d, w), (double)(now - d->blocked_since[w]) / 1000.0,
+	    d->nheld[w]);
+	d->blocked_since[w] = 0;
+	TAILQ_FOREACH(m, &d->held, entry)
+	{
+		if (out_which(d, m->topic) == w) {
+			m->retry_at = now;
+			m->job->tries[w] = 0;
+		}
+	}
+	if (d->nheld[w] > 0)
+		daemon_arm_retry(d, now);
+}
+
+/* Stop tracking j's offset: it can no longer be done (D_DONE). */
+static void
+djob_forget_offset(struct djob *j)
+{
+	if (j->part == NULL)
+		return;
+	TAILQ_REMOVE(&j->part->jobs, j, pentry);
+	j->part = NULL;
+}
+
+/* The small internal error result that replaces an undeliverable one. */
+static void
+daemon_replace_result(struct daemon *d, struct djob *j, rd_kafka_resp_err_t err)
 {
 	struct result *r;
 	char msg[160];
 
-	log_warnx("job %s topic %s partition %" PRId32 " offset %" PRId64
-		  ": delivery to %s failed for good: %s",
-	    j->id ? j->id : "-", d->conf->jobs_topic, j->partition, j->offset,
-	    topic, rd_kafka_err2str(err));
-	d->delivery_failures++;
-	stats_delivery_failure(d->st, topic);
-	j->acks--;
-	if (strcmp(topic, d->conf->results_topic) != 0 || j->replaced ||
-	    d->state == D_DONE)
-		return;
 	j->replaced = 1;
 	r = result_new();
 	r->id = j->id ? xstrdup(j->id) : NULL;
@@ -446,11 +670,83 @@ daemon_lost(struct daemon *d, struct djob *j, const char *topic,
 	result_free(r);
 }
 
-/* Returns 0 when produced (or lost for good), -1 on QUEUE_FULL. */
+/*
+ * A message of job j failed (err): its bytes are borrowed, its headers
+ * hdrs are taken. The job's ack for it is kept when the message is held
+ * or replaced by its fallback, and given up otherwise; the caller
+ * releases the job.
+ */
+static void
+daemon_delivery_failed(struct daemon *d, struct djob *j, const char *topic,
+    const char *key, size_t keylen, const void *value, size_t vlen,
+    rd_kafka_headers_t *hdrs, rd_kafka_resp_err_t err)
+{
+	int w = out_which(d, topic);
+	struct pmsg *m;
+
+	if (d->state == D_DONE) {
+		log_warnx("job %s topic %s partition %" PRId32
+			  " offset %" PRId64 ": delivery to %s failed at "
+			  "shutdown (%s): its offset is not stored",
+		    j->id ? j->id : "-", d->conf->jobs_topic, j->partition,
+		    j->offset, topic, rd_kafka_err2str(err));
+		d->delivery_failures++;
+		stats_delivery_failure(d->st, topic);
+		if (hdrs != NULL)
+			rd_kafka_headers_destroy(hdrs);
+		djob_forget_offset(j);
+		j->acks--;
+		return;
+	}
+	if (dr_message_level(err) && j->stage[w] == 0) {
+		log_warnx("job %s topic %s partition %" PRId32
+			  " offset %" PRId64 ": %s refused the %s (%s); "
+			  "sending a small one instead",
+		    j->id ? j->id : "-", d->conf->jobs_topic, j->partition,
+		    j->offset, topic,
+		    w == OUT_RESULT ? "result" : "DLQ copy",
+		    rd_kafka_err2str(err));
+		d->delivery_failures++;
+		stats_delivery_failure(d->st, topic);
+		j->orig[w] = pmsg_new(topic, key, keylen, value, vlen, hdrs, j);
+		j->stage[w] = 1;
+		j->acks--;
+		if (w == OUT_RESULT) {
+			daemon_replace_result(d, j, err);
+		} else {
+			char num[32];
+			rd_kafka_headers_t *h = hdrs != NULL
+			    ? rd_kafka_headers_copy(hdrs)
+			    : rd_kafka_headers_new(1);
+
+			rd_kafka_header_remove(h, "vsampd-original-size");
+			snprintf(num, sizeof(num), "%zu", j->vlen);
+			rd_kafka_header_add(
+			    h, "vsampd-original-size", -1, num, -1);
+			daemon_produce(d, topic, key, keylen, "", 0, h, j);
+		}
+		return;
+	}
+	if (dr_message_level(err) && j->orig[w] != NULL) {
+		/* Even the fallback is refused: hold the original. */
+		if (hdrs != NULL)
+			rd_kafka_headers_destroy(hdrs);
+		m = j->orig[w];
+		j->orig[w] = NULL;
+		j->stage[w] = 0;
+		daemon_hold(d, m, err);
+		return;
+	}
+	daemon_hold(d, pmsg_new(topic, key, keylen, value, vlen, hdrs, j), err);
+}
+
+/* Returns 0 when produced (or failed, and handled), -1 on QUEUE_FULL.
+ * The headers are taken either way but on QUEUE_FULL. */
 static int
 daemon_try_produce(struct daemon *d, struct pmsg *m)
 {
 	rd_kafka_resp_err_t err;
+	rd_kafka_headers_t *h = m->hdrs;
 
 	err = rd_kafka_producev(d->prod, RD_KAFKA_V_TOPIC(m->topic),
 	    RD_KAFKA_V_KEY(m->key, m->keylen),
@@ -459,25 +755,13 @@ daemon_try_produce(struct daemon *d, struct pmsg *m)
 	    RD_KAFKA_V_END);
 	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 		return -1;
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		/* Headers stay ours on failure. */
-		rd_kafka_headers_destroy(m->hdrs);
-		m->hdrs = NULL;
-		daemon_lost(d, m->job, m->topic, err);
-		return 0;
-	}
-	/* On success librdkafka owns the headers. */
+	/* On success librdkafka owns the headers; on failure they stay
+	 * ours, and go to the failure's handling. */
 	m->hdrs = NULL;
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		daemon_delivery_failed(d, m->job, m->topic, m->key, m->keylen,
+		    m->value, m->vlen, h, err);
 	return 0;
-}
-
-static void
-pmsg_free(struct pmsg *m)
-{
-	free(m->topic);
-	free(m->key);
-	free(m->value);
-	free(m);
 }
 
 /* Retry what waited for room in the producer queue, in order. */
@@ -493,8 +777,35 @@ daemon_flush_pending(struct daemon *d)
 			return;
 		TAILQ_REMOVE(&d->pending, m, entry);
 		pmsg_free(m);
-		djob_release(j); /* in case it was lost for good */
+		djob_release(j); /* in case it was forgotten */
 	}
+}
+
+/* The retry timer: produce again what is held and due. */
+static void
+daemon_on_retry(void *arg)
+{
+	struct daemon *d = arg;
+	struct pmsg *m, *next;
+	uint64_t now = loop_clock_ms(), soonest = 0;
+
+	d->retry_at = 0;
+	for (m = TAILQ_FIRST(&d->held); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, entry);
+		if (m->retry_at > now) {
+			if (soonest == 0 || m->retry_at < soonest)
+				soonest = m->retry_at;
+			continue;
+		}
+		TAILQ_REMOVE(&d->held, m, entry);
+		d->nheld[out_which(d, m->topic)]--;
+		/* Behind whatever waits for room already, in order. */
+		TAILQ_INSERT_TAIL(&d->pending, m, entry);
+	}
+	stats_set_results_blocked(d->st, daemon_nheld(d));
+	daemon_flush_pending(d);
+	if (soonest != 0)
+		daemon_arm_retry(d, soonest);
 }
 
 /* Produce a copy of value; takes ownership of hdrs. */
@@ -504,25 +815,19 @@ daemon_produce(struct daemon *d, const char *topic, const char *key,
     struct djob *j)
 {
 	struct pmsg m = {(char *)topic, (char *)key, keylen, (char *)value,
-			vlen, hdrs, j, {NULL, NULL}},
-		    *q;
+	    vlen, hdrs, j, 0, {NULL, NULL}};
 
 	j->acks++;
 	if (TAILQ_EMPTY(&d->pending) && daemon_try_produce(d, &m) == 0)
 		return;
 	/* QUEUE_FULL: keep a copy; the producer's queue event and the tick
 	 * retry it (never poll here: we may be inside a delivery report). */
-	q = xcalloc(1, sizeof(*q));
-	q->topic = xstrdup(topic);
-	q->key = key ? xstrndup(key, keylen) : NULL;
-	q->keylen = keylen;
-	q->value = xstrndup(value, vlen);
-	q->vlen = vlen;
-	q->hdrs = hdrs;
-	q->job = j;
-	TAILQ_INSERT_TAIL(&d->pending, q, entry);
+	TAILQ_INSERT_TAIL(&d->pending,
+	    pmsg_new(topic, key, keylen, value, vlen, hdrs, j), entry);
 }
 
+/* Exactly-once: errors that fail a transaction but not the message for
+ * good (its job is redone after the abort). */
 static int
 dr_retriable(rd_kafka_resp_err_t err)
 {
@@ -532,11 +837,16 @@ dr_retriable(rd_kafka_resp_err_t err)
 	case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
 	case RD_KAFKA_RESP_ERR__TRANSPORT:
 	case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+	case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
 	case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
 	case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
 	case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
 	case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
 	case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+	case RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR:
+	case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
 		return 1;
 	default:
 		return 0;
@@ -551,12 +861,13 @@ daemon_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	const char *topic = rd_kafka_topic_name(m->rkt);
 	rd_kafka_headers_t *h = NULL, *copy = NULL;
 
-	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR || d->eos) {
+	(void)rk;
+	if (d->eos) {
 		/* Exactly-once: a failed message fails its transaction,
 		 * which is aborted and its jobs consumed again; one refused
 		 * for good is remembered, so that its job is answered with
 		 * an error result next time instead of failing again. */
-		if (d->eos && m->err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR &&
 		    m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
 		    m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT &&
 		    !dr_retriable(m->err)) {
@@ -573,20 +884,16 @@ daemon_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		djob_release(j);
 		return;
 	}
-	if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR)
-		copy = rd_kafka_headers_copy(h);
-	if (dr_retriable(m->err) && d->state != D_DONE) {
-		log_warnx("delivery to %s failed (%s), producing again", topic,
-		    rd_kafka_err2str(m->err));
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		daemon_delivered(d, j, out_which(d, topic));
 		j->acks--;
-		daemon_produce(
-		    d, topic, m->key, m->key_len, m->payload, m->len, copy, j);
 		djob_release(j);
 		return;
 	}
-	if (copy != NULL)
-		rd_kafka_headers_destroy(copy);
-	daemon_lost(d, j, topic, m->err);
+	if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		copy = rd_kafka_headers_copy(h);
+	daemon_delivery_failed(
+	    d, j, topic, m->key, m->key_len, m->payload, m->len, copy, m->err);
 	djob_release(j);
 }
 
@@ -606,12 +913,17 @@ daemon_on_message(struct daemon *d, rd_kafka_message_t *m)
 	}
 	if (d->state != D_RUNNING)
 		return; /* not started: redelivered after restart */
-	p = dpart_get(d, m->partition);
-	if (p == NULL || tracker_add(p->tr, m->offset) == -1)
-		return; /* not ours, or a repeat after a seek */
+	if ((p = dpart_get(d, m->partition)) == NULL)
+		return; /* not ours (any more) */
+	if (tracker_add(p->tr, m->offset) == -1) {
+		dpart_new_epoch(d, p, m->offset);
+		(void)tracker_add(p->tr, m->offset);
+	}
+	p->last = m->offset;
 	j = xcalloc(1, sizeof(*j));
 	j->d = d;
 	j->part = p;
+	j->epoch = p->epoch;
 	j->partition = m->partition;
 	j->offset = m->offset;
 	if (m->key != NULL) {
@@ -687,6 +999,38 @@ daemon_set_ready(struct daemon *d)
 	    d->conf->group_id);
 }
 
+/* Pause (pause != 0) the newly assigned parts, or resume those of them
+ * that we had paused before they were revoked. */
+static void
+daemon_assign_pause(
+    struct daemon *d, rd_kafka_topic_partition_list_t *parts, int pause)
+{
+	rd_kafka_topic_partition_list_t *l;
+
+	l = rd_kafka_topic_partition_list_new(parts->cnt > 0 ? parts->cnt : 1);
+	for (int i = 0; i < parts->cnt; i++) {
+		int32_t n = parts->elems[i].partition;
+		struct dpart *p = dpart_get(d, n);
+
+		if (p == NULL)
+			continue;
+		if (pause) {
+			p->paused = 1;
+			d->paused_gone[n] = 0;
+		} else if (!d->paused_gone[n])
+			continue;
+		d->paused_gone[n] = 0;
+		rd_kafka_topic_partition_list_add(l, parts->elems[i].topic, n);
+	}
+	if (l->cnt > 0) {
+		if (pause)
+			rd_kafka_pause_partitions(d->cons, l);
+		else
+			rd_kafka_resume_partitions(d->cons, l);
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
 static void
 daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -708,6 +1052,11 @@ daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 				memset(d->parts + d->nparts, 0,
 				    ((size_t)n + 1 - d->nparts) *
 					sizeof(*d->parts));
+				d->paused_gone =
+				    xreallocarray(d->paused_gone, (size_t)n + 1,
+					sizeof(*d->paused_gone));
+				memset(d->paused_gone + d->nparts, 0,
+				    (size_t)n + 1 - d->nparts);
 				d->nparts = (size_t)n + 1;
 			}
 			if (d->parts[n] != NULL)
@@ -716,24 +1065,17 @@ daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			p->partition = n;
 			p->tr = tracker_new();
 			p->stored = -1;
+			p->last = -1;
 			TAILQ_INIT(&p->jobs);
 			d->parts[n] = p;
 		}
 		rd_kafka_assign(rk, parts);
 		/* librdkafka keeps a partition's pause flag across unassign:
-		 * one we paused before a revoke would stay paused. */
-		if (!pause && parts->cnt > 0)
-			rd_kafka_resume_partitions(rk, parts);
-		if (pause && parts->cnt > 0) {
-			rd_kafka_pause_partitions(rk, parts);
-			for (int i = 0; i < parts->cnt; i++) {
-				struct dpart *p =
-				    dpart_get(d, parts->elems[i].partition);
-
-				if (p != NULL)
-					p->paused = 1;
-			}
-		}
+		 * one we paused before a revoke would stay paused, so it is
+		 * resumed; any other (paused by someone else, e.g. an
+		 * interceptor) is left as it is. Over max_inflight, every
+		 * new partition is paused, and then it is ours. */
+		daemon_assign_pause(d, parts, pause);
 		log_info("assigned %d partition(s) of %s", parts->cnt,
 		    d->conf->jobs_topic);
 	} else {
@@ -761,6 +1103,7 @@ daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			if (p == NULL)
 				continue;
 			dpart_store(d, p);
+			d->paused_gone[p->partition] = p->paused != 0;
 			/* In-flight jobs of this partition are forgotten:
 			 * their results, if they come, are dropped. */
 			while ((j = TAILQ_FIRST(&p->jobs)) != NULL) {
@@ -1150,9 +1493,20 @@ daemon_on_http(void *arg, const char *path, struct httpd_answer *a)
 			buf_puts(&a->body, "not ready: waiting for kafka\n");
 		else if (d->state != D_RUNNING)
 			buf_puts(&a->body, "not ready: draining\n");
+		else if (d->blocked_since[OUT_RESULT] != 0 ||
+		    d->blocked_since[OUT_DLQ] != 0)
+			buf_printf(&a->body,
+			    "not ready: topic %s refuses writes, %zu "
+			    "message(s) held\n",
+			    out_topic(d,
+				d->blocked_since[OUT_RESULT] ? OUT_RESULT
+							     : OUT_DLQ),
+			    daemon_nheld(d));
 		else
 			buf_puts(&a->body, "ready\n");
-		if (!d->ready || d->state != D_RUNNING)
+		if (!d->ready || d->state != D_RUNNING ||
+		    d->blocked_since[OUT_RESULT] != 0 ||
+		    d->blocked_since[OUT_DLQ] != 0)
 			a->status = 503;
 	} else if (strcmp(path, "/") == 0) {
 		buf_puts(&a->body, "vsampd: /metrics /healthz /readyz\n");
@@ -1510,10 +1864,14 @@ daemon_close(struct daemon *d)
 	}
 	while ((m = TAILQ_FIRST(&d->pending)) != NULL) {
 		TAILQ_REMOVE(&d->pending, m, entry);
-		if (m->hdrs != NULL)
-			rd_kafka_headers_destroy(m->hdrs);
 		pmsg_free(m);
 	}
+	/* Held messages were never delivered: their jobs store nothing. */
+	while ((m = TAILQ_FIRST(&d->held)) != NULL) {
+		TAILQ_REMOVE(&d->held, m, entry);
+		pmsg_free(m);
+	}
+	d->nheld[OUT_RESULT] = d->nheld[OUT_DLQ] = 0;
 	/* Forget every remaining job before the handles go. */
 	while ((j = TAILQ_FIRST(&d->jobs)) != NULL)
 		djob_free(j);
@@ -1527,6 +1885,8 @@ daemon_close(struct daemon *d)
 	}
 	free(d->parts);
 	d->parts = NULL;
+	free(d->paused_gone);
+	d->paused_gone = NULL;
 	d->nparts = 0;
 }
 
@@ -1542,6 +1902,7 @@ daemon_run(struct conf *conf)
 	d->conf = conf;
 	d->cfd = d->cwfd = d->pfd = d->pwfd = -1;
 	TAILQ_INIT(&d->pending);
+	TAILQ_INIT(&d->held);
 	TAILQ_INIT(&d->jobs);
 	if ((d->sfd = daemon_signalfd()) == -1)
 		fatal("signalfd");
@@ -1608,6 +1969,7 @@ daemon_run(struct conf *conf)
 		fatal("epoll_ctl");
 	d->tick = loop_timer_new(d->loop, daemon_on_tick, d);
 	d->feed = loop_timer_new(d->loop, daemon_on_feed, d);
+	d->retry = loop_timer_new(d->loop, daemon_on_retry, d);
 	loop_timer_set(d->tick, TICK_MS);
 	if (d->eos) {
 		d->txn_timer = loop_timer_new(d->loop, daemon_on_txn_timer, d);
@@ -1639,6 +2001,7 @@ daemon_run(struct conf *conf)
 	loop_io_del(d->sio);
 	loop_timer_free(d->tick);
 	loop_timer_free(d->feed);
+	loop_timer_free(d->retry);
 	loop_timer_free(d->txn_timer);
 	rd_kafka_queue_io_event_enable(d->cq, -1, NULL, 0);
 	rd_kafka_queue_io_event_enable(d->pq, -1, NULL, 0);

@@ -534,6 +534,21 @@ get_str(const msgpack_object *o, const char *name, size_t min, size_t max,
 	return 0;
 }
 
+/* s holds a C0 or C1 control character, or DEL (s is valid UTF-8). */
+static int
+has_control(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return 1;
+		if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * Read a short name (method, select, role) into buf[0..size) as a C
  * string. Returns 0; 1 when it cannot be one of ours (not a string, or too
@@ -964,6 +979,12 @@ job_from_object(
 	}
 	if (get_str(val[F_ID], "id", 1, JOB_ID_MAX, &id, errstr, errlen) == -1)
 		return NULL;
+	/* The id goes into every log line and into the result's key. */
+	if (has_control(id)) {
+		free(id);
+		fail(errstr, errlen, "id: must not contain control characters");
+		return NULL;
+	}
 
 	job = job_new();
 	job->id = id;

@@ -173,7 +173,10 @@ consumer_conf(
 		rd_kafka_conf_destroy(kc);
 		return NULL;
 	}
+	/* vsampd never creates topics (conf.c refuses true). */
 	if (kafka_set(kc, "group.id", group, errstr, errlen) == -1 ||
+	    kafka_set(kc, "allow.auto.create.topics", "false", errstr,
+		errlen) == -1 ||
 	    kafka_set(kc, "enable.auto.offset.store", "false", errstr,
 		errlen) == -1 ||
 	    kafka_set(kc, "enable.partition.eof", "false", errstr, errlen) ==
@@ -222,7 +225,11 @@ producer_conf(const struct conf *c, char *errstr, size_t errlen)
 	if (kc == NULL)
 		return NULL;
 	snprintf(num, sizeof(num), "%ld", maxbytes);
+	/* librdkafka's producer would have the broker create a missing
+	 * (e.g. deleted) results topic with its defaults: never. */
 	if (kafka_set(kc, "enable.idempotence", "true", errstr, errlen) == -1 ||
+	    kafka_set(kc, "allow.auto.create.topics", "false", errstr,
+		errlen) == -1 ||
 	    kafka_set(kc, "partitioner", "murmur2_random", errstr, errlen) ==
 		-1 ||
 	    (!kafka_has_prop(

@@ -61,10 +61,17 @@ log_vwrite(int level, const char *fmt, va_list ap, const char *suffix)
 		if ((size_t)n >= sizeof(line) - 2)
 			n = (int)sizeof(line) - 2;
 	}
-	/* One event, one line: fold embedded newlines. */
-	for (int i = 3; i < n; i++)
-		if (line[i] == '\n' || line[i] == '\r')
+	/* One event, one line, and no raw control bytes (an escape
+	 * sequence from a job's text must not reach a terminal): newlines
+	 * fold into spaces, every other C0 byte and DEL become '?'. */
+	for (int i = 3; i < n; i++) {
+		unsigned char c = (unsigned char)line[i];
+
+		if (c == '\n' || c == '\r')
 			line[i] = ' ';
+		else if ((c < 0x20 && c != '\t') || c == 0x7f)
+			line[i] = '?';
+	}
 	line[n++] = '\n';
 	w = write(STDERR_FILENO, line, (size_t)n);
 	(void)w;

@@ -142,6 +142,60 @@ nonfinite_token(const char *s, size_t len, size_t i)
 }
 
 /*
+ * Length of a JSON number at s[i] that jansson cannot hold (an integer
+ * beyond 64 bits, a real beyond a double: "1e999"), or 0. Such a literal
+ * would fail the whole reply; as null, its candidate keeps its text and
+ * its probability counts as missing. Every such literal is at least
+ * five bytes long, so "null" never grows the copy.
+ */
+static size_t
+overflow_token(const char *s, size_t len, size_t i)
+{
+	char tmp[NUM_MAX + 1];
+	size_t j = i, digits = 0, tl;
+	int real = 0;
+	double v;
+
+	if (i > 0 && (is_ident(s[i - 1]) || s[i - 1] == '.'))
+		return 0;
+	if (j < len && s[j] == '-')
+		j++;
+	while (j < len && s[j] >= '0' && s[j] <= '9')
+		j++, digits++;
+	if (digits == 0)
+		return 0;
+	if (j < len && s[j] == '.') {
+		real = 1;
+		for (j++; j < len && s[j] >= '0' && s[j] <= '9'; j++)
+			;
+	}
+	if (j < len && (s[j] == 'e' || s[j] == 'E')) {
+		real = 1;
+		j++;
+		if (j < len && (s[j] == '+' || s[j] == '-'))
+			j++;
+		while (j < len && s[j] >= '0' && s[j] <= '9')
+			j++;
+	}
+	if (j < len && (is_ident(s[j]) || s[j] == '.'))
+		return 0;
+	tl = j - i;
+	if (!real)
+		/* 19 digits may still fit; a longer one never does. */
+		return digits > 19 ||
+			(digits == 19 &&
+			    memcmp(s + j - 19, "9223372036854775807", 19) > 0)
+		    ? tl
+		    : 0;
+	if (tl > NUM_MAX)
+		return tl; /* no probability is written this long */
+	memcpy(tmp, s + i, tl);
+	tmp[tl] = '\0';
+	v = strtod(tmp, NULL);
+	return isinf(v) ? tl : 0;
+}
+
+/*
  * One pass over s[0..len): build the repaired copy and record the
  * brackets. Quotes only start strings inside brackets, since prose
  * around the JSON has apostrophes and unpaired quotes of its own. A
@@ -212,8 +266,19 @@ scan_text(const char *s, size_t len, struct scan *sc)
 		case 'I':
 		case '-':
 		case '+':
+		case '0':
+		case '1':
+		case '2':
+		case '3':
+		case '4':
+		case '5':
+		case '6':
+		case '7':
+		case '8':
+		case '9':
 			if (depth > 0 &&
-			    (tl = nonfinite_token(s, len, i)) > 0) {
+			    ((tl = nonfinite_token(s, len, i)) > 0 ||
+				(tl = overflow_token(s, len, i)) > 0)) {
 				memcpy(sc->buf + o, "null", 4);
 				o += 4;
 				i += tl - 1;

@@ -43,6 +43,7 @@ static const char *err_names[ERR_COUNT] = {
     "parse",
     "too_large",
     "internal",
+    "poison",
 };
 
 /* The error code's name ("ok" for ERR_NONE), or NULL when out of range. */

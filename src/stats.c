@@ -43,6 +43,7 @@ enum fam {
 	F_SCOPE_ENTRIES,
 	F_RELOADS,
 	F_HEARTBEAT,
+	F_RESULTS_BLOCKED,
 	F_BUILD_INFO,
 	F_COUNT
 };
@@ -121,6 +122,10 @@ static const struct famdef {
     [F_HEARTBEAT] = {METRICS_GAUGE, "vsampd_loop_heartbeat_age_seconds",
 	"Seconds since the event loop last ran its periodic tick.", 0,
 	{NULL}, NULL, 0},
+    [F_RESULTS_BLOCKED] = {METRICS_GAUGE, "vsampd_results_blocked",
+	"Results and DLQ copies held back because their topic refuses "
+	"writes; their partitions commit nothing past them.",
+	0, {NULL}, NULL, 0},
     [F_BUILD_INFO] = {METRICS_GAUGE, "vsampd_build_info",
 	"Always 1; the version is in the label.", 1, {"version"}, NULL, 0},
 };
@@ -136,7 +141,7 @@ struct stats {
 	struct metrics_series *dup_job, *dup_scope, *embed_failures;
 	struct metrics_series *semantic, *rouge, *paused, *assigned;
 	struct metrics_series *scope_entries, *reload_ok, *reload_err;
-	struct metrics_series *heartbeat;
+	struct metrics_series *heartbeat, *blocked;
 };
 
 struct stats *
@@ -173,6 +178,7 @@ stats_new(const char *version)
 	st->reload_ok = metrics_get1(st->f[F_RELOADS], "ok");
 	st->reload_err = metrics_get1(st->f[F_RELOADS], "error");
 	st->heartbeat = metrics_get(st->f[F_HEARTBEAT]);
+	st->blocked = metrics_get(st->f[F_RESULTS_BLOCKED]);
 	metrics_set(metrics_get1(st->f[F_BUILD_INFO], version), 1);
 	return st;
 }
@@ -334,6 +340,13 @@ stats_set_heartbeat_age(struct stats *st, double seconds)
 {
 	if (st != NULL)
 		metrics_set(st->heartbeat, seconds);
+}
+
+void
+stats_set_results_blocked(struct stats *st, size_t n)
+{
+	if (st != NULL)
+		metrics_set(st->blocked, (double)n);
 }
 
 void

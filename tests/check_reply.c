@@ -168,6 +168,42 @@ START_TEST(test_probability_forms)
 }
 END_TEST
 
+/* A numeric literal jansson cannot hold does not fail the reply: the
+ * candidate keeps its text, and its probability counts as missing. */
+START_TEST(test_overflow_literals)
+{
+	ck_assert_int_eq(parse("{\"responses\":[{\"text\":\"big\","
+			       "\"probability\":1e999},{\"text\":\"ok\","
+			       "\"probability\":0.25}]}"),
+	    0);
+	ck_assert_uint_eq(r.n, 2);
+	assert_item(0, "big", NAN);
+	assert_item(1, "ok", 0.25);
+	reply_free(&r);
+	ck_assert_int_eq(parse("{\"responses\":[{\"text\":\"long\","
+			       "\"probability\":123456789012345678901234567890}"
+			       ",{\"text\":\"neg\",\"probability\":-1.5E+400}"
+			       ",{\"text\":\"edge\",\"probability\":"
+			       "9223372036854775808}]}"),
+	    0);
+	ck_assert_uint_eq(r.n, 3);
+	assert_item(0, "long", NAN);
+	assert_item(1, "neg", NAN);
+	assert_item(2, "edge", NAN);
+	reply_free(&r);
+	/* What fits stays a number; digits inside text are text. */
+	ck_assert_int_eq(parse("{\"responses\":[{\"text\":\"1e999 and "
+			       "123456789012345678901234567890\","
+			       "\"probability\":9223372036854775807},"
+			       "{\"text\":\"tiny\",\"probability\":1e-999}]}"),
+	    0);
+	ck_assert_uint_eq(r.n, 2);
+	assert_item(0, "1e999 and 123456789012345678901234567890",
+	    9223372036854775807.0);
+	assert_item(1, "tiny", 0.0);
+}
+END_TEST
+
 START_TEST(test_trailing_commas)
 {
 	ck_assert_int_eq(parse("{\"responses\":[{\"text\":\"a, ]\","
@@ -819,6 +855,7 @@ reply_suite(void)
 	tcase_set_timeout(big, 120);
 	tcase_add_checked_fixture(big, NULL, teardown);
 	tcase_add_test(big, test_mutations);
+	tcase_add_test(tc, test_overflow_literals);
 	tcase_add_test(big, test_big_text);
 	tcase_add_test(big, test_big_many_items);
 	tcase_add_test(big, test_big_pathological);

@@ -78,7 +78,8 @@ _ensure_modules()
 import msgpack  # noqa: E402
 from confluent_kafka import (Consumer, KafkaError, KafkaException,  # noqa
                              Producer, TopicPartition)
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka.admin import (AdminClient, ConfigResource,  # noqa: E402
+                                 NewTopic)
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("VSAMPD_SRCDIR") or os.path.dirname(TESTS_DIR)
@@ -745,6 +746,17 @@ def create_topics(bootstrap, topics, config=None, admin=None, timeout=30):
                 return False
         return True
     wait_for(ready, timeout, what="topics %s" % sorted(topics))
+
+
+def alter_topic_config(bootstrap, topic, config, timeout=30):
+    """Set topic's dynamic config to exactly config ({name: value}; a
+    value of None drops that override, back to the broker's default).
+    Non-incremental: overrides not named are dropped too."""
+    ac = AdminClient({"bootstrap.servers": bootstrap})
+    keep = {k: v for k, v in config.items() if v is not None}
+    res = ConfigResource("topic", topic, set_config=keep)
+    for f in ac.alter_configs([res], request_timeout=timeout).values():
+        f.result()
 
 
 # ---- jobs and results --------------------------------------------------
