@@ -82,6 +82,8 @@ struct conf {
 	long max_message_bytes; /* default 1 MiB */
 	long max_result_bytes; /* default 4 MiB */
 	long job_timeout_ms; /* default 600000 */
+	int poison_exits; /* default 3; 0: off */
+	char *inflight_file; /* NULL: state_file + ".inflight" */
 
 	/* dedup */
 	double near_threshold; /* default 0.8 */

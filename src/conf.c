@@ -135,6 +135,10 @@ static const struct conf_key conf_keys[] = {
 	C(max_result_bytes), 0),
     NUM("worker.job_timeout_ms", CT_LONG, 100, 86400000, 600000,
 	C(job_timeout_ms), 0),
+    NUM("worker.poison_exits", CT_INT, 0, 1000, 3, C(poison_exits), 0),
+    /* unset: dedup.state_file + ".inflight"; "" (or both unset): off */
+    STR("worker.inflight_file", C(inflight_file), NULL,
+	CK_UNSET | CK_EMPTY_OK, NULL),
 
     SECT("dedup", CT_SECTION, 0),
     NUM("dedup.near_threshold", CT_DOUBLE, 0, 1, 0.8, C(near_threshold), 0),

@@ -199,7 +199,8 @@ confdiff_needs_restart(const char *path)
 {
 	static const char *const exact[] = {"metrics.listen",
 	    "dedup.scope_capacity", "dedup.state_file",
-	    "worker.max_message_bytes", "worker.max_result_bytes"};
+	    "worker.max_message_bytes", "worker.max_result_bytes",
+	    "worker.inflight_file"};
 
 	if (strncmp(path, "kafka.", 6) == 0)
 		return 1;
@@ -277,5 +278,6 @@ confdiff_keep_restart(struct conf *next, struct conf *running)
 	SWAP(long, next->max_result_bytes, running->max_result_bytes);
 	SWAP(long, next->scope_capacity, running->scope_capacity);
 	SWAP(char *, next->state_file, running->state_file);
+	SWAP(char *, next->inflight_file, running->inflight_file);
 	SWAP(char *, next->metrics_listen, running->metrics_listen);
 }

@@ -26,6 +26,7 @@
 #include "confdiff.h"
 #include "daemon.h"
 #include "httpd.h"
+#include "inflight.h"
 #include "kafka.h"
 #include "log.h"
 #include "loop.h"
@@ -77,6 +78,8 @@ struct djob {
 	struct pmsg *orig[2]; /* the refused original, meanwhile */
 	int tries[2]; /* failed deliveries in a row, for the backoff */
 	unsigned epoch; /* the partition's epoch when consumed */
+	int slot; /* in the in-flight record, or -1 */
+	int waiting; /* a suspect waiting to run alone (not submitted) */
 	TAILQ_ENTRY(djob) pentry; /* in part->jobs while assigned */
 	TAILQ_ENTRY(djob) dentry; /* in daemon->jobs always */
 };
@@ -129,6 +132,8 @@ struct daemon {
 	struct pmsgs held; /* refused by their topic, retried later */
 	size_t nheld[2]; /* by OUT_* */
 	uint64_t blocked_since[2]; /* by OUT_*: the topic refuses, or 0 */
+	struct inflight *inf; /* the in-flight record, or NULL (off) */
+	struct djob *suspect; /* a suspect job, run alone, or NULL */
 	struct loop_timer *retry; /* produces the held messages again */
 	uint64_t retry_at; /* when it fires, or 0 */
 	uint64_t delivery_failures;
@@ -250,6 +255,13 @@ djob_free(struct djob *j)
 	result_free(j->res);
 	pmsg_free(j->orig[OUT_RESULT]);
 	pmsg_free(j->orig[OUT_DLQ]);
+	inflight_del(d->inf, j->slot);
+	if (d->suspect == j) {
+		/* Done: take messages again. */
+		d->suspect = NULL;
+		if (d->feed != NULL)
+			loop_timer_set(d->feed, 0);
+	}
 	free(j->key);
 	free(j->value);
 	free(j->id);
@@ -328,6 +340,34 @@ daemon_backpressure(struct daemon *d)
 	}
 }
 
+/* Hand a job's bytes to the pipeline. */
+static void
+djob_submit(struct daemon *d, struct djob *j, const void *buf, size_t len)
+{
+	struct pipeline_src src;
+
+	src.topic = d->conf->jobs_topic;
+	src.partition = j->partition;
+	src.offset = j->offset;
+	j->in_pipeline = 1;
+	j->waiting = 0;
+	pipeline_submit(d->pl, buf, len, &src, j);
+}
+
+/* A suspect waits until it is the only job in flight, then runs. */
+static void
+daemon_run_suspect(struct daemon *d)
+{
+	struct djob *j = d->suspect;
+
+	if (j == NULL || !j->waiting || d->inflight != 1 || d->pl == NULL)
+		return;
+	log_info("job at topic %s partition %" PRId32 " offset %" PRId64
+		 ": running it alone",
+	    d->conf->jobs_topic, j->partition, j->offset);
+	djob_submit(d, j, j->value, j->vlen);
+}
+
 /* Both references are gone: the job is done (or forgotten). */
 static void
 djob_release(struct djob *j)
@@ -346,6 +386,7 @@ djob_release(struct djob *j)
 		dpart_store(d, j->part);
 	}
 	djob_free(j);
+	daemon_run_suspect(d);
 	daemon_backpressure(d);
 	daemon_check_drained(d);
 }
@@ -899,13 +940,46 @@ daemon_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 /* ---- consuming ---- */
 
+/*
+ * worker.poison_exits: a job that was in flight at that many unclean
+ * exits in a row is not run again. It gets a `poison` error result (id
+ * nil: the job is not decoded, since decoding may be what crashes) and
+ * its DLQ copy, and the partition moves on.
+ */
+static void
+daemon_quarantine(struct daemon *d, struct djob *j, unsigned exits)
+{
+	struct result *r = result_new();
+	char msg[200];
+
+	snprintf(msg, sizeof(msg),
+	    "job was in flight at %u unclean exits in a row "
+	    "(worker.poison_exits = %d): quarantined, not run again",
+	    exits, d->conf->poison_exits);
+	log_warnx("job at topic %s partition %" PRId32 " offset %" PRId64
+		  ": %s",
+	    d->conf->jobs_topic, j->partition, j->offset, msg);
+	r->source_topic = xstrdup(d->conf->jobs_topic);
+	r->source_partition = j->partition;
+	r->source_offset = j->offset;
+	result_set_error(r, ERR_POISON, msg);
+	j->in_pipeline = 0;
+	if (d->eos) {
+		j->res = r; /* goes out in the next transaction */
+		return;
+	}
+	daemon_emit(d, j, r);
+	result_free(r);
+	djob_release(j);
+}
+
 static void
 daemon_on_message(struct daemon *d, rd_kafka_message_t *m)
 {
-	struct pipeline_src src;
 	struct dpart *p;
 	struct djob *j;
 	rd_kafka_headers_t *h;
+	unsigned exits;
 
 	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		log_warnx("kafka consumer: %s", rd_kafka_message_errstr(m));
@@ -938,11 +1012,30 @@ daemon_on_message(struct daemon *d, rd_kafka_message_t *m)
 	TAILQ_INSERT_TAIL(&p->jobs, j, pentry);
 	TAILQ_INSERT_TAIL(&d->jobs, j, dentry);
 	d->inflight++;
-	j->in_pipeline = 1;
-	src.topic = d->conf->jobs_topic;
-	src.partition = m->partition;
-	src.offset = m->offset;
-	pipeline_submit(d->pl, m->payload ? m->payload : "", m->len, &src, j);
+	j->slot = -1;
+	exits = inflight_exits(d->inf, m->partition, m->offset);
+	if (exits > 0 && d->conf->poison_exits > 0 &&
+	    exits >= (unsigned)d->conf->poison_exits) {
+		daemon_quarantine(d, j, exits);
+		return;
+	}
+	/* Recorded before the pipeline sees it: a crash inside counts. */
+	j->slot = inflight_add(d->inf, m->partition, m->offset);
+	if (exits > 0 && j->value != NULL) {
+		/* A suspect runs alone, so that a crash it causes is
+		 * pinned on it and on no other job: no message is taken
+		 * until it ends, and it starts once the others have. */
+		log_warnx("job at topic %s partition %" PRId32
+			  " offset %" PRId64 " was in flight at %u unclean "
+			  "exit(s) in a row: it runs alone",
+		    d->conf->jobs_topic, m->partition, m->offset, exits);
+		j->waiting = 1;
+		j->in_pipeline = 1;
+		d->suspect = j;
+		daemon_run_suspect(d);
+		return;
+	}
+	djob_submit(d, j, m->payload ? m->payload : "", m->len);
 	daemon_backpressure(d);
 }
 
@@ -954,7 +1047,8 @@ daemon_poll_consumer(struct daemon *d)
 	/* The pipe is written only when the queue goes from empty to not
 	 * empty: drain it all, or up to the gate (daemon_backpressure),
 	 * which then drains the rest when it opens. */
-	while (!d->gated && (m = rd_kafka_consumer_poll(d->cons, 0)) != NULL) {
+	while (!d->gated && d->suspect == NULL &&
+	    (m = rd_kafka_consumer_poll(d->cons, 0)) != NULL) {
 		daemon_on_message(d, m);
 		rd_kafka_message_destroy(m);
 	}
@@ -1731,6 +1825,43 @@ daemon_load_state(struct daemon *d)
 	d->last_save = loop_clock_ms();
 }
 
+/*
+ * The in-flight record (worker.inflight_file, by default beside the
+ * dedup state file), for worker.poison_exits. Without a file the rule
+ * is off, and start-up says so.
+ */
+static void
+daemon_open_inflight(struct daemon *d)
+{
+	const struct conf *c = d->conf;
+	char *path, err[512];
+	size_t slots = 4 * (size_t)c->max_inflight + 1024;
+
+	if (c->poison_exits == 0)
+		return;
+	if (c->inflight_file != NULL)
+		path = xstrdup(c->inflight_file);
+	else if (c->state_file != NULL && *c->state_file != '\0')
+		path = xasprintf("%s.inflight", c->state_file);
+	else
+		path = xstrdup("");
+	if (*path == '\0') {
+		log_info("worker.poison_exits is off: no worker.inflight_file "
+			 "or dedup.state_file to record jobs in flight");
+		free(path);
+		return;
+	}
+	d->inf = inflight_open(path, c->jobs_topic, slots, err, sizeof(err));
+	if (d->inf == NULL)
+		log_warnx("worker.poison_exits is off: in-flight record %s",
+		    err);
+	else if (inflight_nsuspects(d->inf) > 0)
+		log_warnx("in-flight record %s: %zu job(s) were in flight at "
+			  "the last exit, which was unclean; each runs alone",
+		    path, inflight_nsuspects(d->inf));
+	free(path);
+}
+
 static void
 daemon_on_tick(void *arg)
 {
@@ -1887,6 +2018,10 @@ daemon_close(struct daemon *d)
 	d->parts = NULL;
 	free(d->paused_gone);
 	d->paused_gone = NULL;
+	/* A clean exit: what was in flight was drained or cut off on
+	 * purpose, and is no suspect. */
+	inflight_close(d->inf);
+	d->inf = NULL;
 	d->nparts = 0;
 }
 
@@ -1951,6 +2086,7 @@ daemon_run(struct conf *conf)
 		fatalx("%s", err);
 
 	daemon_load_state(d);
+	daemon_open_inflight(d);
 	if (daemon_wait_topics(d) == -1) {
 		log_info("stopped while waiting for kafka");
 		goto out;

@@ -11,7 +11,8 @@ With a real Kafka broker:
     result, even the small error result) and then restored: every job id
     gets its real result, and nothing is committed past it meanwhile;
   - the poison rule: a job in flight at worker.poison_exits unclean exits
-    in a row goes to the DLQ with code poison, and the partition moves on.
+    in a row goes to the DLQ with code poison, and the partition moves on
+    (the exits are SIGKILLs as the job is dispatched).
 With librdkafka's mock cluster:
   - permanent and retriable Produce errors during the drain's flush: no
     offset is stored for a job whose result was not acknowledged.
@@ -216,6 +217,58 @@ def refusing_results_topic(kafka, fake):
     tap.is_(d.stop(), 0, "refusing topic: the daemon drains and exits 0")
 
 
+def poison_rule(kafka, fake):
+    """A job in flight at worker.poison_exits (3) unclean exits in a row
+    (here: SIGKILL as it is dispatched) goes to the DLQ as poison; the
+    jobs around it run, and the partition moves on."""
+    kafka.create_topics({"e.pjobs": 1, "e.presults": 1, "e.pdlq": 1})
+    port = vstest.free_port()
+    conf = vstest.scratch("edges-psn-", ".conf")
+    record = vstest.scratch("edges-psn-", ".inflight")
+    text = conf_text(kafka.bootstrap, fake.url, "edges-psn", port,
+                     worker='poison_exits = 3; inflight_file = "%s";'
+                     % record)
+    text = text.replace('"e.jobs"', '"e.pjobs"').replace(
+        '"e.results"', '"e.presults"').replace('"e.dlq"', '"e.pdlq"')
+    write(conf, text)
+    before, after = jobs("pre", 3), jobs("post", 3)
+    bad = {"id": "psn-1", "prompt": "Poison %s" % vstest.marker("slow")}
+    vstest.produce(kafka.bootstrap, "e.pjobs", before + [bad] + after)
+    for k in range(3):
+        d = vstest.spawn([vstest.vsampd_bin(), "-d", "-f", conf],
+                         name="vsampd-psn%d" % k)
+        d.wait_log(r"job psn-1 topic e\.pjobs", timeout=60)
+        d.send_signal(signal.SIGKILL)
+        d.wait(30)
+        if k > 0:
+            tap.ok("runs alone" in d.log_text(),
+                   "poison: after unclean exit %d the suspect runs alone"
+                   % k)
+    d = start_daemon(conf, "vsampd-psn")
+    dlq = vstest.Collector(kafka.bootstrap, "e.pdlq", decode="raw")
+    got = dlq.wait(keys=["psn-1"], timeout=60)
+    copy = got["psn-1"][-1]
+    tap.is_(copy.headers.get("vsampd-error"), "poison",
+            "poison: the job's DLQ copy says poison")
+    tap.ok(copy.raw == vstest.encode(bad),
+           "poison: the copy holds the job's bytes unchanged")
+    res = vstest.Collector(kafka.bootstrap, "e.presults")
+    ids = [j["id"] for j in before + after]
+    got = res.wait(keys=ids + ["psn-1"], timeout=60)
+    err = got["psn-1"][-1].value
+    tap.ok(err["status"] == "error" and err["error"]["code"] == "poison",
+           "poison: an error result with code poison (%s)" % err["error"])
+    tap.is_(sum(1 for i in ids if got[i][-1].value["status"] == "ok"),
+            len(ids), "poison: the jobs around it have their ok results")
+    tap.ok("quarantined" in d.log_text(), "poison: the log says so")
+    dlq.close()
+    res.close()
+    tap.is_(d.stop(), 0, "poison: the daemon drains and exits 0")
+    tap.is_(committed(kafka.bootstrap, "edges-psn", "e.pjobs"),
+            vstest.end_offsets(kafka.bootstrap, "e.pjobs"),
+            "poison: the partition moved on past it")
+
+
 def drain_faults():
     """Produce errors injected as the drain's flush begins, on the mock
     cluster: permanent ones (TOPIC_AUTHORIZATION_FAILED) and retriable
@@ -270,6 +323,7 @@ def main():
     fake = vstest.FakeModel().start()
     deleted_results_topic(kafka, fake)
     refusing_results_topic(kafka, fake)
+    poison_rule(kafka, fake)
     fake.stop()
     kafka.stop()
     drain_faults()
