@@ -64,18 +64,20 @@ void backend_set_stats(struct backend *b, struct stats *st);
 const struct conf_backend *backend_profile(const struct backend *b);
 
 /*
- * POST body (copied) to the profile's base URL + path (e.g.
+ * POST body (referenced, not copied: calls that send the same bytes
+ * share them) to the profile's base URL + path (e.g.
  * "/chat/completions"). cb is called once from the loop with the final
  * outcome after retries, unless backend_cancel is called first.
  */
+struct blob;
 struct backend_req *backend_post(struct backend *b, const char *path,
-    const char *body, size_t len, backend_cb cb, void *arg);
+    struct blob *body, backend_cb cb, void *arg);
 /* backend_post() with flags; max_tokens (0: none) counts in the token
  * estimate the tpm budget is charged. used: HTTP attempts already spent
  * on the same call (a reply that did not parse is asked again): the
  * profile's max_retries is one budget for all of them. */
 struct backend_req *backend_post_ex(struct backend *b, const char *path,
-    const char *body, size_t len, long max_tokens, int flags, unsigned used,
+    struct blob *body, long max_tokens, int flags, unsigned used,
     backend_cb cb, void *arg);
 /* The reply of a request charged est tokens reported used (its usage):
  * the tpm budget is corrected. */

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct blob;
+
 struct loop;
 struct http;
 struct http_req;
@@ -41,8 +43,8 @@ typedef void (*http_cb)(void *arg, const struct http_resp *resp);
 
 struct http_opts {
 	const char *url;
-	const char *body; /* copied by http_post */
-	size_t len;
+	struct blob *body; /* referenced by http_post until the request
+			    * ends: curl sends it in place */
 	const char *const *headers; /* NULL-terminated "Name: value" list */
 	long timeout_ms;
 	size_t max_body;

@@ -44,4 +44,9 @@ void kafka_pipe_drain(int fd);
 int kafka_topics_exist(rd_kafka_t *rk, const char *const *names, size_t n,
     int timeout_ms, char *errstr, size_t errlen);
 
+/* The offset auto.offset.reset names for a partition with no committed
+ * offset: RD_KAFKA_OFFSET_END for latest (largest, end), else
+ * RD_KAFKA_OFFSET_BEGINNING (vsampd's default, earliest). */
+int64_t kafka_offset_reset(const struct conf *c);
+
 #endif

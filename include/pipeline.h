@@ -52,13 +52,16 @@ int pipeline_set_conf(struct pipeline *p, const struct conf *conf,
     struct conf *old, char *errstr, size_t errlen);
 
 /* Start a job from its encoded bytes (copied as needed). token is handed
- * back with the result. */
-void pipeline_submit(struct pipeline *p, const void *buf, size_t len,
+ * back with the result. Returns the job's handle for pipeline_cancel, or
+ * NULL when the job has already ended (its callback has run, e.g. a bad
+ * job): then nothing about token may be touched that the callback freed. */
+struct pjob;
+struct pjob *pipeline_submit(struct pipeline *p, const void *buf, size_t len,
     const struct pipeline_src *src, void *token);
 
-/* Drop the job submitted with token, without a callback (its partition
- * was revoked). Unknown tokens are ignored. */
-void pipeline_cancel(struct pipeline *p, void *token);
+/* Drop a job still running, without a callback (its partition was
+ * revoked): O(1). NULL is a no-op. */
+void pipeline_cancel(struct pipeline *p, struct pjob *job);
 
 /* The cross-job dedup index (for loading and saving its state file). */
 struct scope *pipeline_scope(struct pipeline *p);

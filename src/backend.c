@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "backend.h"
+#include "blob.h"
 #include "conf.h"
 #include "aimd.h"
 #include "anthropic.h"
@@ -41,8 +42,7 @@ struct backend_req {
 	struct backend *b;
 	enum breq_state state;
 	char *url;
-	char *body;
-	size_t len;
+	struct blob *body; /* referenced */
 	unsigned attempts;
 	unsigned used; /* attempts spent on the call before this request */
 	int flags;
@@ -251,7 +251,7 @@ breq_free(struct backend_req *r)
 {
 	loop_timer_free(r->timer);
 	free(r->url);
-	free(r->body);
+	blob_unref(r->body);
 	free(r);
 }
 
@@ -669,7 +669,6 @@ backend_dispatch(struct backend *b)
 		memset(&o, 0, sizeof(o));
 		o.url = r->url;
 		o.body = r->body;
-		o.len = r->len;
 		o.headers = b->headers;
 		o.timeout_ms = b->p->timeout_ms;
 		o.max_body = (size_t)b->p->max_reply_bytes;
@@ -684,9 +683,8 @@ backend_dispatch(struct backend *b)
 }
 
 struct backend_req *
-backend_post_ex(struct backend *b, const char *path, const char *body,
-    size_t len, long max_tokens, int flags, unsigned used, backend_cb cb,
-    void *arg)
+backend_post_ex(struct backend *b, const char *path, struct blob *body,
+    long max_tokens, int flags, unsigned used, backend_cb cb, void *arg)
 {
 	struct backend_req *r;
 
@@ -694,10 +692,9 @@ backend_post_ex(struct backend *b, const char *path, const char *body,
 	r->b = b;
 	r->used = used;
 	r->url = xasprintf("%s%s", b->base, path);
-	r->body = xstrndup(body, len);
-	r->len = len;
+	r->body = blob_ref(body);
 	r->flags = flags;
-	r->est = ratelimit_estimate(len, max_tokens);
+	r->est = ratelimit_estimate(body->len, max_tokens);
 	r->cb = cb;
 	r->arg = arg;
 	r->state = BREQ_WAITING;
@@ -708,8 +705,8 @@ backend_post_ex(struct backend *b, const char *path, const char *body,
 }
 
 struct backend_req *
-backend_post(struct backend *b, const char *path, const char *body, size_t len,
+backend_post(struct backend *b, const char *path, struct blob *body,
     backend_cb cb, void *arg)
 {
-	return backend_post_ex(b, path, body, len, 0, 0, 0, cb, arg);
+	return backend_post_ex(b, path, body, 0, 0, 0, cb, arg);
 }

@@ -78,8 +78,10 @@ struct djob {
 	struct pmsg *orig[2]; /* the refused original, meanwhile */
 	int tries[2]; /* failed deliveries in a row, for the backoff */
 	unsigned epoch; /* the partition's epoch when consumed */
+	struct pjob *pj; /* the pipeline's job while in_pipeline */
 	int slot; /* in the in-flight record, or -1 */
 	int waiting; /* a suspect waiting to run alone (not submitted) */
+	int forgotten; /* in daemon->forgotten (pentry) */
 	TAILQ_ENTRY(djob) pentry; /* in part->jobs while assigned */
 	TAILQ_ENTRY(djob) dentry; /* in daemon->jobs always */
 };
@@ -127,6 +129,7 @@ struct daemon {
 				     * paused (librdkafka keeps the flag) */
 	size_t nparts;
 	struct djobs jobs; /* every live djob */
+	struct djobs forgotten; /* revoked, their work not yet stopped */
 	size_t inflight; /* live djobs */
 	struct pmsgs pending; /* waiting for room in the producer queue */
 	struct pmsgs held; /* refused by their topic, retried later */
@@ -153,6 +156,7 @@ struct daemon {
 	struct httpd *httpd; /* NULL: metrics.listen is off */
 	uint64_t heartbeat; /* loop_clock_ms() of the last tick */
 	int eos; /* kafka.exactly_once */
+	int txn_doomed; /* exactly-once: a produce failed at once */
 	struct loop_timer *txn_timer; /* commits every transaction_ms */
 	struct {
 		int32_t partition;
@@ -167,6 +171,7 @@ static void daemon_produce(struct daemon *d, const char *topic, const char *key,
 static void daemon_check_drained(struct daemon *d);
 static void pmsg_free(struct pmsg *m);
 static void daemon_forget_revoked(struct daemon *d);
+static void djob_forget(struct daemon *d, struct djob *j);
 static void daemon_txn_commit(struct daemon *d);
 static void daemon_add_poison(
     struct daemon *d, int32_t partition, int64_t offset);
@@ -232,15 +237,24 @@ dpart_new_epoch(struct daemon *d, struct dpart *p, int64_t offset)
 	p->epoch++;
 	p->stored = -1;
 	if (d->eos) {
-		while ((j = TAILQ_FIRST(&p->jobs)) != NULL) {
-			TAILQ_REMOVE(&p->jobs, j, pentry);
-			j->part = NULL;
-		}
+		while ((j = TAILQ_FIRST(&p->jobs)) != NULL)
+			djob_forget(d, j);
 		daemon_forget_revoked(d);
 	}
 }
 
 /* ---- jobs ---- */
+
+/* j's partition is gone: its result, if it comes, is dropped; the
+ * pipeline work stops at daemon_forget_revoked(). */
+static void
+djob_forget(struct daemon *d, struct djob *j)
+{
+	TAILQ_REMOVE(&j->part->jobs, j, pentry);
+	j->part = NULL;
+	j->forgotten = 1;
+	TAILQ_INSERT_TAIL(&d->forgotten, j, pentry);
+}
 
 static void
 djob_free(struct djob *j)
@@ -249,6 +263,8 @@ djob_free(struct djob *j)
 
 	if (j->part != NULL)
 		TAILQ_REMOVE(&j->part->jobs, j, pentry);
+	else if (j->forgotten)
+		TAILQ_REMOVE(&d->forgotten, j, pentry);
 	TAILQ_REMOVE(&d->jobs, j, dentry);
 	if (j->hdrs != NULL)
 		rd_kafka_headers_destroy(j->hdrs);
@@ -349,9 +365,13 @@ djob_submit(struct daemon *d, struct djob *j, const void *buf, size_t len)
 	src.topic = d->conf->jobs_topic;
 	src.partition = j->partition;
 	src.offset = j->offset;
+	struct pjob *pj;
+
 	j->in_pipeline = 1;
 	j->waiting = 0;
-	pipeline_submit(d->pl, buf, len, &src, j);
+	/* NULL: it ended at once, and j may be gone with it. */
+	if ((pj = pipeline_submit(d->pl, buf, len, &src, j)) != NULL)
+		j->pj = pj;
 }
 
 /* A suspect waits until it is the only job in flight, then runs. */
@@ -491,6 +511,7 @@ daemon_on_result(void *arg, void *token, struct result *r)
 	struct djob *j = token;
 
 	j->in_pipeline = 0;
+	j->pj = NULL;
 	if (j->part == NULL || d->state == D_DONE) {
 		/* Revoked meanwhile: the next owner redoes the job. */
 		result_free(r);
@@ -725,6 +746,23 @@ daemon_delivery_failed(struct daemon *d, struct djob *j, const char *topic,
 	int w = out_which(d, topic);
 	struct pmsg *m;
 
+	if (d->eos) {
+		/* Exactly-once: the transaction fails, and is aborted at its
+		 * commit; a message refused for good makes its job's result
+		 * an error next time. */
+		log_warnx("job %s topic %s partition %" PRId32
+			  " offset %" PRId64 ": producing to %s failed (%s): "
+			  "the transaction will be aborted",
+		    j->id ? j->id : "-", d->conf->jobs_topic, j->partition,
+		    j->offset, topic, rd_kafka_err2str(err));
+		if (dr_message_level(err))
+			daemon_add_poison(d, j->partition, j->offset);
+		if (hdrs != NULL)
+			rd_kafka_headers_destroy(hdrs);
+		d->txn_doomed = 1;
+		j->acks--;
+		return;
+	}
 	if (d->state == D_DONE) {
 		log_warnx("job %s topic %s partition %" PRId32
 			  " offset %" PRId64 ": delivery to %s failed at "
@@ -1200,10 +1238,8 @@ daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			d->paused_gone[p->partition] = p->paused != 0;
 			/* In-flight jobs of this partition are forgotten:
 			 * their results, if they come, are dropped. */
-			while ((j = TAILQ_FIRST(&p->jobs)) != NULL) {
-				TAILQ_REMOVE(&p->jobs, j, pentry);
-				j->part = NULL;
-			}
+			while ((j = TAILQ_FIRST(&p->jobs)) != NULL)
+				djob_forget(d, j);
 			tracker_free(p->tr);
 			free(p);
 			d->parts[parts->elems[i].partition] = NULL;
@@ -1219,27 +1255,27 @@ daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 }
 
 /*
- * Stop the pipeline work of jobs whose partition was revoked: the next
- * owner answers them, so their backend calls are wasted and would hold
- * in-flight slots for up to job_timeout_ms. Jobs already producing keep
- * their messages (duplicates are allowed) and are freed when acked.
+ * Stop the pipeline work of the jobs forgotten since (their partition
+ * revoked): the next owner answers them, so their backend calls are
+ * wasted and would hold in-flight slots for up to job_timeout_ms. Jobs
+ * already producing keep their messages (duplicates are allowed) and are
+ * freed when acked. The work is per forgotten job, each O(1), never a
+ * scan of every job in flight.
  */
 static void
 daemon_forget_revoked(struct daemon *d)
 {
-	struct djob *j, *next;
+	struct djob *j;
 
-	for (j = TAILQ_FIRST(&d->jobs); j != NULL; j = next) {
-		next = TAILQ_NEXT(j, dentry);
-		if (j->part != NULL || !j->in_pipeline || d->pl == NULL)
-			continue;
-		pipeline_cancel(d->pl, j);
-		j->in_pipeline = 0;
-	}
-	/* Release in a second pass: releasing may pause or resume. */
-	for (j = TAILQ_FIRST(&d->jobs); j != NULL; j = next) {
-		next = TAILQ_NEXT(j, dentry);
-		if (j->part == NULL && !j->in_pipeline && j->acks == 0)
+	while ((j = TAILQ_FIRST(&d->forgotten)) != NULL) {
+		TAILQ_REMOVE(&d->forgotten, j, pentry);
+		j->forgotten = 0;
+		if (j->in_pipeline && d->pl != NULL) {
+			pipeline_cancel(d->pl, j->pj);
+			j->pj = NULL;
+			j->in_pipeline = 0;
+		}
+		if (j->acks == 0)
 			djob_release(j);
 	}
 }
@@ -1310,7 +1346,8 @@ daemon_txn_rewind(struct daemon *d)
 
 	for (j = TAILQ_FIRST(&d->jobs); j != NULL; j = TAILQ_NEXT(j, dentry)) {
 		if (j->in_pipeline && d->pl != NULL) {
-			pipeline_cancel(d->pl, j);
+			pipeline_cancel(d->pl, j->pj);
+			j->pj = NULL;
 			j->in_pipeline = 0;
 		}
 		result_free(j->res);
@@ -1351,7 +1388,7 @@ daemon_txn_rewind(struct daemon *d)
 			    rd_kafka_err2str(l->elems[i].err));
 		/* Nothing committed yet: where auto.offset.reset says. */
 		if (l->elems[i].offset < 0)
-			l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+			l->elems[i].offset = kafka_offset_reset(d->conf);
 	}
 	txn_ping(d);
 	if ((e = rd_kafka_seek_partitions(d->cons, l, TXN_CALL_MS)) != NULL)
@@ -1497,13 +1534,24 @@ daemon_txn_commit(struct daemon *d)
 				djob_release(j);
 		}
 	}
-	/* Everything must be queued before the commit flushes it. */
+	/* Everything must be queued before the commit flushes it; the
+	 * watchdog hears from us while we wait. */
 	while (!TAILQ_EMPTY(&d->pending)) {
 		rd_kafka_poll(d->prod, 10);
 		daemon_flush_pending(d);
 		if (loop_clock_ms() >= deadline)
 			fatalx(
 			    "exactly-once: the producer queue does not drain");
+		if (loop_clock_ms() - d->heartbeat >= 1000)
+			txn_ping(d);
+	}
+	/* A message the producer refused at once fails the transaction
+	 * as a failed delivery would: abort, and redo its jobs. */
+	if (d->txn_doomed) {
+		d->txn_doomed = 0;
+		rd_kafka_topic_partition_list_destroy(offs);
+		daemon_txn_abort(d);
+		return;
 	}
 	cgmd = rd_kafka_consumer_group_metadata(d->cons);
 	while ((e = rd_kafka_send_offsets_to_transaction(
@@ -2039,6 +2087,7 @@ daemon_run(struct conf *conf)
 	TAILQ_INIT(&d->pending);
 	TAILQ_INIT(&d->held);
 	TAILQ_INIT(&d->jobs);
+	TAILQ_INIT(&d->forgotten);
 	if ((d->sfd = daemon_signalfd()) == -1)
 		fatal("signalfd");
 	if ((d->loop = loop_new()) == NULL)

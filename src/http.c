@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <sys/queue.h>
 
+#include "blob.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
@@ -34,7 +35,7 @@ struct http_req {
 	struct http *http;
 	CURL *easy;
 	struct curl_slist *headers;
-	char *body;
+	struct blob *body; /* referenced */
 	struct buf reply;
 	size_t max_body;
 	int too_large;
@@ -174,7 +175,7 @@ http_req_free(struct http_req *r)
 		curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
 	loop_timer_free(r->stall);
-	free(r->body);
+	blob_unref(r->body);
 	buf_free(&r->reply);
 	free(r);
 }
@@ -297,9 +298,7 @@ http_post(struct http *h, const struct http_opts *o, http_cb cb, void *arg)
 	r->arg = arg;
 	r->max_body = o->max_body;
 	buf_init(&r->reply);
-	r->body = xmalloc(o->len + 1);
-	memcpy(r->body, o->body, o->len);
-	r->body[o->len] = '\0';
+	r->body = blob_ref(o->body);
 	if (h->npool > 0)
 		r->easy = h->pool[--h->npool];
 	else if ((r->easy = curl_easy_init()) == NULL)
@@ -329,9 +328,9 @@ http_post(struct http *h, const struct http_opts *o, http_cb cb, void *arg)
 	curl_easy_setopt(r->easy, CURLOPT_URL, o->url);
 	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(r->easy, CURLOPT_POST, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
+	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body->data);
 	curl_easy_setopt(
-	    r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->len);
+	    r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body->len);
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, http_write_cb);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);

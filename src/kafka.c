@@ -190,6 +190,23 @@ consumer_conf(
 	return kc;
 }
 
+/* Where auto.offset.reset sends a partition with no committed offset
+ * (vsampd's default: earliest). */
+int64_t
+kafka_offset_reset(const struct conf *c)
+{
+	for (size_t i = 0; i < c->nconsumer_props; i++) {
+		const char *v = c->consumer_props[i].value;
+
+		if (strcmp(c->consumer_props[i].name, "auto.offset.reset") != 0)
+			continue;
+		if (strcmp(v, "latest") == 0 || strcmp(v, "largest") == 0 ||
+		    strcmp(v, "end") == 0)
+			return RD_KAFKA_OFFSET_END;
+	}
+	return RD_KAFKA_OFFSET_BEGINNING;
+}
+
 rd_kafka_t *
 kafka_consumer_new(const struct conf *c, const char *group,
     kafka_rebalance_cb rebalance, void *opaque, char *errstr, size_t errlen)

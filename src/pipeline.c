@@ -21,6 +21,7 @@
 
 #include "anthropic.h"
 #include "backend.h"
+#include "blob.h"
 #include "conf.h"
 #include "dedup.h"
 #include "diversity.h"
@@ -88,6 +89,11 @@ struct pjob {
 	int ncalls;
 	int conversation;
 	struct pcall *calls;
+	int next_call; /* independent calls: the next one not yet started */
+	int window; /* independent calls started at most at once */
+	struct blob *body; /* the last request body rendered, shared by */
+	int body_asked;	   /* the calls that ask this many ... */
+	struct backend *body_be; /* ... of this backend */
 	int outstanding;
 	int nok;
 	int nfailed;
@@ -287,6 +293,7 @@ pjob_free(struct pjob *j)
 		reply_free(&j->calls[i].reply);
 	}
 	free(j->calls);
+	blob_unref(j->body);
 	backend_cancel(j->embed_req);
 	json_decref((json_t *)j->op.schema);
 	chat_free(&j->chat);
@@ -320,17 +327,11 @@ pipeline_free(struct pipeline *p)
 }
 
 void
-pipeline_cancel(struct pipeline *p, void *token)
+pipeline_cancel(struct pipeline *p, struct pjob *j)
 {
-	struct pjob *j;
-
-	TAILQ_FOREACH(j, &p->jobs, entry)
-	{
-		if (j->token == token) {
-			pjob_free(j);
-			return;
-		}
-	}
+	(void)p;
+	if (j != NULL)
+		pjob_free(j);
 }
 
 size_t
@@ -475,7 +476,7 @@ pjob_embed(struct pjob *j)
 	struct result *r = j->res;
 	const char **texts;
 	size_t *lens, len;
-	char *body;
+	struct blob *body;
 
 	if (!j->job->embed || r->ncands < 2 || j->gen->embed == NULL)
 		return -1;
@@ -485,13 +486,15 @@ pjob_embed(struct pjob *j)
 		texts[i] = r->cands[i].text;
 		lens[i] = r->cands[i].len;
 	}
-	body = openai_embed_request(backend_profile(j->gen->embed)->model,
-	    texts, lens, r->ncands, &len);
+	body = blob_own(openai_embed_request(
+			    backend_profile(j->gen->embed)->model, texts, lens,
+			    r->ncands, &len),
+	    len);
 	free(texts);
 	free(lens);
 	j->embed_req = backend_post(
-	    j->gen->embed, "/embeddings", body, len, pjob_on_embeddings, j);
-	free(body);
+	    j->gen->embed, "/embeddings", body, pjob_on_embeddings, j);
+	blob_unref(body);
 	return 0;
 }
 
@@ -600,6 +603,11 @@ pjob_call_ended(struct pjob *j, struct pcall *c)
 		pjob_complete(j);
 		return;
 	}
+	/* The window moves: the next call starts as one ends. */
+	if (j->next_call < j->ncalls) {
+		pcall_start(&j->calls[j->next_call++]);
+		return;
+	}
 	if (j->outstanding == 0)
 		pjob_complete(j);
 }
@@ -696,25 +704,26 @@ retry_parse:
 	pcall_failed(c, ERR_PARSE, msg);
 }
 
-/* Render and send one call (again, on a retry). */
-static void
-pcall_start(struct pcall *c)
+/*
+ * The request body of call c on the job's backend now. Independent calls
+ * that ask for as many candidates of the same backend send the same
+ * bytes: the body is rendered once and shared (a reference is returned).
+ * A conversation's turns differ, and are rendered each time.
+ */
+static struct blob *
+pcall_body(struct pcall *c, const char **path)
 {
 	struct pjob *j = c->job;
 	struct chat one;
 	const struct chat *chat;
 	char err[256], *body;
 	size_t len;
-	struct backend *be;
-	const char *path;
-	int failfast;
 
-	be = pjob_pick_backend(j, &failfast);
-	if (be != j->be) {
-		log_info("%s: backend %s unavailable, using %s", j->tag,
-		    backend_name(j->be), backend_name(be));
-		pjob_use_backend(j, be);
-	}
+	*path = backend_is_anthropic(j->be) ? "/v1/messages"
+					    : "/chat/completions";
+	if (!j->conversation && j->body != NULL && j->body_be == j->be &&
+	    j->body_asked == c->asked)
+		return blob_ref(j->body);
 	chat_init(&one);
 	if (j->conversation)
 		chat = &j->chat;
@@ -738,19 +747,42 @@ pcall_start(struct pcall *c)
 		    j->job->top_p, backend_profile(j->be)->top_p, NAN);
 		ap.schema = NULL;
 		body = anthropic_request(chat, &ap, &len);
-		path = "/v1/messages";
-	} else {
+	} else
 		body = openai_chat_request(chat, &j->op, &len);
-		path = "/chat/completions";
-	}
 	chat_free(&one);
+	if (j->conversation)
+		return blob_own(body, len);
+	blob_unref(j->body);
+	j->body = blob_own(body, len);
+	j->body_be = j->be;
+	j->body_asked = c->asked;
+	return blob_ref(j->body);
+}
+
+/* Send one call (again, on a retry). */
+static void
+pcall_start(struct pcall *c)
+{
+	struct pjob *j = c->job;
+	struct blob *body;
+	struct backend *be;
+	const char *path;
+	int failfast;
+
+	be = pjob_pick_backend(j, &failfast);
+	if (be != j->be) {
+		log_info("%s: backend %s unavailable, using %s", j->tag,
+		    backend_name(j->be), backend_name(be));
+		pjob_use_backend(j, be);
+	}
+	body = pcall_body(c, &path);
 	if (c->tries == 0)
 		j->outstanding++;
 	c->tries++;
 	c->be = j->be;
-	c->req = backend_post_ex(c->be, path, body, len, j->op.max_tokens,
+	c->req = backend_post_ex(c->be, path, body, j->op.max_tokens,
 	    failfast ? BACKEND_FAILFAST : 0, c->attempts, pcall_on_reply, c);
-	free(body);
+	blob_unref(body);
 }
 
 static struct backend *
@@ -833,7 +865,7 @@ pjob_pick_backend(struct pjob *j, int *more)
 	return j->primary;
 }
 
-void
+struct pjob *
 pipeline_submit(struct pipeline *p, const void *buf, size_t len,
     const struct pipeline_src *src, void *token)
 {
@@ -865,13 +897,13 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 		    "job of %zu bytes exceeds worker.max_message_bytes (%ld)",
 		    len, conf->max_message_bytes);
 		pjob_fail(j, ERR_TOO_LARGE, err);
-		return;
+		return NULL;
 	}
 	job = job_decode(buf, len, &id, err, sizeof(err));
 	if (job == NULL) {
 		j->res->id = id;
 		pjob_fail(j, ERR_BAD_JOB, err);
-		return;
+		return NULL;
 	}
 	j->job = job;
 	j->res->id = xstrdup(job->id);
@@ -906,7 +938,7 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 		pjob_fail(j, ERR_BAD_JOB,
 		    "backend: no backend profile of "
 		    "that name");
-		return;
+		return NULL;
 	}
 	j->res->method = xstrdup(method_name((enum method)job->method));
 
@@ -933,7 +965,7 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 	    prompt_build(&j->pp, job, j->calls[0].asked, &j->chat, err,
 		sizeof(err)) == -1) {
 		pjob_fail(j, ERR_BAD_JOB, err);
-		return;
+		return NULL;
 	}
 	if (!j->conversation) {
 		struct chat probe;
@@ -944,7 +976,7 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 			sizeof(err)) == -1) {
 			chat_free(&probe);
 			pjob_fail(j, ERR_BAD_JOB, err);
-			return;
+			return NULL;
 		}
 		chat_free(&probe);
 	}
@@ -952,9 +984,18 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 	loop_timer_set(j->timeout, (uint64_t)conf->job_timeout_ms);
 	log_debug("%s: %s, k=%d n=%d, %d call(s) on %s", j->tag, j->res->method,
 	    job->k, job->n, j->ncalls, prof->name);
-	if (j->conversation)
+	if (j->conversation) {
 		pcall_start(&j->calls[0]);
-	else
-		for (int i = 0; i < j->ncalls; i++)
-			pcall_start(&j->calls[i]);
+		return j;
+	}
+	/* At most a window of independent calls at once, as many as the
+	 * backend takes: the rest start as calls end, so a job of a
+	 * thousand calls holds a window's replies, not a thousand. */
+	j->window = prof->max_inflight < j->ncalls ? prof->max_inflight
+						    : j->ncalls;
+	if (j->window < 1)
+		j->window = 1;
+	while (j->next_call < j->window)
+		pcall_start(&j->calls[j->next_call++]);
+	return j;
 }

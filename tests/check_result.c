@@ -245,10 +245,10 @@ read_file(const char *name, size_t *lenp)
 START_TEST(test_err_codes)
 {
 	static const char *names[] = {"ok", "bad_job", "backend", "timeout",
-	    "rate_limited", "parse", "too_large", "internal"};
+	    "rate_limited", "parse", "too_large", "internal", "poison"};
 	enum err_code c;
 
-	ck_assert_int_eq(ERR_COUNT, 8);
+	ck_assert_int_eq(ERR_COUNT, 9);
 	for (int i = 0; i < ERR_COUNT; i++) {
 		ck_assert_str_eq(err_code_name((enum err_code)i), names[i]);
 		ck_assert_int_eq(err_code_parse(names[i], &c), 0);
