@@ -136,11 +136,12 @@ def machine_busy_s():
     return (sum(v[:8]) - v[3] - v[4]) / CLK
 
 
-def rss_kb(pid):
+def rss_kb(pid, field="VmRSS"):
+    """A /proc status field in kB: VmRSS now, or VmHWM (the peak)."""
     try:
         with open("/proc/%d/status" % pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
@@ -606,6 +607,7 @@ def run_vsampd(env, name, n, topics, fake, worker_inflight,
                     on_start=on_start)
         r["log"] = proc.log
         r["pid"] = proc.pid
+        r["hwm_kb"] = rss_kb(proc.pid, "VmHWM")
         return r
     finally:
         proc.stop(30)
@@ -793,6 +795,48 @@ def bench_littles(env, rep):
                 "fake_mean_inflight": infl, "littles_ratio": lratio,
                 "rss_max_mb": rssmb, "cpu_us_per_job": r["cpu_us_per_job"],
                 "target_ok": ratio >= 0.95 and rssmb <= 128}
+    rep.save()
+    return r
+
+
+def bench_memory(env, rep):
+    """Bounded memory per job: three `direct` jobs with n = 1000 and a
+    600 KB prompt each (both within the documented limits) run to
+    completion with a peak RSS of at most 256 MB. The peak is the
+    kernel's high-water mark (VmHWM) of the vsampd process."""
+    rep.start("memory")
+    njobs, n, size = 3, 1000, 600 * 1024
+    rep.say("memory: %d direct jobs, n = %d, %d KB prompts; fake backend "
+            "20 ms, backend max_inflight 64" % (njobs, n, size // 1024))
+    env.broker()
+    fake = Fake(env.fake_bin, 20)
+    try:
+        topics = env.topics("mem")
+        words = ("the sea keeps its own counsel and the tide its hours "
+                 * (size // 50 + 1))[:size]
+        jobs = [{"id": "mem-%d" % i, "method": "direct", "n": n,
+                 "prompt": "%d %s" % (i, words)} for i in range(njobs)]
+        env.produce(topics["jobs"], jobs)
+        r = run_vsampd(env, "mem%d" % env.ntopics, njobs, topics, fake,
+                       256, 64, timeout=600)
+        chk = count_statuses(env.kafka.bootstrap, topics["results"])
+        f1 = r["fake1"] or {}
+    finally:
+        fake.stop()
+    peak = mb(r["hwm_kb"]) if r.get("hwm_kb") else None
+    rep.say("  %d results (%s) in %.1f s; backend requests %s" % (
+        chk["records"], ", ".join("%s %d" % kv
+                                  for kv in chk["status"].items()),
+        r["elapsed_s"], f1.get("requests")))
+    rep.say("  vsampd peak RSS (VmHWM) %.1f MB (target <= 256 MB: %s); "
+            "sampled RSS max %.1f MB" % (peak or 0,
+                                         verdict(peak is not None and
+                                                 peak <= 256),
+                                         mb(r["rss_max_kb"]["worker"])))
+    rep.data = {"jobs": njobs, "n": n, "prompt_bytes": size,
+                "peak_rss_mb": peak, "elapsed_s": r["elapsed_s"],
+                "status": chk["status"],
+                "target_ok": peak is not None and peak <= 256}
     rep.save()
     return r
 
@@ -1160,7 +1204,7 @@ def main():
     ap = argparse.ArgumentParser(
         description="vsampd end-to-end benchmarks (see the file's header)")
     ap.add_argument("what", choices=["saturation", "littles", "peers",
-                                     "soak", "profile", "all"])
+                                     "soak", "profile", "memory", "all"])
     ap.add_argument("--quick", action="store_true",
                     help="smaller N everywhere")
     ap.add_argument("--jobs", type=int, help="N jobs (per run)")
@@ -1189,7 +1233,8 @@ def main():
     try:
         for what, fn in (("saturation", bench_saturation),
                          ("littles", bench_littles), ("peers", bench_peers),
-                         ("soak", bench_soak), ("profile", bench_profile)):
+                         ("soak", bench_soak), ("profile", bench_profile),
+                         ("memory", bench_memory)):
             if a.what in (what, "all"):
                 t1 = time.monotonic()
                 fn(env, rep)
