@@ -1017,7 +1017,7 @@ daemon_on_message(struct daemon *d, rd_kafka_message_t *m)
 	struct dpart *p;
 	struct djob *j;
 	rd_kafka_headers_t *h;
-	unsigned exits;
+	unsigned exits, alone;
 
 	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		log_warnx("kafka consumer: %s", rd_kafka_message_errstr(m));
@@ -1059,14 +1059,20 @@ daemon_on_message(struct daemon *d, rd_kafka_message_t *m)
 	}
 	/* Recorded before the pipeline sees it: a crash inside counts. */
 	j->slot = inflight_add(d->inf, m->partition, m->offset);
-	if (exits > 0 && j->value != NULL) {
-		/* A suspect runs alone, so that a crash it causes is
-		 * pinned on it and on no other job: no message is taken
-		 * until it ends, and it starts once the others have. */
+	/* A suspect's last chance (one exit short of poison_exits, and
+	 * never the first: one kill of a busy daemon must not make its
+	 * restart crawl) runs alone, so that a crash it causes is pinned
+	 * on it and on no other job: it starts once the others have
+	 * ended, and no message is taken until it ends. */
+	alone = d->conf->poison_exits > 2 ? d->conf->poison_exits - 1 : 1;
+	if (exits > 0)
 		log_warnx("job at topic %s partition %" PRId32
 			  " offset %" PRId64 " was in flight at %u unclean "
-			  "exit(s) in a row: it runs alone",
-		    d->conf->jobs_topic, m->partition, m->offset, exits);
+			  "exit(s) in a row%s",
+		    d->conf->jobs_topic, m->partition, m->offset, exits,
+		    exits >= alone && j->value != NULL ? ": it runs alone"
+						       : "");
+	if (exits >= alone && exits > 0 && j->value != NULL) {
 		j->waiting = 1;
 		j->in_pipeline = 1;
 		d->suspect = j;
@@ -1905,7 +1911,7 @@ daemon_open_inflight(struct daemon *d)
 		    err);
 	else if (inflight_nsuspects(d->inf) > 0)
 		log_warnx("in-flight record %s: %zu job(s) were in flight at "
-			  "the last exit, which was unclean; each runs alone",
+			  "the last exit, which was unclean (suspects)",
 		    path, inflight_nsuspects(d->inf));
 	free(path);
 }
