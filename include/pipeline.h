@@ -63,6 +63,10 @@ struct pjob *pipeline_submit(struct pipeline *p, const void *buf, size_t len,
  * revoked): O(1). NULL is a no-op. */
 void pipeline_cancel(struct pipeline *p, struct pjob *job);
 
+/* The worker thread (for work that must not stall the loop), or NULL. */
+struct offload;
+struct offload *pipeline_offload(struct pipeline *p);
+
 /* The cross-job dedup index (for loading and saving its state file). */
 struct scope *pipeline_scope(struct pipeline *p);
 /* Count backend requests, parse and embedding failures in st (borrowed,

@@ -128,6 +128,16 @@ struct scope_saver *scope_save_begin(
  * (errstr says why). After 0 or -1, call scope_save_free(). */
 int scope_save_step(
     struct scope_saver *sv, size_t max_entries, char *errstr, size_t errlen);
+/*
+ * Make the last step return 2 ("every entry written") instead of
+ * finishing; then scope_save_finish() writes the trailer, fsyncs,
+ * renames and fsyncs the directory. It touches the saver alone, never
+ * the index, so it may run on another thread (the daemon's worker) while
+ * the loop goes on; the saver is then the worker's until it returns.
+ */
+void scope_save_defer_finish(struct scope_saver *sv);
+/* 0 once the file is in place, -1 on error (errstr says why). */
+int scope_save_finish(struct scope_saver *sv, char *errstr, size_t errlen);
 /* Entries written so far. */
 size_t scope_save_written(const struct scope_saver *sv);
 /* Free a saver (NULL is fine). An unfinished save is abandoned: its

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "loop.h"
 #include "notify.h"
+#include "offload.h"
 #include "pipeline.h"
 #include "result.h"
 #include "scope.h"
@@ -141,6 +142,7 @@ struct daemon {
 	uint64_t retry_at; /* when it fires, or 0 */
 	uint64_t delivery_failures;
 	struct scope_saver *saver; /* a state-file save in progress */
+	struct offload_task *save_task; /* its end, on the worker thread */
 	uint64_t last_save;
 	int bp_paused; /* partitions are paused for backpressure */
 	int gated; /* at max_inflight: messages stay in the consumer queue */
@@ -1825,16 +1827,67 @@ daemon_on_signal(int fd, uint32_t events, void *arg)
  * SAVE_SLICE entries per tick, so that saving never stalls the loop.
  * finish != 0 (the drain) writes everything now.
  */
+/* The end of a save: the trailer, fsync and rename, on the worker
+ * thread (they may take long on a busy disk). */
+struct save_task {
+	struct daemon *d;
+	struct scope_saver *sv;
+	int rc;
+	char err[512];
+};
+
+static void
+save_work(void *arg)
+{
+	struct save_task *t = arg;
+
+	t->rc = scope_save_finish(t->sv, t->err, sizeof(t->err));
+}
+
+static void
+daemon_saved(struct daemon *d, struct scope_saver *sv, int rc,
+    const char *err)
+{
+	if (rc == 0)
+		log_debug("dedup state saved to %s: %zu entries",
+		    d->conf->state_file, scope_save_written(sv));
+	else
+		log_warnx("dedup state %s: %s", d->conf->state_file, err);
+	scope_save_free(sv);
+}
+
+static void
+save_done(void *arg, int cancelled)
+{
+	struct save_task *t = arg;
+	struct daemon *d = t->d;
+
+	if (!cancelled)
+		daemon_saved(d, t->sv, t->rc, t->err);
+	else
+		scope_save_free(t->sv);
+	d->saver = NULL;
+	d->save_task = NULL;
+	free(t);
+}
+
 static void
 daemon_save_state(struct daemon *d, int finish)
 {
 	struct scope *sc = pipeline_scope(d->pl);
+	struct offload *off = pipeline_offload(d->pl);
 	const char *path = d->conf->state_file;
 	char err[512];
 	int rc;
 
 	if (path == NULL || *path == '\0' || sc == NULL)
 		return;
+	if (d->save_task != NULL) {
+		/* Its end is being written; at the drain, wait for it. */
+		if (!finish)
+			return;
+		offload_wait(off);
+	}
 	if (d->saver == NULL) {
 		if (!finish &&
 		    loop_clock_ms() - d->last_save < SAVE_INTERVAL_MS)
@@ -1847,18 +1900,24 @@ daemon_save_state(struct daemon *d, int finish)
 			log_warnx("dedup state %s: %s", path, err);
 			return;
 		}
+		scope_save_defer_finish(d->saver);
 	}
 	do {
 		rc = scope_save_step(d->saver, SAVE_SLICE, err, sizeof(err));
 	} while (finish && rc == 1);
 	if (rc == 1)
 		return;
-	if (rc == 0)
-		log_debug("dedup state saved to %s: %zu entries", path,
-		    scope_save_written(d->saver));
-	else
-		log_warnx("dedup state %s: %s", path, err);
-	scope_save_free(d->saver);
+	if (rc == 2 && !finish && off != NULL) {
+		struct save_task *t = xcalloc(1, sizeof(*t));
+
+		t->d = d;
+		t->sv = d->saver;
+		d->save_task = offload_submit(off, save_work, save_done, t);
+		return;
+	}
+	if (rc == 2)
+		rc = scope_save_finish(d->saver, err, sizeof(err));
+	daemon_saved(d, d->saver, rc, err);
 	d->saver = NULL;
 }
 
@@ -2004,7 +2063,10 @@ daemon_close(struct daemon *d)
 	struct djob *j;
 
 	/* Save the dedup index while it exists; nothing adds to it now.
-	 * A save in progress restarts so that it includes every entry. */
+	 * A save in progress restarts so that it includes every entry
+	 * (one whose end the worker is writing is let finish first). */
+	if (d->save_task != NULL)
+		offload_wait(pipeline_offload(d->pl));
 	scope_save_free(d->saver);
 	d->saver = NULL;
 	daemon_save_state(d, 1);

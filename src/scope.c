@@ -727,6 +727,7 @@ struct scope_saver {
 	off_t off;
 	unsigned char *buf;
 	size_t bufcap;
+	int defer; /* the last step leaves the finish to scope_save_finish */
 };
 
 static void
@@ -988,11 +989,32 @@ scope_save_step(
 	}
 	if (sv->next < sv->end)
 		return 1;
+	if (sv->defer)
+		return 2;
+	return scope_save_finish(sv, errstr, errlen);
+}
+
+/* The trailer, fsync and rename (see scope.h). */
+int
+scope_save_finish(struct scope_saver *sv, char *errstr, size_t errlen)
+{
+	if (sv->done)
+		return 0;
+	if (sv->failed || sv->fd < 0) {
+		seterr(errstr, errlen, "%s: save already failed", sv->tmp);
+		return -1;
+	}
 	if (saver_finish(sv, errstr, errlen) != 0) {
 		sv->failed = !sv->done;
 		return -1;
 	}
 	return 0;
+}
+
+void
+scope_save_defer_finish(struct scope_saver *sv)
+{
+	sv->defer = 1;
 }
 
 /* Entries written so far. */

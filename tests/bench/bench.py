@@ -296,11 +296,13 @@ def spread(xs, fmt="%.1f"):
 class Fake:
     """tests/bench/fakebackend on a free port."""
 
-    def __init__(self, binary, latency_ms=0, chaos=False, seed=1):
+    def __init__(self, binary, latency_ms=0, chaos=False, seed=1,
+                 extra=()):
         argv = [binary, "--port", "0", "--latency-ms", str(latency_ms),
                 "--seed", str(seed), "--parent-pid", str(os.getpid())]
         if chaos:
             argv.append("--chaos")
+        argv += list(extra)
         self.latency_ms = latency_ms
         self.proc = vstest.spawn(argv, pipe=True, name="fakebackend")
         self.pid = self.proc.pid
@@ -841,6 +843,101 @@ def bench_memory(env, rep):
     return r
 
 
+def bench_stall(env, rep, binary=None, label="this build"):
+    """The loop never stalls: while two jobs of 1,000 candidates of 1,000
+    words each (vs_standard, k = 100, n = 1000; distinct words, so that
+    dedup keeps them all and every pair is scored) are deduplicated and
+    scored, /healthz always answers within 250 ms. A thread asks
+    /healthz every 20 ms from the first job consumed to the last result,
+    and each answer's time is kept."""
+    import threading
+    rep.start("stall")
+    words, k, n = 1000, 100, 1000
+    rep.say("stall (%s): 2 vs_standard jobs, k = %d, n = %d, %d distinct-"
+            "ish words per candidate (vocabulary 50,000); /healthz every "
+            "20 ms" % (label, k, n, words))
+    kafka = env.broker()
+    fake = Fake(env.fake_bin, 0, extra=["--words", str(words),
+                                        "--vocab", "50000"])
+    env.ntopics += 1
+    base = "stall%d" % env.ntopics
+    topics = {"jobs": base + ".jobs", "results": base + ".results"}
+    # A result of 1,000 such candidates is about 6 MB.
+    kafka.create_topics({topics["jobs"]: 1})
+    kafka.create_topics({topics["results"]: 1},
+                        config={"max.message.bytes": str(64 << 20)})
+    port = vstest.free_port()
+    conf = vstest.scratch("vsampd-stall-", ".conf")
+    with open(conf, "w") as f:
+        f.write("""kafka = { brokers = "%s"; group_id = "bench-%s";
+  jobs_topic = "%s"; results_topic = "%s";
+  consumer = { auto_offset_reset = "earliest"; }; };
+backends = ( { name = "local"; url = "%s"; model = "fake";
+  max_inflight = 64; timeout_ms = 60000; max_reply_bytes = 67108864; } );
+defaults = { backend = "local"; method = "vs_standard"; k = %d; };
+worker = { max_result_bytes = 67108864; job_timeout_ms = 3600000; };
+dedup = { state_file = ""; };
+metrics = { listen = "127.0.0.1:%d"; };
+""" % (kafka.bootstrap, base, topics["jobs"], topics["results"], fake.url,
+            k, port))
+    jobs = [{"id": "stall-%d" % i, "prompt": "Stall %d" % i, "k": k,
+             "n": n} for i in range(2)]
+    env.produce(topics["jobs"], jobs)
+    proc = vstest.spawn([binary or env.vsampd, "-f", conf],
+                        name="vsampd-stall")
+    times = []
+    stop = threading.Event()
+
+    def probe():
+        url = "http://127.0.0.1:%d/healthz" % port
+        while not stop.is_set():
+            t = time.monotonic()
+            st, _ = vstest.http_get(url, timeout=30)
+            if st is not None:
+                times.append((time.monotonic() - t) * 1000.0)
+            time.sleep(0.02)
+    th = threading.Thread(target=probe, daemon=True)
+    try:
+        proc.wait_log(r"assigned [1-9]", timeout=120)
+        t0 = time.monotonic()
+        th.start()
+        wm = Watermarks(kafka.bootstrap, topics["results"])
+        while wm.count() < len(jobs):
+            if not proc.alive():
+                raise RuntimeError("vsampd exited: " + proc.log_tail(20))
+            if time.monotonic() - t0 > 1800:
+                raise TimeoutError("stall: no results in 1800 s")
+            time.sleep(0.1)
+        el = time.monotonic() - t0
+        wm.close()
+        stop.set()
+        th.join(60)
+        chk = count_statuses(kafka.bootstrap, topics["results"])
+        cpu = cpu_s(proc.pid)
+    finally:
+        stop.set()
+        proc.stop(60)
+        fake.stop()
+    worst = max(times) if times else None
+    times.sort()
+    p99 = times[int(len(times) * 0.99)] if times else None
+    rep.say("  %d results (%s) in %.1f s; vsampd CPU %.1f s" % (
+        chk["records"], ", ".join("%s %d" % kv
+                                  for kv in chk["status"].items()),
+        el, cpu or 0))
+    rep.say("  /healthz: %d answers, median %.1f ms, p99 %.1f ms, worst "
+            "%.1f ms (target: every one within 250 ms: %s)" % (
+                len(times), med(times) or 0, p99 or 0, worst or 0,
+                verdict(worst is not None and worst <= 250)))
+    rep.data = {"label": label, "words": words, "k": k, "n": n,
+                "elapsed_s": el, "answers": len(times),
+                "healthz_median_ms": med(times), "healthz_p99_ms": p99,
+                "healthz_worst_ms": worst, "status": chk["status"],
+                "target_ok": worst is not None and worst <= 250}
+    rep.save()
+    return worst
+
+
 def ensure_venv():
     """The peers' venv (cached); its python, or None with the reason."""
     py = os.path.join(VENV, "bin", "python")
@@ -1204,7 +1301,8 @@ def main():
     ap = argparse.ArgumentParser(
         description="vsampd end-to-end benchmarks (see the file's header)")
     ap.add_argument("what", choices=["saturation", "littles", "peers",
-                                     "soak", "profile", "memory", "all"])
+                                     "soak", "profile", "memory", "stall",
+                                     "all"])
     ap.add_argument("--quick", action="store_true",
                     help="smaller N everywhere")
     ap.add_argument("--jobs", type=int, help="N jobs (per run)")
@@ -1234,7 +1332,8 @@ def main():
         for what, fn in (("saturation", bench_saturation),
                          ("littles", bench_littles), ("peers", bench_peers),
                          ("soak", bench_soak), ("profile", bench_profile),
-                         ("memory", bench_memory)):
+                         ("memory", bench_memory),
+                         ("stall", bench_stall)):
             if a.what in (what, "all"):
                 t1 = time.monotonic()
                 fn(env, rep)

@@ -8,7 +8,7 @@
  * requests a second it costs a small fraction of a core.
  *
  *   fakebackend [--port N] [--latency-ms N] [--chaos] [--seed N]
- *               [--parent-pid PID] [--words N]
+ *               [--parent-pid PID] [--words N] [--vocab N]
  *
  * POST /v1/chat/completions (and /chat/completions): a chat completion
  * whose content is a verbalized-sampling reply,
@@ -19,6 +19,9 @@
  * filled in. GET /stats: counters as JSON; POST /reset clears them.
  *
  * --latency-ms N holds every answer N ms (a timer heap, no sleeping).
+ * --words N makes each text N words long; --vocab N draws them from N
+ * synthetic words ("w0" .. "wN-1") instead of 64 English ones, so that
+ * long texts are distinct sets (the scoring benchmark's worst case).
  * --chaos is the soak's mix: 30% 500, 10% 429 with Retry-After: 1, 5%
  * never answered (the client's timeout fires), 5% a 200 whose body is
  * malformed JSON, the rest good.
@@ -85,6 +88,7 @@ static int epfd;
 static long latency_ms;
 static int chaos;
 static int nwords = 24;
+static unsigned vocab = 0; /* 0: the 64 words below */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 static uint64_t counter;
 
@@ -394,7 +398,11 @@ completion_body(struct buf *b, int k, int malformed)
 			s ^= s << 13;
 			s ^= s >> 7;
 			s ^= s << 17;
-			buf_printf(&content, " %s", words[s & 63]);
+			if (vocab > 0)
+				buf_printf(&content, " w%u",
+				    (unsigned)(s % vocab));
+			else
+				buf_printf(&content, " %s", words[s & 63]);
 		}
 		ntok += nwords + 3;
 		buf_printf(&content, ".\\\", \\\"probability\\\": %.3f}",
@@ -768,7 +776,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: fakebackend [--port N] [--latency-ms N] "
-			"[--chaos] [--seed N] [--parent-pid PID] [--words N]\n");
+			"[--chaos] [--seed N] [--parent-pid PID] [--words N] "
+			"[--vocab N]\n");
 	exit(2);
 }
 
@@ -800,6 +809,8 @@ main(int argc, char **argv)
 			    1;
 		else if (strcmp(a, "--parent-pid") == 0)
 			parent = strtol(v, NULL, 10);
+		else if (strcmp(a, "--vocab") == 0)
+			vocab = (unsigned)strtoul(v, NULL, 10);
 		else if (strcmp(a, "--words") == 0) {
 			nwords = (int)strtol(v, NULL, 10);
 			if (nwords < 1)
