@@ -71,6 +71,7 @@ struct pcall {
 	unsigned attempts; /* HTTP attempts over all tries: one budget */
 	struct backend *be; /* where this call was sent: its reply's kind */
 	struct backend_req *req;
+	struct offload_task *ptask; /* its reply parsed off the loop */
 	int ok;
 	struct reply reply;
 };
@@ -302,6 +303,7 @@ pjob_free(struct pjob *j)
 	p->njobs--;
 	for (int i = 0; i < j->ncalls; i++) {
 		backend_cancel(j->calls[i].req);
+		offload_cancel(j->calls[i].ptask);
 		reply_free(&j->calls[i].reply);
 	}
 	free(j->calls);
@@ -839,14 +841,121 @@ pcall_failed(struct pcall *c, enum err_code code, const char *msg)
 	pjob_call_ended(j, c);
 }
 
+/*
+ * A reply's parse: the dialect's envelope, then the candidates. Pure, so
+ * that a large reply (a hundred long candidates is most of a megabyte of
+ * JSON) is parsed on the worker thread instead of holding the loop.
+ */
+#define PARSE_OFFLOAD_BYTES (256 * 1024)
+
+struct parse {
+	struct pcall *call; /* valid in pcall_parse_done unless cancelled */
+	char *copy; /* the body, owned, when parsed off the loop */
+	const char *body;
+	size_t len;
+	int anthropic;
+	enum reply_kind kind;
+	size_t asked;
+	long est_tokens;
+	int failed; /* 0, 1 the envelope, 2 the candidates */
+	char err[256];
+	struct openai_reply orep;
+	struct reply reply;
+};
+
+static void
+parse_run(void *arg)
+{
+	struct parse *pa = arg;
+
+	memset(&pa->orep, 0, sizeof(pa->orep));
+	if ((pa->anthropic ? anthropic_parse(pa->body, pa->len, &pa->orep,
+				 pa->err, sizeof(pa->err))
+			   : openai_chat_parse(pa->body, pa->len, &pa->orep,
+				 pa->err, sizeof(pa->err))) == -1) {
+		pa->failed = 1;
+		return;
+	}
+	if (reply_parse(pa->orep.content, pa->orep.len, pa->kind, pa->asked,
+		&pa->reply, pa->err, sizeof(pa->err)) == -1)
+		pa->failed = 2;
+}
+
+static void
+parse_free(struct parse *pa)
+{
+	free(pa->copy);
+	openai_reply_free(&pa->orep);
+	reply_free(&pa->reply);
+	free(pa);
+}
+
+/* What a parsed reply means for its call (on the loop). */
+static void
+pcall_parsed(struct pcall *c, struct parse *pa)
+{
+	struct pjob *j = c->job;
+	const struct conf_backend *prof = backend_profile(c->be);
+	char msg[320];
+	enum err_code code = ERR_BACKEND;
+
+	if (pa->failed == 1) {
+		snprintf(msg, sizeof(msg), "backend %s: %s", prof->name,
+		    pa->err);
+		goto retry;
+	}
+	j->res->prompt_tokens += pa->orep.prompt_tokens;
+	/* The budget was charged an estimate; the reply says what it was. */
+	if (pa->orep.prompt_tokens || pa->orep.completion_tokens)
+		backend_correct_tokens(c->be, pa->est_tokens,
+		    (long)(pa->orep.prompt_tokens +
+			pa->orep.completion_tokens));
+	j->res->completion_tokens += pa->orep.completion_tokens;
+	if (pa->failed == 2) {
+		snprintf(msg, sizeof(msg), "backend %s: unparseable reply: %s",
+		    prof->name, pa->err);
+		code = ERR_PARSE;
+		goto retry;
+	}
+	reply_free(&c->reply);
+	c->reply = pa->reply;
+	memset(&pa->reply, 0, sizeof(pa->reply));
+	c->ok = 1;
+	j->nok++;
+	if (j->conversation && c->idx + 1 < j->ncalls)
+		prompt_next_turn(&j->pp, &j->chat, pa->orep.content,
+		    pa->orep.len, j->calls[c->idx + 1].asked);
+	pjob_call_ended(j, c);
+	return;
+
+retry:
+	stats_parse_failure(j->p->st, prof->name);
+	if (c->attempts <= (unsigned)prof->max_retries) {
+		log_debug("%s: call %d: %s, asking again", j->tag, c->idx, msg);
+		pcall_start(c);
+		return;
+	}
+	pcall_failed(c, code, msg);
+}
+
+static void
+pcall_parse_done(void *arg, int cancelled)
+{
+	struct parse *pa = arg;
+
+	if (!cancelled) {
+		pa->call->ptask = NULL;
+		pcall_parsed(pa->call, pa);
+	}
+	parse_free(pa);
+}
+
 static void
 pcall_on_reply(void *arg, const struct backend_reply *rep)
 {
 	struct pcall *c = arg;
 	struct pjob *j = c->job;
-	const struct conf_backend *prof = backend_profile(c->be);
-	struct openai_reply orep;
-	char err[256], msg[320];
+	struct parse *pa;
 
 	c->req = NULL;
 	/* Every attempt counts, and in the call's one budget, also those of
@@ -867,56 +976,27 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 		pcall_failed(c, rep->code, rep->errmsg);
 		return;
 	}
-	memset(&orep, 0, sizeof(orep));
-	if ((backend_is_anthropic(c->be)
-		    ? anthropic_parse(
-			  rep->body, rep->len, &orep, err, sizeof(err))
-		    : openai_chat_parse(rep->body, rep->len, &orep, err,
-			  sizeof(err))) == -1) {
-		snprintf(msg, sizeof(msg), "backend %s: %s", prof->name, err);
-		goto retry;
-	}
-	j->res->prompt_tokens += orep.prompt_tokens;
-	/* The budget was charged an estimate; the reply says what it was. */
-	if (orep.prompt_tokens || orep.completion_tokens)
-		backend_correct_tokens(c->be, rep->est_tokens,
-		    (long)(orep.prompt_tokens + orep.completion_tokens));
-	j->res->completion_tokens += orep.completion_tokens;
-	if (reply_parse(orep.content, orep.len, j->kind, (size_t)c->asked,
-		&c->reply, err, sizeof(err)) == -1) {
-		snprintf(msg, sizeof(msg), "backend %s: unparseable reply: %s",
-		    prof->name, err);
-		openai_reply_free(&orep);
-		goto retry_parse;
-	}
-	c->ok = 1;
-	j->nok++;
-	if (j->conversation && c->idx + 1 < j->ncalls)
-		prompt_next_turn(&j->pp, &j->chat, orep.content, orep.len,
-		    j->calls[c->idx + 1].asked);
-	openai_reply_free(&orep);
-	pjob_call_ended(j, c);
-	return;
-
-retry:
-	openai_reply_free(&orep);
-	stats_parse_failure(j->p->st, prof->name);
-	if (c->attempts <= (unsigned)prof->max_retries) {
-		log_debug("%s: call %d: %s, asking again", j->tag, c->idx, msg);
-		pcall_start(c);
+	pa = xcalloc(1, sizeof(*pa));
+	pa->call = c;
+	pa->body = rep->body;
+	pa->len = rep->len;
+	pa->anthropic = backend_is_anthropic(c->be);
+	pa->kind = j->kind;
+	pa->asked = (size_t)c->asked;
+	pa->est_tokens = rep->est_tokens;
+	if (rep->len > PARSE_OFFLOAD_BYTES && j->p->off != NULL) {
+		/* The body lives for this callback only: a copy goes. */
+		pa->copy = xmalloc(rep->len + 1);
+		memcpy(pa->copy, rep->body, rep->len);
+		pa->copy[rep->len] = '\0';
+		pa->body = pa->copy;
+		c->ptask = offload_submit(
+		    j->p->off, parse_run, pcall_parse_done, pa);
 		return;
 	}
-	pcall_failed(c, ERR_BACKEND, msg);
-	return;
-
-retry_parse:
-	stats_parse_failure(j->p->st, prof->name);
-	if (c->attempts <= (unsigned)prof->max_retries) {
-		log_debug("%s: call %d: %s, asking again", j->tag, c->idx, msg);
-		pcall_start(c);
-		return;
-	}
-	pcall_failed(c, ERR_PARSE, msg);
+	parse_run(pa);
+	pcall_parsed(c, pa);
+	parse_free(pa);
 }
 
 /*
