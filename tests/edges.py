@@ -13,6 +13,9 @@ With a real Kafka broker:
   - the poison rule: a job in flight at worker.poison_exits unclean exits
     in a row goes to the DLQ with code poison, and the partition moves on
     (the exits are SIGKILLs as the job is dispatched).
+Without Kafka (vsampctl run, the same pipeline):
+  - a job heavy enough to be deduplicated, scored and parsed on the
+    worker thread gets exactly the scores the definitions give.
 With librdkafka's mock cluster:
   - permanent and retriable Produce errors during the drain's flush: no
     offset is stored for a job whose result was not acknowledged.
@@ -21,8 +24,10 @@ TAP output, run by automake's tap-driver.sh from `make check`.
 VSAMPD_IT_PROFILE=skip (distcheck) skips it.
 """
 
+import json
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -318,10 +323,62 @@ def drain_faults():
         mc.stop()
 
 
+def heavy_scoring():
+    """A job heavy enough to be deduplicated and scored on the worker
+    thread, with replies large enough to be parsed there too, gets
+    exactly the scores the definitions give. Each candidate is a prefix
+    shared by all (m words) and words of its own (u): every pair's LCS is
+    the prefix, so ROUGE-L F1 is m / (m + u) for every pair, and the
+    distinct-n ratios follow by counting. Six calls return the same 100
+    candidates: 500 exact duplicates dropped in the job."""
+    m, u, k, calls = 250, 250, 100, 6
+    prefix = " ".join("p%d" % i for i in range(m))
+    items = [{"text": prefix + " " + " ".join("u%dx%d" % (c, i)
+                                            for i in range(u)),
+              "probability": 0.01} for c in range(k)]
+    content = json.dumps({"responses": items})
+    script = vstest.scratch("edges-heavy-", ".json")
+    with open(script, "w") as f:
+        json.dump({"default": {"content": content}}, f)
+    fake = vstest.FakeModel(script=script, log_bodies=False).start()
+    conf = vstest.scratch("edges-heavy-", ".conf")
+    write(conf, """backends = ( { name = "local"; url = "%s"; model = "fake";
+  max_inflight = 8; timeout_ms = 60000; } );
+defaults = { backend = "local"; method = "vs_standard"; k = %d; };
+worker = { max_result_bytes = 67108864; };
+""" % (fake.url, k))
+    job = {"id": "heavy-1", "prompt": "Heavy", "k": k, "n": k * calls}
+    r = subprocess.run([vstest.vsampctl_bin(), "run", "-f", conf],
+                       input=json.dumps(job) + "\n", capture_output=True,
+                       text=True, timeout=300)
+    fake.stop()
+    tap.ok(r.returncode == 0, "heavy job: vsampctl run exits 0",
+           diag=r.stderr[-500:])
+    res = json.loads(r.stdout.splitlines()[-1]) if r.stdout else {}
+    n = k
+    tap.ok(len(content) > 256 * 1024, "heavy job: each reply is over "
+           "256 KiB (%d bytes), so it is parsed off the loop" %
+           len(content))
+    tap.is_(res.get("status"), "ok", "heavy job: ok")
+    tap.is_(len(res.get("candidates", [])), n, "heavy job: 100 kept")
+    tap.is_((res.get("dedup") or {}).get("in_job"), k * (calls - 1),
+            "heavy job: 500 exact duplicates dropped in the job")
+    div = res.get("diversity") or {}
+    want = {"rouge_l": m / (m + u),
+            "distinct_1": (m + n * u) / (n * (m + u)),
+            "distinct_2": (m - 1 + n * u) / (n * (m + u - 1)),
+            "distinct_3": (m - 2 + n * u) / (n * (m + u - 2))}
+    for key, v in want.items():
+        got = div.get(key)
+        tap.ok(got is not None and abs(got - v) < 1e-9,
+               "heavy job: %s = %.6f (want %.6f)" % (key, got or -1, v))
+
+
 def main():
     if PROFILE == "skip":
         tap.skip("edges", "VSAMPD_IT_PROFILE=skip")
         return tap.done()
+    heavy_scoring()
     kafka = vstest.Kafka(props={"auto.create.topics.enable": "true"}).start()
     tap.diag("kafka %s up in %.1fs" % (kafka.bootstrap, kafka.startup_s))
     kafka.create_topics({"e.jobs": 2, "e.results": 2, "e.dlq": 1})
