@@ -888,13 +888,18 @@ metrics = { listen = "127.0.0.1:%d"; };
     times = []
     stop = threading.Event()
 
+    failed = []
+
     def probe():
+        # Every probe counts, answered or not: one that times out (30 s)
+        # is the worst stall of all.
         url = "http://127.0.0.1:%d/healthz" % port
         while not stop.is_set():
             t = time.monotonic()
             st, _ = vstest.http_get(url, timeout=30)
-            if st is not None:
-                times.append((time.monotonic() - t) * 1000.0)
+            times.append((time.monotonic() - t) * 1000.0)
+            if st != 200:
+                failed.append(st)
             time.sleep(0.02)
     th = threading.Thread(target=probe, daemon=True)
     try:
@@ -925,15 +930,18 @@ metrics = { listen = "127.0.0.1:%d"; };
         chk["records"], ", ".join("%s %d" % kv
                                   for kv in chk["status"].items()),
         el, cpu or 0))
-    rep.say("  /healthz: %d answers, median %.1f ms, p99 %.1f ms, worst "
-            "%.1f ms (target: every one within 250 ms: %s)" % (
-                len(times), med(times) or 0, p99 or 0, worst or 0,
-                verdict(worst is not None and worst <= 250)))
+    rep.say("  /healthz: %d probes (%d not answered 200), median %.1f ms, "
+            "p99 %.1f ms, worst %.1f ms (target: every one within 250 ms: "
+            "%s)" % (len(times), len(failed), med(times) or 0, p99 or 0,
+                     worst or 0, verdict(worst is not None and
+                                         worst <= 250 and not failed)))
     rep.data = {"label": label, "words": words, "k": k, "n": n,
                 "elapsed_s": el, "answers": len(times),
                 "healthz_median_ms": med(times), "healthz_p99_ms": p99,
-                "healthz_worst_ms": worst, "status": chk["status"],
-                "target_ok": worst is not None and worst <= 250}
+                "healthz_worst_ms": worst, "healthz_failed": len(failed),
+                "status": chk["status"],
+                "target_ok": worst is not None and worst <= 250 and
+                not failed}
     rep.save()
     return worst
 
