@@ -444,8 +444,9 @@ pjob_embed(struct pjob *j)
 {
 	struct result *r = j->res;
 	const char **texts;
-	size_t *lens, len;
+	size_t *lens, len = 0;
 	struct blob *body;
+	char *data;
 
 	if (!j->job->embed || r->ncands < 2 || j->gen->embed == NULL)
 		return -1;
@@ -455,10 +456,10 @@ pjob_embed(struct pjob *j)
 		texts[i] = r->cands[i].text;
 		lens[i] = r->cands[i].len;
 	}
-	body = blob_own(openai_embed_request(
-			    backend_profile(j->gen->embed)->model, texts, lens,
-			    r->ncands, &len),
-	    len);
+	/* Two steps: len is set by the request builder. */
+	data = openai_embed_request(backend_profile(j->gen->embed)->model,
+	    texts, lens, r->ncands, &len);
+	body = blob_own(data, len);
 	free(texts);
 	free(lens);
 	j->embed_req = backend_post(
