@@ -174,6 +174,7 @@ static void daemon_check_drained(struct daemon *d);
 static void pmsg_free(struct pmsg *m);
 static void daemon_forget_revoked(struct daemon *d);
 static void djob_forget(struct daemon *d, struct djob *j);
+static void djob_forget_offset(struct djob *j);
 static void daemon_txn_commit(struct daemon *d);
 static void daemon_add_poison(
     struct daemon *d, int32_t partition, int64_t offset);
@@ -247,6 +248,20 @@ dpart_new_epoch(struct daemon *d, struct dpart *p, int64_t offset)
 
 /* ---- jobs ---- */
 
+/* A suspect still waiting to run alone that is forgotten (revoked,
+ * rewound) never runs: it is released like any forgotten job, and the
+ * loop takes messages again. */
+static void
+djob_unsuspect(struct daemon *d, struct djob *j)
+{
+	if (!j->waiting)
+		return;
+	j->waiting = 0;
+	j->in_pipeline = 0;
+	if (d->suspect == j)
+		d->suspect = NULL;
+}
+
 /* j's partition is gone: its result, if it comes, is dropped; the
  * pipeline work stops at daemon_forget_revoked(). */
 static void
@@ -256,6 +271,7 @@ djob_forget(struct daemon *d, struct djob *j)
 	j->part = NULL;
 	j->forgotten = 1;
 	TAILQ_INSERT_TAIL(&d->forgotten, j, pentry);
+	djob_unsuspect(d, j);
 }
 
 static void
@@ -331,16 +347,22 @@ daemon_backpressure(struct daemon *d)
 {
 	uint64_t now;
 
+	/* A suspect (see daemon_quarantine) closes the gate as a full
+	 * window does, and the partitions pause after GATE_MS, so that
+	 * polling goes on while it runs alone. */
+	int hold = d->suspect != NULL;
+
 	if (d->state != D_RUNNING)
 		return;
 	if (d->bp_paused) {
-		if (d->inflight <= (size_t)d->conf->resume_inflight) {
+		if (!hold &&
+		    d->inflight <= (size_t)d->conf->resume_inflight) {
 			daemon_set_paused(d, 0);
 			loop_timer_set(d->feed, 0);
 		}
 		return;
 	}
-	if (d->inflight < (size_t)d->conf->max_inflight) {
+	if (!hold && d->inflight < (size_t)d->conf->max_inflight) {
 		if (d->gated) {
 			d->gated = 0;
 			loop_timer_set(d->feed, 0);
@@ -369,6 +391,11 @@ djob_submit(struct daemon *d, struct djob *j, const void *buf, size_t len)
 	src.offset = j->offset;
 	struct pjob *pj;
 
+	/* Recorded before the pipeline sees it: a crash inside counts. A
+	 * suspect is recorded only now that it runs, so that another job's
+	 * crash while it waits is not charged to it. */
+	if (j->slot == -1)
+		j->slot = inflight_add(d->inf, j->partition, j->offset);
 	j->in_pipeline = 1;
 	j->waiting = 0;
 	/* NULL: it ended at once, and j may be gone with it. */
@@ -382,7 +409,8 @@ daemon_run_suspect(struct daemon *d)
 {
 	struct djob *j = d->suspect;
 
-	if (j == NULL || !j->waiting || d->inflight != 1 || d->pl == NULL)
+	if (j == NULL || !j->waiting || d->inflight != 1 || d->pl == NULL ||
+	    j->part == NULL)
 		return;
 	log_info("job at topic %s partition %" PRId32 " offset %" PRId64
 		 ": running it alone",
@@ -515,7 +543,11 @@ daemon_on_result(void *arg, void *token, struct result *r)
 	j->in_pipeline = 0;
 	j->pj = NULL;
 	if (j->part == NULL || d->state == D_DONE) {
-		/* Revoked meanwhile: the next owner redoes the job. */
+		/* Revoked meanwhile: the next owner redoes the job. Past the
+		 * drain's deadline it produces nothing, so it stores nothing
+		 * either: it is redelivered after the restart. */
+		if (d->state == D_DONE)
+			djob_forget_offset(j);
 		result_free(r);
 		djob_release(j);
 		return;
@@ -1059,8 +1091,6 @@ daemon_on_message(struct daemon *d, rd_kafka_message_t *m)
 		daemon_quarantine(d, j, exits);
 		return;
 	}
-	/* Recorded before the pipeline sees it: a crash inside counts. */
-	j->slot = inflight_add(d->inf, m->partition, m->offset);
 	/* A suspect's last chance (one exit short of poison_exits, and
 	 * never the first: one kill of a busy daemon must not make its
 	 * restart crawl) runs alone, so that a crash it causes is pinned
@@ -1079,6 +1109,7 @@ daemon_on_message(struct daemon *d, rd_kafka_message_t *m)
 		j->in_pipeline = 1;
 		d->suspect = j;
 		daemon_run_suspect(d);
+		daemon_backpressure(d);
 		return;
 	}
 	djob_submit(d, j, m->payload ? m->payload : "", m->len);
@@ -1093,8 +1124,7 @@ daemon_poll_consumer(struct daemon *d)
 	/* The pipe is written only when the queue goes from empty to not
 	 * empty: drain it all, or up to the gate (daemon_backpressure),
 	 * which then drains the rest when it opens. */
-	while (!d->gated && d->suspect == NULL &&
-	    (m = rd_kafka_consumer_poll(d->cons, 0)) != NULL) {
+	while (!d->gated && (m = rd_kafka_consumer_poll(d->cons, 0)) != NULL) {
 		daemon_on_message(d, m);
 		rd_kafka_message_destroy(m);
 	}
@@ -1353,6 +1383,7 @@ daemon_txn_rewind(struct daemon *d)
 	rd_kafka_error_t *e;
 
 	for (j = TAILQ_FIRST(&d->jobs); j != NULL; j = TAILQ_NEXT(j, dentry)) {
+		djob_unsuspect(d, j);
 		if (j->in_pipeline && d->pl != NULL) {
 			pipeline_cancel(d->pl, j->pj);
 			j->pj = NULL;

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -116,6 +117,7 @@ struct offload *
 offload_new(struct loop *loop)
 {
 	struct offload *o = xcalloc(1, sizeof(*o));
+	sigset_t all, old;
 	int err;
 
 	TAILQ_INIT(&o->queue);
@@ -128,7 +130,13 @@ offload_new(struct loop *loop)
 		goto fail;
 	if ((o->io = loop_io_add(loop, o->efd, EPOLLIN, on_event, o)) == NULL)
 		goto fail;
-	if ((err = pthread_create(&o->th, NULL, worker, o)) != 0) {
+	/* No signal for the worker: they are the loop's (its signalfd), and
+	 * one delivered here would take its default action. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&o->th, NULL, worker, o);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0) {
 		errno = err;
 		goto fail;
 	}
