@@ -77,8 +77,8 @@ struct backend_req *backend_post(struct backend *b, const char *path,
  * on the same call (a reply that did not parse is asked again): the
  * profile's max_retries is one budget for all of them. */
 struct backend_req *backend_post_ex(struct backend *b, const char *path,
-    struct blob *body, long max_tokens, int flags, unsigned used,
-    backend_cb cb, void *arg);
+    struct blob *body, long max_tokens, int flags, unsigned used, backend_cb cb,
+    void *arg);
 /* The reply of a request charged est tokens reported used (its usage):
  * the tpm budget is corrected. */
 void backend_correct_tokens(struct backend *b, long est, long used);

@@ -137,8 +137,8 @@ static const struct conf_key conf_keys[] = {
 	C(job_timeout_ms), 0),
     NUM("worker.poison_exits", CT_INT, 0, 1000, 3, C(poison_exits), 0),
     /* unset: dedup.state_file + ".inflight"; "" (or both unset): off */
-    STR("worker.inflight_file", C(inflight_file), NULL,
-	CK_UNSET | CK_EMPTY_OK, NULL),
+    STR("worker.inflight_file", C(inflight_file), NULL, CK_UNSET | CK_EMPTY_OK,
+	NULL),
 
     SECT("dedup", CT_SECTION, 0),
     NUM("dedup.near_threshold", CT_DOUBLE, 0, 1, 0.8, C(near_threshold), 0),
@@ -854,8 +854,7 @@ fallback_check(struct loadctx *lc, const config_setting_t *g, const char *key,
  * would commit nothing until shutdown.
  */
 static int
-kafka_props_check(
-    struct loadctx *lc, const config_t *cfg, const struct conf *c)
+kafka_props_check(struct loadctx *lc, const config_t *cfg, const struct conf *c)
 {
 	const struct {
 		const struct conf_prop *props;

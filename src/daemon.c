@@ -355,8 +355,7 @@ daemon_backpressure(struct daemon *d)
 	if (d->state != D_RUNNING)
 		return;
 	if (d->bp_paused) {
-		if (!hold &&
-		    d->inflight <= (size_t)d->conf->resume_inflight) {
+		if (!hold && d->inflight <= (size_t)d->conf->resume_inflight) {
 			daemon_set_paused(d, 0);
 			loop_timer_set(d->feed, 0);
 		}
@@ -596,7 +595,7 @@ static int
 out_which(const struct daemon *d, const char *topic)
 {
 	return strcmp(topic, d->conf->results_topic) == 0 ? OUT_RESULT
-							   : OUT_DLQ;
+							  : OUT_DLQ;
 }
 
 static const char *
@@ -816,8 +815,7 @@ daemon_delivery_failed(struct daemon *d, struct djob *j, const char *topic,
 			  " offset %" PRId64 ": %s refused the %s (%s); "
 			  "sending a small one instead",
 		    j->id ? j->id : "-", d->conf->jobs_topic, j->partition,
-		    j->offset, topic,
-		    w == OUT_RESULT ? "result" : "DLQ copy",
+		    j->offset, topic, w == OUT_RESULT ? "result" : "DLQ copy",
 		    rd_kafka_err2str(err));
 		d->delivery_failures++;
 		stats_delivery_failure(d->st, topic);
@@ -1222,9 +1220,8 @@ daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 				memset(d->parts + d->nparts, 0,
 				    ((size_t)n + 1 - d->nparts) *
 					sizeof(*d->parts));
-				d->paused_gone =
-				    xreallocarray(d->paused_gone, (size_t)n + 1,
-					sizeof(*d->paused_gone));
+				d->paused_gone = xreallocarray(d->paused_gone,
+				    (size_t)n + 1, sizeof(*d->paused_gone));
 				memset(d->paused_gone + d->nparts, 0,
 				    (size_t)n + 1 - d->nparts);
 				d->nparts = (size_t)n + 1;
@@ -1876,8 +1873,7 @@ save_work(void *arg)
 }
 
 static void
-daemon_saved(struct daemon *d, struct scope_saver *sv, int rc,
-    const char *err)
+daemon_saved(struct daemon *d, struct scope_saver *sv, int rc, const char *err)
 {
 	if (rc == 0)
 		log_debug("dedup state saved to %s: %zu entries",
@@ -1997,8 +1993,8 @@ daemon_open_inflight(struct daemon *d)
 	}
 	d->inf = inflight_open(path, c->jobs_topic, slots, err, sizeof(err));
 	if (d->inf == NULL)
-		log_warnx("worker.poison_exits is off: in-flight record %s",
-		    err);
+		log_warnx(
+		    "worker.poison_exits is off: in-flight record %s", err);
 	else if (inflight_nsuspects(d->inf) > 0)
 		log_warnx("in-flight record %s: %zu job(s) were in flight at "
 			  "the last exit, which was unclean (suspects)",

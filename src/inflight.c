@@ -94,8 +94,8 @@ sus_find(const struct isuspect *s, size_t n, int32_t partition, int64_t off)
  * foreign or unreadable one leaves none.
  */
 static void
-read_last(struct inflight *f, const unsigned char *old, size_t len,
-    const char *topic)
+read_last(
+    struct inflight *f, const unsigned char *old, size_t len, const char *topic)
 {
 	const struct ihdr *h = (const void *)old;
 	const struct isuspect *os;
@@ -103,9 +103,8 @@ read_last(struct inflight *f, const unsigned char *old, size_t len,
 
 	f->sus = xcalloc(SUSPECTS_MAX, sizeof(*f->sus));
 	f->nsus = 0;
-	if (len < sizeof(*h) || memcmp(h->magic, MAGIC, 8) != 0 ||
-	    h->clean || h->nsuspects > SUSPECTS_MAX ||
-	    len < map_size(h->nslots) ||
+	if (len < sizeof(*h) || memcmp(h->magic, MAGIC, 8) != 0 || h->clean ||
+	    h->nsuspects > SUSPECTS_MAX || len < map_size(h->nslots) ||
 	    strncmp(h->topic, topic, TOPIC_MAX) != 0)
 		return;
 	os = (const void *)(old + sizeof(*h));
@@ -116,8 +115,8 @@ read_last(struct inflight *f, const unsigned char *old, size_t len,
 
 		if (!sl[i].used)
 			continue;
-		prev = sus_find(os, h->nsuspects, sl[i].partition,
-		    sl[i].offset);
+		prev =
+		    sus_find(os, h->nsuspects, sl[i].partition, sl[i].offset);
 		f->sus[f->nsus].partition = sl[i].partition;
 		f->sus[f->nsus].offset = sl[i].offset;
 		f->sus[f->nsus].exits = (prev ? prev->exits : 0) + 1;
@@ -149,8 +148,8 @@ read_file(int fd, size_t *len)
 		return NULL;
 	buf = xmalloc((size_t)st.st_size);
 	while (got < (size_t)st.st_size) {
-		ssize_t n = pread(fd, buf + got, (size_t)st.st_size - got,
-		    (off_t)got);
+		ssize_t n =
+		    pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
 
 		if (n <= 0) {
 			if (n == -1 && errno == EINTR)
@@ -164,8 +163,8 @@ read_file(int fd, size_t *len)
 }
 
 struct inflight *
-inflight_open(const char *path, const char *topic, size_t slots,
-    char *errstr, size_t errlen)
+inflight_open(const char *path, const char *topic, size_t slots, char *errstr,
+    size_t errlen)
 {
 	struct inflight *f;
 	unsigned char *old;

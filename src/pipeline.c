@@ -96,7 +96,7 @@ struct pjob {
 	double *probs; /* the candidates' probabilities, once gathered */
 	struct offload_task *task; /* scoring on the worker thread */
 	struct blob *body; /* the last request body rendered, shared by */
-	int body_asked;	   /* the calls that ask this many ... */
+	int body_asked; /* the calls that ask this many ... */
 	struct backend *body_be; /* ... of this backend */
 	int outstanding;
 	int nok;
@@ -607,8 +607,8 @@ pjob_scored(void *arg, int cancelled)
 static void
 pjob_offload(struct pjob *j, int dedup, int lexical)
 {
-	j->task = offload_submit(j->p->off, score_work, pjob_scored,
-	    score_new(j, dedup, lexical));
+	j->task = offload_submit(
+	    j->p->off, score_work, pjob_scored, score_new(j, dedup, lexical));
 }
 
 /* Step 7: duplicates of earlier jobs of the same dedup_scope (the scope
@@ -623,8 +623,7 @@ pjob_dedup_scope(struct pjob *j)
 	unsigned char *keep;
 	size_t before = r->ncands;
 
-	if (j->job->dedup_scope == NULL || pl->scope == NULL ||
-	    r->ncands == 0)
+	if (j->job->dedup_scope == NULL || pl->scope == NULL || r->ncands == 0)
 		return 0;
 	sid = scope_id_hash(j->job->dedup_scope, strlen(j->job->dedup_scope));
 	jh = scope_job_hash(j->job->id, strlen(j->job->id));
@@ -632,9 +631,9 @@ pjob_dedup_scope(struct pjob *j)
 	tokens_init(&tok);
 	for (size_t i = 0; i < r->ncands; i++) {
 		tokens_split(&tok, r->cands[i].text, r->cands[i].len);
-		keep[i] = !scope_check_insert(pl->scope, sid, jh,
-		    r->cands[i].text, r->cands[i].len, &tok,
-		    j->gen->conf->near_threshold);
+		keep[i] =
+		    !scope_check_insert(pl->scope, sid, jh, r->cands[i].text,
+			r->cands[i].len, &tok, j->gen->conf->near_threshold);
 		if (!keep[i])
 			r->dedup_in_scope++;
 	}
@@ -694,9 +693,9 @@ pjob_after_dedup(struct pjob *j, const struct diversity *div)
 		r->cands[i].probability = j->probs[i];
 	seed =
 	    job->has_seed ? job->seed : select_seed(job->id, strlen(job->id));
-	r->selected = kept == 0 ? -1
-				: select_pick((enum select_mode)job->select,
-				      j->probs, kept, seed);
+	r->selected = kept == 0
+	    ? -1
+	    : select_pick((enum select_mode)job->select, j->probs, kept, seed);
 	/* Diversity of what is kept; nil as a whole with no candidates. */
 	r->has_diversity = kept > 0;
 	if (kept == 0) {
@@ -784,8 +783,8 @@ pjob_complete(struct pjob *j)
 	 * occurrence kept; heavy sets on the worker thread, with their
 	 * lexical scores too when no scope check comes in between. */
 	if (score_heavy(j->p, r)) {
-		pjob_offload(j, 1,
-		    job->dedup_scope == NULL || j->p->scope == NULL);
+		pjob_offload(
+		    j, 1, job->dedup_scope == NULL || j->p->scope == NULL);
 		return;
 	}
 	if (kept > 0) {
@@ -901,8 +900,8 @@ pcall_parsed(struct pcall *c, struct parse *pa)
 	enum err_code code = ERR_BACKEND;
 
 	if (pa->failed == 1) {
-		snprintf(msg, sizeof(msg), "backend %s: %s", prof->name,
-		    pa->err);
+		snprintf(
+		    msg, sizeof(msg), "backend %s: %s", prof->name, pa->err);
 		goto retry;
 	}
 	j->res->prompt_tokens += pa->orep.prompt_tokens;
@@ -991,8 +990,8 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 		memcpy(pa->copy, rep->body, rep->len);
 		pa->copy[rep->len] = '\0';
 		pa->body = pa->copy;
-		c->ptask = offload_submit(
-		    j->p->off, parse_run, pcall_parse_done, pa);
+		c->ptask =
+		    offload_submit(j->p->off, parse_run, pcall_parse_done, pa);
 		return;
 	}
 	parse_run(pa);
@@ -1015,8 +1014,8 @@ pcall_body(struct pcall *c, const char **path)
 	char err[256], *body;
 	size_t len;
 
-	*path = backend_is_anthropic(j->be) ? "/v1/messages"
-					    : "/chat/completions";
+	*path =
+	    backend_is_anthropic(j->be) ? "/v1/messages" : "/chat/completions";
 	if (!j->conversation && j->body != NULL && j->body_be == j->be &&
 	    j->body_asked == c->asked)
 		return blob_ref(j->body);
@@ -1287,8 +1286,8 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 	/* At most a window of independent calls at once, as many as the
 	 * backend takes: the rest start as calls end, so a job of a
 	 * thousand calls holds a window's replies, not a thousand. */
-	j->window = prof->max_inflight < j->ncalls ? prof->max_inflight
-						    : j->ncalls;
+	j->window =
+	    prof->max_inflight < j->ncalls ? prof->max_inflight : j->ncalls;
 	if (j->window < 1)
 		j->window = 1;
 	while (j->next_call < j->window)

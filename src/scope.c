@@ -71,7 +71,7 @@ struct scope {
 	uint64_t *e_sim; /* 0: no tokens, in no band table */
 	uint64_t *e_job;
 	size_t cap;
-	size_t head;	/* ring index of the oldest entry */
+	size_t head; /* ring index of the oldest entry */
 	size_t count;
 	uint64_t first; /* insertion number of the oldest entry */
 
@@ -174,8 +174,8 @@ scope_simhash(const struct tokens *tok)
 
 /* Fill k from text[0..len); tok holds its tokens, or NULL. */
 void
-scope_key_make(struct scope_key *k, const char *text, size_t len,
-    const struct tokens *tok)
+scope_key_make(
+    struct scope_key *k, const char *text, size_t len, const struct tokens *tok)
 {
 	struct tokens own;
 
@@ -238,8 +238,8 @@ struct homes {
 };
 
 static void
-homes_find(const struct scope *s, uint64_t scope, uint64_t exact,
-    uint64_t sim, struct homes *hm)
+homes_find(const struct scope *s, uint64_t scope, uint64_t exact, uint64_t sim,
+    struct homes *hm)
 {
 	hm->exact = tab_home(&s->exact, key_exact(scope, exact));
 	__builtin_prefetch(&s->exact.slot[hm->exact]);
@@ -279,8 +279,8 @@ idx_of(const struct scope *s, uint32_t v)
  * is false up to the start of home's group and true from there on.
  */
 static int
-at_or_after(const struct scope *s, const struct table *t, uint32_t home,
-    uint32_t o)
+at_or_after(
+    const struct scope *s, const struct table *t, uint32_t home, uint32_t o)
 {
 	uint32_t v = t->slot[tab_at(t, home, o)];
 
@@ -331,8 +331,7 @@ group_start(const struct scope *s, const struct table *t, uint32_t home)
  * stretches: in a long run this is the bulk of an insert or a removal.
  */
 static uint32_t
-scan_below(const struct table *t, uint32_t pos, uint32_t lim,
-    uint32_t *maxp)
+scan_below(const struct table *t, uint32_t pos, uint32_t lim, uint32_t *maxp)
 {
 	uint32_t mx = 0;
 
@@ -362,8 +361,8 @@ tab_insert(struct scope *s, struct table *t, uint32_t home, size_t idx)
 	const uint32_t one = UINT32_C(1) << s->idx_bits;
 
 	d = group_start(s, t, home);
-	while ((v = t->slot[pos = tab_at(t, home, d)]) != 0 &&
-	    dib_of(s, v) == d)
+	while (
+	    (v = t->slot[pos = tab_at(t, home, d)]) != 0 && dib_of(s, v) == d)
 		d++;
 	if (d > s->dib_max)
 		return -1;
@@ -570,8 +569,8 @@ insert_entry(struct scope *s, uint64_t scope, uint64_t exact, uint64_t sim,
 
 /* insert_entry() computing the homes itself (loading a file). */
 static void
-insert_raw(struct scope *s, uint64_t scope, uint64_t exact, uint64_t sim,
-    uint64_t job)
+insert_raw(
+    struct scope *s, uint64_t scope, uint64_t exact, uint64_t sim, uint64_t job)
 {
 	struct homes hm, old;
 
@@ -609,8 +608,7 @@ lookup(const struct scope *s, uint64_t scope, uint64_t job,
 	*own = 0;
 	home = hm->exact;
 	for (o = group_start(s, t, home);
-	     (v = t->slot[tab_at(t, home, o)]) != 0 && dib_of(s, v) == o;
-	     o++) {
+	     (v = t->slot[tab_at(t, home, o)]) != 0 && dib_of(s, v) == o; o++) {
 		size_t i = idx_of(s, v);
 
 		if (s->e_exact[i] != k->exact || s->e_scope[i] != scope)
@@ -676,7 +674,8 @@ scope_check_insert_key(struct scope *s, uint64_t scope_id, uint64_t job_hash,
 	if (lookup(s, scope_id, job_hash, k, s->last_d, &hm, &own))
 		return 1;
 	if (!own)
-		insert_entry(s, scope_id, k->exact, k->sim, job_hash, &hm, &old);
+		insert_entry(
+		    s, scope_id, k->exact, k->sim, job_hash, &hm, &old);
 	return 0;
 }
 
@@ -689,7 +688,8 @@ scope_check_insert(struct scope *s, uint64_t scope_id, uint64_t job_hash,
 	struct scope_key k;
 
 	scope_key_make(&k, text, len, tok);
-	return scope_check_insert_key(s, scope_id, job_hash, &k, near_threshold);
+	return scope_check_insert_key(
+	    s, scope_id, job_hash, &k, near_threshold);
 }
 
 /* ---- state file: the only I/O of this module ----
@@ -721,7 +721,7 @@ struct scope_saver {
 	int done;
 	int failed; /* a write failed: the file is no longer whole */
 	uint64_t next; /* insertion number to write next */
-	uint64_t end;  /* first insertion number not to write */
+	uint64_t end; /* first insertion number not to write */
 	uint64_t written;
 	uint64_t sum;
 	off_t off;
@@ -730,8 +730,7 @@ struct scope_saver {
 	int defer; /* the last step leaves the finish to scope_save_finish */
 };
 
-static void
-seterr(char *errstr, size_t errlen, const char *fmt, ...)
+static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -839,7 +838,8 @@ sync_dir(const char *path)
 	if (slash == NULL)
 		dir = xstrdup(".");
 	else
-		dir = xstrndup(path, slash == path ? 1 : (size_t)(slash - path));
+		dir =
+		    xstrndup(path, slash == path ? 1 : (size_t)(slash - path));
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	free(dir);
 	if (fd < 0)
@@ -857,8 +857,8 @@ saver_write(struct scope_saver *sv, const unsigned char *p, size_t len)
 #ifdef SYNC_FILE_RANGE_WRITE
 	/* Start writeback now, without waiting, so the final fsync has
 	 * little left to flush. */
-	(void)sync_file_range(sv->fd, sv->off, (off_t)len,
-	    SYNC_FILE_RANGE_WRITE);
+	(void)sync_file_range(
+	    sv->fd, sv->off, (off_t)len, SYNC_FILE_RANGE_WRITE);
 #endif
 	sv->off += (off_t)len;
 	return 0;
@@ -866,8 +866,8 @@ saver_write(struct scope_saver *sv, const unsigned char *p, size_t len)
 
 /* Open "<path>.tmp" and write the header; see scope.h. */
 struct scope_saver *
-scope_save_begin(const struct scope *s, const char *path, char *errstr,
-    size_t errlen)
+scope_save_begin(
+    const struct scope *s, const char *path, char *errstr, size_t errlen)
 {
 	struct scope_saver *sv;
 	unsigned char hdr[HDR_SIZE];
@@ -979,8 +979,8 @@ scope_save_step(
 		}
 		sv->sum = fnv_update(sv->sum, sv->buf, n * ENTRY_SIZE);
 		if (saver_write(sv, sv->buf, n * ENTRY_SIZE) != 0) {
-			seterr(errstr, errlen, "%s: %s", sv->tmp,
-			    strerror(errno));
+			seterr(
+			    errstr, errlen, "%s: %s", sv->tmp, strerror(errno));
 			sv->failed = 1;
 			return -1;
 		}
@@ -1077,8 +1077,8 @@ load_frame(int fd, off_t size, const char *path, uint64_t *countp,
 	n = (uint64_t)(size - HDR_SIZE - TRL_SIZE) / ENTRY_SIZE;
 	if (pread(fd, trl, TRL_SIZE, size - TRL_SIZE) != TRL_SIZE ||
 	    memcmp(trl + 16, magic_tail, 8) != 0) {
-		seterr(errstr, errlen, "%s: truncated or corrupt trailer",
-		    path);
+		seterr(
+		    errstr, errlen, "%s: truncated or corrupt trailer", path);
 		return -1;
 	}
 	if (get_u64(trl) != n) {
@@ -1104,8 +1104,8 @@ load_entries(struct scope *s, int fd, const char *path, uint64_t n,
 	skip = n > s->cap ? n - s->cap : 0;
 	buf = xreallocarray(NULL, LOAD_CHUNK, ENTRY_SIZE);
 	while (done < n) {
-		size_t c = n - done < LOAD_CHUNK ? (size_t)(n - done)
-						 : LOAD_CHUNK;
+		size_t c =
+		    n - done < LOAD_CHUNK ? (size_t)(n - done) : LOAD_CHUNK;
 
 		if (read_all(fd, buf, c * ENTRY_SIZE) != 0) {
 			seterr(errstr, errlen, "%s: %s", path,

@@ -11,8 +11,8 @@
 #include "stats.h"
 #include "xmalloc.h"
 
-static const double latency_bounds[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-    30, 60, 120, 300, 600};
+static const double latency_bounds[] = {
+    0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
 static const double score_bounds[] = {
     0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1};
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -65,8 +65,8 @@ static const struct famdef {
     [F_INFLIGHT] = {METRICS_GAUGE, "vsampd_jobs_inflight",
 	"Jobs consumed and not yet acknowledged.", 0, {NULL}, NULL, 0},
     [F_JOB_DURATION] = {METRICS_HISTOGRAM, "vsampd_job_duration_seconds",
-	"Time from consuming a job to its result.", 0, {NULL},
-	latency_bounds, NELEM(latency_bounds)},
+	"Time from consuming a job to its result.", 0, {NULL}, latency_bounds,
+	NELEM(latency_bounds)},
     [F_BE_REQUESTS] = {METRICS_COUNTER, "vsampd_backend_requests_total",
 	"HTTP attempts to backends (retries included), by backend and "
 	"HTTP status or timeout, connect, tls.",
@@ -79,11 +79,11 @@ static const struct famdef {
 	"Tokens reported by backends in usage, by kind.", 2,
 	{"backend", "kind"}, NULL, 0},
     [F_BE_LIMIT] = {METRICS_GAUGE, "vsampd_backend_concurrency_limit",
-	"Current limit of concurrent requests to a backend.", 1,
-	{"backend"}, NULL, 0},
-    [F_BE_CIRCUIT] = {METRICS_GAUGE, "vsampd_backend_circuit_open",
-	"1 while a backend's circuit breaker is open.", 1, {"backend"},
+	"Current limit of concurrent requests to a backend.", 1, {"backend"},
 	NULL, 0},
+    [F_BE_CIRCUIT] = {METRICS_GAUGE, "vsampd_backend_circuit_open",
+	"1 while a backend's circuit breaker is open.", 1, {"backend"}, NULL,
+	0},
     [F_CANDIDATES] = {METRICS_COUNTER, "vsampd_candidates_total",
 	"Candidates in ok results, after dedup.", 0, {NULL}, NULL, 0},
     [F_DUPLICATES] = {METRICS_COUNTER, "vsampd_duplicates_total",
@@ -92,10 +92,9 @@ static const struct famdef {
 	1, {"where"}, NULL, 0},
     [F_PARSE_FAILURES] = {METRICS_COUNTER, "vsampd_parse_failures_total",
 	"Backend replies that did not parse.", 1, {"backend"}, NULL, 0},
-    [F_EMBED_FAILURES] = {METRICS_COUNTER,
-	"vsampd_embedding_failures_total",
-	"Jobs whose embeddings request failed (semantic left nil).", 0,
-	{NULL}, NULL, 0},
+    [F_EMBED_FAILURES] = {METRICS_COUNTER, "vsampd_embedding_failures_total",
+	"Jobs whose embeddings request failed (semantic left nil).", 0, {NULL},
+	NULL, 0},
     [F_DIV_SEMANTIC] = {METRICS_HISTOGRAM, "vsampd_diversity_semantic",
 	"Semantic diversity of ok results where it is defined.", 0, {NULL},
 	score_bounds, NELEM(score_bounds)},
@@ -105,23 +104,22 @@ static const struct famdef {
     [F_PAUSED] = {METRICS_GAUGE, "vsampd_kafka_partitions_paused",
 	"Assigned partitions paused for backpressure.", 0, {NULL}, NULL, 0},
     [F_ASSIGNED] = {METRICS_GAUGE, "vsampd_kafka_partitions_assigned",
-	"Partitions of the jobs topic assigned to this instance.", 0,
-	{NULL}, NULL, 0},
+	"Partitions of the jobs topic assigned to this instance.", 0, {NULL},
+	NULL, 0},
     [F_DLQ] = {METRICS_COUNTER, "vsampd_dlq_messages_total",
 	"Job copies produced to the dead letter topic, by error code.", 1,
 	{"code"}, NULL, 0},
     [F_DELIVERY_FAILURES] = {METRICS_COUNTER,
 	"vsampd_kafka_delivery_failures_total",
-	"Messages that failed delivery for good, by topic.", 1, {"topic"},
-	NULL, 0},
+	"Messages that failed delivery for good, by topic.", 1, {"topic"}, NULL,
+	0},
     [F_SCOPE_ENTRIES] = {METRICS_GAUGE, "vsampd_dedup_scope_entries",
 	"Entries held by the cross-job dedup index.", 0, {NULL}, NULL, 0},
     [F_RELOADS] = {METRICS_COUNTER, "vsampd_config_reloads_total",
-	"Configuration reloads (SIGHUP), by result.", 1, {"result"}, NULL,
-	0},
+	"Configuration reloads (SIGHUP), by result.", 1, {"result"}, NULL, 0},
     [F_HEARTBEAT] = {METRICS_GAUGE, "vsampd_loop_heartbeat_age_seconds",
-	"Seconds since the event loop last ran its periodic tick.", 0,
-	{NULL}, NULL, 0},
+	"Seconds since the event loop last ran its periodic tick.", 0, {NULL},
+	NULL, 0},
     [F_RESULTS_BLOCKED] = {METRICS_GAUGE, "vsampd_results_blocked",
 	"Results and DLQ copies held back because their topic refuses "
 	"writes; their partitions commit nothing past them.",
@@ -159,10 +157,10 @@ stats_new(const char *version)
 	st->jobs_ok = metrics_get1(st->f[F_JOBS], "ok");
 	st->jobs_err = metrics_get1(st->f[F_JOBS], "error");
 	for (int c = ERR_NONE + 1; c < ERR_COUNT; c++) {
-		st->errors[c] = metrics_get1(st->f[F_JOB_ERRORS],
-		    err_code_name((enum err_code)c));
-		st->dlq[c] = metrics_get1(
-		    st->f[F_DLQ], err_code_name((enum err_code)c));
+		st->errors[c] = metrics_get1(
+		    st->f[F_JOB_ERRORS], err_code_name((enum err_code)c));
+		st->dlq[c] =
+		    metrics_get1(st->f[F_DLQ], err_code_name((enum err_code)c));
 	}
 	st->inflight = metrics_get(st->f[F_INFLIGHT]);
 	st->duration = metrics_get(st->f[F_JOB_DURATION]);
@@ -205,7 +203,8 @@ stats_backend(struct stats *st, const char *name, int limit)
 	if (st == NULL)
 		return;
 	for (size_t i = 0; i < NELEM(backend_codes); i++)
-		(void)metrics_get2(st->f[F_BE_REQUESTS], name, backend_codes[i]);
+		(void)metrics_get2(
+		    st->f[F_BE_REQUESTS], name, backend_codes[i]);
 	(void)metrics_get1(st->f[F_BE_DURATION], name);
 	(void)metrics_get2(st->f[F_BE_TOKENS], name, "prompt");
 	(void)metrics_get2(st->f[F_BE_TOKENS], name, "completion");
@@ -222,11 +221,11 @@ stats_job_done(struct stats *st, const struct result *r)
 		return;
 	metrics_observe(st->duration, (double)r->latency_ms / 1000.0);
 	if (r->backend != NULL && (r->prompt_tokens || r->completion_tokens)) {
-		metrics_add(metrics_get2(st->f[F_BE_TOKENS], r->backend,
-				"prompt"),
+		metrics_add(
+		    metrics_get2(st->f[F_BE_TOKENS], r->backend, "prompt"),
 		    (double)r->prompt_tokens);
-		metrics_add(metrics_get2(st->f[F_BE_TOKENS], r->backend,
-				"completion"),
+		metrics_add(
+		    metrics_get2(st->f[F_BE_TOKENS], r->backend, "completion"),
 		    (double)r->completion_tokens);
 	}
 	if (r->code != ERR_NONE) {
@@ -301,8 +300,7 @@ void
 stats_delivery_failure(struct stats *st, const char *topic)
 {
 	if (st != NULL)
-		metrics_add(
-		    metrics_get1(st->f[F_DELIVERY_FAILURES], topic), 1);
+		metrics_add(metrics_get1(st->f[F_DELIVERY_FAILURES], topic), 1);
 }
 
 void

@@ -180,8 +180,7 @@ crashed_run(const char *topic, const int64_t *offsets, const unsigned *want,
 START_TEST(test_inflight_counts)
 {
 	const int64_t o[] = {10, 11, 12};
-	const unsigned none[] = {0, 0, 0}, one[] = {1, 1, 0},
-		       two[] = {2, 0, 0};
+	const unsigned none[] = {0, 0, 0}, one[] = {1, 1, 0}, two[] = {2, 0, 0};
 	char err[256];
 	struct inflight *f;
 
@@ -221,8 +220,8 @@ START_TEST(test_inflight_slots)
 	inflight_del(f, s[1]);
 	ck_assert_int_ge(inflight_add(f, 0, 4), 0);
 	inflight_close(f);
-	ck_assert_ptr_null(inflight_open("/nonexistent/dir/x", "t", 3, err,
-	    sizeof(err)));
+	ck_assert_ptr_null(
+	    inflight_open("/nonexistent/dir/x", "t", 3, err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/dir/x"));
 }
 END_TEST

@@ -293,8 +293,8 @@ static int
 conn_flush(struct conn *c)
 {
 	while (c->outoff < c->out.len) {
-		ssize_t n = write(c->fd, c->out.p + c->outoff,
-		    c->out.len - c->outoff);
+		ssize_t n =
+		    write(c->fd, c->out.p + c->outoff, c->out.len - c->outoff);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -327,10 +327,10 @@ guess_k(const char *body, size_t len)
 	long best = 0;
 
 	for (p = body; (p = memmem(p, (size_t)(end - p), "maxItems", 8));
-	    p += 8) {
+	     p += 8) {
 		const char *q = p + 8;
-		while (q < end && (*q == '"' || *q == ':' || *q == ' ' ||
-				      *q == '\\'))
+		while (q < end &&
+		    (*q == '"' || *q == ':' || *q == ' ' || *q == '\\'))
 			q++;
 		long v = 0;
 		int any = 0;
@@ -342,9 +342,9 @@ guess_k(const char *body, size_t len)
 			best = v;
 	}
 	if (best == 0) {
-		for (p = body; (p = memmem(p, (size_t)(end - p), "responses",
-				    9));
-		    p += 9) {
+		for (p = body;
+		     (p = memmem(p, (size_t)(end - p), "responses", 9));
+		     p += 9) {
 			const char *q = p;
 			while (q > body && q[-1] == ' ')
 				q--;
@@ -366,15 +366,15 @@ guess_k(const char *body, size_t len)
 	return (int)best;
 }
 
-static const char *const words[64] = {
-    "sea", "salt", "tide", "moon", "harbor", "gull", "wave", "foam",
-    "amber", "lantern", "quiet", "storm", "drift", "coral", "shell", "night",
-    "morning", "silver", "anchor", "rope", "sail", "wind", "island", "reef",
-    "blue", "deep", "echo", "shore", "stone", "sand", "light", "house",
-    "keeper", "fog", "horn", "river", "mouth", "ocean", "wild", "slow",
-    "green", "glass", "bottle", "letter", "far", "home", "return", "dream",
-    "whale", "song", "ember", "ash", "cold", "warm", "current", "north",
-    "south", "star", "map", "ink", "paper", "boat", "oar", "dawn"};
+static const char *const words[64] = {"sea", "salt", "tide", "moon", "harbor",
+    "gull", "wave", "foam", "amber", "lantern", "quiet", "storm", "drift",
+    "coral", "shell", "night", "morning", "silver", "anchor", "rope", "sail",
+    "wind", "island", "reef", "blue", "deep", "echo", "shore", "stone", "sand",
+    "light", "house", "keeper", "fog", "horn", "river", "mouth", "ocean",
+    "wild", "slow", "green", "glass", "bottle", "letter", "far", "home",
+    "return", "dream", "whale", "song", "ember", "ash", "cold", "warm",
+    "current", "north", "south", "star", "map", "ink", "paper", "boat", "oar",
+    "dawn"};
 
 /* One chat completion with k responses, appended to b as a body. */
 static void
@@ -392,15 +392,16 @@ completion_body(struct buf *b, int k, int malformed)
 	buf_add(&content, "{\\\"responses\\\": [", 17);
 	for (i = 0; i < k; i++) {
 		uint64_t s = id * 1000003u + (uint64_t)i * 7919u + 1;
-		buf_printf(&content, "%s{\\\"text\\\": \\\"Reply %llu.%d:",
-		    i ? ", " : "", (unsigned long long)id, i);
+		buf_printf(&content,
+		    "%s{\\\"text\\\": \\\"Reply %llu.%d:", i ? ", " : "",
+		    (unsigned long long)id, i);
 		for (int w = 0; w < nwords; w++) {
 			s ^= s << 13;
 			s ^= s >> 7;
 			s ^= s << 17;
 			if (vocab > 0)
-				buf_printf(&content, " w%u",
-				    (unsigned)(s % vocab));
+				buf_printf(
+				    &content, " w%u", (unsigned)(s % vocab));
 			else
 				buf_printf(&content, " %s", words[s & 63]);
 		}
@@ -419,12 +420,13 @@ completion_body(struct buf *b, int k, int malformed)
 	} else {
 		buf_printf(b,
 		    "{\"id\":\"chatcmpl-%llu\",\"object\":\"chat.completion\","
-		    "\"created\":%ld,\"model\":\"fake\",\"choices\":[{\"index\":"
+		    "\"created\":%ld,\"model\":\"fake\",\"choices\":[{"
+		    "\"index\":"
 		    "0,\"message\":{\"role\":\"assistant\",\"content\":\"%s\"},"
 		    "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":"
 		    "%d,\"completion_tokens\":%d,\"total_tokens\":%d}}",
-		    (unsigned long long)id, (long)time(NULL), content.p,
-		    120, ntok + 8 * k, 120 + ntok + 8 * k);
+		    (unsigned long long)id, (long)time(NULL), content.p, 120,
+		    ntok + 8 * k, 120 + ntok + 8 * k);
 	}
 	buf_free(&content);
 }
@@ -542,8 +544,9 @@ handle(struct conn *c, const char *head, size_t hlen, const char *body,
 	dst = latency_ms > 0 ? &c->pending : &c->out;
 	switch (o) {
 	case OUT_500: {
-		static const char e[] = "{\"error\":{\"message\":\"chaos: "
-					"internal error\",\"type\":\"server_error\"}}";
+		static const char e[] =
+		    "{\"error\":{\"message\":\"chaos: "
+		    "internal error\",\"type\":\"server_error\"}}";
 		st.s500++;
 		response(dst, 500, "Internal Server Error", NULL, e,
 		    sizeof(e) - 1, close);
@@ -570,8 +573,8 @@ handle(struct conn *c, const char *head, size_t hlen, const char *body,
 	}
 	}
 	if (latency_ms > 0) {
-		struct timer t = {now_us() + (uint64_t)latency_ms * 1000u, c->fd,
-		    c->gen};
+		struct timer t = {
+		    now_us() + (uint64_t)latency_ms * 1000u, c->fd, c->gen};
 		c->waiting = 1;
 		c->pending_close = close;
 		inflight_add(1);
@@ -659,8 +662,8 @@ process(struct conn *c)
 			    strncasecmp(v, "100-continue", 12) == 0 &&
 			    !c->continued) {
 				c->continued = 1;
-				buf_add(&c->out, "HTTP/1.1 100 Continue\r\n\r\n",
-				    25);
+				buf_add(&c->out,
+				    "HTTP/1.1 100 Continue\r\n\r\n", 25);
 			}
 			break;
 		}
@@ -682,8 +685,8 @@ conn_read(struct conn *c)
 {
 	for (;;) {
 		buf_reserve(&c->in, 16384);
-		ssize_t n = read(c->fd, c->in.p + c->in.len,
-		    c->in.cap - c->in.len - 1);
+		ssize_t n =
+		    read(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len - 1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -756,7 +759,8 @@ run_timers(void)
 
 	while (heap_len > 0 && heap[0].due_us <= t) {
 		struct timer tm = heap_pop();
-		struct conn *c = (size_t)tm.fd < nconns_cap ? conns[tm.fd] : NULL;
+		struct conn *c =
+		    (size_t)tm.fd < nconns_cap ? conns[tm.fd] : NULL;
 		if (c == NULL || c->gen != tm.gen || !c->waiting)
 			continue;
 		c->waiting = 0;
@@ -775,9 +779,10 @@ run_timers(void)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: fakebackend [--port N] [--latency-ms N] "
-			"[--chaos] [--seed N] [--parent-pid PID] [--words N] "
-			"[--vocab N]\n");
+	fprintf(stderr,
+	    "usage: fakebackend [--port N] [--latency-ms N] "
+	    "[--chaos] [--seed N] [--parent-pid PID] [--words N] "
+	    "[--vocab N]\n");
 	exit(2);
 }
 
@@ -805,8 +810,8 @@ main(int argc, char **argv)
 		else if (strcmp(a, "--latency-ms") == 0)
 			latency_ms = strtol(v, NULL, 10);
 		else if (strcmp(a, "--seed") == 0)
-			rng_state = strtoull(v, NULL, 0) * 0x9e3779b97f4a7c15ULL |
-			    1;
+			rng_state =
+			    strtoull(v, NULL, 0) * 0x9e3779b97f4a7c15ULL | 1;
 		else if (strcmp(a, "--parent-pid") == 0)
 			parent = strtol(v, NULL, 10);
 		else if (strcmp(a, "--vocab") == 0)
@@ -887,7 +892,8 @@ main(int argc, char **argv)
 			uint64_t t = now_us();
 			if (t - last_check > 1000000) {
 				last_check = t;
-				if (kill((pid_t)parent, 0) < 0 && errno == ESRCH)
+				if (kill((pid_t)parent, 0) < 0 &&
+				    errno == ESRCH)
 					return 0;
 			}
 		}
