@@ -4,7 +4,8 @@
 #
 # It configures a private build with --prefix=/usr --sysconfdir=/etc
 # --localstatedir=/var (the layout of a distribution package) in a
-# temporary directory, so the build under test is left as it is.
+# temporary directory, so the build under test is left as it is (from a
+# copy of the sources when they are configured in place).
 # Skipped under VSAMPD_IT_PROFILE=skip (distcheck) and asan (the same
 # files are checked by the main stage).
 set -u
@@ -35,11 +36,27 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/vsampd-install.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 echo "1..11"
 
-(cd "$tmp" && mkdir build && cd build &&
-	"$src/configure" -q --prefix=/usr --sysconfdir=/etc \
-		--localstatedir=/var >../configure.log 2>&1 &&
-	make -s -j"$(nproc)" >../make.log 2>&1 &&
-	make -s install DESTDIR="$tmp/root" >../install.log 2>&1)
+# A source tree configured in place (./configure && make check, the
+# README's build by hand) refuses a second, separate build directory:
+# then build a copy of the sources instead, in place.
+if [ -f "$src/config.status" ]; then
+	mkdir -p "$tmp/src" &&
+		tar -C "$src" --exclude=./.git --exclude='./_build*' \
+			--exclude=./_ci --exclude=./demo-out -cf - . |
+		tar -C "$tmp/src" -xf - &&
+		(cd "$tmp/src" && make -s distclean >/dev/null 2>&1; true)
+	cfgdir=$tmp/src
+	configure=./configure
+else
+	mkdir -p "$tmp/build"
+	cfgdir=$tmp/build
+	configure=$src/configure
+fi
+(cd "$cfgdir" &&
+	"$configure" -q --prefix=/usr --sysconfdir=/etc \
+		--localstatedir=/var >"$tmp/configure.log" 2>&1 &&
+	make -s -j"$(nproc)" >"$tmp/make.log" 2>&1 &&
+	make -s install DESTDIR="$tmp/root" >"$tmp/install.log" 2>&1)
 rc=$?
 ok $rc "configure --prefix=/usr --sysconfdir=/etc, make, make install DESTDIR"
 [ $rc -eq 0 ] || sed 's/^/# /' "$tmp"/*.log | tail -n 30
