@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-/* The seven methods of DESIGN.md section 1. */
+/* The methods of docs/methods.md. */
 enum method {
 	METHOD_DIRECT = 0,
 	METHOD_DIRECT_COT,

@@ -1,6 +1,6 @@
 /*
- * conf: loading and validating the libconfig file (DESIGN.md sections 5
- * and 9). Keys are declared as data (name, type, bounds, default) in one
+ * conf: loading and validating the libconfig file (vsampd.conf(5)).
+ * Keys are declared as data (name, type, bounds, default) in one
  * table in conf.c. Every error names the file, line and key; unknown keys
  * are warnings (so that a newer config still loads).
  */

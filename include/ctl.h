@@ -1,6 +1,6 @@
 /*
  * ctl: the subcommands of vsampctl(1), the companion tool for people
- * (DESIGN.md section 6). Each takes the arguments after its name
+ * (vsampctl(1)). Each takes the arguments after its name
  * (argv[0] is the subcommand) and returns the process exit status:
  * 0 success, 1 a failure of the work (unreachable broker, a job that
  * could not be submitted, unreadable input), 2 a usage or config error.

@@ -1,5 +1,5 @@
 /*
- * dedup: duplicate removal inside one job (DESIGN.md section 9, step 6),
+ * dedup: duplicate removal inside one job (docs/dedup.md; step 6 of docs/methods.md),
  * and the text keys that the cross-job scope index (scope.h) shares with
  * it. Two candidates are duplicates when
  *   - their normalised forms are equal (exact), or
@@ -47,7 +47,7 @@ size_t dedup_token_set(const struct tokens *tok, uint64_t *out);
 /*
  * The Jaccard similarity |A and B| / |A or B| of two sets given as sorted
  * arrays of distinct values, computed as the double quotient of the two
- * counts. Returns 0 when either set is empty (DESIGN.md section 1).
+ * counts. Returns 0 when either set is empty (docs/diversity.md).
  */
 double dedup_jaccard(
     const uint64_t *a, size_t na, const uint64_t *b, size_t nb);

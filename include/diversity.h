@@ -1,7 +1,7 @@
 /*
  * diversity: how different the candidates of one result are, as the
- * Verbalized Sampling paper measures it (DESIGN.md section 1, exact
- * definitions in docs/diversity.md): semantic diversity from embeddings,
+ * Verbalized Sampling paper measures it (the exact
+ * definitions are in docs/diversity.md): semantic diversity from embeddings,
  * pairwise-mean ROUGE-L F1 and distinct-1/2/3 over the tokens of
  * tokens.h. Leaf module: no I/O, no globals.
  */

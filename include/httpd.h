@@ -1,6 +1,6 @@
 /*
  * httpd: the metrics and health endpoint, libmicrohttpd folded into our
- * event loop (DESIGN.md section 9). MHD runs with MHD_USE_EPOLL and no
+ * event loop (docs/operations.md). MHD runs with MHD_USE_EPOLL and no
  * thread of its own: its epoll fd is watched by the loop, and MHD_run()
  * is called when it is readable and when MHD's own timeout comes.
  * Requests are answered at once from the loop, so an answer is proof

@@ -1,5 +1,5 @@
 /*
- * job: decoding and validation of a generation job (DESIGN.md section 3).
+ * job: decoding and validation of a generation job (docs/schema.md).
  *
  * A job arrives as a msgpack map or a JSON object (first byte '{' after
  * optional whitespace and a UTF-8 BOM). The decoder is a leaf module: no

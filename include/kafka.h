@@ -1,6 +1,6 @@
 /*
- * kafka: making librdkafka handles the way vsampd needs them (DESIGN.md
- * section 9): properties vsampd owns are forced, the user's are passed
+ * kafka: making librdkafka handles the way vsampd needs them (docs/delivery.md,
+ * vsampd.conf(5)): properties vsampd owns are forced, the user's are passed
  * through, logs go to a queue served on the loop's thread, and each
  * queue can wake the loop through a pipe.
  */

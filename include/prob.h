@@ -1,6 +1,6 @@
 /*
  * prob: turning verbalized probabilities into the normalised ones of a
- * result, in the order of DESIGN.md section 9:
+ * result, in the order of docs/methods.md (Probabilities):
  *   1. clamp to [0,1] (NaN/inf count as missing);
  *   2. missing ones share (1 - sum of those given) equally, or 1/count
  *      when that is not positive;

@@ -1,7 +1,7 @@
 /*
  * prompt: the call plan of each method and the messages sent to the model.
  *
- * Wording is ours (DESIGN.md section 1): the task instruction goes in the
+ * Wording is ours (docs/methods.md): the task instruction goes in the
  * system message, the task itself in the user message; dialogue jobs bring
  * prior turns. Leaf module: no I/O.
  */

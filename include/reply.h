@@ -1,5 +1,5 @@
 /*
- * reply: parsing a model's reply text into candidates (DESIGN.md section 1).
+ * reply: parsing a model's reply text into candidates (docs/methods.md).
  *
  * Accepted forms: JSON {"responses":[{"text":..,"probability":..}]}, the
  * same inside ``` code fences, "confidence" for "probability", percentages

@@ -1,5 +1,5 @@
 /*
- * result: the result of a job (DESIGN.md section 4) and its msgpack
+ * result: the result of a job (docs/schema.md) and its msgpack
  * encoding. Leaf module: no I/O.
  */
 #ifndef VSAMPD_RESULT_H
@@ -79,7 +79,7 @@ void result_free(struct result *r);
 void result_set_error(struct result *r, enum err_code code, const char *msg);
 
 /*
- * Encode r as a msgpack map with every key of DESIGN.md section 4.
+ * Encode r as a msgpack map with every key of docs/schema.md.
  * Returns a malloc'ed buffer and its length in *lenp.
  */
 char *result_encode(const struct result *r, size_t *lenp);

@@ -1,6 +1,6 @@
 /*
- * scope: the cross-job duplicate index of one instance (DESIGN.md
- * section 9, step 7). Each entry is 32 bytes: the scope id (hash of the
+ * scope: the cross-job duplicate index of one instance (docs/dedup.md;
+ * step 7 of docs/methods.md). Each entry is 32 bytes: the scope id (hash of the
  * job's dedup_scope), the exact hash of the normalised text
  * (dedup_norm_hash), a 64-bit SimHash of the text's token set, and the
  * hash of the job id that inserted it. A candidate duplicates an entry of
@@ -13,7 +13,7 @@
  * This approximates the Jaccard rule of dedup.h; docs/dedup.md gives
  * the mapping and its measured error. Entries of the candidate's own job
  * never match, so a redelivered job is not deduplicated against its own
- * earlier run (DESIGN.md section 2).
+ * earlier run (docs/dedup.md).
  *
  * The index holds at most `capacity` entries and evicts the oldest first.
  * Memory: 32 bytes per entry plus five tables of 4-byte slots at load

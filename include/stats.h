@@ -1,5 +1,5 @@
 /*
- * stats: vsampd's own metric set (DESIGN.md sections 7 and 9) on top of
+ * stats: vsampd's own metric set (docs/metrics.md) on top of
  * the metrics registry. It declares every family with its help text and
  * buckets, creates the series of every known label value at 0, and
  * turns what happened (a result, an HTTP attempt, a paused partition)

@@ -1,6 +1,6 @@
 /*
  * tokens: the one tokeniser of every lexical measure and of near-duplicate
- * detection (DESIGN.md section 1): the text lower-cased, every run of
+ * detection (docs/diversity.md): the text lower-cased, every run of
  * characters outside [a-z0-9] a separator, no stemming -- the default
  * tokeniser of the Python rouge-score package. Bytes >= 0x80 are always
  * separators, so UTF-8 text needs no decoding (Python's lower() maps a

@@ -1,5 +1,5 @@
 /*
- * conf: load and validate the libconfig file (DESIGN.md sections 5 and 9).
+ * conf: load and validate the libconfig file (vsampd.conf(5)).
  *
  * Every key is declared once, as data, in conf_keys[] (the file's sections)
  * or profile_keys[] (one backend profile, used for each element of
@@ -1068,7 +1068,7 @@ conf_includes(struct loadctx *lc, const char *file, int depth)
 }
 
 /*
- * Load and validate the libconfig file at path (DESIGN.md section 5).
+ * Load and validate the libconfig file at path (vsampd.conf(5)).
  * flags: CONF_NEED_KAFKA to require the kafka section and brokers.
  * Unknown keys are passed to warn(warnarg, msg) when warn is not NULL.
  * Returns a new conf for conf_free(), or NULL with errstr set to

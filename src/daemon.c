@@ -1490,8 +1490,8 @@ daemon_txn_abort(struct daemon *d)
 /*
  * One transaction: the results (and DLQ copies) of each assigned
  * partition's contiguous prefix of finished jobs, and the offsets after
- * them. These are the only blocking Kafka calls in the loop (DESIGN.md
- * section 9); the watchdog is pinged between them.
+ * them. These are the only blocking Kafka calls in the loop (docs/delivery.md,
+ * Exactly-once); the watchdog is pinged between them.
  */
 static void
 daemon_txn_commit(struct daemon *d)
@@ -1647,7 +1647,7 @@ daemon_update_gauges(struct daemon *d)
 }
 
 /*
- * GET /metrics, /healthz and /readyz (DESIGN.md section 7). The answer
+ * GET /metrics, /healthz and /readyz (docs/metrics.md). The answer
  * comes from the loop itself; /healthz also fails when the periodic
  * tick is overdue, i.e. the loop turns but something starves it.
  */

@@ -1,7 +1,7 @@
 /*
  * dedup: exact and near duplicates inside one job.
  *
- * The contract (DESIGN.md section 9) asks for exact Jaccard similarity of
+ * The contract (docs/dedup.md) asks for exact Jaccard similarity of
  * token sets in a job, so that the counts in a result are deterministic.
  * A job holds at most 1000 candidates, so the pairwise comparison against
  * the kept ones is affordable: each text becomes a sorted array of its

@@ -1,6 +1,6 @@
 /*
- * job: decoding and validation of a generation job (DESIGN.md sections 3
- * and 9).
+ * job: decoding and validation of a generation job (docs/schema.md,
+ * the job).
  *
  * Both wire formats end in one validator over msgpack objects: a JSON job
  * is parsed with jansson and packed as msgpack first, so that the rules

@@ -1,6 +1,6 @@
 /*
  * prob: from the numbers a model verbalized to the probabilities of a
- * result (DESIGN.md section 9, steps 1-3 and 8).
+ * result (docs/methods.md, Probabilities: steps 1-3 and 8).
  *
  * Models give probabilities that are missing, out of range or do not add
  * up; these steps make them a distribution without discarding what the

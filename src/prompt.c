@@ -1,6 +1,6 @@
 /*
  * prompt: the call plan of each method and the messages sent to the model
- * (DESIGN.md section 1).
+ * (docs/methods.md).
  *
  * The instruction for the method goes in the system message and the task
  * in the last user message; a dialogue job's own turns sit in between.

@@ -1,6 +1,6 @@
 /*
- * reply: turning a model's reply text into candidates (DESIGN.md sections
- * 1 and 9).
+ * reply: turning a model's reply text into candidates (docs/methods.md,
+ * Replies).
  *
  * Models do not always answer in the form they were asked for, so the
  * parser is lenient about the wrapping and strict about the content:

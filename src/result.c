@@ -1,5 +1,5 @@
 /*
- * result: the result of a job and its codecs (DESIGN.md sections 4 and 9).
+ * result: the result of a job and its codecs (docs/schema.md).
  *
  * The msgpack encoding is the contract with every consumer of the results
  * topic, so it is written by hand, key by key, in one fixed order, and
@@ -117,7 +117,7 @@ result_free(struct result *r)
 }
 
 /*
- * Turn r into an error result (DESIGN.md section 9): candidates, selection,
+ * Turn r into an error result (docs/schema.md): candidates, selection,
  * dedup and diversity are dropped, the rest (id, method, usage, source,
  * metadata...) is kept. msg is copied and may point into r->errmsg; NULL
  * means an empty message. ERR_NONE is not an error, so it (or an
@@ -339,7 +339,7 @@ pk_double_nil(msgpack_packer *pk, double d)
 }
 
 /*
- * Encode r (DESIGN.md section 4): a map of every key, in a fixed order.
+ * Encode r (docs/schema.md): a map of every key, in a fixed order.
  * Whatever r holds, the wire keeps the contract: an error result has no
  * candidates and nil selected, dedup and diversity; a selection outside
  * the candidates is nil; metadata that is not exactly one msgpack object

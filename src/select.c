@@ -1,7 +1,7 @@
 /*
  * select: drawing one candidate, deterministically from a seed.
  *
- * The seed defaults to a hash of the job id (DESIGN.md section 2), so a
+ * The seed defaults to a hash of the job id (docs/methods.md), so a
  * redelivered job with the same candidates selects the same one. Each
  * pick uses one draw of splitmix64 seeded with the seed: no state is kept
  * between calls, and the choice depends on nothing but the arguments.

@@ -1,5 +1,5 @@
 /*
- * stats: the families of DESIGN.md sections 7 and 9, declared as data
+ * stats: the families of docs/metrics.md, declared as data
  * in one place, and the few events that move them. Latency buckets run
  * from 50 ms to 10 minutes: LLM calls take seconds to minutes, and a
  * job of many calls, or one that waited for retries, longer.

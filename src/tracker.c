@@ -1,5 +1,5 @@
 /*
- * tracker: the commit point of one partition (DESIGN.md sections 2 and 9).
+ * tracker: the commit point of one partition (docs/delivery.md).
  *
  * The offsets of a partition are not contiguous (transaction markers and
  * compaction leave gaps), so the watermark cannot be computed from offset

@@ -1,5 +1,5 @@
 /*
- * check_job: the job decoder (DESIGN.md sections 3 and 9).
+ * check_job: the job decoder (docs/schema.md).
  *
  * Valid jobs in both formats (one of them, tests/data/job/full.msgpack,
  * written by python3-msgpack rather than by msgpack-c), every validation

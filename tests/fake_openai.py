@@ -2,7 +2,7 @@
 """fake_openai: a deterministic, scriptable OpenAI-compatible server.
 
 vsampd's integration tests point a backend at this server instead of a
-real model (DESIGN.md section 8). Python 3 standard library only.
+real model (tests/model/). Python 3 standard library only.
 
 Endpoints (HTTP/1.1, keep-alive, Content-Length or chunked):
   POST /v1/chat/completions   a reply, scripted or generated

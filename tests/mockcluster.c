@@ -1,7 +1,7 @@
 /*
  * mockcluster: a librdkafka mock cluster (rdkafka_mock.h) driven from
  * stdin, for integration tests that need Kafka faults a real broker
- * cannot be made to show on cue (DESIGN.md section 8).
+ * cannot be made to show on cue.
  *
  *	mockcluster [-b brokers] [-t topic:partitions[:replication]]...
  *

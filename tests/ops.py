@@ -37,7 +37,7 @@ tap = Tap()
 SECRET = "sk-vsampd-ops-%08x" % random.getrandbits(32)
 os.environ["VSAMPD_OPS_KEY"] = SECRET
 
-# Every counter of DESIGN.md sections 7 and 9, with a label set that must
+# Every counter of docs/metrics.md, with a label set that must
 # exist (at 0) from the start.
 FROM_START = [
     ("vsampd_jobs_total", {"status": "ok"}),

