@@ -1,7 +1,7 @@
 /*
- * dedup: duplicate removal inside one job (docs/dedup.md; step 6 of docs/methods.md),
- * and the text keys that the cross-job scope index (scope.h) shares with
- * it. Two candidates are duplicates when
+ * dedup: duplicate removal inside one job (docs/dedup.md; step 6 of
+ * docs/methods.md), and the text keys that the cross-job scope index (scope.h)
+ * shares with it. Two candidates are duplicates when
  *   - their normalised forms are equal (exact), or
  *   - both have tokens and the Jaccard similarity of their token SETS
  *     (tokens.h) is >= the threshold (near).

@@ -1,5 +1,6 @@
 /*
- * vsampctl: the companion tool of vsampd for people (vsampctl(1)): submit JSON-lines jobs to the jobs topic, tail results as JSON
+ * vsampctl: the companion tool of vsampd for people (vsampctl(1)):
+ * submit JSON-lines jobs to the jobs topic, tail results as JSON
  * lines, run jobs with no Kafka at all through the daemon's own
  * pipeline, and report on the diversity of a results file or topic.
  * This file holds main(), the shared option and config handling, and

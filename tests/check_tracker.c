@@ -60,7 +60,7 @@ START_TEST(test_out_of_order)
 }
 END_TEST
 
-/* The example of docs/delivery.md: 5, 6, 9, 10 with 5, 6 and 9 done gives 10. */
+/* docs/delivery.md: 5, 6, 9, 10 with 5, 6 and 9 done gives 10. */
 START_TEST(test_gaps)
 {
 	struct tracker *t = tracker_new();
