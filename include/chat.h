@@ -1,23 +1,11 @@
 /*
- * chat: the messages of one conversation with a model, and the shared
- * vocabulary of methods and roles.
+ * chat: the messages of one conversation with a model, and the names of
+ * their roles. A leaf module: no I/O.
  */
 #ifndef VSAMPD_CHAT_H
 #define VSAMPD_CHAT_H
 
 #include <stddef.h>
-
-/* The methods of docs/methods.md. */
-enum method {
-	METHOD_DIRECT = 0,
-	METHOD_DIRECT_COT,
-	METHOD_SEQUENCE,
-	METHOD_MULTI_TURN,
-	METHOD_VS_STANDARD,
-	METHOD_VS_COT,
-	METHOD_VS_MULTI,
-	METHOD_COUNT
-};
 
 enum role { ROLE_SYSTEM = 0, ROLE_USER, ROLE_ASSISTANT };
 
@@ -33,10 +21,6 @@ struct chat {
 	size_t cap;
 };
 
-/* "vs_standard" etc.; NULL for an out-of-range value. */
-const char *method_name(enum method m);
-/* Parse a method name; returns 0 and sets *m, or -1. */
-int method_parse(const char *s, enum method *m);
 const char *role_name(enum role r);
 int role_parse(const char *s, enum role *r);
 

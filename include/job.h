@@ -13,18 +13,12 @@
 #include <stdint.h>
 
 #include "chat.h"
+#include "method.h"
 
 #define JOB_ID_MAX 256
 #define JOB_K_MAX 100
 #define JOB_N_MAX 1000
 #define JOB_DEPTH_MAX 32
-
-enum select_mode {
-	SELECT_WEIGHTED = 0,
-	SELECT_UNIFORM,
-	SELECT_TOP,
-	SELECT_NONE
-};
 
 struct job_message {
 	enum role role;
@@ -69,7 +63,5 @@ struct job *job_decode(
     const void *buf, size_t len, char **idp, char *errstr, size_t errlen);
 void job_free(struct job *job);
 
-const char *select_mode_name(enum select_mode m);
-int select_mode_parse(const char *s, enum select_mode *m);
 
 #endif

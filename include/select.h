@@ -9,7 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "job.h"
+/* How a job picks its one candidate (the job's `select`). */
+enum select_mode {
+	SELECT_WEIGHTED = 0,
+	SELECT_UNIFORM,
+	SELECT_TOP,
+	SELECT_NONE
+};
 
 /* The default seed of a job: a 64-bit hash (FNV-1a then a splitmix64
  * finaliser) of its id bytes. */
@@ -23,5 +29,10 @@ uint64_t select_seed(const char *id, size_t len);
  */
 int select_pick(
     enum select_mode mode, const double *p, size_t n, uint64_t seed);
+
+/* "weighted" etc.; NULL for an out-of-range value. */
+const char *select_mode_name(enum select_mode m);
+/* Parse a selection mode name; returns 0 and sets *m, or -1. */
+int select_mode_parse(const char *s, enum select_mode *m);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * chat: conversations and the names of methods and roles.
+ * chat: conversations, and the names of their roles. A leaf module: no
+ * I/O.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -7,37 +8,7 @@
 #include "chat.h"
 #include "xmalloc.h"
 
-static const char *method_names[METHOD_COUNT] = {
-    "direct",
-    "direct_cot",
-    "sequence",
-    "multi_turn",
-    "vs_standard",
-    "vs_cot",
-    "vs_multi",
-};
-
 static const char *role_names[] = {"system", "user", "assistant"};
-
-const char *
-method_name(enum method m)
-{
-	if ((int)m < 0 || m >= METHOD_COUNT)
-		return NULL;
-	return method_names[m];
-}
-
-int
-method_parse(const char *s, enum method *m)
-{
-	for (int i = 0; i < METHOD_COUNT; i++) {
-		if (strcmp(s, method_names[i]) == 0) {
-			*m = (enum method)i;
-			return 0;
-		}
-	}
-	return -1;
-}
 
 const char *
 role_name(enum role r)

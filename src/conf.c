@@ -21,7 +21,7 @@
 
 #include <libconfig.h>
 
-#include "chat.h"
+#include "method.h"
 #include "conf.h"
 #include "utf8.h"
 #include "xmalloc.h"

@@ -52,6 +52,8 @@
 
 #include "chat.h"
 #include "job.h"
+#include "method.h"
+#include "select.h"
 #include "utf8.h"
 #include "xmalloc.h"
 
@@ -106,7 +108,6 @@ static const char *field_names[F_COUNT] = {
     "metadata",
 };
 
-static const char *select_names[] = {"weighted", "uniform", "top", "none"};
 
 static int fail(char *errstr, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -1129,26 +1130,4 @@ job_free(struct job *job)
 	free(job->dedup_scope);
 	free(job->metadata);
 	free(job);
-}
-
-/* "weighted" etc.; NULL for an out-of-range value. */
-const char *
-select_mode_name(enum select_mode m)
-{
-	if ((int)m < 0 || m > SELECT_NONE)
-		return NULL;
-	return select_names[m];
-}
-
-/* Parse a selection mode name; returns 0 and sets *m, or -1. */
-int
-select_mode_parse(const char *s, enum select_mode *m)
-{
-	for (int i = 0; i <= SELECT_NONE; i++) {
-		if (strcmp(s, select_names[i]) == 0) {
-			*m = (enum select_mode)i;
-			return 0;
-		}
-	}
-	return -1;
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "method.h"
 #include "prompt.h"
 #include "xmalloc.h"
 

@@ -9,6 +9,7 @@
  */
 #include <limits.h>
 #include <math.h>
+#include <string.h>
 
 #include "select.h"
 
@@ -101,4 +102,28 @@ select_pick(enum select_mode mode, const double *p, size_t n, uint64_t seed)
 	}
 	idx = (size_t)(u * (double)n);
 	return (int)(idx < n ? idx : n - 1);
+}
+
+static const char *select_names[] = {"weighted", "uniform", "top", "none"};
+
+/* "weighted" etc.; NULL for an out-of-range value. */
+const char *
+select_mode_name(enum select_mode m)
+{
+	if ((int)m < 0 || m > SELECT_NONE)
+		return NULL;
+	return select_names[m];
+}
+
+/* Parse a selection mode name; returns 0 and sets *m, or -1. */
+int
+select_mode_parse(const char *s, enum select_mode *m)
+{
+	for (int i = 0; i <= SELECT_NONE; i++) {
+		if (strcmp(s, select_names[i]) == 0) {
+			*m = (enum select_mode)i;
+			return 0;
+		}
+	}
+	return -1;
 }

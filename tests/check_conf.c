@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "chat.h"
+#include "method.h"
 #include "conf.h"
 #include "confdiff.h"
 #include "xmalloc.h"

@@ -19,6 +19,8 @@
 
 #include "chat.h"
 #include "job.h"
+#include "method.h"
+#include "select.h"
 
 #ifndef SRCDIR
 #define SRCDIR "."

@@ -14,6 +14,7 @@
 
 #include "chat.h"
 #include "job.h"
+#include "method.h"
 #include "prompt.h"
 
 #ifndef SRCDIR

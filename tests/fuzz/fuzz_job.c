@@ -16,6 +16,8 @@
 
 #include "chat.h"
 #include "job.h"
+#include "method.h"
+#include "select.h"
 #include "utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
