@@ -20,7 +20,7 @@
 #include "confdiff.h"
 #include "daemon.h"
 #include "daemon_int.h"
-#include "httpd.h"
+#include "endpoint.h"
 #include "inflight.h"
 #include "kafka.h"
 #include "log.h"
@@ -79,7 +79,7 @@ daemon_update_gauges(struct daemon *d)
  * tick is overdue, i.e. the loop turns but something starves it.
  */
 static void
-daemon_on_http(void *arg, const char *path, struct httpd_answer *a)
+daemon_on_http(void *arg, const char *path, struct endpoint_answer *a)
 {
 	struct daemon *d = arg;
 	uint64_t age = loop_clock_ms() - d->heartbeat;
@@ -475,9 +475,9 @@ daemon_start(struct daemon *d, struct conf *conf)
 		stats_delivery_failure_topic(d->st, conf->dlq_topic);
 	d->heartbeat = loop_clock_ms();
 	if (conf->metrics_listen != NULL && *conf->metrics_listen != '\0') {
-		d->httpd = httpd_new(d->loop, conf->metrics_listen,
+		d->endpoint = endpoint_new(d->loop, conf->metrics_listen,
 		    daemon_on_http, d, err, sizeof(err));
-		if (d->httpd == NULL)
+		if (d->endpoint == NULL)
 			fatalx("%s", err);
 		log_info("metrics endpoint on http://%s/metrics",
 		    conf->metrics_listen);
@@ -563,7 +563,7 @@ daemon_free(struct daemon *d)
 {
 	int fds[] = {d->cfd, d->cwfd, d->pfd, d->pwfd, d->sfd};
 
-	httpd_free(d->httpd);
+	endpoint_free(d->endpoint);
 	pipeline_free(d->pl);
 	if (d->cons != NULL)
 		rd_kafka_destroy(d->cons);

@@ -37,7 +37,7 @@
 #include <librdkafka/rdkafka.h>
 
 struct conf;
-struct httpd;
+struct endpoint;
 struct inflight;
 struct loop;
 struct loop_io;
@@ -159,7 +159,7 @@ struct daemon {
 	uint64_t watchdog_ms;
 	uint64_t last_watchdog;
 	struct stats *st;
-	struct httpd *httpd; /* NULL: metrics.listen is off */
+	struct endpoint *endpoint; /* NULL: metrics.listen is off */
 	uint64_t heartbeat; /* loop_clock_ms() of the last tick */
 	int eos; /* kafka.exactly_once */
 	int txn_doomed; /* exactly-once: a produce failed at once */

@@ -1,5 +1,5 @@
 /*
- * httpd: libmicrohttpd in external-epoll mode inside our loop. MHD's
+ * endpoint: libmicrohttpd in external-epoll mode inside our loop. MHD's
  * epoll fd aggregates its listening socket and connections; the loop
  * watches that one fd. After every MHD_run() the MHD timeout (idle
  * connections) re-arms a loop timer, so nothing in MHD waits on a thread.
@@ -14,7 +14,7 @@
 
 #include <microhttpd.h>
 
-#include "httpd.h"
+#include "endpoint.h"
 #include "log.h"
 #include "loop.h"
 #include "xmalloc.h"
@@ -23,24 +23,24 @@
 #define CONN_TIMEOUT_S 10
 #define CONN_MEMORY (32 * 1024) /* request line and headers */
 
-struct httpd {
+struct endpoint {
 	struct loop *loop;
 	struct MHD_Daemon *mhd;
 	struct loop_io *io;
 	struct loop_timer *timer;
-	httpd_cb cb;
+	endpoint_cb cb;
 	void *arg;
 };
 
-static void httpd_run(struct httpd *h);
+static void endpoint_run(struct endpoint *h);
 
 static enum MHD_Result
 httpd_request(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **con_cls)
 {
-	struct httpd *h = cls;
-	struct httpd_answer a;
+	struct endpoint *h = cls;
+	struct endpoint_answer a;
 	struct MHD_Response *resp;
 	enum MHD_Result r;
 	int head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
@@ -61,9 +61,8 @@ httpd_request(void *cls, struct MHD_Connection *c, const char *url,
 		a.status = MHD_HTTP_OK;
 		h->cb(h->arg, url, &a);
 	}
-	resp = MHD_create_response_from_buffer(
-	    a.body.len, a.body.data ? a.body.data : (void *)"",
-	    MHD_RESPMEM_MUST_COPY);
+	resp = MHD_create_response_from_buffer(a.body.len,
+	    a.body.data ? a.body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
 	buf_free(&a.body);
 	if (resp == NULL)
 		return MHD_NO;
@@ -77,22 +76,22 @@ httpd_request(void *cls, struct MHD_Connection *c, const char *url,
 }
 
 static void
-httpd_on_timer(void *arg)
+endpoint_on_timer(void *arg)
 {
-	httpd_run(arg);
+	endpoint_run(arg);
 }
 
 static void
-httpd_on_fd(int fd, uint32_t events, void *arg)
+endpoint_on_fd(int fd, uint32_t events, void *arg)
 {
 	(void)fd;
 	(void)events;
-	httpd_run(arg);
+	endpoint_run(arg);
 }
 
 /* Let MHD do what is ready, then arm the timer for its next timeout. */
 static void
-httpd_run(struct httpd *h)
+endpoint_run(struct endpoint *h)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
 
@@ -104,11 +103,11 @@ httpd_run(struct httpd *h)
 }
 
 /* MHD's error log goes to ours, at warning level. */
-static void httpd_log(void *cls, const char *fmt, va_list ap)
+static void endpoint_log(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
 static void
-httpd_log(void *cls, const char *fmt, va_list ap)
+endpoint_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
 	size_t n;
@@ -168,16 +167,16 @@ parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl)
 	return 0;
 }
 
-/* Start serving on listen (see httpd.h). */
-struct httpd *
-httpd_new(struct loop *l, const char *listen, httpd_cb cb, void *arg,
+/* Start serving on listen (see endpoint.h). */
+struct endpoint *
+endpoint_new(struct loop *l, const char *listen, endpoint_cb cb, void *arg,
     char *errstr, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = 0;
 	const union MHD_DaemonInfo *info;
 	unsigned int flags;
-	struct httpd *h;
+	struct endpoint *h;
 
 	if (parse_listen(listen, &ss, &sl) != 0) {
 		snprintf(errstr, errlen,
@@ -193,7 +192,7 @@ httpd_new(struct loop *l, const char *listen, httpd_cb cb, void *arg,
 		flags |= MHD_USE_IPv6;
 	/* The logger first: MHD logs with its own until it is set. */
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, httpd_request, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, httpd_log, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, endpoint_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONN_LIMIT,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONN_TIMEOUT_S,
@@ -214,8 +213,8 @@ httpd_new(struct loop *l, const char *listen, httpd_cb cb, void *arg,
 		free(h);
 		return NULL;
 	}
-	h->timer = loop_timer_new(l, httpd_on_timer, h);
-	h->io = loop_io_add(l, info->epoll_fd, EPOLLIN, httpd_on_fd, h);
+	h->timer = loop_timer_new(l, endpoint_on_timer, h);
+	h->io = loop_io_add(l, info->epoll_fd, EPOLLIN, endpoint_on_fd, h);
 	if (h->io == NULL) {
 		snprintf(errstr, errlen, "metrics endpoint: cannot watch fd");
 		loop_timer_free(h->timer);
@@ -228,7 +227,7 @@ httpd_new(struct loop *l, const char *listen, httpd_cb cb, void *arg,
 }
 
 void
-httpd_free(struct httpd *h)
+endpoint_free(struct endpoint *h)
 {
 	if (h == NULL)
 		return;
