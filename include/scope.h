@@ -20,8 +20,7 @@
  * 0.8, about 57 bytes per entry (capacities of 2^24 and more use tables
  * at load 0.5, about 72 bytes per entry).
  *
- * The functions above the state-file section are pure (leaf module); the
- * state-file functions do blocking file I/O and are the only ones that do.
+ * A leaf module: no I/O (the state file is scope_file.h's).
  * Single-threaded, like the rest of the pipeline.
  */
 #ifndef VSAMPD_SCOPE_H
@@ -38,7 +37,6 @@
 #define SCOPE_NEAR_MAX 9
 
 struct scope;
-struct scope_saver;
 
 /* What the index keeps of a text, computed once per candidate. */
 struct scope_key {
@@ -106,52 +104,24 @@ int scope_check_insert(struct scope *s, uint64_t scope_id, uint64_t job_hash,
 int scope_lookup_key(const struct scope *s, uint64_t scope_id,
     uint64_t job_hash, const struct scope_key *k, double near_threshold);
 
-/*
- * State file (blocking file I/O; everything else here does none).
- *
- * Saving runs in slices so the event loop never stalls: scope_save_begin()
- * opens "<path>.tmp", each scope_save_step() writes at most max_entries
- * entries, and the last step writes the trailer, fsyncs, renames the
- * temporary file to path and fsyncs the directory. The file holds the
- * entries that were in the index when the save began, oldest first, minus
- * those evicted before the saver reached them; entries inserted after
- * begin wait for the next save. The index may change freely between steps
- * and the file is always consistent. At most one save per path at a time.
- */
+/* One entry as it is kept, saved and restored. */
+struct scope_entry {
+	uint64_t scope; /* scope id */
+	uint64_t exact; /* exact hash of the text */
+	uint64_t sim; /* SimHash, 0 when the text has no tokens */
+	uint64_t job; /* hash of the job id that inserted it */
+};
 
-/* Start saving s to path. NULL on error (errstr says why). s must
- * outlive the saver. */
-struct scope_saver *scope_save_begin(
-    const struct scope *s, const char *path, char *errstr, size_t errlen);
-/* Write the next slice of at most max_entries (0 means 1) entries.
- * Returns 1 while more remains, 0 once the file is in place, -1 on error
- * (errstr says why). After 0 or -1, call scope_save_free(). */
-int scope_save_step(
-    struct scope_saver *sv, size_t max_entries, char *errstr, size_t errlen);
-/*
- * Make the last step return 2 ("every entry written") instead of
- * finishing; then scope_save_finish() writes the trailer, fsyncs,
- * renames and fsyncs the directory. It touches the saver alone, never
- * the index, so it may run on another thread (the daemon's worker) while
- * the loop goes on; the saver is then the worker's until it returns.
- */
-void scope_save_defer_finish(struct scope_saver *sv);
-/* 0 once the file is in place, -1 on error (errstr says why). */
-int scope_save_finish(struct scope_saver *sv, char *errstr, size_t errlen);
-/* Entries written so far. */
-size_t scope_save_written(const struct scope_saver *sv);
-/* Free a saver (NULL is fine). An unfinished save is abandoned: its
- * temporary file is closed and removed, and path is left untouched. */
-void scope_save_free(struct scope_saver *sv);
-
-/*
- * Replace the contents of s with the entries of the state file at path,
- * oldest first; with more entries than the capacity, the newest are kept.
- * Returns 0 when loaded, or when the file does not exist (then s is left
- * empty and errstr holds ""); -1 when the file cannot be read or is
- * truncated or corrupt (bad magic, version, entry size, length, count or
- * checksum): errstr says which, and s is left empty.
- */
-int scope_load(struct scope *s, const char *path, char *errstr, size_t errlen);
+/* The insertion number of the oldest entry: entries are numbered in
+ * insertion order from 0, and the oldest are evicted first. */
+uint64_t scope_first(const struct scope *s);
+/* Copy to out up to max entries, oldest first, from insertion number
+ * `from` on (from below scope_first(): from the oldest). Returns how
+ * many. */
+size_t scope_entries(
+    const struct scope *s, uint64_t from, struct scope_entry *out, size_t max);
+/* Insert e as it was saved (its hashes made already), evicting the
+ * oldest entry when full. */
+void scope_restore(struct scope *s, const struct scope_entry *e);
 
 #endif

@@ -30,6 +30,7 @@
 #include "pipeline.h"
 #include "result.h"
 #include "scope.h"
+#include "scope_file.h"
 #include "stats.h"
 #include "tracker.h"
 #include "xmalloc.h"

@@ -17,6 +17,7 @@
 #include "offload.h"
 #include "pipeline.h"
 #include "scope.h"
+#include "scope_file.h"
 #include "xmalloc.h"
 
 #define SAVE_INTERVAL_MS 60000

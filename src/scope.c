@@ -1,5 +1,5 @@
 /*
- * scope: the cross-job duplicate index, and its state file.
+ * scope: the cross-job duplicate index.
  *
  * Layout. Entries live in a ring of `capacity` slots in insertion order,
  * stored as four parallel arrays (scope id, exact hash, SimHash, job
@@ -24,19 +24,14 @@
  * Homes are taken with a multiply-shift range reduction, so table sizes
  * need not be powers of two and the load stays at 0.8.
  *
- * Everything above the state-file section is pure computation; the
- * state-file functions at the end are the only ones doing I/O.
+ * A leaf module: pure computation, no I/O. The state file that keeps
+ * the index across restarts is scope_file.c, which reads and writes
+ * entries through scope_entries() and scope_restore().
  */
-#include <sys/stat.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "dedup.h"
 #include "scope.h"
@@ -692,483 +687,44 @@ scope_check_insert(struct scope *s, uint64_t scope_id, uint64_t job_hash,
 	    s, scope_id, job_hash, &k, near_threshold);
 }
 
-/* ---- state file: the only I/O of this module ----
- *
- * Format, all integers little-endian:
- *   header  (24 bytes): magic "VSSCOPE\0", u32 version (1), u32 entry
- *           size (32), u64 reserved (0)
- *   entries (32 bytes each, oldest first): u64 scope id, u64 exact hash,
- *           u64 SimHash, u64 job hash
- *   trailer (24 bytes): u64 count, u64 checksum, magic "VSSCEND\0"
- * The checksum is FNV-1a 64 over every byte before it (header, entries
- * and count), so any changed byte, and any truncation, is detected.
- */
-
-#define FILE_VERSION 1
-#define ENTRY_SIZE 32
-#define HDR_SIZE 24
-#define TRL_SIZE 24
-#define LOAD_CHUNK 4096 /* entries per read */
-
-static const char magic_head[8] = "VSSCOPE";
-static const char magic_tail[8] = "VSSCEND";
-
-struct scope_saver {
-	const struct scope *s;
-	char *path;
-	char *tmp;
-	int fd;
-	int done;
-	int failed; /* a write failed: the file is no longer whole */
-	uint64_t next; /* insertion number to write next */
-	uint64_t end; /* first insertion number not to write */
-	uint64_t written;
-	uint64_t sum;
-	off_t off;
-	unsigned char *buf;
-	size_t bufcap;
-	int defer; /* the last step leaves the finish to scope_save_finish */
-};
-
-static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *errstr, size_t errlen, const char *fmt, ...)
+/* The insertion number of the oldest entry (see scope.h). */
+uint64_t
+scope_first(const struct scope *s)
 {
-	va_list ap;
-
-	if (errstr == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errstr, errlen, fmt, ap);
-	va_end(ap);
+	return s->first;
 }
 
-static void
-put_u32(unsigned char *p, uint32_t v)
+/* Copy entries from insertion number `from` on (see scope.h). */
+size_t
+scope_entries(
+    const struct scope *s, uint64_t from, struct scope_entry *out, size_t max)
 {
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void
-put_u64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t
-get_u32(const unsigned char *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t
-get_u64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t
-fnv_update(uint64_t h, const unsigned char *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * FNV_PRIME;
-	return h;
-}
-
-/* write(2) all of p, retrying short writes and EINTR. */
-static int
-write_all(int fd, const unsigned char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t r = write(fd, p, len);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
-/* Read exactly len bytes; -1 with errno set, or errno 0 at early EOF. */
-static int
-read_all(int fd, unsigned char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t r = read(fd, p, len);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (r == 0) {
-			errno = 0;
-			return -1;
-		}
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
-/* fsync the directory holding path, so the rename is durable. */
-static int
-sync_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd, r;
-
-	if (slash == NULL)
-		dir = xstrdup(".");
-	else
-		dir =
-		    xstrndup(path, slash == path ? 1 : (size_t)(slash - path));
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(dir);
-	if (fd < 0)
-		return -1;
-	r = fsync(fd);
-	close(fd);
-	return r;
-}
-
-static int
-saver_write(struct scope_saver *sv, const unsigned char *p, size_t len)
-{
-	if (write_all(sv->fd, p, len) != 0)
-		return -1;
-#ifdef SYNC_FILE_RANGE_WRITE
-	/* Start writeback now, without waiting, so the final fsync has
-	 * little left to flush. */
-	(void)sync_file_range(
-	    sv->fd, sv->off, (off_t)len, SYNC_FILE_RANGE_WRITE);
-#endif
-	sv->off += (off_t)len;
-	return 0;
-}
-
-/* Open "<path>.tmp" and write the header; see scope.h. */
-struct scope_saver *
-scope_save_begin(
-    const struct scope *s, const char *path, char *errstr, size_t errlen)
-{
-	struct scope_saver *sv;
-	unsigned char hdr[HDR_SIZE];
-
-	sv = xcalloc(1, sizeof(*sv));
-	sv->s = s;
-	sv->path = xstrdup(path);
-	sv->tmp = xasprintf("%s.tmp", path);
-	sv->fd = open(sv->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (sv->fd < 0) {
-		seterr(errstr, errlen, "%s: %s", sv->tmp, strerror(errno));
-		free(sv->tmp);
-		sv->tmp = NULL; /* nothing of ours to remove */
-		scope_save_free(sv);
-		return NULL;
-	}
-	memcpy(hdr, magic_head, 8);
-	put_u32(hdr + 8, FILE_VERSION);
-	put_u32(hdr + 12, ENTRY_SIZE);
-	put_u64(hdr + 16, 0);
-	sv->sum = fnv_update(FNV_OFFSET, hdr, sizeof(hdr));
-	if (saver_write(sv, hdr, sizeof(hdr)) != 0) {
-		seterr(errstr, errlen, "%s: %s", sv->tmp, strerror(errno));
-		scope_save_free(sv);
-		return NULL;
-	}
-	sv->next = s->first;
-	sv->end = s->first + s->count;
-	return sv;
-}
-
-/* The trailer, fsync, rename and directory fsync of the last step. */
-static int
-saver_finish(struct scope_saver *sv, char *errstr, size_t errlen)
-{
-	unsigned char trl[TRL_SIZE];
-	int fd = sv->fd;
-
-	put_u64(trl, sv->written);
-	sv->sum = fnv_update(sv->sum, trl, 8);
-	put_u64(trl + 8, sv->sum);
-	memcpy(trl + 16, magic_tail, 8);
-	if (saver_write(sv, trl, sizeof(trl)) != 0 || fsync(fd) != 0) {
-		seterr(errstr, errlen, "%s: %s", sv->tmp, strerror(errno));
-		return -1;
-	}
-	sv->fd = -1;
-	if (close(fd) != 0) {
-		seterr(errstr, errlen, "%s: %s", sv->tmp, strerror(errno));
-		return -1;
-	}
-	if (rename(sv->tmp, sv->path) != 0) {
-		seterr(errstr, errlen, "rename %s to %s: %s", sv->tmp, sv->path,
-		    strerror(errno));
-		return -1;
-	}
-	sv->done = 1;
-	if (sync_dir(sv->path) != 0) {
-		/* The file is in place; only its durability is unsure. */
-		seterr(errstr, errlen, "fsync directory of %s: %s", sv->path,
-		    strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* Write up to max_entries more entries; 1 more to do, 0 done, -1 error. */
-int
-scope_save_step(
-    struct scope_saver *sv, size_t max_entries, char *errstr, size_t errlen)
-{
-	const struct scope *s = sv->s;
+	uint64_t end = s->first + s->count;
 	size_t n, i;
 
-	if (sv->done)
+	if (from < s->first)
+		from = s->first;
+	if (from >= end)
 		return 0;
-	if (sv->failed || sv->fd < 0) {
-		seterr(errstr, errlen, "%s: save already failed", sv->tmp);
-		return -1;
+	n = end - from < max ? (size_t)(end - from) : max;
+	/* Entries [first, first + count) are at head onwards. */
+	i = s->head + (size_t)(from - s->first);
+	if (i >= s->cap)
+		i -= s->cap;
+	for (size_t j = 0; j < n; j++) {
+		out[j].scope = s->e_scope[i];
+		out[j].exact = s->e_exact[i];
+		out[j].sim = s->e_sim[i];
+		out[j].job = s->e_job[i];
+		if (++i == s->cap)
+			i = 0;
 	}
-	if (max_entries == 0)
-		max_entries = 1;
-	/* Entries evicted since begin are gone: skip them. */
-	if (sv->next < s->first)
-		sv->next = s->first;
-	n = 0;
-	if (sv->next < sv->end)
-		n = sv->end - sv->next < max_entries ? sv->end - sv->next
-						     : max_entries;
-	if (n > 0) {
-		if (n > sv->bufcap) {
-			free(sv->buf);
-			sv->buf = xreallocarray(NULL, n, ENTRY_SIZE);
-			sv->bufcap = n;
-		}
-		/* Entries [first, first + count) are at head onwards. */
-		i = s->head + (size_t)(sv->next - s->first);
-		if (i >= s->cap)
-			i -= s->cap;
-		for (size_t j = 0; j < n; j++) {
-			unsigned char *p = sv->buf + j * ENTRY_SIZE;
-
-			put_u64(p, s->e_scope[i]);
-			put_u64(p + 8, s->e_exact[i]);
-			put_u64(p + 16, s->e_sim[i]);
-			put_u64(p + 24, s->e_job[i]);
-			if (++i == s->cap)
-				i = 0;
-		}
-		sv->sum = fnv_update(sv->sum, sv->buf, n * ENTRY_SIZE);
-		if (saver_write(sv, sv->buf, n * ENTRY_SIZE) != 0) {
-			seterr(
-			    errstr, errlen, "%s: %s", sv->tmp, strerror(errno));
-			sv->failed = 1;
-			return -1;
-		}
-		sv->written += n;
-		sv->next += n;
-	}
-	if (sv->next < sv->end)
-		return 1;
-	if (sv->defer)
-		return 2;
-	return scope_save_finish(sv, errstr, errlen);
+	return n;
 }
 
-/* The trailer, fsync and rename (see scope.h). */
-int
-scope_save_finish(struct scope_saver *sv, char *errstr, size_t errlen)
-{
-	if (sv->done)
-		return 0;
-	if (sv->failed || sv->fd < 0) {
-		seterr(errstr, errlen, "%s: save already failed", sv->tmp);
-		return -1;
-	}
-	if (saver_finish(sv, errstr, errlen) != 0) {
-		sv->failed = !sv->done;
-		return -1;
-	}
-	return 0;
-}
-
+/* Insert a saved entry as it is (see scope.h). */
 void
-scope_save_defer_finish(struct scope_saver *sv)
+scope_restore(struct scope *s, const struct scope_entry *e)
 {
-	sv->defer = 1;
-}
-
-/* Entries written so far. */
-size_t
-scope_save_written(const struct scope_saver *sv)
-{
-	return (size_t)sv->written;
-}
-
-/* Free a saver; an unfinished save loses its temporary file. */
-void
-scope_save_free(struct scope_saver *sv)
-{
-	if (sv == NULL)
-		return;
-	if (sv->fd >= 0)
-		close(sv->fd);
-	if (!sv->done && sv->tmp != NULL)
-		(void)unlink(sv->tmp);
-	free(sv->buf);
-	free(sv->tmp);
-	free(sv->path);
-	free(sv);
-}
-
-/* Check the header and trailer; the entry count goes to *countp. */
-static int
-load_frame(int fd, off_t size, const char *path, uint64_t *countp,
-    unsigned char *hdr, char *errstr, size_t errlen)
-{
-	unsigned char trl[TRL_SIZE];
-	uint64_t n;
-
-	if (size < HDR_SIZE || read_all(fd, hdr, HDR_SIZE) != 0) {
-		seterr(errstr, errlen, "%s: truncated header", path);
-		return -1;
-	}
-	if (memcmp(hdr, magic_head, 8) != 0) {
-		seterr(errstr, errlen, "%s: not a scope state file (bad magic)",
-		    path);
-		return -1;
-	}
-	if (get_u32(hdr + 8) != FILE_VERSION) {
-		seterr(errstr, errlen, "%s: unsupported version %u", path,
-		    (unsigned)get_u32(hdr + 8));
-		return -1;
-	}
-	if (get_u32(hdr + 12) != ENTRY_SIZE) {
-		seterr(errstr, errlen, "%s: unsupported entry size %u", path,
-		    (unsigned)get_u32(hdr + 12));
-		return -1;
-	}
-	if (size < HDR_SIZE + TRL_SIZE ||
-	    (size - HDR_SIZE - TRL_SIZE) % ENTRY_SIZE != 0) {
-		seterr(errstr, errlen,
-		    "%s: truncated (%lld bytes is not a whole file)", path,
-		    (long long)size);
-		return -1;
-	}
-	n = (uint64_t)(size - HDR_SIZE - TRL_SIZE) / ENTRY_SIZE;
-	if (pread(fd, trl, TRL_SIZE, size - TRL_SIZE) != TRL_SIZE ||
-	    memcmp(trl + 16, magic_tail, 8) != 0) {
-		seterr(
-		    errstr, errlen, "%s: truncated or corrupt trailer", path);
-		return -1;
-	}
-	if (get_u64(trl) != n) {
-		seterr(errstr, errlen,
-		    "%s: trailer counts %llu entries, file holds %llu", path,
-		    (unsigned long long)get_u64(trl), (unsigned long long)n);
-		return -1;
-	}
-	*countp = n;
-	return 0;
-}
-
-/* Read the entries (after the header), insert the newest, and verify the
- * checksum. */
-static int
-load_entries(struct scope *s, int fd, const char *path, uint64_t n,
-    const unsigned char *hdr, char *errstr, size_t errlen)
-{
-	unsigned char *buf, tail[16];
-	uint64_t sum, skip, done = 0;
-
-	sum = fnv_update(FNV_OFFSET, hdr, HDR_SIZE);
-	skip = n > s->cap ? n - s->cap : 0;
-	buf = xreallocarray(NULL, LOAD_CHUNK, ENTRY_SIZE);
-	while (done < n) {
-		size_t c =
-		    n - done < LOAD_CHUNK ? (size_t)(n - done) : LOAD_CHUNK;
-
-		if (read_all(fd, buf, c * ENTRY_SIZE) != 0) {
-			seterr(errstr, errlen, "%s: %s", path,
-			    errno ? strerror(errno) : "truncated entries");
-			free(buf);
-			return -1;
-		}
-		sum = fnv_update(sum, buf, c * ENTRY_SIZE);
-		for (size_t j = 0; j < c; j++, done++) {
-			const unsigned char *p = buf + j * ENTRY_SIZE;
-
-			if (done < skip)
-				continue;
-			insert_raw(s, get_u64(p), get_u64(p + 8),
-			    get_u64(p + 16), get_u64(p + 24));
-		}
-	}
-	free(buf);
-	if (read_all(fd, tail, sizeof(tail)) != 0) {
-		seterr(errstr, errlen, "%s: truncated trailer", path);
-		return -1;
-	}
-	sum = fnv_update(sum, tail, 8);
-	if (sum != get_u64(tail + 8)) {
-		seterr(errstr, errlen, "%s: checksum mismatch", path);
-		return -1;
-	}
-	return 0;
-}
-
-/* Replace the contents of s with the state file at path; see scope.h. */
-int
-scope_load(struct scope *s, const char *path, char *errstr, size_t errlen)
-{
-	unsigned char hdr[HDR_SIZE];
-	struct stat st;
-	uint64_t n;
-	int fd;
-
-	scope_clear(s);
-	seterr(errstr, errlen, "%s", "");
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		seterr(errstr, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0) {
-		seterr(errstr, errlen, "%s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		seterr(errstr, errlen, "%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	if (load_frame(fd, st.st_size, path, &n, hdr, errstr, errlen) != 0 ||
-	    load_entries(s, fd, path, n, hdr, errstr, errlen) != 0) {
-		close(fd);
-		scope_clear(s);
-		return -1;
-	}
-	close(fd);
-	return 0;
+	insert_raw(s, e->scope, e->exact, e->sim, e->job);
 }

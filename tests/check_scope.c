@@ -18,6 +18,7 @@
 
 #include "dedup.h"
 #include "scope.h"
+#include "scope_file.h"
 #include "tokens.h"
 #include "xmalloc.h"
 
