@@ -1,6 +1,9 @@
 /*
  * aimd: additive increase, multiplicative decrease, with slow start and
  * a latency signal (see aimd.h).
+ *
+ * A leaf module: pure arithmetic on the numbers it is given; the
+ * backend owns the clock and applies the limit.
  */
 #include <stdlib.h>
 #include <string.h>

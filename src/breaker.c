@@ -1,5 +1,8 @@
 /*
  * breaker: closed -> open -> half-open -> closed or open again.
+ *
+ * A leaf module: it keeps the state and the times it is given; the
+ * backend decides what counts as a failure.
  */
 #include "breaker.h"
 

@@ -7,6 +7,9 @@
  * where it goes. Loading, printing and freeing all walk these tables, so a
  * new key is one new line. Errors read "FILE:LINE: KEY: problem" with KEY
  * the full path ("backends[1].timeout_ms"); unknown keys are warnings.
+ *
+ * It reads the config file (and api_key_file) and nothing else: no
+ * sockets, no Kafka; the daemon and vsampctl decide what to do with it.
  */
 #include <errno.h>
 #include <limits.h>

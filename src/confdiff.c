@@ -3,6 +3,9 @@
  * one setting per line, groups as `name = {` ... `};`, lists as
  * `name = (` ... `);` whose elements open with a lone `{`, and unset
  * optional keys as `# name: not set`.
+ *
+ * A leaf module: it compares two printed configs; it applies nothing
+ * (the daemon's reload does).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,6 +2,8 @@
  * ctl_topic: assign every partition of a topic (no subscribe, so no
  * group membership and no rebalance), read to the high watermarks taken
  * at the start, or follow.
+ *
+ * vsampctl only: it reads; it never commits offsets or joins a group.
  */
 #include <stdio.h>
 #include <stdlib.h>

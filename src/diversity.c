@@ -19,6 +19,9 @@
  * masks never take more than (STRIPE_BITS + 1) x STRIPE_WORDS words
  * (about 128 KiB), however long the texts are. Time stays O(|a| |b| / 64) per
  * pair and quadratic in the number of candidates (docs/diversity.md).
+ *
+ * A leaf module: no I/O. The embeddings come from the pipeline, which
+ * asked the embeddings backend for them.
  */
 #include <math.h>
 #include <stdint.h>

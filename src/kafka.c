@@ -1,5 +1,10 @@
 /*
  * kafka: librdkafka handle construction.
+ *
+ * It makes and configures clients (forced properties, passthrough,
+ * the queue pipes) and asks for metadata (kafka_topics_exist(),
+ * kafka_check()); it consumes and produces nothing: that is the daemon's
+ * and vsampctl's.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -3,6 +3,9 @@
  *
  * Every line is written with one write(2) so that lines from librdkafka's
  * log queue and ours never interleave mid-line.
+ *
+ * The only module that writes the log; it never exits except in
+ * fatal()/fatalx(), which are for start-up and broken invariants.
  */
 #include <errno.h>
 #include <stdio.h>

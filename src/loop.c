@@ -4,6 +4,9 @@
  * An io removed during dispatch is only marked dead and freed once the
  * current batch of epoll events has been handled, because a later event
  * of the same batch may still point at it.
+ *
+ * It dispatches and knows no module: every fd and timer is a callback
+ * of its owner. Nothing may block inside a callback.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -3,6 +3,9 @@
  *
  * usage: vsampd [-dnvV] [-f file]
  * The daemon never forks: systemd (Type=notify) supervises it.
+ *
+ * It parses the command line, loads the config and hands it to
+ * daemon_run(); it holds no logic of its own.
  */
 #include <curl/curl.h>
 #include <signal.h>

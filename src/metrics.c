@@ -3,6 +3,8 @@
  * (format 0.0.4). Series are found by a linear scan over their family:
  * a family has a handful of series (a label per backend, per status
  * code), and the callers that count per job keep the pointers anyway.
+ *
+ * A leaf module: it renders into a buffer; the endpoint serves it.
  */
 #include <math.h>
 #include <stdio.h>

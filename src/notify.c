@@ -1,5 +1,8 @@
 /*
  * notify: READY=1, STOPPING=1, WATCHDOG=1 for Type=notify units.
+ *
+ * It writes datagrams to $NOTIFY_SOCKET (through libsystemd when built
+ * with it) and decides nothing: the daemon says when.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -1,5 +1,8 @@
 /*
  * progress: "\r[#####.....]  42/100 jobs, 2 failed, 3.1/s, ETA 19s".
+ *
+ * vsampctl only: it formats the line and writes it to stderr when that
+ * is a terminal; it does no other I/O.
  */
 #include <stdio.h>
 #include <unistd.h>

@@ -10,6 +10,9 @@
  *
  * Tail sampling (`tail`) is a request in the prompt, unlike
  * min_probability, which the pipeline applies to parsed candidates.
+ *
+ * A leaf module: no I/O. It builds messages; the backend turns them
+ * into its dialect.
  */
 #include <math.h>
 #include <stdio.h>

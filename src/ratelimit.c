@@ -1,5 +1,8 @@
 /*
  * ratelimit: sliding-window rpm and a refilled tpm bucket.
+ *
+ * A leaf module: it keeps counts against the times it is given; the
+ * backend waits, it never does.
  */
 #include <stdlib.h>
 

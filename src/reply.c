@@ -29,6 +29,8 @@
  * REPLY_LIST (sequence) candidates always get a NAN verbalized value even
  * when the model volunteered numbers: the method asks for none, and its
  * selection is meant to be uniform.
+ *
+ * A leaf module: no I/O, and pure, so that the offload thread may run it.
  */
 #include <jansson.h>
 #include <math.h>

@@ -3,6 +3,9 @@
  * in one place, and the few events that move them. Latency buckets run
  * from 50 ms to 10 minutes: LLM calls take seconds to minutes, and a
  * job of many calls, or one that waited for retries, longer.
+ *
+ * It moves numbers and renders them (through metrics.c); it serves
+ * nothing and reads no clock.
  */
 #include <math.h>
 #include <stdlib.h>

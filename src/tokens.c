@@ -1,5 +1,7 @@
 /*
  * tokens: rouge-score's default tokenisation, hashed.
+ *
+ * A leaf module: no I/O.
  */
 #include <stdlib.h>
 

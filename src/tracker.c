@@ -12,6 +12,9 @@
  * Costs: O(1) amortised per add, O(log n) per done plus the amortised pop.
  * The ring holds only the window from the oldest pending offset to the
  * newest one received, and shrinks again when that window does.
+ *
+ * A leaf module: it knows offsets, not Kafka; the daemon stores what it
+ * computes.
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,5 +1,7 @@
 /*
  * xmalloc: allocation wrappers that exit on failure, and a byte buffer.
+ *
+ * A leaf module: no I/O but the message of an allocation failure.
  */
 #include <stdarg.h>
 #include <stdint.h>
