@@ -14,7 +14,7 @@ over SSL only, against fake OpenAI-compatible backends over HTTPS.
     backend's ca_file is its own: the same server is refused by
     backends that trust another CA or the system store, and no
     kept-alive connection is lent across them.
-  - A reply that stops mid-body (tests/stallproxy.py keeps the connection
+  - A reply that stops mid-body (tests/fakes/stallproxy.py keeps the connection
     open and forwards nothing more) is aborted after the stall window, a
     quarter of timeout_ms, long before timeout_ms itself; the job is
     retried, then gets an error result that names the stall.
@@ -40,7 +40,7 @@ from vstest import Tap  # noqa: E402
 
 PROFILE = os.environ.get("VSAMPD_IT_PROFILE", "full")
 MKCERTS = os.path.join(vstest.SRCDIR, "tests", "tls", "mkcerts.sh")
-STALLPROXY = os.path.join(vstest.SRCDIR, "tests", "stallproxy.py")
+STALLPROXY = os.path.join(vstest.SRCDIR, "tests", "fakes", "stallproxy.py")
 JOBS, RESULTS = "tl.jobs", "tl.results"
 TIMEOUT_MS = 20000              # the stall backend's timeout_ms
 STALL_S = TIMEOUT_MS / 4 / 1000.0   # http.c: a quarter of timeout_ms
@@ -50,7 +50,7 @@ tap = Tap()
 
 
 class StallProxy:
-    """tests/stallproxy.py in front of a plain-HTTP backend."""
+    """tests/fakes/stallproxy.py in front of a plain-HTTP backend."""
 
     def __init__(self, upstream_port):
         self.proc = vstest.Proc(

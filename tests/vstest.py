@@ -5,8 +5,9 @@ tap-driver.sh. This module gives them:
 
   Tap                 TAP output: plan, ok/is_, diagnostics, a summary
   Kafka               a real single-node broker (tests/kafka/kafka.sh)
-  FakeModel           tests/fake_openai.py on a free port
-  MockCluster         tests/mockcluster (librdkafka mock cluster) + faults
+  FakeModel           tests/fakes/fake_model.py on a free port
+  MockCluster         tests/fakes/mockcluster (librdkafka mock cluster),
+                      with faults
   Proc / spawn        subprocesses that never outlive the test
   produce, consume    jobs in, results out (msgpack or JSON)
   committed_offsets, end_offsets, http_get, parse_metrics, wait_for, ...
@@ -85,7 +86,7 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("VSAMPD_SRCDIR") or os.path.dirname(TESTS_DIR)
 BUILDDIR = os.environ.get("VSAMPD_BUILDDIR") or SRCDIR
 KAFKA_SH = os.path.join(SRCDIR, "tests", "kafka", "kafka.sh")
-FAKE_OPENAI = os.path.join(SRCDIR, "tests", "fake_openai.py")
+FAKE_MODEL = os.path.join(SRCDIR, "tests", "fakes", "fake_model.py")
 FAKE_SCRIPT = os.path.join(SRCDIR, "tests", "data", "fake", "default.json")
 
 
@@ -98,7 +99,7 @@ def vsampctl_bin():
 
 
 def mockcluster_bin():
-    return os.path.join(BUILDDIR, "tests", "mockcluster")
+    return os.path.join(BUILDDIR, "tests", "fakes", "mockcluster")
 
 
 # ---- scratch files -------------------------------------------------------
@@ -1024,7 +1025,7 @@ def committed_offsets(bootstrap, group, topic):
 # ---- fake model --------------------------------------------------------
 
 class FakeModel:
-    """tests/fake_openai.py on a free port of 127.0.0.1.
+    """tests/fakes/fake_model.py on a free port of 127.0.0.1.
 
         with FakeModel() as fm:
             fm.url             # "http://127.0.0.1:PORT/v1"
@@ -1051,7 +1052,7 @@ class FakeModel:
         self.proc = None
 
     def start(self):
-        argv = [sys.executable, FAKE_OPENAI, "--port", str(self.port),
+        argv = [sys.executable, FAKE_MODEL, "--port", str(self.port),
                 "--log", self.log, "--parent-pid", str(os.getpid())]
         if self.script:
             argv += ["--script", self.script]
@@ -1063,7 +1064,7 @@ class FakeModel:
             argv += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
             if self._ctx is None:
                 self._ctx = ssl.create_default_context(cafile=self.ca_file)
-        self.proc = Proc(argv + self.extra, pipe=True, name="fake_openai")
+        self.proc = Proc(argv + self.extra, pipe=True, name="fake_model")
         self.port = int(self.proc.expect(r"^PORT (\d+)", 20).group(1))
         self.base = "%s://127.0.0.1:%d" % ("https" if self.tls else "http",
                                            self.port)
@@ -1217,7 +1218,7 @@ def marker(name):
 # ---- mock cluster ------------------------------------------------------
 
 class MockCluster:
-    """tests/mockcluster: a librdkafka mock cluster with fault commands.
+    """tests/fakes/mockcluster: a librdkafka mock cluster with fault commands.
 
         with MockCluster(brokers=3, topics={"vs.jobs": 4}) as mc:
             mc.bootstrap
