@@ -20,7 +20,8 @@ import sys
 import textwrap
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "integration"))
 import vstest  # noqa: E402
 
 JOBS = os.path.join(vstest.SRCDIR, "tests", "data", "demo", "jobs.jsonl")

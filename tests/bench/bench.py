@@ -55,7 +55,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(SRCDIR, "tests"))
+sys.path.insert(0, os.path.join(SRCDIR, "tests", "integration"))
 
 
 def _builddir_from_argv():

@@ -82,7 +82,7 @@ from confluent_kafka import (Consumer, KafkaError, KafkaException,  # noqa
 from confluent_kafka.admin import (AdminClient, ConfigResource,  # noqa: E402
                                  NewTopic)
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRCDIR = os.environ.get("VSAMPD_SRCDIR") or os.path.dirname(TESTS_DIR)
 BUILDDIR = os.environ.get("VSAMPD_BUILDDIR") or SRCDIR
 KAFKA_SH = os.path.join(SRCDIR, "tests", "kafka", "kafka.sh")
