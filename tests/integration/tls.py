@@ -99,34 +99,22 @@ class StallProxy:
 
 
 def write_conf(path, kafka, kafka_ca, backends, metrics_port, group):
-    ssl = 'security_protocol = "ssl"; ssl_ca_location = "%s";' % kafka_ca
-    with open(path, "w") as f:
-        f.write("""
-kafka: {
-  brokers = "%s";
-  group_id = "%s";
-  jobs_topic = "%s";
-  results_topic = "%s";
-  consumer = { %s session_timeout_ms = 6000; heartbeat_interval_ms = 500;
-               auto_commit_interval_ms = 500; };
-  producer = { %s linger_ms = 5; };
-};
-backends = (
-%s
-);
-defaults = { backend = "good"; method = "vs_standard"; k = 3; };
-worker = { shutdown_timeout_ms = 10000; };
-metrics = { listen = "127.0.0.1:%d"; };
-dedup = { state_file = ""; };
-""" % (kafka.ssl_bootstrap, group, JOBS, RESULTS, ssl, ssl,
-            ",\n".join(backends), metrics_port))
+    ssl = {"security_protocol": "ssl", "ssl_ca_location": kafka_ca}
+    return vstest.conf(
+        path, kafka.ssl_bootstrap,
+        kafka={"group_id": group, "jobs_topic": JOBS, "results_topic": RESULTS,
+               "consumer": dict(ssl, auto_commit_interval_ms=500,
+                                **vstest.FAST_CONSUMER),
+               "producer": dict(ssl, linger_ms=5)},
+        backends=backends,
+        defaults={"backend": "good", "method": "vs_standard", "k": 3},
+        worker={"shutdown_timeout_ms": 10000},
+        metrics={"listen": "127.0.0.1:%d" % metrics_port})
 
 
 def backend(name, url, ca_file=None, timeout_ms=10000, max_retries=2):
-    return ('  { name = "%s"; type = "openai"; url = "%s"; model = "fake";'
-            ' %s timeout_ms = %d; max_retries = %d; }' % (
-                name, url, 'ca_file = "%s";' % ca_file if ca_file else "",
-                timeout_ms, max_retries))
+    return vstest.backend(name, url, ca_file=ca_file, timeout_ms=timeout_ms,
+                          max_retries=max_retries)
 
 
 def err(rec):
@@ -181,8 +169,7 @@ def main():
         backend("stall", "http://127.0.0.1:%d/v1" % proxy.port,
                 timeout_ms=TIMEOUT_MS, max_retries=1),
     ], mport, "vsampd-tls")
-    d = vstest.spawn([vstest.vsampd_bin(), "-d", "-f", conf],
-                     name="vsampd-tls")
+    d = vstest.vsampd(conf, "-d", name="vsampd-tls", ready=0)
 
     # 1. Kafka over SSL, verified against the test CA.
     with tap.step("kafka over SSL (ssl_ca_location = test CA): vsampd "
@@ -345,8 +332,7 @@ def main():
     write_conf(conf2, kafka, other_ca,
                [backend("good", good.url, ca_file=ca)], mport2,
                "vsampd-tls-badca")
-    d2 = vstest.spawn([vstest.vsampd_bin(), "-v", "-f", conf2],
-                      name="vsampd-tls-badca")
+    d2 = vstest.vsampd(conf2, "-v", name="vsampd-tls-badca", ready=0)
     with tap.step("kafka with the wrong CA: not ready, logs the SSL "
                   "verification failure"):
         m = d2.wait_log(r"[^\n]*SSL handshake failed[^\n]*", timeout=30)

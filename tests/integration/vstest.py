@@ -131,6 +131,104 @@ def keep_files():
     _keep = True
 
 
+# ---- the daemon under test ----------------------------------------------
+
+# kafka.consumer settings with which a test's group sees a member die and
+# rebalances in seconds (librdkafka's default session is 45 s).
+FAST_CONSUMER = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 500}
+
+# The config every test starts from: what all the suites share (no metrics
+# listener, no dedup state file). conf() merges a suite's settings into it.
+CONF = {
+    "kafka": {"brokers": None, "group_id": "vsampd-test",
+              "jobs_topic": "vs.jobs", "results_topic": "vs.results"},
+    "metrics": {"listen": ""},
+    "dedup": {"state_file": ""},
+}
+
+
+def _conf_merge(base, over):
+    """base with over merged in: dicts merge key by key, anything else
+    (a list, a scalar) replaces, and None removes the key."""
+    out = dict(base)
+    for k, v in over.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _conf_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _conf_value(v, indent):
+    """v as libconfig text: a dict is a group, a list of groups a list,
+    any other list an array, str/bool/int/float scalars."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v) if -2 ** 31 <= v < 2 ** 31 else "%dL" % v
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        return '"%s"' % v.replace("\\", "\\\\").replace('"', '\\"')
+    pad = "  " * (indent + 1)
+    if isinstance(v, dict):
+        body = "".join("%s%s = %s;\n" % (pad, k, _conf_value(x, indent + 1))
+                       for k, x in v.items() if x is not None)
+        return "{\n%s%s}" % (body, "  " * indent)
+    if isinstance(v, (list, tuple)):
+        if any(isinstance(x, dict) for x in v):
+            return "(\n%s\n%s)" % (",\n".join(
+                pad + _conf_value(x, indent + 1) for x in v), "  " * indent)
+        return "[ %s ]" % ", ".join(_conf_value(x, indent) for x in v)
+    raise TypeError("conf: no libconfig form for %r" % (v,))
+
+
+def backend(name, url, **settings):
+    """One entry of backends: an OpenAI-compatible backend at url asking
+    for model "fake", with settings merged in (None removes a key)."""
+    return _conf_merge({"name": name, "type": "openai", "url": url,
+                        "model": "fake"}, settings)
+
+
+def conf_text(brokers, **settings):
+    """The text of a vsampd config: CONF with kafka.brokers = brokers and
+    settings merged in (see conf())."""
+    c = _conf_merge(CONF, {"kafka": {"brokers": brokers}})
+    c = _conf_merge(c, settings)
+    return "".join("%s = %s;\n" % (k, _conf_value(v, 0))
+                   for k, v in c.items())
+
+
+def conf(path, brokers, **settings):
+    """Write a vsampd config (libconfig) and return its path.
+
+    path is the file (written again on each call, as a reload test does)
+    or a directory, which gets a new file. The config is CONF with
+    kafka.brokers = brokers and each keyword merged in: a dict merges
+    into the section of that name (kafka={"group_id": "g"}), a list or a
+    scalar replaces it (backends=[{...}, ...]), None removes it."""
+    if os.path.isdir(path):
+        fd, path = tempfile.mkstemp(prefix="vsampd-", suffix=".conf",
+                                    dir=path)
+        os.close(fd)
+    with open(path, "w") as f:
+        f.write(conf_text(brokers, **settings))
+    return path
+
+
+def vsampd(conf_path, *flags, name="vsampd", ready=60, env=None):
+    """Start the vsampd of the build tree on conf_path with the given
+    command-line flags ("-d", "-v"); a Proc. ready: seconds to wait for
+    it to log "ready: consuming" (0 or None: do not wait)."""
+    p = spawn([vsampd_bin()] + list(flags) + ["-f", conf_path], name=name,
+              env=env)
+    if ready:
+        p.wait_log(r"ready: consuming", timeout=ready)
+    return p
+
+
 # ---- processes ---------------------------------------------------------
 
 _children = []          # Proc objects still to be reaped
