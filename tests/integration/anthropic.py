@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The Anthropic Messages API backend (type = "anthropic") against the
-fake server speaking that API (tests/fakes/fake_model.py, /v1/messages), on a
-real Kafka broker: the request follows the API's rules (x-api-key and
+fake server speaking that API (tests/fakes/fake_model.py, /v1/messages),
+on a real Kafka broker: the request follows the API's rules (x-api-key and
 anthropic-version headers and no Authorization, system at the top level,
 max_tokens always, top_p only when set, no response_format), replies
 parse for every method, usage is counted, 529 is retried, and the key

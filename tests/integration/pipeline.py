@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Integration tests: the real vsampd against a real Kafka 4.1.1 broker
-and the fake OpenAI-compatible model (tests/fakes/fake_model.py).
+and the fake model (tests/fakes/fake_model.py).
 
 TAP output, run by automake's tap-driver.sh from `make check`.
 VSAMPD_IT_PROFILE: "full" (default, 2,000 mixed jobs), "asan" (the

@@ -14,10 +14,10 @@ over SSL only, against fake OpenAI-compatible backends over HTTPS.
     backend's ca_file is its own: the same server is refused by
     backends that trust another CA or the system store, and no
     kept-alive connection is lent across them.
-  - A reply that stops mid-body (tests/fakes/stallproxy.py keeps the connection
-    open and forwards nothing more) is aborted after the stall window, a
-    quarter of timeout_ms, long before timeout_ms itself; the job is
-    retried, then gets an error result that names the stall.
+  - A reply that stops mid-body (tests/fakes/stallproxy.py keeps the
+    connection open and forwards nothing more) is aborted after the stall
+    window, a quarter of timeout_ms, long before timeout_ms itself; the
+    job is retried, then gets an error result that names the stall.
 
 Certificates are made at run time by tests/tls/mkcerts.sh (openssl CLI)
 in the scratch directory. TAP output, run by automake's tap-driver.sh.
