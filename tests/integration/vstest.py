@@ -4,6 +4,8 @@ The integration tests are Python TAP scripts run by automake's
 tap-driver.sh. This module gives them:
 
   Tap                 TAP output: plan, ok/is_, diagnostics, a summary
+  conf, backend       a vsampd config from CONF and a suite's settings
+  vsampd              the daemon under test, started on such a config
   Kafka               a real single-node broker (tests/kafka/kafka.sh)
   FakeModel           tests/fakes/fake_model.py on a free port
   MockCluster         tests/fakes/mockcluster (librdkafka mock cluster),
