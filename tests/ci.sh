@@ -53,7 +53,7 @@ stage() {
 	return 1
 }
 
-stage deps 600 bash tests/deps.sh || { echo "total: 0 passed, 1 failed"; exit 1; }
+stage deps 600 bash tests/scripts/deps.sh || { echo "total: 0 passed, 1 failed"; exit 1; }
 
 build() {
 	./autogen.sh >/dev/null &&
@@ -69,7 +69,7 @@ fi
 check() {
 	cd "$out/debug" && make -s -j"$jobs" check
 	local rc=$?
-	[ $rc -ne 0 ] && cat tests/*.log 2>/dev/null | tail -n 200
+	[ $rc -ne 0 ] && cat tests/*.log tests/*/*.log 2>/dev/null | tail -n 200
 	return $rc
 }
 stage check 900 bash -c "$(declare -f check); out='$out' jobs=$jobs check"
@@ -83,7 +83,7 @@ asan() {
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	VSAMPD_IT_PROFILE=asan make -s -j"$jobs" check
 	local rc=$?
-	[ $rc -ne 0 ] && cat tests/*.log 2>/dev/null | tail -n 200
+	[ $rc -ne 0 ] && cat tests/*.log tests/*/*.log 2>/dev/null | tail -n 200
 	return $rc
 }
 stage asan 900 bash -c "$(declare -f asan); top='$top' out='$out' jobs=$jobs asan"
@@ -94,7 +94,7 @@ count "$out/asan/test-suite.log"
 valgrind_stage() {
 	local t rc n=0 bad=0
 	cd "$out/debug" || return 1
-	for t in tests/check_*; do
+	for t in tests/unit/check_*; do
 		case $t in *.o | *.log | *.trs) continue ;; esac
 		[ -x "$t" ] || continue
 		n=$((n + 1))

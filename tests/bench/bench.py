@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """bench: vsampd end to end, against a real Kafka 4.1.1 broker.
 
-    python3 tests/bench/bench.py [options] saturation|littles|peers|soak|profile|all
+    python3 tests/bench/bench.py [options] WHAT...
+
+WHAT is one or more of the benchmarks below (run in this order, on one
+broker), or all:
 
   saturation  fake backend with 0 ms latency: jobs/s and vsampd CPU per
               vs_standard job (k = 5); target <= 100 us of CPU per job.
@@ -17,6 +20,10 @@
               result per job, RSS within 10% after warm-up.
   profile     one saturation run under `perf record` (callgrind on a
               short run when perf cannot record): the top functions.
+  memory      three `direct` jobs with n = 1000 and 600 KB prompts:
+              peak RSS (VmHWM) <= 256 MB.
+  stall       two jobs of 1,000 candidates of 1,000 words being scored:
+              /healthz, asked every 20 ms, always answers within 250 ms.
   all         all of the above, in that order, on one broker.
 
 Every job is produced before the consumer starts, so produce speed is
@@ -55,7 +62,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(SRCDIR, "tests"))
+sys.path.insert(0, os.path.join(SRCDIR, "tests", "integration"))
 
 
 def _builddir_from_argv():
@@ -1308,9 +1315,11 @@ def bench_profile(env, rep):
 def main():
     ap = argparse.ArgumentParser(
         description="vsampd end-to-end benchmarks (see the file's header)")
-    ap.add_argument("what", choices=["saturation", "littles", "peers",
-                                     "soak", "profile", "memory", "stall",
-                                     "all"])
+    ap.add_argument("what", nargs="+",
+                    choices=["saturation", "littles", "peers", "soak",
+                             "profile", "memory", "stall", "all"],
+                    help="one or more benchmarks, run in the order below "
+                    "on one broker, or all of them")
     ap.add_argument("--quick", action="store_true",
                     help="smaller N everywhere")
     ap.add_argument("--jobs", type=int, help="N jobs (per run)")
@@ -1331,8 +1340,8 @@ def main():
                     "'fetch_wait_max_ms = 20;' (experiments; the default "
                     "is librdkafka's defaults)")
     a = ap.parse_args()
-    if a.what == "all" and a.jobs:
-        ap.error("--jobs applies to one benchmark, not to all")
+    if a.jobs and ("all" in a.what or len(a.what) > 1):
+        ap.error("--jobs applies to one benchmark, not to several")
     env = Env(a)
     rep = Report(a.results)
     t = time.monotonic()
@@ -1342,7 +1351,7 @@ def main():
                          ("soak", bench_soak), ("profile", bench_profile),
                          ("memory", bench_memory),
                          ("stall", bench_stall)):
-            if a.what in (what, "all"):
+            if what in a.what or "all" in a.what:
                 t1 = time.monotonic()
                 fn(env, rep)
                 print("# %s took %.0f s" % (what, time.monotonic() - t1),

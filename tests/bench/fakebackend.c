@@ -2,7 +2,7 @@
  * fakebackend: a fast fake OpenAI-compatible chat-completions server for
  * the throughput, Little's-law and soak benchmarks (tests/bench/bench.py).
  *
- * tests/fake_openai.py is the scriptable fake of the integration tests;
+ * tests/fakes/fake_model.py is the scriptable fake of the integration tests;
  * in Python it would be the bottleneck of a benchmark. This one is a
  * single-threaded epoll HTTP/1.1 server, so that at a few thousand
  * requests a second it costs a small fraction of a core.

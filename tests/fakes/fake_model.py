@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""fake_openai: a deterministic, scriptable OpenAI-compatible server.
+"""fake_model: a deterministic, scriptable model server that speaks the
+OpenAI chat completions API and the Anthropic Messages API.
 
 vsampd's integration tests point a backend at this server instead of a
 real model (tests/model/). Python 3 standard library only.
 
 Endpoints (HTTP/1.1, keep-alive, Content-Length or chunked):
   POST /v1/chat/completions   a reply, scripted or generated
+  POST /v1/messages           the same, in the Anthropic Messages API
   POST /v1/embeddings         hashed bag-of-words vectors (--embed-dim)
   GET  /health                {"status": "ok"}
   GET  /v1/models             one model
@@ -843,7 +845,7 @@ def load_script(path):
     with open(path, encoding="utf-8") as f:
         script = json.load(f)
     if not isinstance(script, dict):
-        raise SystemExit("fake_openai: %s: top level must be an object" %
+        raise SystemExit("fake_model: %s: top level must be an object" %
                          path)
     for name, entry in script.items():
         if name.startswith("_"):
@@ -855,7 +857,7 @@ def load_script(path):
         for e in steps:
             why = check_entry(e)
             if why:
-                raise SystemExit("fake_openai: %s: entry %r: %s" %
+                raise SystemExit("fake_model: %s: entry %r: %s" %
                                  (path, name, why))
     return script
 
@@ -904,9 +906,9 @@ def main(argv=None):
     ap.add_argument("--tls-key")
     args = ap.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
-        raise SystemExit("fake_openai: --tls-cert and --tls-key go together")
+        raise SystemExit("fake_model: --tls-cert and --tls-key go together")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        raise SystemExit("fake_openai: refusing to bind to %s (loopback "
+        raise SystemExit("fake_model: refusing to bind to %s (loopback "
                          "only)" % args.host)
 
     logf = open(args.log, "a", encoding="utf-8") if args.log else None

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Integration tests: the real vsampd against a real Kafka 4.1.1 broker
-and the fake OpenAI-compatible model (tests/fake_openai.py).
+and the fake model (tests/fakes/fake_model.py).
 
 TAP output, run by automake's tap-driver.sh from `make check`.
 VSAMPD_IT_PROFILE: "full" (default, 2,000 mixed jobs), "asan" (the
@@ -33,60 +33,32 @@ SECRET = "sk-vsampd-it-%08x" % random.getrandbits(32)
 os.environ["VSAMPD_IT_KEY"] = SECRET
 
 
-def write_conf(path, brokers, model_url, group="vsampd-it", extra="",
+def write_conf(path, brokers, model_url, group="vsampd-it",
                jobs="vs.jobs", res="vs.results", dlq="vs.jobs.dlq",
-               max_inflight=256, embed_url=None, consumer_extra=""):
-    with open(path, "w") as f:
-        f.write("""
-kafka: {
-  brokers = "%s";
-  group_id = "%s";
-  jobs_topic = "%s";
-  results_topic = "%s";
-  dlq_topic = "%s";
-  consumer = { session_timeout_ms = 6000; heartbeat_interval_ms = 500;
-               auto_commit_interval_ms = 500; %s };
-  producer = { linger_ms = 5; };
-};
-backends = (
-  { name = "local"; type = "openai"; url = "%s"; model = "fake";
-    api_key_env = "VSAMPD_IT_KEY";
-    max_inflight = 64; timeout_ms = 20000; max_retries = 2; },
-  { name = "structured"; type = "openai"; url = "%s"; model = "fake-so";
-    api_key_env = "VSAMPD_IT_KEY"; structured_output = true;
-    max_inflight = 8; timeout_ms = 20000; max_retries = 2; }
-);
-defaults = { backend = "local"; method = "vs_standard"; k = 5; };
-worker = { max_inflight = %d; shutdown_timeout_ms = 20000; };
-metrics = { listen = ""; };
-dedup = { state_file = "%s"; };
-embeddings = { url = "%s"; model = "e5"; api_key_env = "VSAMPD_IT_KEY";
-               max_retries = 1; timeout_ms = 30000; };
-%s
-""" % (brokers, group, jobs, res, dlq, consumer_extra, model_url, model_url,
-       max_inflight, path + ".state", embed_url or model_url, extra))
-
-
-class Daemon:
-    def __init__(self, conf, name="vsampd"):
-        self.conf = conf
-        self.name = name
-        self.proc = None
-
-    def start(self, ready=True, debug=False):
-        self.proc = vstest.spawn([vstest.vsampd_bin(),
-                                  "-d" if debug else "-v", "-f",
-                                  self.conf], name=self.name)
-        if ready:
-            self.proc.wait_log(r"ready: consuming", timeout=60)
-        return self
-
-    def stop(self, sig=signal.SIGTERM, timeout=60):
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout)
-
-    def alive(self):
-        return self.proc.alive()
+               max_inflight=256, embed_url=None, consumer=None):
+    """The suite's config: a plain and a structured-output backend on the
+    fake, the dedup state file next to the config; consumer adds
+    kafka.consumer settings."""
+    key = {"api_key_env": "VSAMPD_IT_KEY", "timeout_ms": 20000,
+           "max_retries": 2}
+    return vstest.conf(
+        path, brokers,
+        kafka={"group_id": group, "jobs_topic": jobs, "results_topic": res,
+               "dlq_topic": dlq,
+               "consumer": dict(vstest.FAST_CONSUMER,
+                                auto_commit_interval_ms=500,
+                                **(consumer or {})),
+               "producer": {"linger_ms": 5}},
+        backends=[vstest.backend("local", model_url, max_inflight=64, **key),
+                  vstest.backend("structured", model_url, model="fake-so",
+                                 structured_output=True, max_inflight=8,
+                                 **key)],
+        defaults={"backend": "local", "method": "vs_standard", "k": 5},
+        worker={"max_inflight": max_inflight, "shutdown_timeout_ms": 20000},
+        dedup={"state_file": path + ".state"},
+        embeddings={"url": embed_url or model_url, "model": "e5",
+                    "api_key_env": "VSAMPD_IT_KEY", "max_retries": 1,
+                    "timeout_ms": 30000})
 
 
 def job(jid, i, fmt=None):
@@ -197,20 +169,20 @@ def main():
                                   timeout=30)
         assert r.returncode == 0 and "configuration OK" in r.stdout, \
             r.stderr
-    for prop, why in (("fetch_wat_max_ms = 10;", "No such configuration "
-                       "property"),
-                      ('fetch_wait_max_ms = "soon";', "Invalid value")):
+    for prop, value, why in (("fetch_wat_max_ms", 10, "No such "
+                              "configuration property"),
+                             ("fetch_wait_max_ms", "soon", "Invalid value")):
         bad = vstest.scratch("vsampd-badprop-", ".conf")
-        write_conf(bad, kafka.bootstrap, fake.url, consumer_extra=prop)
+        write_conf(bad, kafka.bootstrap, fake.url, consumer={prop: value})
         r = vstest.subprocess.run([vstest.vsampd_bin(), "-n", "-f", bad],
                                   capture_output=True, text=True,
                                   timeout=30)
         tap.ok(r.returncode == 1 and why in r.stderr and
-               prop.split()[0].replace("_", ".") in r.stderr and
+               prop.replace("_", ".") in r.stderr and
                "configuration failed" in r.stderr,
                "vsampd -n refuses a kafka.consumer property librdkafka "
                "refuses (%s), naming it" % why, diag=r.stderr[-300:])
-    d = Daemon(conf).start(debug=True)
+    d = vstest.vsampd(conf, "-d")
     tap.ok(True, "vsampd starts and gets ready")
     logs = [d]
 
@@ -264,9 +236,9 @@ def main():
             fields = f.read().rsplit(")", 1)[1].split()
         return int(fields[11]) + int(fields[12])
     hz = os.sysconf("SC_CLK_TCK")
-    t0 = cpu_ticks(d.proc.p.pid)
+    t0 = cpu_ticks(d.p.pid)
     time.sleep(5)
-    used = (cpu_ticks(d.proc.p.pid) - t0) / hz
+    used = (cpu_ticks(d.p.pid) - t0) / hz
     tap.diag("idle CPU: %.2f s in 5 s (librdkafka threads included)" % used)
     tap.cmp(used, "<", 0.1, "idle daemon uses under 2% CPU (no busy loop)")
 
@@ -342,10 +314,10 @@ def main():
                     what="redelivered sc-2")
     tap.is_(results.by_key["sc-2"][-1]["dedup"]["in_scope"], 2,
             "a redelivered job does not count its own candidates")
-    rc = d.stop()
-    d = Daemon(conf).start(debug=True)
+    rc = d.stop(60)
+    d = vstest.vsampd(conf, "-d")
     logs.append(d)
-    tap.ok(rc == 0 and "dedup state loaded" in d.proc.log_text(),
+    tap.ok(rc == 0 and "dedup state loaded" in d.log_text(),
            "the scope index is saved at drain and loaded at start")
     v = one([{"id": "sc-3", "prompt": "Coffee [[fake:scope_b]]", "k": 3,
               "dedup_scope": "coffee"}])["sc-3"]
@@ -446,10 +418,10 @@ def main():
                 for i in range(200)]
         vstest.produce(kafka.bootstrap, "vs.jobs", slow)
         time.sleep(2.0)
-        rc = d.stop(sig)
+        rc = d.stop(60, sig)
         if sig == signal.SIGTERM:
             tap.is_(rc, 0, "SIGTERM with 200 jobs in flight: exit 0")
-        d = Daemon(conf).start()
+        d = vstest.vsampd(conf, "-v")
         ids = {j["id"] for j in slow}
         try:
             got = results.wait(keys=ids, timeout=240)
@@ -461,17 +433,17 @@ def main():
                diag="; ".join(missing))
 
     # --- committed offsets reach the end after a clean stop -------------
-    rc = d.stop()
+    rc = d.stop(60)
     ends = vstest.end_offsets(kafka.bootstrap, "vs.jobs")
     comm = vstest.committed_offsets(kafka.bootstrap, "vsampd-it", "vs.jobs")
     tap.is_(comm, ends, "after a drain the group's committed offsets equal "
             "the end offsets")
 
     # --- scale-out: two instances share a 4-partition topic -------------
-    a = Daemon(conf, "vsampd-a").start()
-    b = Daemon(conf, "vsampd-b").start()
-    vstest.wait_for(lambda: "assigned 2 partition" in a.proc.log_text() and
-                    "assigned 2 partition" in b.proc.log_text(),
+    a = vstest.vsampd(conf, "-v", name="vsampd-a")
+    b = vstest.vsampd(conf, "-v", name="vsampd-b")
+    vstest.wait_for(lambda: "assigned 2 partition" in a.log_text() and
+                    "assigned 2 partition" in b.log_text(),
                     timeout=60, what="both instances assigned")
     so = [{"id": "so-%04d" % i, "prompt": "Scale %d [[fake:slow]]" % i,
            "k": 2} for i in range(300)]
@@ -479,7 +451,7 @@ def main():
     vstest.wait_for(lambda: sum(1 for r in results.poll(0.1)) >= 0 and
                     sum(1 for k in results.by_key if k.startswith("so-"))
                     >= 50, timeout=120, what="first results")
-    rc_b = b.stop()
+    rc_b = b.stop(60)
     logs += [a, b]
     try:
         results.wait(keys={j["id"] for j in so}, timeout=240)
@@ -495,20 +467,20 @@ def main():
             parts.setdefault(recs[0]["source"]["partition"], 0)
             parts[recs[0]["source"]["partition"]] += 1
     tap.is_(sorted(parts), [0, 1, 2, 3], "jobs came from all 4 partitions")
-    a.stop()
+    a.stop(60)
 
     # --- backpressure: at max_inflight the gate holds, nothing more -------
     kafka.create_topics({"gt.jobs": 2, "gt.results": 2})
     conf3 = vstest.scratch("vsampd-gate-", ".conf")
     write_conf(conf3, kafka.bootstrap, fake.url, group="vsampd-gate",
                jobs="gt.jobs", res="gt.results", max_inflight=4,
-               consumer_extra='client_id = "vsampd-gate-7";')
+               consumer={"client_id": "vsampd-gate-7"})
     fake.reset()
     gres = vstest.Collector(kafka.bootstrap, "gt.results")
     gate = [{"id": "gt-%03d" % i, "k": 2,
              "prompt": "Gate %d [[fake:slowish]]" % i} for i in range(40)]
     vstest.produce(kafka.bootstrap, "gt.jobs", gate)
-    g = Daemon(conf3, "vsampd-gate").start()
+    g = vstest.vsampd(conf3, "-v", name="vsampd-gate")
     try:
         gres.wait(keys={j["id"] for j in gate}, timeout=120)
         lost = []
@@ -523,7 +495,7 @@ def main():
     ids = [m.client_id for gm in groups for m in gm.members]
     tap.is_(ids, ["vsampd-gate-7"], "kafka.consumer client_id is the "
             "member's client id (not overridden)")
-    g.stop()
+    g.stop(60)
     gres.close()
     logs.append(g)
 
@@ -536,13 +508,13 @@ def main():
                max_inflight=4,
                embed_url="http://127.0.0.1:%d/v1" % vstest.free_port())
     bpres = vstest.Collector(kafka.bootstrap, "bp.results")
-    p1 = Daemon(conf2, "vsampd-bp1").start()
+    p1 = vstest.vsampd(conf2, "-v", name="vsampd-bp1")
     bp = [{"id": "bp-%03d" % i, "prompt": "Pause %d [[fake:slow]]" % i,
            "k": 2} for i in range(60)]
     vstest.produce(kafka.bootstrap, "bp.jobs", bp)
-    vstest.wait_for(lambda: "paused 4 partition" in p1.proc.log_text(),
+    vstest.wait_for(lambda: "paused 4 partition" in p1.log_text(),
                     timeout=30, what="backpressure pause")
-    p2 = Daemon(conf2, "vsampd-bp2").start()
+    p2 = vstest.vsampd(conf2, "-v", name="vsampd-bp2")
     try:
         bpres.wait(keys={j["id"] for j in bp}, timeout=240)
         lost = []
@@ -567,8 +539,8 @@ def main():
            isinstance(v["diversity"]["rouge_l"], float),
            "embeddings backend down: the result still comes, semantic nil",
            diag=repr(v["diversity"]))
-    p1.stop()
-    p2.stop()
+    p1.stop(60)
+    p2.stop(60)
     ends = vstest.end_offsets(kafka.bootstrap, "bp.jobs")
     comm = vstest.committed_offsets(kafka.bootstrap, "vsampd-bp", "bp.jobs")
     tap.is_(comm, ends, "an undeliverable DLQ copy does not stall the "
@@ -576,7 +548,7 @@ def main():
     logs += [p1, p2]
     bpres.close()
 
-    leaked = [x.name for x in logs if SECRET in x.proc.log_text()]
+    leaked = [x.name for x in logs if SECRET in x.log_text()]
     tap.ok(not leaked, "the API key appears in no log line", diag=leaked)
     tap.ok(all(SECRET.encode() not in r.raw for r in results.records),
            "the API key appears in no result")

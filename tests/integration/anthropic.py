@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The Anthropic Messages API backend (type = "anthropic") against the
-fake server speaking that API (tests/fake_openai.py, /v1/messages), on a
-real Kafka broker: the request follows the API's rules (x-api-key and
+fake server speaking that API (tests/fakes/fake_model.py, /v1/messages),
+on a real Kafka broker: the request follows the API's rules (x-api-key and
 anthropic-version headers and no Authorization, system at the top level,
 max_tokens always, top_p only when set, no response_format), replies
 parse for every method, usage is counted, 529 is retried, and the key
@@ -33,26 +33,18 @@ def main():
     kafka = vstest.Kafka().start()
     kafka.create_topics({"an.jobs": 2, "an.results": 2})
     fake = vstest.FakeModel(require_key=SECRET).start()
-    conf = vstest.scratch("vsampd-an-", ".conf")
-    with open(conf, "w") as f:
-        f.write("""
-kafka: { brokers = "%s"; group_id = "vsampd-an"; jobs_topic = "an.jobs";
-         results_topic = "an.results"; };
-backends = (
-  { name = "claude"; type = "anthropic"; url = "%s";
-    model = "claude-test"; api_key_env = "VSAMPD_ANT_KEY";
-    max_retries = 2; timeout_ms = 20000; },
-  { name = "claude_p"; type = "anthropic"; url = "%s";
-    model = "claude-test"; api_key_env = "VSAMPD_ANT_KEY"; top_p = 0.9;
-    max_tokens = 321; }
-);
-defaults = { backend = "claude"; k = 3; top_p = 0.5; };
-metrics = { listen = ""; };
-dedup = { state_file = ""; };
-""" % (kafka.bootstrap, fake.base, fake.base))
-    d = vstest.spawn([vstest.vsampd_bin(), "-d", "-f", conf],
-                     name="vsampd-an")
-    d.wait_log(r"ready: consuming", timeout=60)
+    claude = {"type": "anthropic", "model": "claude-test",
+              "api_key_env": "VSAMPD_ANT_KEY"}
+    conf = vstest.conf(
+        vstest.scratch("vsampd-an-", ".conf"), kafka.bootstrap,
+        kafka={"group_id": "vsampd-an", "jobs_topic": "an.jobs",
+               "results_topic": "an.results"},
+        backends=[vstest.backend("claude", fake.base, max_retries=2,
+                                 timeout_ms=20000, **claude),
+                  vstest.backend("claude_p", fake.base, top_p=0.9,
+                                 max_tokens=321, **claude)],
+        defaults={"backend": "claude", "k": 3, "top_p": 0.5})
+    d = vstest.vsampd(conf, "-d", name="vsampd-an")
     jobs = [{"id": "an-%s" % m, "method": m, "k": 3, "n": 3,
              "prompt": "Name a bird. (%s)" % m} for m in METHODS]
     jobs.append({"id": "an-529", "k": 3,

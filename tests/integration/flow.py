@@ -26,29 +26,21 @@ RPM = 60
 
 
 def write_conf(path, brokers, url_a, url_b, port):
-    with open(path, "w") as f:
-        f.write("""
-kafka: {
-  brokers = "%s";
-  group_id = "vsampd-flow";
-  jobs_topic = "fl.jobs";
-  results_topic = "fl.results";
-  consumer = { session_timeout_ms = 6000; heartbeat_interval_ms = 500; };
-  producer = { linger_ms = 5; };
-};
-backends = (
-  { name = "limited"; type = "openai"; url = "%s"; model = "fake";
-    rpm = %d; max_inflight = 8; timeout_ms = 10000; max_retries = 3; },
-  { name = "a"; type = "openai"; url = "%s"; model = "fake-a";
-    fallback = [ "b" ]; max_inflight = 8; timeout_ms = 3000;
-    max_retries = 1; },
-  { name = "b"; type = "openai"; url = "%s"; model = "fake-b";
-    max_inflight = 8; timeout_ms = 10000; max_retries = 1; }
-);
-defaults = { backend = "limited"; method = "vs_standard"; k = 2; };
-metrics = { listen = "127.0.0.1:%d"; };
-dedup = { state_file = ""; };
-""" % (brokers, url_a, RPM, url_a, url_b, port))
+    return vstest.conf(
+        path, brokers,
+        kafka={"group_id": "vsampd-flow", "jobs_topic": "fl.jobs",
+               "results_topic": "fl.results",
+               "consumer": vstest.FAST_CONSUMER,
+               "producer": {"linger_ms": 5}},
+        backends=[vstest.backend("limited", url_a, rpm=RPM, max_inflight=8,
+                                 timeout_ms=10000, max_retries=3),
+                  vstest.backend("a", url_a, model="fake-a", fallback=["b"],
+                                 max_inflight=8, timeout_ms=3000,
+                                 max_retries=1),
+                  vstest.backend("b", url_b, model="fake-b", max_inflight=8,
+                                 timeout_ms=10000, max_retries=1)],
+        defaults={"backend": "limited", "method": "vs_standard", "k": 2},
+        metrics={"listen": "127.0.0.1:%d" % port})
 
 
 def max_in_window(times, window=60.0):
@@ -72,9 +64,7 @@ def main():
     port = vstest.free_port()
     conf = vstest.scratch("flow-", ".conf")
     write_conf(conf, kafka.bootstrap, fa.url, fb.url, port)
-    d = vstest.spawn([vstest.vsampd_bin(), "-d", "-f", conf],
-                     name="vsampd-flow")
-    d.wait_log(r"ready: consuming", timeout=60)
+    d = vstest.vsampd(conf, "-d", name="vsampd-flow")
     results = vstest.Collector(kafka.bootstrap, "fl.results")
     metrics = "http://127.0.0.1:%d/metrics" % port
 

@@ -10,7 +10,7 @@
 # files are checked by the main stage).
 set -u
 
-src=${VSAMPD_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+src=${VSAMPD_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 n=0
 failed=0
 

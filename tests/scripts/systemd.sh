@@ -10,10 +10,10 @@
 # systemd-analyze (Debian package systemd) are skipped without it.
 #
 # VSAMPD_BUILDDIR and VSAMPD_SRCDIR come from the test harness; by hand:
-#	VSAMPD_BUILDDIR=_build VSAMPD_SRCDIR=. bash tests/systemd.sh
+#	VSAMPD_BUILDDIR=_build VSAMPD_SRCDIR=. bash tests/scripts/systemd.sh
 set -u
 
-srcdir=${VSAMPD_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+srcdir=${VSAMPD_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 builddir=${VSAMPD_BUILDDIR:-$(pwd)}
 template=$srcdir/systemd/vsampd.service.in
 conf=$srcdir/conf/vsampd.conf

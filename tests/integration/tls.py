@@ -14,10 +14,10 @@ over SSL only, against fake OpenAI-compatible backends over HTTPS.
     backend's ca_file is its own: the same server is refused by
     backends that trust another CA or the system store, and no
     kept-alive connection is lent across them.
-  - A reply that stops mid-body (tests/stallproxy.py keeps the connection
-    open and forwards nothing more) is aborted after the stall window, a
-    quarter of timeout_ms, long before timeout_ms itself; the job is
-    retried, then gets an error result that names the stall.
+  - A reply that stops mid-body (tests/fakes/stallproxy.py keeps the
+    connection open and forwards nothing more) is aborted after the stall
+    window, a quarter of timeout_ms, long before timeout_ms itself; the
+    job is retried, then gets an error result that names the stall.
 
 Certificates are made at run time by tests/tls/mkcerts.sh (openssl CLI)
 in the scratch directory. TAP output, run by automake's tap-driver.sh.
@@ -40,7 +40,7 @@ from vstest import Tap  # noqa: E402
 
 PROFILE = os.environ.get("VSAMPD_IT_PROFILE", "full")
 MKCERTS = os.path.join(vstest.SRCDIR, "tests", "tls", "mkcerts.sh")
-STALLPROXY = os.path.join(vstest.SRCDIR, "tests", "stallproxy.py")
+STALLPROXY = os.path.join(vstest.SRCDIR, "tests", "fakes", "stallproxy.py")
 JOBS, RESULTS = "tl.jobs", "tl.results"
 TIMEOUT_MS = 20000              # the stall backend's timeout_ms
 STALL_S = TIMEOUT_MS / 4 / 1000.0   # http.c: a quarter of timeout_ms
@@ -50,7 +50,7 @@ tap = Tap()
 
 
 class StallProxy:
-    """tests/stallproxy.py in front of a plain-HTTP backend."""
+    """tests/fakes/stallproxy.py in front of a plain-HTTP backend."""
 
     def __init__(self, upstream_port):
         self.proc = vstest.Proc(
@@ -99,34 +99,22 @@ class StallProxy:
 
 
 def write_conf(path, kafka, kafka_ca, backends, metrics_port, group):
-    ssl = 'security_protocol = "ssl"; ssl_ca_location = "%s";' % kafka_ca
-    with open(path, "w") as f:
-        f.write("""
-kafka: {
-  brokers = "%s";
-  group_id = "%s";
-  jobs_topic = "%s";
-  results_topic = "%s";
-  consumer = { %s session_timeout_ms = 6000; heartbeat_interval_ms = 500;
-               auto_commit_interval_ms = 500; };
-  producer = { %s linger_ms = 5; };
-};
-backends = (
-%s
-);
-defaults = { backend = "good"; method = "vs_standard"; k = 3; };
-worker = { shutdown_timeout_ms = 10000; };
-metrics = { listen = "127.0.0.1:%d"; };
-dedup = { state_file = ""; };
-""" % (kafka.ssl_bootstrap, group, JOBS, RESULTS, ssl, ssl,
-            ",\n".join(backends), metrics_port))
+    ssl = {"security_protocol": "ssl", "ssl_ca_location": kafka_ca}
+    return vstest.conf(
+        path, kafka.ssl_bootstrap,
+        kafka={"group_id": group, "jobs_topic": JOBS, "results_topic": RESULTS,
+               "consumer": dict(ssl, auto_commit_interval_ms=500,
+                                **vstest.FAST_CONSUMER),
+               "producer": dict(ssl, linger_ms=5)},
+        backends=backends,
+        defaults={"backend": "good", "method": "vs_standard", "k": 3},
+        worker={"shutdown_timeout_ms": 10000},
+        metrics={"listen": "127.0.0.1:%d" % metrics_port})
 
 
 def backend(name, url, ca_file=None, timeout_ms=10000, max_retries=2):
-    return ('  { name = "%s"; type = "openai"; url = "%s"; model = "fake";'
-            ' %s timeout_ms = %d; max_retries = %d; }' % (
-                name, url, 'ca_file = "%s";' % ca_file if ca_file else "",
-                timeout_ms, max_retries))
+    return vstest.backend(name, url, ca_file=ca_file, timeout_ms=timeout_ms,
+                          max_retries=max_retries)
 
 
 def err(rec):
@@ -181,8 +169,7 @@ def main():
         backend("stall", "http://127.0.0.1:%d/v1" % proxy.port,
                 timeout_ms=TIMEOUT_MS, max_retries=1),
     ], mport, "vsampd-tls")
-    d = vstest.spawn([vstest.vsampd_bin(), "-d", "-f", conf],
-                     name="vsampd-tls")
+    d = vstest.vsampd(conf, "-d", name="vsampd-tls", ready=0)
 
     # 1. Kafka over SSL, verified against the test CA.
     with tap.step("kafka over SSL (ssl_ca_location = test CA): vsampd "
@@ -345,8 +332,7 @@ def main():
     write_conf(conf2, kafka, other_ca,
                [backend("good", good.url, ca_file=ca)], mport2,
                "vsampd-tls-badca")
-    d2 = vstest.spawn([vstest.vsampd_bin(), "-v", "-f", conf2],
-                      name="vsampd-tls-badca")
+    d2 = vstest.vsampd(conf2, "-v", name="vsampd-tls-badca", ready=0)
     with tap.step("kafka with the wrong CA: not ready, logs the SSL "
                   "verification failure"):
         m = d2.wait_log(r"[^\n]*SSL handshake failed[^\n]*", timeout=30)

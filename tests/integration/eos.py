@@ -26,28 +26,18 @@ tap = Tap()
 rnd = random.Random(7)
 
 
-def conf_text(brokers, url, group, topic_in, topic_out, eos):
-    return """
-kafka: {
-  brokers = "%s";
-  group_id = "%s";
-  jobs_topic = "%s";
-  results_topic = "%s";
-  dlq_topic = "x.dlq";
-  exactly_once = %s;
-  transactional_id = "%s-txn";
-  transaction_ms = 100;
-  consumer = { session_timeout_ms = 6000; heartbeat_interval_ms = 500; };
-  producer = { linger_ms = 5; };
-};
-backends = ( { name = "local"; type = "openai"; url = "%s"; model = "fake";
-               max_inflight = 32; } );
-defaults = { backend = "local"; k = 3; };
-worker = { max_inflight = 128; shutdown_timeout_ms = 10000; };
-metrics = { listen = ""; };
-dedup = { state_file = ""; };
-""" % (brokers, group, topic_in, topic_out, "true" if eos else "false",
-       group, url)
+def write_conf(path, brokers, url, group, topic_in, topic_out, eos):
+    return vstest.conf(
+        path, brokers,
+        kafka={"group_id": group, "jobs_topic": topic_in,
+               "results_topic": topic_out, "dlq_topic": "x.dlq",
+               "exactly_once": eos, "transactional_id": group + "-txn",
+               "transaction_ms": 100,
+               "consumer": vstest.FAST_CONSUMER,
+               "producer": {"linger_ms": 5}},
+        backends=[vstest.backend("local", url, max_inflight=32)],
+        defaults={"backend": "local", "k": 3},
+        worker={"max_inflight": 128, "shutdown_timeout_ms": 10000})
 
 
 def timed_run(kafka, fake, eos, n):
@@ -57,13 +47,11 @@ def timed_run(kafka, fake, eos, n):
     ids = ["t-%05d" % i for i in range(n)]
     vstest.produce(kafka.bootstrap, tin, [{"id": j, "prompt": "T %s" % j,
                                            "k": 3} for j in ids])
-    conf = vstest.scratch("eos-t-", ".conf")
-    with open(conf, "w") as f:
-        f.write(conf_text(kafka.bootstrap, fake.url, "g-" + tin, tin, tout,
-                          eos))
+    conf = write_conf(vstest.scratch("eos-t-", ".conf"), kafka.bootstrap,
+                      fake.url, "g-" + tin, tin, tout, eos)
     res = vstest.Collector(kafka.bootstrap, tout)
     t0 = time.monotonic()
-    d = vstest.spawn([vstest.vsampd_bin(), "-f", conf], name="vsampd-t")
+    d = vstest.vsampd(conf, name="vsampd-t", ready=0)
     res.wait(keys=set(ids), timeout=300)
     dt = time.monotonic() - t0
     d.stop()
@@ -78,10 +66,8 @@ def main():
     kafka = vstest.Kafka().start()
     kafka.create_topics({"x.jobs": 4, "x.results": 4, "x.dlq": 1})
     fake = vstest.FakeModel().start()
-    conf = vstest.scratch("eos-", ".conf")
-    with open(conf, "w") as f:
-        f.write(conf_text(kafka.bootstrap, fake.url, "vsampd-eos", "x.jobs",
-                          "x.results", True))
+    conf = write_conf(vstest.scratch("eos-", ".conf"), kafka.bootstrap,
+                      fake.url, "vsampd-eos", "x.jobs", "x.results", True)
     cycles = 10 if PROFILE == "full" else 3
     n = 3000 if PROFILE == "full" else 600
     ids = ["x-%05d" % i for i in range(n)]
@@ -94,15 +80,11 @@ def main():
     uncommitted = vstest.Collector(kafka.bootstrap, "x.results",
                                    isolation_level="read_uncommitted")
     for k in range(cycles):
-        d = vstest.spawn([vstest.vsampd_bin(), "-f", conf],
-                         name="vsampd-eos%d" % k)
-        d.wait_log(r"ready: consuming", timeout=90)
+        d = vstest.vsampd(conf, name="vsampd-eos%d" % k, ready=90)
         time.sleep(rnd.uniform(1.0, 3.0))
         d.send_signal(signal.SIGKILL)
         d.wait(30)
-    d = vstest.spawn([vstest.vsampd_bin(), "-v", "-f", conf],
-                     name="vsampd-eos-final")
-    d.wait_log(r"ready: consuming", timeout=90)
+    d = vstest.vsampd(conf, "-v", name="vsampd-eos-final", ready=90)
     # Frozen past its session timeout (6 s), it is evicted from the
     # group: on waking, its assignment is lost, and what it finished is
     # not committed but redone.
