@@ -39,11 +39,9 @@
 #include <unistd.h>
 
 #include "dedup.h"
+#include "hash.h"
 #include "scope.h"
 #include "xmalloc.h"
-
-#define FNV_OFFSET UINT64_C(0xcbf29ce484222325)
-#define FNV_PRIME UINT64_C(0x100000001b3)
 
 #define NBANDS 4
 #define BAND_BITS 16
@@ -85,38 +83,18 @@ struct scope {
 	int last_d;
 };
 
-/* The splitmix64 output function. */
-static uint64_t
-mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static uint64_t
-fnv_mix(const char *p, size_t len)
-{
-	const unsigned char *u = (const unsigned char *)p;
-	uint64_t h = FNV_OFFSET;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ u[i]) * FNV_PRIME;
-	return mix64(h);
-}
-
 /* Hash of a dedup_scope string; stored in the state file. */
 uint64_t
 scope_id_hash(const char *scope, size_t len)
 {
-	return fnv_mix(scope, len);
+	return hash_bytes(scope, len);
 }
 
 /* Hash of a job id; stored in the state file. */
 uint64_t
 scope_job_hash(const char *id, size_t len)
 {
-	return fnv_mix(id, len);
+	return hash_bytes(id, len);
 }
 
 static uint32_t
@@ -128,7 +106,7 @@ band_of(uint64_t sim, int b)
 static uint64_t
 key_exact(uint64_t scope, uint64_t exact)
 {
-	return mix64(scope ^ mix64(exact ^ salt_exact));
+	return hash_mix64(scope ^ hash_mix64(exact ^ salt_exact));
 }
 
 /*
@@ -143,7 +121,7 @@ key_exact(uint64_t scope, uint64_t exact)
 static uint64_t
 key_band(uint64_t scope, uint64_t sim, int b)
 {
-	return mix64(scope ^ salt_band[b]) +
+	return hash_mix64(scope ^ salt_band[b]) +
 	    ((uint64_t)band_of(sim, b) << (64 - BAND_BITS));
 }
 
@@ -779,14 +757,6 @@ get_u64(const unsigned char *p)
 	return v;
 }
 
-static uint64_t
-fnv_update(uint64_t h, const unsigned char *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * FNV_PRIME;
-	return h;
-}
-
 /* write(2) all of p, retrying short writes and EINTR. */
 static int
 write_all(int fd, const unsigned char *p, size_t len)
@@ -888,7 +858,7 @@ scope_save_begin(
 	put_u32(hdr + 8, FILE_VERSION);
 	put_u32(hdr + 12, ENTRY_SIZE);
 	put_u64(hdr + 16, 0);
-	sv->sum = fnv_update(FNV_OFFSET, hdr, sizeof(hdr));
+	sv->sum = hash_fnv1a(HASH_FNV_OFFSET, hdr, sizeof(hdr));
 	if (saver_write(sv, hdr, sizeof(hdr)) != 0) {
 		seterr(errstr, errlen, "%s: %s", sv->tmp, strerror(errno));
 		scope_save_free(sv);
@@ -907,7 +877,7 @@ saver_finish(struct scope_saver *sv, char *errstr, size_t errlen)
 	int fd = sv->fd;
 
 	put_u64(trl, sv->written);
-	sv->sum = fnv_update(sv->sum, trl, 8);
+	sv->sum = hash_fnv1a(sv->sum, trl, 8);
 	put_u64(trl + 8, sv->sum);
 	memcpy(trl + 16, magic_tail, 8);
 	if (saver_write(sv, trl, sizeof(trl)) != 0 || fsync(fd) != 0) {
@@ -977,7 +947,7 @@ scope_save_step(
 			if (++i == s->cap)
 				i = 0;
 		}
-		sv->sum = fnv_update(sv->sum, sv->buf, n * ENTRY_SIZE);
+		sv->sum = hash_fnv1a(sv->sum, sv->buf, n * ENTRY_SIZE);
 		if (saver_write(sv, sv->buf, n * ENTRY_SIZE) != 0) {
 			seterr(
 			    errstr, errlen, "%s: %s", sv->tmp, strerror(errno));
@@ -1100,7 +1070,7 @@ load_entries(struct scope *s, int fd, const char *path, uint64_t n,
 	unsigned char *buf, tail[16];
 	uint64_t sum, skip, done = 0;
 
-	sum = fnv_update(FNV_OFFSET, hdr, HDR_SIZE);
+	sum = hash_fnv1a(HASH_FNV_OFFSET, hdr, HDR_SIZE);
 	skip = n > s->cap ? n - s->cap : 0;
 	buf = xreallocarray(NULL, LOAD_CHUNK, ENTRY_SIZE);
 	while (done < n) {
@@ -1113,7 +1083,7 @@ load_entries(struct scope *s, int fd, const char *path, uint64_t n,
 			free(buf);
 			return -1;
 		}
-		sum = fnv_update(sum, buf, c * ENTRY_SIZE);
+		sum = hash_fnv1a(sum, buf, c * ENTRY_SIZE);
 		for (size_t j = 0; j < c; j++, done++) {
 			const unsigned char *p = buf + j * ENTRY_SIZE;
 
@@ -1128,7 +1098,7 @@ load_entries(struct scope *s, int fd, const char *path, uint64_t n,
 		seterr(errstr, errlen, "%s: truncated trailer", path);
 		return -1;
 	}
-	sum = fnv_update(sum, tail, 8);
+	sum = hash_fnv1a(sum, tail, 8);
 	if (sum != get_u64(tail + 8)) {
 		seterr(errstr, errlen, "%s: checksum mismatch", path);
 		return -1;
