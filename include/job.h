@@ -13,11 +13,12 @@
 #include <stdint.h>
 
 #include "chat.h"
+#include "mpscan.h"
 
 #define JOB_ID_MAX 256
 #define JOB_K_MAX 100
 #define JOB_N_MAX 1000
-#define JOB_DEPTH_MAX 32
+#define JOB_DEPTH_MAX MPSCAN_DEPTH_MAX /* the top map is level 1 */
 
 enum select_mode {
 	SELECT_WEIGHTED = 0,

@@ -6,14 +6,18 @@
  * is parsed with jansson and packed as msgpack first, so that the rules
  * and the error messages cannot drift apart between the two formats.
  *
- * Before msgpack-c sees a buffer, a small iterative scanner walks it once.
- * It bounds nesting at JOB_DEPTH_MAX levels (the top map is level 1), and
- * reports truncation and trailing bytes. This matters beyond the messages:
- * msgpack-c allocates a container's element array from its header before
- * it reads any element, so a five-byte input could otherwise ask for
- * gigabytes. Once the scan has seen every element that every header
- * claims, msgpack-c allocates at most a few dozen bytes per input byte,
- * and every recursion below is bounded by JOB_DEPTH_MAX.
+ * Before msgpack-c sees a buffer, the one pre-scanner (mpscan.c) walks it
+ * once. It bounds nesting at JOB_DEPTH_MAX levels (the top map is level
+ * 1), and reports truncation; this file adds trailing bytes and words the
+ * messages. This matters beyond the messages: msgpack-c allocates a
+ * container's element array from its header before it reads any element,
+ * so a five-byte input could otherwise ask for gigabytes. Once the scan
+ * has seen every element that every header claims, msgpack-c allocates at
+ * most a few dozen bytes per input byte, and every recursion below is
+ * bounded by JOB_DEPTH_MAX.
+ *
+ * Leaf module: no I/O, no globals; the only output is the job or the
+ * error text in the caller's buffer.
  *
  * Decisions worth knowing:
  * - Duplicate keys. In msgpack, a known field given twice is an error
@@ -52,6 +56,7 @@
 
 #include "chat.h"
 #include "job.h"
+#include "mpscan.h"
 #include "utf8.h"
 #include "xmalloc.h"
 
@@ -126,160 +131,28 @@ fail(char *errstr, size_t errlen, const char *fmt, ...)
 }
 
 /*
- * Walk the one msgpack object at p[0..len) without building it, and set
- * *endp to the offset just past it. Iterative, with one counter of items
- * still expected per open container. Returns 0, or -1 with errstr.
+ * Scan the one msgpack object at p[0..len) (see mpscan.h) and set *endp
+ * to the offset just past it. Returns 0, or -1 with errstr in the words
+ * docs/schema.md gives.
  */
 static int
-mp_scan(const unsigned char *p, size_t len, size_t *endp, char *errstr,
+scan_job(const unsigned char *p, size_t len, size_t *endp, char *errstr,
     size_t errlen)
 {
-	uint64_t left[JOB_DEPTH_MAX + 1];
-	size_t off = 0;
-	int depth = 0;
+	size_t at;
 
-	left[0] = 1;
-	for (;;) {
-		enum { SCALAR, BYTES, ARRAY, MAP } kind = SCALAR;
-		size_t lenbytes = 0, extra = 0;
-		uint64_t n = 0, body = 0, items;
-		unsigned char c;
-
-		if (off >= len)
-			return fail(errstr, errlen, "job: truncated msgpack");
-		c = p[off];
-		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 ||
-		    c == 0xc3)
-			kind = SCALAR;
-		else if (c <= 0x8f) {
-			kind = MAP;
-			n = c & 0x0f;
-		} else if (c <= 0x9f) {
-			kind = ARRAY;
-			n = c & 0x0f;
-		} else if (c <= 0xbf) {
-			kind = BYTES;
-			n = c & 0x1f;
-		} else {
-			switch (c) {
-			case 0xc4: /* bin 8 */
-			case 0xd9: /* str 8 */
-				kind = BYTES;
-				lenbytes = 1;
-				break;
-			case 0xc5:
-			case 0xda:
-				kind = BYTES;
-				lenbytes = 2;
-				break;
-			case 0xc6:
-			case 0xdb:
-				kind = BYTES;
-				lenbytes = 4;
-				break;
-			case 0xc7: /* ext 8/16/32: length, then a type byte */
-				kind = BYTES;
-				lenbytes = 1;
-				extra = 1;
-				break;
-			case 0xc8:
-				kind = BYTES;
-				lenbytes = 2;
-				extra = 1;
-				break;
-			case 0xc9:
-				kind = BYTES;
-				lenbytes = 4;
-				extra = 1;
-				break;
-			case 0xcc: /* uint 8 */
-			case 0xd0: /* int 8 */
-				body = 1;
-				break;
-			case 0xcd:
-			case 0xd1:
-				body = 2;
-				break;
-			case 0xca: /* float 32 */
-			case 0xce:
-			case 0xd2:
-				body = 4;
-				break;
-			case 0xcb: /* float 64 */
-			case 0xcf:
-			case 0xd3:
-				body = 8;
-				break;
-			case 0xd4: /* fixext 1..16: a type byte, then data */
-				body = 2;
-				break;
-			case 0xd5:
-				body = 3;
-				break;
-			case 0xd6:
-				body = 5;
-				break;
-			case 0xd7:
-				body = 9;
-				break;
-			case 0xd8:
-				body = 17;
-				break;
-			case 0xdc:
-				kind = ARRAY;
-				lenbytes = 2;
-				break;
-			case 0xdd:
-				kind = ARRAY;
-				lenbytes = 4;
-				break;
-			case 0xde:
-				kind = MAP;
-				lenbytes = 2;
-				break;
-			case 0xdf:
-				kind = MAP;
-				lenbytes = 4;
-				break;
-			default: /* 0xc1 is never used */
-				return fail(
-				    errstr, errlen, "job: invalid msgpack");
-			}
-		}
-		if (len - off < 1 + lenbytes + extra)
-			return fail(errstr, errlen, "job: truncated msgpack");
-		for (size_t i = 0; i < lenbytes; i++)
-			n = (n << 8) | p[off + 1 + i];
-		off += 1 + lenbytes + extra;
-		if (kind == BYTES)
-			body = n;
-		if (body > len - off)
-			return fail(errstr, errlen, "job: truncated msgpack");
-		off += (size_t)body;
-		left[depth]--;
-
-		if (kind == ARRAY || kind == MAP) {
-			/* This container is at level depth + 1. */
-			if (depth >= JOB_DEPTH_MAX)
-				return fail(errstr, errlen,
-				    "job: nested deeper than %d levels",
-				    JOB_DEPTH_MAX);
-			items = kind == MAP ? 2 * n : n;
-			/* Every item takes at least one byte: fail early. */
-			if (items > len - off)
-				return fail(
-				    errstr, errlen, "job: truncated msgpack");
-			if (items > 0)
-				left[++depth] = items;
-		}
-		while (left[depth] == 0) {
-			if (depth == 0) {
-				*endp = off;
-				return 0;
-			}
-			depth--;
-		}
+	switch (mpscan_object(p, len, endp, &at)) {
+	case MPSCAN_OK:
+		return 0;
+	case MPSCAN_INVALID:
+		return fail(errstr, errlen, "job: invalid msgpack");
+	case MPSCAN_TOO_DEEP:
+		return fail(errstr, errlen, "job: nested deeper than %d levels",
+		    JOB_DEPTH_MAX);
+	case MPSCAN_TRUNCATED:
+		break;
 	}
+	return fail(errstr, errlen, "job: truncated msgpack");
 }
 
 /* msgpack_packer callback: append to a struct buf (cannot fail). */
@@ -1027,7 +900,7 @@ job_from_msgpack(
 		fail(errstr, errlen, "job: not a msgpack map or JSON object");
 		return NULL;
 	}
-	if (mp_scan(p, len, &end, errstr, errlen) == -1)
+	if (scan_job(p, len, &end, errstr, errlen) == -1)
 		return NULL;
 	if (end != len) {
 		fail(errstr, errlen, "trailing data after job");

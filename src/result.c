@@ -23,16 +23,10 @@
 
 #include "log.h"
 #include "mpjson.h"
+#include "mpscan.h"
 #include "result.h"
 #include "utf8.h"
 #include "xmalloc.h"
-
-/*
- * msgpack-c refuses to open a container when this many are open already
- * (it says "out of memory"); the pre-scan applies the same limit so that
- * it rejects exactly what msgpack-c would.
- */
-#define MP_MAXDEPTH 32
 
 static const char *err_names[ERR_COUNT] = {
     "ok",
@@ -148,147 +142,29 @@ result_set_error(struct result *r, enum err_code code, const char *msg)
 
 /* ---- the msgpack pre-scan ---- */
 
-static uint64_t
-mp_be(const unsigned char *p, size_t n)
-{
-	uint64_t v = 0;
-
-	for (size_t i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 /*
- * Check that buf holds one complete msgpack object and set *objlen to its
- * length, without building anything. msgpack-c allocates the slots of an
- * array or map as soon as it reads the header, so a 5-byte header claiming
- * 4 billion elements would cost it ~100 GB. An object that scans complete
- * has a byte at least for each element announced, so msgpack-c's work is
- * bounded by len; the scan gives up as soon as the elements still to come
- * outnumber the bytes left. Nesting is limited as msgpack-c limits it.
- * Returns 0, or -1 with a reason in errstr.
+ * Scan the one msgpack object at buf[0..len) (see mpscan.h) and set
+ * *objlen to its length. Returns 0, or -1 with a reason in errstr.
  */
 static int
-mp_scan(
+scan_result(
     const void *buf, size_t len, size_t *objlen, char *errstr, size_t errlen)
 {
-	const unsigned char *p = buf;
-	uint64_t stack[MP_MAXDEPTH];
-	uint64_t todo = 1; /* objects announced and not yet read */
-	size_t off = 0;
-	int top = 0;
+	size_t at;
 
-	do {
-		unsigned char b;
-		size_t hdr = 0; /* bytes after the type byte */
-		uint64_t data = 0, kids = 0;
-		int container = 0;
-
-		if (top > 0)
-			stack[top - 1]--;
-		if (off >= len || todo > len - off)
-			goto truncated;
-		todo--;
-		b = p[off++];
-		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 ||
-		    b == 0xc3)
-			;
-		else if (b >= 0x80 && b <= 0x8f) {
-			kids = (uint64_t)(b & 0x0f) * 2;
-			container = 1;
-		} else if (b >= 0x90 && b <= 0x9f) {
-			kids = b & 0x0f;
-			container = 1;
-		} else if (b >= 0xa0 && b <= 0xbf)
-			data = b & 0x1f;
-		else {
-			switch (b) {
-			case 0xc4: /* bin 8, 16, 32 */
-			case 0xc5:
-			case 0xc6:
-			case 0xd9: /* str 8, 16, 32 */
-			case 0xda:
-			case 0xdb:
-				hdr = (size_t)1
-				    << (b >= 0xd9 ? b - 0xd9 : b - 0xc4);
-				if (len - off < hdr)
-					goto truncated;
-				data = mp_be(p + off, hdr);
-				break;
-			case 0xc7: /* ext 8, 16, 32: length, then type */
-			case 0xc8:
-			case 0xc9:
-				hdr = (size_t)1 << (b - 0xc7);
-				if (len - off < hdr)
-					goto truncated;
-				data = mp_be(p + off, hdr) + 1;
-				break;
-			case 0xca:
-				data = 4;
-				break;
-			case 0xcb:
-				data = 8;
-				break;
-			case 0xcc: /* uint 8..64, int 8..64 */
-			case 0xcd:
-			case 0xce:
-			case 0xcf:
-				data = (uint64_t)1 << (b - 0xcc);
-				break;
-			case 0xd0:
-			case 0xd1:
-			case 0xd2:
-			case 0xd3:
-				data = (uint64_t)1 << (b - 0xd0);
-				break;
-			case 0xd4: /* fixext 1..16: type, then data */
-			case 0xd5:
-			case 0xd6:
-			case 0xd7:
-			case 0xd8:
-				data = ((uint64_t)1 << (b - 0xd4)) + 1;
-				break;
-			case 0xdc: /* array 16, 32 */
-			case 0xdd:
-			case 0xde: /* map 16, 32 */
-			case 0xdf:
-				hdr = (b == 0xdc || b == 0xde) ? 2 : 4;
-				if (len - off < hdr)
-					goto truncated;
-				kids = mp_be(p + off, hdr);
-				if (b >= 0xde)
-					kids *= 2;
-				container = 1;
-				break;
-			default: /* 0xc1 is never used */
-				snprintf(errstr, errlen,
-				    "invalid msgpack type byte at %zu",
-				    off - 1);
-				return -1;
-			}
-		}
-		off += hdr;
-		if (data > len - off)
-			goto truncated;
-		off += (size_t)data;
-		if (container) {
-			if (top == MP_MAXDEPTH) {
-				snprintf(errstr, errlen,
-				    "msgpack nested deeper than %d levels",
-				    MP_MAXDEPTH);
-				return -1;
-			}
-			todo += kids;
-			if (kids > 0)
-				stack[top++] = kids;
-		}
-		while (top > 0 && stack[top - 1] == 0)
-			top--;
-	} while (top > 0);
-	*objlen = off;
-	return 0;
-
-truncated:
+	switch (mpscan_object(buf, len, objlen, &at)) {
+	case MPSCAN_OK:
+		return 0;
+	case MPSCAN_INVALID:
+		snprintf(errstr, errlen, "invalid msgpack type byte at %zu", at);
+		return -1;
+	case MPSCAN_TOO_DEEP:
+		snprintf(errstr, errlen, "msgpack nested deeper than %d levels",
+		    MPSCAN_DEPTH_MAX);
+		return -1;
+	case MPSCAN_TRUNCATED:
+		break;
+	}
 	snprintf(errstr, errlen, "truncated msgpack");
 	return -1;
 }
@@ -463,7 +339,7 @@ result_encode(const struct result *r, size_t *lenp)
 
 	pk_cstr(&pk, "metadata");
 	if (r->metadata != NULL && r->metadata_len > 0 &&
-	    mp_scan(r->metadata, r->metadata_len, &mlen, err, sizeof(err)) ==
+	    scan_result(r->metadata, r->metadata_len, &mlen, err, sizeof(err)) ==
 		0 &&
 	    mlen == r->metadata_len)
 		sbuf_write(&sb, r->metadata, r->metadata_len);
@@ -897,7 +773,7 @@ result_decode(const void *buf, size_t len, char *errstr, size_t errlen)
 		snprintf(errstr, errlen, "empty result");
 		return NULL;
 	}
-	if (mp_scan(buf, len, &objlen, errstr, errlen) != 0)
+	if (scan_result(buf, len, &objlen, errstr, errlen) != 0)
 		return NULL;
 	if (objlen != len) {
 		snprintf(errstr, errlen, "trailing bytes after the result");
@@ -1049,7 +925,7 @@ mp_key(const msgpack_object *k, size_t *lenp)
  * bin -> base64 string, ext -> null, NaN and infinities -> null, integers
  * beyond the int64 range -> real, non-string map keys -> their JSON text
  * (a later duplicate key wins). Recursion is bounded: every caller has
- * run mp_scan first.
+ * run the pre-scan first.
  */
 static json_t *
 mp_to_json(const msgpack_object *o)
@@ -1108,7 +984,7 @@ metadata_json(const struct result *r)
 	char err[64];
 
 	if (r->metadata == NULL || r->metadata_len == 0 ||
-	    mp_scan(r->metadata, r->metadata_len, &objlen, err, sizeof(err)) !=
+	    scan_result(r->metadata, r->metadata_len, &objlen, err, sizeof(err)) !=
 		0 ||
 	    objlen != r->metadata_len)
 		return json_null();
