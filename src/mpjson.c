@@ -10,7 +10,6 @@
 #include <msgpack.h>
 
 #include "mpjson.h"
-#include "openai.h"
 #include "utf8.h"
 #include "xmalloc.h"
 
@@ -69,7 +68,7 @@ to_json(const msgpack_object *o, int depth)
 			return json_null();
 		return json_real(o->via.f64);
 	case MSGPACK_OBJECT_STR:
-		return openai_json_text(o->via.str.ptr, o->via.str.size);
+		return utf8_json_string(o->via.str.ptr, o->via.str.size);
 	case MSGPACK_OBJECT_BIN:
 		return mpjson_base64(o->via.bin.ptr, o->via.bin.size);
 	case MSGPACK_OBJECT_EXT:
@@ -98,7 +97,7 @@ to_json(const msgpack_object *o, int depth)
 				return NULL;
 			}
 			if (kv->key.type == MSGPACK_OBJECT_STR) {
-				k = openai_json_text(
+				k = utf8_json_string(
 				    kv->key.via.str.ptr, kv->key.via.str.size);
 			} else {
 				json_t *kj = to_json(&kv->key, depth + 1);

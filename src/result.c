@@ -814,60 +814,10 @@ jset(json_t *obj, const char *key, json_t *val)
 		fatalx("out of memory");
 }
 
-/* The length of a UTF-8 sequence from its lead byte; 0 when it is none. */
-static size_t
-utf8_seqlen(unsigned char c)
-{
-	if (c < 0x80)
-		return 1;
-	if ((c & 0xe0) == 0xc0)
-		return 2;
-	if ((c & 0xf0) == 0xe0)
-		return 3;
-	if ((c & 0xf8) == 0xf0)
-		return 4;
-	return 0;
-}
-
-/*
- * A JSON string from bytes that ought to be UTF-8; jansson refuses
- * anything else, so each invalid byte becomes U+FFFD instead. NUL bytes
- * are kept (as \u0000).
- */
-static json_t *
-jstr(const char *s, size_t len)
-{
-	struct buf b;
-	json_t *j;
-	size_t i = 0;
-
-	if (s == NULL) {
-		s = "";
-		len = 0;
-	}
-	if (utf8_valid(s, len))
-		return jcheck(json_stringn(s, len));
-	buf_init(&b);
-	while (i < len) {
-		size_t n = utf8_seqlen((unsigned char)s[i]);
-
-		if (n > 0 && n <= len - i && utf8_valid(s + i, n)) {
-			buf_append(&b, s + i, n);
-			i += n;
-		} else {
-			buf_append(&b, "\xef\xbf\xbd", 3);
-			i++;
-		}
-	}
-	j = jcheck(json_stringn(b.data != NULL ? b.data : "", b.len));
-	buf_free(&b);
-	return j;
-}
-
 static json_t *
 jstr_nil(const char *s)
 {
-	return s == NULL ? json_null() : jstr(s, strlen(s));
+	return s == NULL ? json_null() : utf8_json_string(s, strlen(s));
 }
 
 /* A real, or null for NaN and infinities (JSON has no such numbers). */
@@ -945,7 +895,7 @@ mp_to_json(const msgpack_object *o)
 	case MSGPACK_OBJECT_FLOAT64:
 		return jcheck(jreal(o->via.f64));
 	case MSGPACK_OBJECT_STR:
-		return jstr(o->via.str.ptr, o->via.str.size);
+		return utf8_json_string(o->via.str.ptr, o->via.str.size);
 	case MSGPACK_OBJECT_BIN:
 		return jbase64(
 		    (const unsigned char *)o->via.bin.ptr, o->via.bin.size);
@@ -1039,7 +989,7 @@ result_to_json(const struct result *r)
 		const struct candidate *c = &r->cands[i];
 
 		o = jcheck(json_object());
-		jset(o, "text", jstr(c->text, c->len));
+		jset(o, "text", utf8_json_string(c->text, c->len));
 		jset(o, "probability", jreal(c->probability));
 		jset(o, "verbalized", jreal(c->verbalized));
 		jset(o, "turn", json_integer(c->turn));
