@@ -820,110 +820,6 @@ jstr_nil(const char *s)
 	return s == NULL ? json_null() : utf8_json_string(s, strlen(s));
 }
 
-/* A real, or null for NaN and infinities (JSON has no such numbers). */
-static json_t *
-jreal(double d)
-{
-	return isfinite(d) ? json_real(d) : json_null();
-}
-
-/* An unsigned integer; past json_int_t, a real (rounded, still a
- * number). */
-static json_t *
-juint(uint64_t u)
-{
-	if (u <= (uint64_t)INT64_MAX)
-		return json_integer((json_int_t)u);
-	return json_real((double)u);
-}
-
-static json_t *
-jbase64(const unsigned char *p, size_t len)
-{
-	return jcheck(mpjson_base64(p, len));
-}
-
-static json_t *mp_to_json(const msgpack_object *o);
-
-/*
- * A JSON object key for a msgpack map key: a str as it is, anything else
- * as its compact JSON text (1 -> "1", nil -> "null", [1,2] -> "[1,2]"),
- * bin as its base64 text.
- */
-static char *
-mp_key(const msgpack_object *k, size_t *lenp)
-{
-	json_t *j;
-	char *s;
-
-	j = mp_to_json(k);
-	if (json_is_string(j)) {
-		*lenp = json_string_length(j);
-		s = xmalloc(*lenp + 1);
-		memcpy(s, json_string_value(j), *lenp + 1);
-	} else {
-		if ((s = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT)) == NULL)
-			fatalx("out of memory");
-		*lenp = strlen(s);
-	}
-	json_decref(j);
-	return s;
-}
-
-/*
- * Convert msgpack to JSON for people. Where JSON has no equivalent:
- * bin -> base64 string, ext -> null, NaN and infinities -> null, integers
- * beyond the int64 range -> real, non-string map keys -> their JSON text
- * (a later duplicate key wins). Recursion is bounded: every caller has
- * run the pre-scan first.
- */
-static json_t *
-mp_to_json(const msgpack_object *o)
-{
-	json_t *j;
-
-	switch (o->type) {
-	case MSGPACK_OBJECT_NIL:
-		return json_null();
-	case MSGPACK_OBJECT_BOOLEAN:
-		return json_boolean(o->via.boolean);
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		return jcheck(juint(o->via.u64));
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		return jcheck(json_integer(o->via.i64));
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64:
-		return jcheck(jreal(o->via.f64));
-	case MSGPACK_OBJECT_STR:
-		return utf8_json_string(o->via.str.ptr, o->via.str.size);
-	case MSGPACK_OBJECT_BIN:
-		return jbase64(
-		    (const unsigned char *)o->via.bin.ptr, o->via.bin.size);
-	case MSGPACK_OBJECT_ARRAY:
-		j = jcheck(json_array());
-		for (uint32_t i = 0; i < o->via.array.size; i++)
-			if (json_array_append_new(
-				j, mp_to_json(&o->via.array.ptr[i])) != 0)
-				fatalx("out of memory");
-		return j;
-	case MSGPACK_OBJECT_MAP:
-		j = jcheck(json_object());
-		for (uint32_t i = 0; i < o->via.map.size; i++) {
-			size_t klen;
-			char *k = mp_key(&o->via.map.ptr[i].key, &klen);
-
-			/* mp_key's text is valid UTF-8; NULs are allowed. */
-			if (json_object_setn_new(j, k, klen,
-				mp_to_json(&o->via.map.ptr[i].val)) != 0)
-				fatalx("out of memory");
-			free(k);
-		}
-		return j;
-	default: /* ext, and anything newer */
-		return json_null();
-	}
-}
-
 /* The metadata bytes as JSON; null when absent or not one object. */
 static json_t *
 metadata_json(const struct result *r)
@@ -934,14 +830,14 @@ metadata_json(const struct result *r)
 	char err[64];
 
 	if (r->metadata == NULL || r->metadata_len == 0 ||
-	    scan_result(r->metadata, r->metadata_len, &objlen, err, sizeof(err)) !=
-		0 ||
+	    scan_result(r->metadata, r->metadata_len, &objlen, err,
+		sizeof(err)) != 0 ||
 	    objlen != r->metadata_len)
 		return json_null();
 	msgpack_unpacked_init(&u);
 	if (msgpack_unpack_next(&u, r->metadata, r->metadata_len, &off) ==
 	    MSGPACK_UNPACK_SUCCESS)
-		j = mp_to_json(&u.data);
+		j = mpjson_value(&u.data);
 	else
 		j = json_null();
 	msgpack_unpacked_destroy(&u);
@@ -951,10 +847,10 @@ metadata_json(const struct result *r)
 /*
  * The result as one compact JSON line without the newline: the keys of
  * result_encode(), in the same order and under the same rules, with
- * NaN as null and metadata converted as mp_to_json() says. Text that is
- * not UTF-8 gets U+FFFD for each bad byte. Floats are printed with 17
- * significant digits, so they read back to the same double. Returns a
- * string the caller frees with free().
+ * NaN as null and metadata converted by mpjson. Text that is not UTF-8
+ * gets U+FFFD for each bad byte. It is printed as mpjson_dumps() prints
+ * (floats with 15 significant digits), so that it is the text vsampctl
+ * has always shown. Returns a string the caller frees with free().
  */
 char *
 result_to_json(const struct result *r)
@@ -990,8 +886,8 @@ result_to_json(const struct result *r)
 
 		o = jcheck(json_object());
 		jset(o, "text", utf8_json_string(c->text, c->len));
-		jset(o, "probability", jreal(c->probability));
-		jset(o, "verbalized", jreal(c->verbalized));
+		jset(o, "probability", mpjson_real(c->probability));
+		jset(o, "verbalized", mpjson_real(c->verbalized));
 		jset(o, "turn", json_integer(c->turn));
 		if (json_array_append_new(a, o) != 0)
 			fatalx("out of memory");
@@ -1011,23 +907,23 @@ result_to_json(const struct result *r)
 		jset(root, "dedup", json_null());
 	if (ok && r->has_diversity) {
 		o = jcheck(json_object());
-		jset(o, "semantic", jreal(r->semantic));
-		jset(o, "rouge_l", jreal(r->rouge_l));
-		jset(o, "distinct_1", jreal(r->distinct[0]));
-		jset(o, "distinct_2", jreal(r->distinct[1]));
-		jset(o, "distinct_3", jreal(r->distinct[2]));
+		jset(o, "semantic", mpjson_real(r->semantic));
+		jset(o, "rouge_l", mpjson_real(r->rouge_l));
+		jset(o, "distinct_1", mpjson_real(r->distinct[0]));
+		jset(o, "distinct_2", mpjson_real(r->distinct[1]));
+		jset(o, "distinct_3", mpjson_real(r->distinct[2]));
 		jset(root, "diversity", o);
 	} else
 		jset(root, "diversity", json_null());
 
 	o = jcheck(json_object());
-	jset(o, "requests", juint(r->requests));
-	jset(o, "prompt_tokens", juint(r->prompt_tokens));
-	jset(o, "completion_tokens", juint(r->completion_tokens));
+	jset(o, "requests", mpjson_uint(r->requests));
+	jset(o, "prompt_tokens", mpjson_uint(r->prompt_tokens));
+	jset(o, "completion_tokens", mpjson_uint(r->completion_tokens));
 	jset(root, "usage", o);
 	jset(root, "attempts", json_integer(r->attempts));
 	jset(root, "failed_calls", json_integer(r->failed_calls));
-	jset(root, "latency_ms", juint(r->latency_ms));
+	jset(root, "latency_ms", mpjson_uint(r->latency_ms));
 
 	if (r->source_topic != NULL) {
 		o = jcheck(json_object());
@@ -1039,9 +935,7 @@ result_to_json(const struct result *r)
 		jset(root, "source", json_null());
 	jset(root, "metadata", metadata_json(r));
 
-	s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	s = mpjson_dumps(root);
 	json_decref(root);
-	if (s == NULL)
-		fatalx("out of memory");
 	return s;
 }
