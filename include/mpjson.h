@@ -6,7 +6,8 @@
  * infinities, which JSON lacks, become null; integers beyond int64 become
  * reals), strings as strings (invalid UTF-8 is replaced by U+FFFD, so
  * the output is always valid JSON), binary data and the data of ext
- * values as base64 strings.
+ * values as base64 strings. result_to_json() is its user: vsampctl reads
+ * results with result_decode() and prints them through it.
  *
  * Leaf module: no I/O; it converts values it is handed and never parses
  * bytes (msgpack-c and the pre-scan in mpscan.c do that).
@@ -39,13 +40,5 @@ json_t *mpjson_uint(uint64_t u);
  * memory is fatal.
  */
 char *mpjson_dumps(const json_t *v);
-
-/*
- * The JSON text of the single msgpack value in buf[0..len), as
- * mpjson_dumps() prints it. Returns a malloc'ed string, or NULL with
- * errstr when buf is not exactly one value.
- */
-char *mpjson_from_msgpack(
-    const void *buf, size_t len, char *errstr, size_t errlen);
 
 #endif

@@ -11,7 +11,9 @@
  *
  * tail reads the results topic without joining a consumer group (it
  * commits nothing and disturbs no one), from the beginning or the end,
- * up to the end or following, and prints each result as a JSON line.
+ * up to the end or following, and prints each result as a JSON line:
+ * read with the typed decoder (result_decode) and printed by
+ * result_to_json, as every vsampctl command reads and prints results.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,8 +32,8 @@
 #include "job.h"
 #include "kafka.h"
 #include "loop.h"
-#include "mpjson.h"
 #include "progress.h"
+#include "result.h"
 #include "xmalloc.h"
 
 static volatile sig_atomic_t interrupted;
@@ -331,43 +333,46 @@ struct tail_filter {
 	size_t printed;
 };
 
-/* Print one result message (tail's callback for ctl_topic_read). */
+/* Whether tail's -i and -s let result r through. */
+static int
+tail_keep(const struct tail_filter *f, const struct result *r)
+{
+	if (f->status != NULL &&
+	    strcmp(r->code == ERR_NONE ? "ok" : "error", f->status) != 0)
+		return 0;
+	if (f->nids == 0)
+		return 1;
+	for (size_t i = 0; i < f->nids && r->id != NULL; i++)
+		if (strcmp(f->ids[i], r->id) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Print one result message (tail's callback for ctl_topic_read): decoded
+ * by result_decode(), printed by result_to_json(). A message that is not
+ * a result is named on standard error and skipped.
+ */
 static int
 tail_print(void *arg, const rd_kafka_message_t *m)
 {
 	struct tail_filter *f = arg;
+	struct result *r;
 	char err[128], *json;
-	json_t *v = NULL;
 
-	json = mpjson_from_msgpack(m->payload, m->len, err, sizeof(err));
-	if (json == NULL) {
+	if ((r = result_decode(m->payload, m->len, err, sizeof(err))) == NULL) {
 		fprintf(stderr,
 		    "vsampctl tail: partition %d offset %lld: not a result "
 		    "(%s)\n",
 		    (int)m->partition, (long long)m->offset, err);
 		return 0;
 	}
-	if (f->nids > 0 || f->status != NULL) {
-		const char *id, *st;
-		int keep = 1;
-
-		v = json_loads(json, 0, NULL);
-		id = json_string_value(json_object_get(v, "id"));
-		st = json_string_value(json_object_get(v, "status"));
-		if (f->status != NULL && (st == NULL || strcmp(st, f->status)))
-			keep = 0;
-		if (keep && f->nids > 0) {
-			keep = 0;
-			for (size_t i = 0; i < f->nids && id != NULL; i++)
-				if (strcmp(f->ids[i], id) == 0)
-					keep = 1;
-		}
-		json_decref(v);
-		if (!keep) {
-			free(json);
-			return 0;
-		}
+	if (!tail_keep(f, r)) {
+		result_free(r);
+		return 0;
 	}
+	json = result_to_json(r);
+	result_free(r);
 	if (f->raw)
 		printf("%s\n", json);
 	else

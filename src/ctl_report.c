@@ -5,9 +5,11 @@
  * Input: JSON lines as `vsampctl run` and `vsampctl tail` print them
  * (a result object per line, or tail's {"partition", "offset",
  * "result"} wrapper), from files or standard input, or the results
- * topic itself (-T). Each figure is the mean over the ok results where
- * it is defined (semantic is absent without embeddings; rouge_l with
- * fewer than 2 candidates), as docs/diversity.md defines them.
+ * topic itself (-T), read with the typed decoder (result_decode) and
+ * counted from the JSON that tail would print for it. Each figure is the mean
+ * over the ok results where it is defined (semantic is absent without
+ * embeddings; rouge_l with fewer than 2 candidates), as docs/diversity.md
+ * defines them.
  *
  * The shared flags, config and line reader are ctl.c's; this file never
  * reaches back into vsampctl.c.
@@ -24,7 +26,7 @@
 #include "conf.h"
 #include "ctl.h"
 #include "ctl_topic.h"
-#include "mpjson.h"
+#include "result.h"
 #include "xmalloc.h"
 
 #define NMEAS 5
@@ -163,14 +165,16 @@ static int
 report_msg(void *arg, const rd_kafka_message_t *m)
 {
 	struct report *rp = arg;
+	struct result *r;
 	char err[128], *json;
 
-	json = mpjson_from_msgpack(m->payload, m->len, err, sizeof(err));
-	if (json == NULL) {
+	if ((r = result_decode(m->payload, m->len, err, sizeof(err))) == NULL) {
 		rp->lines++;
 		rp->bad++;
 		return 0;
 	}
+	json = result_to_json(r);
+	result_free(r);
 	report_line(rp, json, strlen(json));
 	free(json);
 	return 0;

@@ -3,7 +3,8 @@
  * JSON) jobs from a file or standard input go through the daemon's own
  * pipeline (pipeline.c: the same decoding, calls, parsing, dedup,
  * diversity and selection) on our event loop, with no Kafka at all, and
- * their results come out as JSON lines in input order.
+ * their results come out as JSON lines in input order, printed by
+ * result_to_json() as tail prints what it reads.
  *
  * At most -j jobs are in flight; results that finish early wait in a
  * ring until the ones before them are written. Standard input that is a
@@ -29,7 +30,6 @@
 #include "conf.h"
 #include "ctl.h"
 #include "loop.h"
-#include "mpjson.h"
 #include "pipeline.h"
 #include "progress.h"
 #include "result.h"
@@ -89,19 +89,14 @@ run_usage(FILE *fp)
 static void
 run_flush(struct run *r)
 {
-	char err[128];
-
 	for (;;) {
 		struct run_slot *s = &r->ring[r->next_out % r->cap];
-		char *json, *mp;
-		size_t len;
+		char *json;
 
 		if (r->next_out == r->next_seq || s->res == NULL)
 			break;
-		mp = result_encode(s->res, &len);
-		json = mpjson_from_msgpack(mp, len, err, sizeof(err));
-		free(mp);
-		if (json == NULL || fprintf(r->out, "%s\n", json) < 0)
+		json = result_to_json(s->res);
+		if (fprintf(r->out, "%s\n", json) < 0)
 			r->out_error = 1;
 		free(json);
 		if (s->res->code != ERR_NONE) {

@@ -157,26 +157,3 @@ mpjson_dumps(const json_t *v)
 		fatalx("out of memory");
 	return s;
 }
-
-/* The JSON text of one msgpack value (see mpjson.h). */
-char *
-mpjson_from_msgpack(const void *buf, size_t len, char *errstr, size_t errlen)
-{
-	msgpack_unpacked up;
-	size_t off = 0;
-	json_t *v;
-	char *out = NULL;
-	int rc;
-
-	msgpack_unpacked_init(&up);
-	rc = msgpack_unpack_next(&up, buf, len, &off);
-	if (rc != MSGPACK_UNPACK_SUCCESS || off != len)
-		snprintf(errstr, errlen, "not one msgpack value");
-	else {
-		v = mpjson_value(&up.data);
-		out = mpjson_dumps(v);
-		json_decref(v);
-	}
-	msgpack_unpacked_destroy(&up);
-	return out;
-}

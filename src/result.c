@@ -4,11 +4,14 @@
  * The msgpack encoding is the contract with every consumer of the results
  * topic, so it is written by hand, key by key, in one fixed order, and
  * every key is always present (nil where a value does not apply). The
- * decoder is for our own tools and the fuzz round trip: it is strict about
- * the keys we write, ignores keys it does not know, and must survive any
- * bytes at all. The JSON form is the same map for people (vsampctl).
+ * decoder is for our own tools: vsampctl tail and report read results
+ * with it, and the fuzz round trip checks it. It is strict about the keys
+ * we write, ignores keys it does not know, and must survive any bytes at
+ * all. The JSON form is the same map for people: everything vsampctl
+ * prints of a result is result_to_json(), through mpjson.
  *
- * Leaf module: no I/O.
+ * Leaf module: no I/O; msgpack is pre-scanned by mpscan.c and converted
+ * to JSON by mpjson.c, never here.
  */
 #include <inttypes.h>
 #include <limits.h>
