@@ -648,15 +648,55 @@ get_metadata(
 	return 0;
 }
 
+/* A name field, method or select, parsed by its module. */
+static int
+get_choice(struct job *job, enum field f, const msgpack_object *o, char *errstr,
+    size_t errlen)
+{
+	const char *msg;
+	char nbuf[32];
+	enum method m;
+	enum select_mode sel;
+	int rc, bad;
+
+	rc = get_name(o, field_names[f], nbuf, sizeof(nbuf), errstr, errlen);
+	if (rc == -1)
+		return -1;
+	if (f == F_METHOD) {
+		msg = "method: must be one of direct, direct_cot, sequence, "
+		      "multi_turn, vs_standard, vs_cot, vs_multi";
+		if (!(bad = rc == 1 || method_parse(nbuf, &m) == -1))
+			job->method = (int)m;
+	} else {
+		msg = "select: must be weighted, uniform, top or none";
+		if (!(bad = rc == 1 || select_mode_parse(nbuf, &sel) == -1))
+			job->select = (int)sel;
+	}
+	return bad ? fail(errstr, errlen, "%s", msg) : 0;
+}
+
+/*
+ * A finite number in [lo, hi], or (lo, hi] when lo_open, into *out; else
+ * msg. Returns 0, or -1 with errstr.
+ */
+static int
+get_real(const msgpack_object *o, double lo, int lo_open, double hi,
+    const char *msg, double *out, char *errstr, size_t errlen)
+{
+	double d;
+
+	if (get_num(o, &d) == -1 || d < lo || (lo_open && d == lo) || d > hi)
+		return fail(errstr, errlen, "%s", msg);
+	*out = d;
+	return 0;
+}
+
 /* Validate one field other than id. Returns 0, or -1 with errstr. */
 static int
 get_field(struct job *job, enum field f, const msgpack_object *o, char *errstr,
     size_t errlen)
 {
-	char nbuf[32];
 	long long v;
-	double d;
-	int rc;
 
 	switch (f) {
 	case F_ID:
@@ -666,20 +706,9 @@ get_field(struct job *job, enum field f, const msgpack_object *o, char *errstr,
 		return get_str(o, "prompt", 0, 0, &job->prompt, errstr, errlen);
 	case F_MESSAGES:
 		return get_messages(job, o, errstr, errlen);
-	case F_METHOD: {
-		enum method m;
-
-		rc = get_name(o, "method", nbuf, sizeof(nbuf), errstr, errlen);
-		if (rc == -1)
-			return -1;
-		if (rc == 1 || method_parse(nbuf, &m) == -1)
-			return fail(errstr, errlen,
-			    "method: must be one of direct, direct_cot, "
-			    "sequence, multi_turn, vs_standard, vs_cot, "
-			    "vs_multi");
-		job->method = (int)m;
-		return 0;
-	}
+	case F_METHOD:
+	case F_SELECT:
+		return get_choice(job, f, o, errstr, errlen);
 	case F_K:
 		if (get_int(o, "k", 1, JOB_K_MAX, &v, errstr, errlen) == -1)
 			return -1;
@@ -690,31 +719,28 @@ get_field(struct job *job, enum field f, const msgpack_object *o, char *errstr,
 			return -1;
 		job->n = (int)v;
 		return 0;
-	case F_TAIL:
-		if (get_num(o, &d) == -1 || !(d > 0 && d <= 1))
-			return fail(errstr, errlen,
-			    "tail: must be a number greater than 0 and at "
-			    "most 1");
-		job->tail = d;
-		return 0;
-	case F_MIN_PROBABILITY:
-		if (get_num(o, &d) == -1 || !(d >= 0 && d <= 1))
-			return fail(errstr, errlen,
-			    "min_probability: must be a number from 0 to 1");
-		job->min_probability = d;
-		return 0;
-	case F_SELECT: {
-		enum select_mode s;
-
-		rc = get_name(o, "select", nbuf, sizeof(nbuf), errstr, errlen);
-		if (rc == -1)
+	case F_MAX_TOKENS:
+		if (get_int(o, "max_tokens", 1, JOB_MAX_TOKENS_MAX, &v, errstr,
+			errlen) == -1)
 			return -1;
-		if (rc == 1 || select_mode_parse(nbuf, &s) == -1)
-			return fail(errstr, errlen,
-			    "select: must be weighted, uniform, top or none");
-		job->select = (int)s;
+		job->max_tokens = (long)v;
 		return 0;
-	}
+	case F_TAIL:
+		return get_real(o, 0, 1, 1,
+		    "tail: must be a number greater than 0 and at most 1",
+		    &job->tail, errstr, errlen);
+	case F_MIN_PROBABILITY:
+		return get_real(o, 0, 0, 1,
+		    "min_probability: must be a number from 0 to 1",
+		    &job->min_probability, errstr, errlen);
+	case F_TEMPERATURE:
+		return get_real(o, 0, 0, 2,
+		    "temperature: must be a number from 0 to 2",
+		    &job->temperature, errstr, errlen);
+	case F_TOP_P:
+		return get_real(o, 0, 1, 1,
+		    "top_p: must be a number greater than 0 and at most 1",
+		    &job->top_p, errstr, errlen);
 	case F_SEED:
 		if (get_seed(o, &job->seed, errstr, errlen) == -1)
 			return -1;
@@ -726,25 +752,6 @@ get_field(struct job *job, enum field f, const msgpack_object *o, char *errstr,
 	case F_MODEL:
 		return get_str(
 		    o, "model", 1, JOB_MODEL_MAX, &job->model, errstr, errlen);
-	case F_TEMPERATURE:
-		if (get_num(o, &d) == -1 || !(d >= 0 && d <= 2))
-			return fail(errstr, errlen,
-			    "temperature: must be a number from 0 to 2");
-		job->temperature = d;
-		return 0;
-	case F_TOP_P:
-		if (get_num(o, &d) == -1 || !(d > 0 && d <= 1))
-			return fail(errstr, errlen,
-			    "top_p: must be a number greater than 0 and at "
-			    "most 1");
-		job->top_p = d;
-		return 0;
-	case F_MAX_TOKENS:
-		if (get_int(o, "max_tokens", 1, JOB_MAX_TOKENS_MAX, &v, errstr,
-			errlen) == -1)
-			return -1;
-		job->max_tokens = (long)v;
-		return 0;
 	case F_INSTRUCTIONS:
 		return get_str(o, "instructions", 0, 0, &job->instructions,
 		    errstr, errlen);
