@@ -217,6 +217,134 @@ pk_double_nil(msgpack_packer *pk, double d)
 		msgpack_pack_nil(pk);
 }
 
+/* error: nil on an ok result, else {code, message}. */
+static void
+pk_error(msgpack_packer *pk, const struct result *r)
+{
+	const char *name;
+
+	if (r->code == ERR_NONE) {
+		msgpack_pack_nil(pk);
+		return;
+	}
+	if ((name = err_code_name(r->code)) == NULL)
+		name = err_names[ERR_INTERNAL];
+	msgpack_pack_map(pk, 2);
+	pk_cstr(pk, "code");
+	pk_cstr(pk, name);
+	pk_cstr(pk, "message");
+	pk_cstr(pk, r->errmsg != NULL ? r->errmsg : "");
+}
+
+/* candidates (the first ncands) and selected. */
+static void
+pk_candidates(msgpack_packer *pk, const struct result *r, size_t ncands)
+{
+	pk_cstr(pk, "candidates");
+	msgpack_pack_array(pk, ncands);
+	for (size_t i = 0; i < ncands; i++) {
+		const struct candidate *c = &r->cands[i];
+
+		msgpack_pack_map(pk, 4);
+		pk_cstr(pk, "text");
+		if (c->text != NULL)
+			pk_str(pk, c->text, c->len);
+		else
+			pk_str(pk, "", 0);
+		pk_cstr(pk, "probability");
+		msgpack_pack_double(pk, c->probability);
+		pk_cstr(pk, "verbalized");
+		pk_double_nil(pk, c->verbalized);
+		pk_cstr(pk, "turn");
+		msgpack_pack_int(pk, c->turn);
+	}
+	pk_cstr(pk, "selected");
+	if (r->selected >= 0 && (size_t)r->selected < ncands)
+		msgpack_pack_int(pk, r->selected);
+	else
+		msgpack_pack_nil(pk);
+}
+
+/* dedup and diversity: nil on an error result or when not measured. */
+static void
+pk_scores(msgpack_packer *pk, const struct result *r)
+{
+	int ok = r->code == ERR_NONE;
+
+	pk_cstr(pk, "dedup");
+	if (ok && r->has_dedup) {
+		msgpack_pack_map(pk, 2);
+		pk_cstr(pk, "in_job");
+		msgpack_pack_unsigned_int(pk, r->dedup_in_job);
+		pk_cstr(pk, "in_scope");
+		msgpack_pack_unsigned_int(pk, r->dedup_in_scope);
+	} else
+		msgpack_pack_nil(pk);
+	pk_cstr(pk, "diversity");
+	if (ok && r->has_diversity) {
+		msgpack_pack_map(pk, 5);
+		pk_cstr(pk, "semantic");
+		pk_double_nil(pk, r->semantic);
+		pk_cstr(pk, "rouge_l");
+		pk_double_nil(pk, r->rouge_l);
+		pk_cstr(pk, "distinct_1");
+		pk_double_nil(pk, r->distinct[0]);
+		pk_cstr(pk, "distinct_2");
+		pk_double_nil(pk, r->distinct[1]);
+		pk_cstr(pk, "distinct_3");
+		pk_double_nil(pk, r->distinct[2]);
+	} else
+		msgpack_pack_nil(pk);
+}
+
+/* usage, attempts, failed_calls, latency_ms. */
+static void
+pk_counters(msgpack_packer *pk, const struct result *r)
+{
+	pk_cstr(pk, "usage");
+	msgpack_pack_map(pk, 3);
+	pk_cstr(pk, "requests");
+	msgpack_pack_uint64(pk, r->requests);
+	pk_cstr(pk, "prompt_tokens");
+	msgpack_pack_uint64(pk, r->prompt_tokens);
+	pk_cstr(pk, "completion_tokens");
+	msgpack_pack_uint64(pk, r->completion_tokens);
+	pk_cstr(pk, "attempts");
+	msgpack_pack_unsigned_int(pk, r->attempts);
+	pk_cstr(pk, "failed_calls");
+	msgpack_pack_unsigned_int(pk, r->failed_calls);
+	pk_cstr(pk, "latency_ms");
+	msgpack_pack_uint64(pk, r->latency_ms);
+}
+
+/* source, and metadata copied verbatim when it is exactly one object. */
+static void
+pk_origin(msgpack_packer *pk, msgpack_sbuffer *sb, const struct result *r)
+{
+	size_t mlen;
+	char err[64];
+
+	pk_cstr(pk, "source");
+	if (r->source_topic != NULL) {
+		msgpack_pack_map(pk, 3);
+		pk_cstr(pk, "topic");
+		pk_cstr(pk, r->source_topic);
+		pk_cstr(pk, "partition");
+		msgpack_pack_int32(pk, r->source_partition);
+		pk_cstr(pk, "offset");
+		msgpack_pack_int64(pk, r->source_offset);
+	} else
+		msgpack_pack_nil(pk);
+	pk_cstr(pk, "metadata");
+	if (r->metadata != NULL && r->metadata_len > 0 &&
+	    scan_result(
+		r->metadata, r->metadata_len, &mlen, err, sizeof(err)) == 0 &&
+	    mlen == r->metadata_len)
+		sbuf_write(sb, r->metadata, r->metadata_len);
+	else
+		msgpack_pack_nil(pk);
+}
+
 /*
  * Encode r (docs/schema.md): a map of every key, in a fixed order.
  * Whatever r holds, the wire keeps the contract: an error result has no
@@ -231,14 +359,10 @@ result_encode(const struct result *r, size_t *lenp)
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	int ok = r->code == ERR_NONE;
-	size_t ncands = ok ? r->ncands : 0, mlen;
-	char err[64];
-	const char *name;
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, sbuf_write);
 	msgpack_pack_map(&pk, 17);
-
 	pk_cstr(&pk, "v");
 	msgpack_pack_int(&pk, RESULT_SCHEMA_VERSION);
 	pk_cstr(&pk, "id");
@@ -246,109 +370,17 @@ result_encode(const struct result *r, size_t *lenp)
 	pk_cstr(&pk, "status");
 	pk_cstr(&pk, ok ? "ok" : "error");
 	pk_cstr(&pk, "error");
-	if (ok)
-		msgpack_pack_nil(&pk);
-	else {
-		if ((name = err_code_name(r->code)) == NULL)
-			name = err_names[ERR_INTERNAL];
-		msgpack_pack_map(&pk, 2);
-		pk_cstr(&pk, "code");
-		pk_cstr(&pk, name);
-		pk_cstr(&pk, "message");
-		pk_cstr(&pk, r->errmsg != NULL ? r->errmsg : "");
-	}
+	pk_error(&pk, r);
 	pk_cstr(&pk, "method");
 	pk_cstr_nil(&pk, r->method);
 	pk_cstr(&pk, "backend");
 	pk_cstr_nil(&pk, r->backend);
 	pk_cstr(&pk, "model");
 	pk_cstr_nil(&pk, r->model);
-
-	pk_cstr(&pk, "candidates");
-	msgpack_pack_array(&pk, ncands);
-	for (size_t i = 0; i < ncands; i++) {
-		const struct candidate *c = &r->cands[i];
-
-		msgpack_pack_map(&pk, 4);
-		pk_cstr(&pk, "text");
-		if (c->text != NULL)
-			pk_str(&pk, c->text, c->len);
-		else
-			pk_str(&pk, "", 0);
-		pk_cstr(&pk, "probability");
-		msgpack_pack_double(&pk, c->probability);
-		pk_cstr(&pk, "verbalized");
-		pk_double_nil(&pk, c->verbalized);
-		pk_cstr(&pk, "turn");
-		msgpack_pack_int(&pk, c->turn);
-	}
-	pk_cstr(&pk, "selected");
-	if (r->selected >= 0 && (size_t)r->selected < ncands)
-		msgpack_pack_int(&pk, r->selected);
-	else
-		msgpack_pack_nil(&pk);
-
-	pk_cstr(&pk, "dedup");
-	if (ok && r->has_dedup) {
-		msgpack_pack_map(&pk, 2);
-		pk_cstr(&pk, "in_job");
-		msgpack_pack_unsigned_int(&pk, r->dedup_in_job);
-		pk_cstr(&pk, "in_scope");
-		msgpack_pack_unsigned_int(&pk, r->dedup_in_scope);
-	} else
-		msgpack_pack_nil(&pk);
-	pk_cstr(&pk, "diversity");
-	if (ok && r->has_diversity) {
-		msgpack_pack_map(&pk, 5);
-		pk_cstr(&pk, "semantic");
-		pk_double_nil(&pk, r->semantic);
-		pk_cstr(&pk, "rouge_l");
-		pk_double_nil(&pk, r->rouge_l);
-		pk_cstr(&pk, "distinct_1");
-		pk_double_nil(&pk, r->distinct[0]);
-		pk_cstr(&pk, "distinct_2");
-		pk_double_nil(&pk, r->distinct[1]);
-		pk_cstr(&pk, "distinct_3");
-		pk_double_nil(&pk, r->distinct[2]);
-	} else
-		msgpack_pack_nil(&pk);
-
-	pk_cstr(&pk, "usage");
-	msgpack_pack_map(&pk, 3);
-	pk_cstr(&pk, "requests");
-	msgpack_pack_uint64(&pk, r->requests);
-	pk_cstr(&pk, "prompt_tokens");
-	msgpack_pack_uint64(&pk, r->prompt_tokens);
-	pk_cstr(&pk, "completion_tokens");
-	msgpack_pack_uint64(&pk, r->completion_tokens);
-	pk_cstr(&pk, "attempts");
-	msgpack_pack_unsigned_int(&pk, r->attempts);
-	pk_cstr(&pk, "failed_calls");
-	msgpack_pack_unsigned_int(&pk, r->failed_calls);
-	pk_cstr(&pk, "latency_ms");
-	msgpack_pack_uint64(&pk, r->latency_ms);
-
-	pk_cstr(&pk, "source");
-	if (r->source_topic != NULL) {
-		msgpack_pack_map(&pk, 3);
-		pk_cstr(&pk, "topic");
-		pk_cstr(&pk, r->source_topic);
-		pk_cstr(&pk, "partition");
-		msgpack_pack_int32(&pk, r->source_partition);
-		pk_cstr(&pk, "offset");
-		msgpack_pack_int64(&pk, r->source_offset);
-	} else
-		msgpack_pack_nil(&pk);
-
-	pk_cstr(&pk, "metadata");
-	if (r->metadata != NULL && r->metadata_len > 0 &&
-	    scan_result(r->metadata, r->metadata_len, &mlen, err, sizeof(err)) ==
-		0 &&
-	    mlen == r->metadata_len)
-		sbuf_write(&sb, r->metadata, r->metadata_len);
-	else
-		msgpack_pack_nil(&pk);
-
+	pk_candidates(&pk, r, ok ? r->ncands : 0);
+	pk_scores(&pk, r);
+	pk_counters(&pk, r);
+	pk_origin(&pk, &sb, r);
 	*lenp = sb.size;
 	return msgpack_sbuffer_release(&sb);
 }
