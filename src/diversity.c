@@ -429,8 +429,9 @@ distinct_k(
 				key = (uint64_t)ids[p] << 42 |
 				    (uint64_t)ids[p + 1] << 21 | ids[p + 2];
 			else {
-				key = hash_mix64(hash_mix64((uint64_t)ids[p] << 32 |
-						     ids[p + 1]) ^
+				key = hash_mix64(
+				    hash_mix64(
+					(uint64_t)ids[p] << 32 | ids[p + 1]) ^
 				    ids[p + 2]);
 				if (key == UINT64_MAX)
 					key--;

@@ -159,7 +159,8 @@ scan_result(
 	case MPSCAN_OK:
 		return 0;
 	case MPSCAN_INVALID:
-		snprintf(errstr, errlen, "invalid msgpack type byte at %zu", at);
+		snprintf(
+		    errstr, errlen, "invalid msgpack type byte at %zu", at);
 		return -1;
 	case MPSCAN_TOO_DEEP:
 		snprintf(errstr, errlen, "msgpack nested deeper than %d levels",
@@ -865,8 +866,8 @@ metadata_json(const struct result *r)
 	char err[64];
 
 	if (r->metadata == NULL || r->metadata_len == 0 ||
-	    scan_result(r->metadata, r->metadata_len, &objlen, err,
-		sizeof(err)) != 0 ||
+	    scan_result(
+		r->metadata, r->metadata_len, &objlen, err, sizeof(err)) != 0 ||
 	    objlen != r->metadata_len)
 		return json_null();
 	msgpack_unpacked_init(&u);
