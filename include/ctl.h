@@ -1,23 +1,33 @@
 /*
- * ctl: the subcommands of vsampctl(1), the companion tool for people
- * (vsampctl(1)). Each takes the arguments after its name
- * (argv[0] is the subcommand) and returns the process exit status:
- * 0 success, 1 a failure of the work (unreachable broker, a job that
- * could not be submitted, unreadable input), 2 a usage or config error.
+ * ctl: the subcommands of vsampctl(1), the companion tool for people,
+ * and what they share (ctl.c). Each subcommand takes the arguments after
+ * its name (argv[0] is the subcommand) and returns the process exit
+ * status: 0 success, 1 a failure of the work (unreachable broker, a job
+ * that could not be submitted, unreadable input), 2 a usage or config
+ * error. ctl.c calls none of them: main() in vsampctl.c dispatches.
  */
 #ifndef VSAMPD_CTL_H
 #define VSAMPD_CTL_H
 
 struct conf;
+struct option;
 
 /* Options every subcommand shares. */
 struct ctl_common {
 	const char *conf_path; /* -f; NULL: the default path */
-	int conf_given; /* -f was given */
 	const char *brokers; /* -b: overrides kafka.brokers */
 	const char *topic; /* -t: overrides the subcommand's topic */
 	int quiet; /* -q: no progress bar, no summary */
 };
+
+/*
+ * getopt_long() over argv for a subcommand, with the shared flags taken
+ * care of: -f FILE, -b BROKERS, -t TOPIC and -q go into co, as far as
+ * opts lists them. Returns the next other option character (or '?' and
+ * ':' as getopt does), or -1 after the last option.
+ */
+int ctl_getopt(struct ctl_common *co, int argc, char **argv, const char *opts,
+    const struct option *longopts);
 
 int ctl_run(int argc, char **argv);
 int ctl_submit(int argc, char **argv);

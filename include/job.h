@@ -14,11 +14,12 @@
 
 #include "chat.h"
 #include "method.h"
+#include "mpscan.h"
 
 #define JOB_ID_MAX 256
 #define JOB_K_MAX 100
 #define JOB_N_MAX 1000
-#define JOB_DEPTH_MAX 32
+#define JOB_DEPTH_MAX MPSCAN_DEPTH_MAX /* the top map is level 1 */
 
 struct job_message {
 	enum role role;

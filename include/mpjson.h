@@ -1,29 +1,44 @@
 /*
- * mpjson: one msgpack value as JSON, for people and JSON-lines tools
- * (vsampctl tail and run print results this way). Maps become objects
- * (keys that are not strings are printed as JSON strings of their JSON
- * form), arrays arrays, nil null, booleans and numbers as they are
- * (NaN and infinities, which JSON lacks, become null), strings as
- * strings (invalid UTF-8 is replaced by U+FFFD, so the output is
- * always valid JSON), binary data as base64 strings. Leaf module.
+ * mpjson: the one msgpack-to-JSON writer, for people and JSON-lines
+ * tools (vsampctl prints results through it). Maps become objects (keys
+ * that are not strings are printed as JSON strings of their JSON form),
+ * arrays arrays, nil null, booleans and numbers as they are (NaN and
+ * infinities, which JSON lacks, become null; integers beyond int64 become
+ * reals), strings as strings (invalid UTF-8 is replaced by U+FFFD, so
+ * the output is always valid JSON), binary data and the data of ext
+ * values as base64 strings. result_to_json() is its user: vsampctl reads
+ * results with result_decode() and prints them through it.
+ *
+ * Leaf module: no I/O; it converts values it is handed and never parses
+ * bytes (msgpack-c and the pre-scan in mpscan.c do that).
  */
 #ifndef VSAMPD_MPJSON_H
 #define VSAMPD_MPJSON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
+#include <msgpack.h>
 
 /*
- * The JSON text (compact, one line, no trailing newline) of the single
- * msgpack value in buf[0..len). Returns a malloc'ed NUL-terminated
- * string, or NULL with errstr when buf is not exactly one value or nests
- * deeper than 64 levels.
+ * A new JSON value for the unpacked msgpack value o. Recursion is bounded
+ * by msgpack-c's own nesting limit. Never NULL: out of memory is fatal.
  */
-char *mpjson_from_msgpack(
-    const void *buf, size_t len, char *errstr, size_t errlen);
+json_t *mpjson_value(const msgpack_object *o);
 
-/* A JSON string of data in base64 (RFC 4648, with padding). */
-json_t *mpjson_base64(const void *data, size_t len);
+/* A JSON number for d, or null for NaN and infinities. */
+json_t *mpjson_real(double d);
+
+/* A JSON integer for u, or past the int64 range a real (rounded). */
+json_t *mpjson_uint(uint64_t u);
+
+/*
+ * The JSON text of v: compact, one line, no trailing newline, keys in
+ * insertion order, reals with 15 significant digits (0.3333 prints as
+ * 0.3333, not 0.33329999999999999). Returns a malloc'ed string; out of
+ * memory is fatal.
+ */
+char *mpjson_dumps(const json_t *v);
 
 #endif

@@ -21,10 +21,6 @@ struct openai_params {
 };
 
 /* Build a chat-completions request body. Returns a malloc'ed string. */
-/* A JSON string of s[0..len), invalid UTF-8 replaced by U+FFFD (text is
- * UTF-8 everywhere, but a body must be built whatever it holds). */
-json_t *openai_json_text(const char *s, size_t len);
-
 char *openai_chat_request(
     const struct chat *c, const struct openai_params *p, size_t *lenp);
 

@@ -85,7 +85,7 @@ void result_set_error(struct result *r, enum err_code code, const char *msg);
 char *result_encode(const struct result *r, size_t *lenp);
 
 /*
- * Decode a result (for tests, vsampctl tail and the fuzz round trip).
+ * Decode a result (vsampctl tail and report, tests, the fuzz round trip).
  * Returns NULL with errstr on anything that is not a well-formed result.
  */
 struct result *result_decode(

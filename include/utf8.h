@@ -1,5 +1,6 @@
 /*
- * utf8: validation of text that comes from outside (jobs, model replies).
+ * utf8: validation of text that comes from outside (jobs, model replies),
+ * and its conversion into JSON strings. Leaf module: no I/O.
  */
 #ifndef VSAMPD_UTF8_H
 #define VSAMPD_UTF8_H
@@ -18,9 +19,14 @@ size_t utf8_seq_len(const char *s, size_t len);
  * multi-byte sequence (for truncating text without splitting characters). */
 size_t utf8_trim(const char *s, size_t len);
 
-/* Append s[0..len) to out with every byte that does not start a valid
- * sequence replaced by U+FFFD, so that the text is valid UTF-8. */
-struct buf;
-void utf8_repair(const char *s, size_t len, struct buf *out);
+/*
+ * The one conversion of text into a JSON string: a new reference to a
+ * JSON string of s[0..len), every byte that does not start a valid
+ * sequence replaced by U+FFFD, so that jansson takes any bytes at all
+ * (it refuses invalid UTF-8). NUL bytes are kept (as \u0000); s may be
+ * NULL when len is 0. Never returns NULL (out of memory is fatal).
+ */
+struct json_t;
+struct json_t *utf8_json_string(const char *s, size_t len);
 
 #endif

@@ -26,7 +26,7 @@ anthropic_request(
 	buf_init(&sys);
 	if (p->model != NULL)
 		json_object_set_new(root, "model",
-		    openai_json_text(p->model, strlen(p->model)));
+		    utf8_json_string(p->model, strlen(p->model)));
 	for (size_t i = 0; i < c->n; i++) {
 		const struct chat_msg *m = &c->msgs[i];
 		json_t *jm;
@@ -41,12 +41,12 @@ anthropic_request(
 		json_object_set_new(jm, "role",
 		    json_string(m->role == ROLE_USER ? "user" : "assistant"));
 		json_object_set_new(jm, "content",
-		    openai_json_text(m->content, strlen(m->content)));
+		    utf8_json_string(m->content, strlen(m->content)));
 		json_array_append_new(msgs, jm);
 	}
 	if (sys.len > 0)
 		json_object_set_new(
-		    root, "system", openai_json_text(sys.data, sys.len));
+		    root, "system", utf8_json_string(sys.data, sys.len));
 	buf_free(&sys);
 	json_object_set_new(root, "messages", msgs);
 	json_object_set_new(root, "max_tokens",

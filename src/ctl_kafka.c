@@ -1,5 +1,7 @@
 /*
- * ctl_kafka: `vsampctl submit` and `vsampctl tail`.
+ * ctl_kafka: `vsampctl submit` and `vsampctl tail`, the subcommands that
+ * talk to Kafka. The shared flags, config and line reader are ctl.c's;
+ * this file never reaches back into vsampctl.c.
  *
  * submit checks each JSON line with the daemon's own job decoder, so a
  * bad line is named (line number and field) before it reaches the
@@ -9,7 +11,9 @@
  *
  * tail reads the results topic without joining a consumer group (it
  * commits nothing and disturbs no one), from the beginning or the end,
- * up to the end or following, and prints each result as a JSON line.
+ * up to the end or following, and prints each result as a JSON line:
+ * read with the typed decoder (result_decode) and printed by
+ * result_to_json, as every vsampctl command reads and prints results.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,8 +32,8 @@
 #include "job.h"
 #include "kafka.h"
 #include "loop.h"
-#include "mpjson.h"
 #include "progress.h"
+#include "result.h"
 #include "xmalloc.h"
 
 static volatile sig_atomic_t interrupted;
@@ -76,8 +80,15 @@ drain_logs(rd_kafka_t *rk, rd_kafka_queue_t *q)
 /* ---- submit ---- */
 
 struct submit {
-	size_t delivered, failed;
+	size_t delivered, failed; /* delivery reports */
 	char first_err[256];
+	const struct conf *conf;
+	const char *topic;
+	rd_kafka_t *rk;
+	rd_kafka_queue_t *mq;
+	struct progress prog;
+	size_t lineno, bad, sent;
+	int novalidate;
 };
 
 static void
@@ -139,43 +150,115 @@ job_key(const char *line, size_t len)
 	return out;
 }
 
-int
-ctl_submit(int argc, char **argv)
+/* A line the daemon would refuse is named and not sent: -1. */
+static int
+submit_check(struct submit *s, const char *line, size_t len)
+{
+	struct job *j;
+	char err[512], *id = NULL;
+
+	if (s->novalidate)
+		return 0;
+	j = job_decode(line, len, &id, err, sizeof(err));
+	if (j == NULL) {
+		fprintf(stderr, "vsampctl submit: line %zu: %s%s%s; not sent\n",
+		    s->lineno, id ? "job " : "", id ? id : "", err);
+		free(id);
+		s->bad++;
+		return -1;
+	}
+	job_free(j);
+	free(id);
+	return 0;
+}
+
+/* Check and produce one input line (n bytes; cut: it was longer). */
+static void
+submit_line(struct submit *s, char *line, long n, int cut)
+{
+	rd_kafka_resp_err_t e;
+	char *key;
+
+	s->lineno++;
+	if (n == 0)
+		return;
+	if (cut) {
+		fprintf(stderr,
+		    "vsampctl submit: line %zu: longer than "
+		    "worker.max_message_bytes (%ld); not sent\n",
+		    s->lineno, s->conf->max_message_bytes);
+		s->bad++;
+		return;
+	}
+	if (submit_check(s, line, (size_t)n) == -1)
+		return;
+	key = job_key(line, (size_t)n);
+	for (;;) {
+		e = rd_kafka_producev(s->rk, RD_KAFKA_V_TOPIC(s->topic),
+		    RD_KAFKA_V_VALUE(line, (size_t)n),
+		    RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			break;
+		rd_kafka_poll(s->rk, 100);
+	}
+	free(key);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		fprintf(stderr, "vsampctl submit: line %zu: %s\n", s->lineno,
+		    rd_kafka_err2str(e));
+		s->bad++;
+		return;
+	}
+	s->sent++;
+	rd_kafka_poll(s->rk, 0);
+	drain_logs(s->rk, s->mq);
+	progress_update(&s->prog, s->delivered, s->failed, 0);
+}
+
+/* Wait for every delivery report (up to 60 s), then say what came of
+ * it; returns the exit status. */
+static int
+submit_finish(struct submit *s, int quiet)
+{
+	for (int i = 0; i < 600 && s->delivered + s->failed < s->sent; i++) {
+		rd_kafka_poll(s->rk, 100);
+		drain_logs(s->rk, s->mq);
+		progress_update(&s->prog, s->delivered, s->failed, 0);
+		if (interrupted && i > 50)
+			break;
+	}
+	progress_update(&s->prog, s->delivered, s->failed, 1);
+	progress_end(&s->prog);
+	if (s->failed > 0)
+		fprintf(stderr,
+		    "vsampctl submit: %zu delivery failure(s), first: %s\n",
+		    s->failed, s->first_err);
+	if (s->delivered + s->failed < s->sent)
+		fprintf(stderr,
+		    "vsampctl submit: %zu job(s) not confirmed by the broker "
+		    "(is %s reachable?)\n",
+		    s->sent - s->delivered - s->failed, s->conf->brokers);
+	if (!quiet)
+		fprintf(stderr,
+		    "vsampctl submit: %zu job(s) delivered to %s, %zu bad "
+		    "line(s)\n",
+		    s->delivered, s->topic, s->bad);
+	return s->bad > 0 || s->delivered < s->sent ? 1 : 0;
+}
+
+/* submit's options; returns -1 to go on, else the exit status. */
+static int
+submit_args(int argc, char **argv, struct ctl_common *co, int *novalidate)
 {
 	static const struct option longopts[] = {
 	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-	struct ctl_common co = {0};
-	struct submit sub;
-	struct conf *conf;
-	struct ctl_reader *in;
-	struct progress prog;
-	rd_kafka_t *rk;
-	rd_kafka_queue_t *mq;
-	const char *topic;
-	char err[512], *line;
-	size_t lineno = 0, bad = 0, sent = 0;
-	int ch, novalidate = 0, cut, status = 0;
-	long n;
+	int ch;
 
-	memset(&sub, 0, sizeof(sub));
 	optind = 1;
-	while (
-	    (ch = getopt_long(argc, argv, "f:b:t:nqh", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(co, argc, argv, "f:b:t:nqh", longopts)) != -1) {
 		switch (ch) {
-		case 'f':
-			co.conf_path = optarg;
-			break;
-		case 'b':
-			co.brokers = optarg;
-			break;
-		case 't':
-			co.topic = optarg;
-			break;
 		case 'n':
-			novalidate = 1;
-			break;
-		case 'q':
-			co.quiet = 1;
+			*novalidate = 1;
 			break;
 		case 'h':
 			submit_usage(stdout);
@@ -189,9 +272,27 @@ ctl_submit(int argc, char **argv)
 		submit_usage(stderr);
 		return 2;
 	}
+	return -1;
+}
+
+int
+ctl_submit(int argc, char **argv)
+{
+	struct ctl_common co = {0};
+	struct submit sub;
+	struct conf *conf;
+	struct ctl_reader *in;
+	char err[512], *line;
+	int cut, status;
+	long n;
+
+	memset(&sub, 0, sizeof(sub));
+	if ((status = submit_args(argc, argv, &co, &sub.novalidate)) != -1)
+		return status;
 	if ((conf = ctl_load_conf(&co, 1)) == NULL)
 		return 2;
-	topic = co.topic ? co.topic : conf->jobs_topic;
+	sub.conf = conf;
+	sub.topic = co.topic ? co.topic : conf->jobs_topic;
 	in = ctl_reader_open(
 	    optind < argc ? argv[optind] : NULL, err, sizeof(err));
 	if (in == NULL) {
@@ -199,104 +300,24 @@ ctl_submit(int argc, char **argv)
 		conf_free(conf);
 		return 1;
 	}
-	rk = kafka_producer_new(
+	sub.rk = kafka_producer_new(
 	    conf, submit_on_delivery, &sub, err, sizeof(err));
-	if (rk == NULL) {
+	if (sub.rk == NULL) {
 		fprintf(stderr, "vsampctl submit: %s\n", err);
 		ctl_reader_close(in);
 		conf_free(conf);
 		return 2;
 	}
-	mq = rd_kafka_queue_get_main(rk);
+	sub.mq = rd_kafka_queue_get_main(sub.rk);
 	catch_signals();
-	progress_init(&prog, "jobs", 0, !co.quiet);
+	progress_init(&sub.prog, "jobs", 0, !co.quiet);
 	while (!interrupted &&
 	    (n = ctl_reader_next(
-		 in, &line, (size_t)conf->max_message_bytes + 1, &cut)) >= 0) {
-		char *key;
-		rd_kafka_resp_err_t e;
-
-		lineno++;
-		if (n == 0)
-			continue;
-		if (cut) {
-			fprintf(stderr,
-			    "vsampctl submit: line %zu: longer than "
-			    "worker.max_message_bytes (%ld); not sent\n",
-			    lineno, conf->max_message_bytes);
-			bad++;
-			continue;
-		}
-		if (!novalidate) {
-			struct job *j;
-			char *id = NULL;
-
-			j = job_decode(line, (size_t)n, &id, err, sizeof(err));
-			if (j == NULL) {
-				fprintf(stderr,
-				    "vsampctl submit: line %zu: %s%s%s; not "
-				    "sent\n",
-				    lineno, id ? "job " : "", id ? id : "",
-				    err);
-				free(id);
-				bad++;
-				continue;
-			}
-			job_free(j);
-			free(id);
-		}
-		key = job_key(line, (size_t)n);
-		for (;;) {
-			e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-			    RD_KAFKA_V_VALUE(line, (size_t)n),
-			    RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-			    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-			    RD_KAFKA_V_END);
-			if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-				break;
-			rd_kafka_poll(rk, 100);
-		}
-		free(key);
-		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			fprintf(stderr, "vsampctl submit: line %zu: %s\n",
-			    lineno, rd_kafka_err2str(e));
-			bad++;
-			continue;
-		}
-		sent++;
-		rd_kafka_poll(rk, 0);
-		drain_logs(rk, mq);
-		progress_update(&prog, sub.delivered, sub.failed, 0);
-	}
-	/* Wait for every delivery report (up to 60 s). */
-	for (int i = 0; i < 600 && sub.delivered + sub.failed < sent; i++) {
-		rd_kafka_poll(rk, 100);
-		drain_logs(rk, mq);
-		progress_update(&prog, sub.delivered, sub.failed, 0);
-		if (interrupted && i > 50)
-			break;
-	}
-	progress_update(&prog, sub.delivered, sub.failed, 1);
-	progress_end(&prog);
-	if (sub.failed > 0)
-		fprintf(stderr,
-		    "vsampctl submit: %zu delivery failure(s), "
-		    "first: %s\n",
-		    sub.failed, sub.first_err);
-	if (sub.delivered + sub.failed < sent)
-		fprintf(stderr,
-		    "vsampctl submit: %zu job(s) not confirmed by the broker "
-		    "(is %s reachable?)\n",
-		    sent - sub.delivered - sub.failed, conf->brokers);
-	if (!co.quiet)
-		fprintf(stderr,
-		    "vsampctl submit: %zu job(s) delivered to %s, %zu bad "
-		    "line(s)\n",
-		    sub.delivered, topic, bad);
-	if (bad > 0 || sub.delivered < sent)
-		status = 1;
-	rd_kafka_queue_destroy(mq);
-	rd_kafka_destroy(rk);
+		 in, &line, (size_t)conf->max_message_bytes + 1, &cut)) >= 0)
+		submit_line(&sub, line, n, cut);
+	status = submit_finish(&sub, co.quiet);
+	rd_kafka_queue_destroy(sub.mq);
+	rd_kafka_destroy(sub.rk);
 	ctl_reader_close(in);
 	conf_free(conf);
 	return status;
@@ -312,43 +333,46 @@ struct tail_filter {
 	size_t printed;
 };
 
-/* Print one result message (tail's callback for ctl_topic_read). */
+/* Whether tail's -i and -s let result r through. */
+static int
+tail_keep(const struct tail_filter *f, const struct result *r)
+{
+	if (f->status != NULL &&
+	    strcmp(r->code == ERR_NONE ? "ok" : "error", f->status) != 0)
+		return 0;
+	if (f->nids == 0)
+		return 1;
+	for (size_t i = 0; i < f->nids && r->id != NULL; i++)
+		if (strcmp(f->ids[i], r->id) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Print one result message (tail's callback for ctl_topic_read): decoded
+ * by result_decode(), printed by result_to_json(). A message that is not
+ * a result is named on standard error and skipped.
+ */
 static int
 tail_print(void *arg, const rd_kafka_message_t *m)
 {
 	struct tail_filter *f = arg;
+	struct result *r;
 	char err[128], *json;
-	json_t *v = NULL;
 
-	json = mpjson_from_msgpack(m->payload, m->len, err, sizeof(err));
-	if (json == NULL) {
+	if ((r = result_decode(m->payload, m->len, err, sizeof(err))) == NULL) {
 		fprintf(stderr,
 		    "vsampctl tail: partition %d offset %lld: not a result "
 		    "(%s)\n",
 		    (int)m->partition, (long long)m->offset, err);
 		return 0;
 	}
-	if (f->nids > 0 || f->status != NULL) {
-		const char *id, *st;
-		int keep = 1;
-
-		v = json_loads(json, 0, NULL);
-		id = json_string_value(json_object_get(v, "id"));
-		st = json_string_value(json_object_get(v, "status"));
-		if (f->status != NULL && (st == NULL || strcmp(st, f->status)))
-			keep = 0;
-		if (keep && f->nids > 0) {
-			keep = 0;
-			for (size_t i = 0; i < f->nids && id != NULL; i++)
-				if (strcmp(f->ids[i], id) == 0)
-					keep = 1;
-		}
-		json_decref(v);
-		if (!keep) {
-			free(json);
-			return 0;
-		}
+	if (!tail_keep(f, r)) {
+		result_free(r);
+		return 0;
 	}
+	json = result_to_json(r);
+	result_free(r);
 	if (f->raw)
 		printf("%s\n", json);
 	else
@@ -398,18 +422,9 @@ ctl_tail(int argc, char **argv)
 
 	memset(&f, 0, sizeof(f));
 	optind = 1;
-	while ((ch = getopt_long(
-		    argc, argv, "f:b:t:Fei:s:rh", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(&co, argc, argv, "f:b:t:Fei:s:rh", longopts)) !=
+	    -1) {
 		switch (ch) {
-		case 'f':
-			co.conf_path = optarg;
-			break;
-		case 'b':
-			co.brokers = optarg;
-			break;
-		case 't':
-			co.topic = optarg;
-			break;
 		case 'F':
 			follow = 1;
 			break;

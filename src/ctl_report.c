@@ -5,9 +5,14 @@
  * Input: JSON lines as `vsampctl run` and `vsampctl tail` print them
  * (a result object per line, or tail's {"partition", "offset",
  * "result"} wrapper), from files or standard input, or the results
- * topic itself (-T). Each figure is the mean over the ok results where
- * it is defined (semantic is absent without embeddings; rouge_l with
- * fewer than 2 candidates), as docs/diversity.md defines them.
+ * topic itself (-T), read with the typed decoder (result_decode) and
+ * counted from the JSON that tail would print for it. Each figure is the mean
+ * over the ok results where it is defined (semantic is absent without
+ * embeddings; rouge_l with fewer than 2 candidates), as docs/diversity.md
+ * defines them.
+ *
+ * The shared flags, config and line reader are ctl.c's; this file never
+ * reaches back into vsampctl.c.
  */
 #include <getopt.h>
 #include <math.h>
@@ -21,7 +26,7 @@
 #include "conf.h"
 #include "ctl.h"
 #include "ctl_topic.h"
-#include "mpjson.h"
+#include "result.h"
 #include "xmalloc.h"
 
 #define NMEAS 5
@@ -48,6 +53,14 @@ struct report {
 	struct group g[MAX_GROUPS];
 	size_t ng;
 	size_t lines, bad;
+};
+
+/* What to print: the table as text or JSON, and the chart. */
+struct report_opts {
+	const char *svg; /* -o; NULL: no chart */
+	const char *title;
+	int as_json;
+	int from_topic;
 };
 
 /* The value at a dotted path ("metadata.task") of a result. */
@@ -152,14 +165,16 @@ static int
 report_msg(void *arg, const rd_kafka_message_t *m)
 {
 	struct report *rp = arg;
+	struct result *r;
 	char err[128], *json;
 
-	json = mpjson_from_msgpack(m->payload, m->len, err, sizeof(err));
-	if (json == NULL) {
+	if ((r = result_decode(m->payload, m->len, err, sizeof(err))) == NULL) {
 		rp->lines++;
 		rp->bad++;
 		return 0;
 	}
+	json = result_to_json(r);
+	result_free(r);
 	report_line(rp, json, strlen(json));
 	free(json);
 	return 0;
@@ -386,126 +401,148 @@ report_usage(FILE *fp)
 	    CONF_DEFAULT_PATH);
 }
 
-int
-ctl_report(int argc, char **argv)
+/* report's options; returns -1 to go on, else the exit status. */
+static int
+report_args(int argc, char **argv, struct ctl_common *co, struct report *rp,
+    struct report_opts *o)
 {
 	static const struct option longopts[] = {
 	    {"help", no_argument, NULL, 'h'},
 	    {"title", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0}};
-	static volatile sig_atomic_t never;
-	struct ctl_common co = {0};
-	struct report *rp = xcalloc(1, sizeof(*rp));
-	const char *svg = NULL, *title = "vsampd: diversity by method";
-	int ch, as_json = 0, from_topic = 0, status = 0;
-	char err[512];
+	int ch;
 
 	optind = 1;
-	while ((ch = getopt_long(
-		    argc, argv, "g:o:jTf:b:t:h", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(co, argc, argv, "g:o:jTf:b:t:h", longopts)) !=
+	    -1) {
 		switch (ch) {
 		case 'g':
 			if (rp->nby == MAX_BY) {
 				fprintf(stderr,
-				    "vsampctl report: at most %d "
-				    "-g\n",
-				    MAX_BY);
-				free(rp);
+				    "vsampctl report: at most %d -g\n", MAX_BY);
 				return 2;
 			}
 			rp->by[rp->nby++] = optarg;
 			break;
 		case 'o':
-			svg = optarg;
+			o->svg = optarg;
 			break;
 		case 'L':
-			title = optarg;
+			o->title = optarg;
 			break;
 		case 'j':
-			as_json = 1;
+			o->as_json = 1;
 			break;
 		case 'T':
-			from_topic = 1;
-			break;
-		case 'f':
-			co.conf_path = optarg;
-			break;
-		case 'b':
-			co.brokers = optarg;
-			break;
-		case 't':
-			co.topic = optarg;
+			o->from_topic = 1;
 			break;
 		case 'h':
 			report_usage(stdout);
-			free(rp);
 			return 0;
 		default:
 			report_usage(stderr);
-			free(rp);
 			return 2;
 		}
 	}
 	if (rp->nby == 0)
 		rp->by[rp->nby++] = "method";
-	if (from_topic) {
-		struct conf *conf = ctl_load_conf(&co, 1);
+	return -1;
+}
 
-		if (conf == NULL) {
-			free(rp);
-			return 2;
-		}
-		if (ctl_topic_read(conf,
-			co.topic ? co.topic : conf->results_topic, 0, 0, &never,
-			report_msg, rp, err, sizeof(err)) == -1) {
+/* Count the results topic up to its end; returns 0, 1 or 2 (config). */
+static int
+report_topic(struct report *rp, const struct ctl_common *co)
+{
+	static volatile sig_atomic_t never;
+	struct conf *conf = ctl_load_conf(co, 1);
+	char err[512];
+	int status = 0;
+
+	if (conf == NULL)
+		return 2;
+	if (ctl_topic_read(conf, co->topic ? co->topic : conf->results_topic, 0,
+		0, &never, report_msg, rp, err, sizeof(err)) == -1) {
+		fprintf(stderr, "vsampctl report: %s\n", err);
+		status = 1;
+	}
+	conf_free(conf);
+	return status;
+}
+
+/* Count the lines of the files (none: standard input); returns 0 or 1. */
+static int
+report_files(struct report *rp, int nfiles, char **paths)
+{
+	char err[512];
+	int status = 0;
+
+	for (int i = 0; i < (nfiles ? nfiles : 1); i++) {
+		const char *path = nfiles ? paths[i] : NULL;
+		struct ctl_reader *in = ctl_reader_open(path, err, sizeof(err));
+		char *line;
+		long n;
+		int cut;
+
+		if (in == NULL) {
 			fprintf(stderr, "vsampctl report: %s\n", err);
 			status = 1;
+			continue;
 		}
-		conf_free(conf);
-	} else {
-		int nfiles = argc - optind;
-
-		for (int i = 0; i < (nfiles ? nfiles : 1); i++) {
-			const char *path = nfiles ? argv[optind + i] : NULL;
-			struct ctl_reader *in =
-			    ctl_reader_open(path, err, sizeof(err));
-			char *line;
-			long n;
-			int cut;
-
-			if (in == NULL) {
-				fprintf(stderr, "vsampctl report: %s\n", err);
-				status = 1;
-				continue;
-			}
-			while ((n = ctl_reader_next(
-				    in, &line, 64 << 20, &cut)) >= 0)
-				if (n > 0)
-					report_line(rp, line, (size_t)n);
-			ctl_reader_close(in);
-		}
+		while ((n = ctl_reader_next(in, &line, 64 << 20, &cut)) >= 0)
+			if (n > 0)
+				report_line(rp, line, (size_t)n);
+		ctl_reader_close(in);
 	}
+	return status;
+}
+
+/* Print the table and write the chart; returns 0, or 1 when the chart
+ * cannot be written. */
+static int
+report_print(struct report *rp, const struct report_opts *o)
+{
+	FILE *fp;
+
 	qsort(rp->g, rp->ng, sizeof(rp->g[0]), group_cmp);
 	if (rp->bad > 0)
 		fprintf(stderr,
 		    "vsampctl report: %zu of %zu line(s) were not results\n",
 		    rp->bad, rp->lines);
-	if (as_json)
+	if (o->as_json)
 		print_json(rp, stdout);
 	else
 		print_table(rp, stdout);
-	if (svg != NULL) {
-		FILE *fp = fopen(svg, "w");
-
-		if (fp == NULL) {
-			fprintf(
-			    stderr, "vsampctl report: %s: cannot write\n", svg);
-			status = 1;
-		} else {
-			write_svg(rp, fp, title);
-			if (fclose(fp) != 0)
-				status = 1;
-		}
+	if (o->svg == NULL)
+		return 0;
+	if ((fp = fopen(o->svg, "w")) == NULL) {
+		fprintf(stderr, "vsampctl report: %s: cannot write\n", o->svg);
+		return 1;
 	}
+	write_svg(rp, fp, o->title);
+	return fclose(fp) != 0 ? 1 : 0;
+}
+
+int
+ctl_report(int argc, char **argv)
+{
+	struct ctl_common co = {0};
+	struct report *rp = xcalloc(1, sizeof(*rp));
+	struct report_opts o = {NULL, "vsampd: diversity by method", 0, 0};
+	int status;
+
+	if ((status = report_args(argc, argv, &co, rp, &o)) != -1) {
+		free(rp);
+		return status;
+	}
+	if (o.from_topic)
+		status = report_topic(rp, &co);
+	else
+		status = report_files(rp, argc - optind, argv + optind);
+	if (status == 2) {
+		free(rp);
+		return 2;
+	}
+	if (report_print(rp, &o) != 0)
+		status = 1;
 	for (size_t i = 0; i < rp->ng; i++)
 		free(rp->g[i].label);
 	free(rp);

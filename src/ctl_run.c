@@ -3,13 +3,17 @@
  * JSON) jobs from a file or standard input go through the daemon's own
  * pipeline (pipeline.c: the same decoding, calls, parsing, dedup,
  * diversity and selection) on our event loop, with no Kafka at all, and
- * their results come out as JSON lines in input order.
+ * their results come out as JSON lines in input order, printed by
+ * result_to_json() as tail prints what it reads.
  *
  * At most -j jobs are in flight; results that finish early wait in a
  * ring until the ones before them are written. Standard input that is a
  * pipe or a terminal is read without blocking, so backend calls keep
  * going while it is slow. SIGINT or SIGTERM stops reading and lets the
  * jobs in flight finish; a second one quits at once.
+ *
+ * The shared flags, config and line reader are ctl.c's; this file never
+ * reaches back into vsampctl.c.
  */
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -26,7 +30,6 @@
 #include "conf.h"
 #include "ctl.h"
 #include "loop.h"
-#include "mpjson.h"
 #include "pipeline.h"
 #include "progress.h"
 #include "result.h"
@@ -86,19 +89,14 @@ run_usage(FILE *fp)
 static void
 run_flush(struct run *r)
 {
-	char err[128];
-
 	for (;;) {
 		struct run_slot *s = &r->ring[r->next_out % r->cap];
-		char *json, *mp;
-		size_t len;
+		char *json;
 
 		if (r->next_out == r->next_seq || s->res == NULL)
 			break;
-		mp = result_encode(s->res, &len);
-		json = mpjson_from_msgpack(mp, len, err, sizeof(err));
-		free(mp);
-		if (json == NULL || fprintf(r->out, "%s\n", json) < 0)
+		json = result_to_json(s->res);
+		if (fprintf(r->out, "%s\n", json) < 0)
 			r->out_error = 1;
 		free(json);
 		if (s->res->code != ERR_NONE) {
@@ -230,44 +228,28 @@ count_lines(const char *path)
 	return n;
 }
 
-int
-ctl_run(int argc, char **argv)
+/* run's options; returns -1 to go on, else the exit status. */
+static int
+run_args(int argc, char **argv, struct ctl_common *co, long *jobs,
+    const char **outpath)
 {
 	static const struct option longopts[] = {
 	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-	struct ctl_common co = {0};
-	const char *outpath = NULL, *inpath = NULL;
-	struct run r;
-	struct conf *conf;
-	struct loop_io *sio = NULL;
-	sigset_t set;
-	char err[512];
-	int ch, sfd = -1, status = 0;
-	long jobs = 0;
-	struct stat st;
+	int ch;
 
-	memset(&r, 0, sizeof(r));
 	optind = 1;
-	while (
-	    (ch = getopt_long(argc, argv, "f:j:o:qh", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(co, argc, argv, "f:j:o:qh", longopts)) != -1) {
 		switch (ch) {
-		case 'f':
-			co.conf_path = optarg;
-			break;
 		case 'j':
-			jobs = strtol(optarg, NULL, 10);
-			if (jobs < 1 || jobs > 100000) {
+			*jobs = strtol(optarg, NULL, 10);
+			if (*jobs < 1 || *jobs > 100000) {
 				fprintf(stderr,
-				    "vsampctl run: -j takes 1 to "
-				    "100000\n");
+				    "vsampctl run: -j takes 1 to 100000\n");
 				return 2;
 			}
 			break;
 		case 'o':
-			outpath = optarg;
-			break;
-		case 'q':
-			co.quiet = 1;
+			*outpath = optarg;
 			break;
 		case 'h':
 			run_usage(stdout);
@@ -281,25 +263,110 @@ ctl_run(int argc, char **argv)
 		run_usage(stderr);
 		return 2;
 	}
-	if (optind < argc)
-		inpath = argv[optind];
+	return -1;
+}
+
+/* Open the input and the output; returns -1 to go on, else 1. */
+static int
+run_open(struct run *r, const char *inpath, const char *outpath)
+{
+	char err[512];
+
+	if ((r->in = ctl_reader_open(inpath, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "vsampctl run: %s\n", err);
+		return 1;
+	}
+	r->out = stdout;
+	if (outpath != NULL && strcmp(outpath, "-") != 0 &&
+	    (r->out = fopen(outpath, "w")) == NULL) {
+		fprintf(
+		    stderr, "vsampctl run: %s: %s\n", outpath, strerror(errno));
+		ctl_reader_close(r->in);
+		r->in = NULL;
+		return 1;
+	}
+	return -1;
+}
+
+/*
+ * SIGINT and SIGTERM come through a signalfd on the loop, SIGPIPE is
+ * blocked; a pipe or terminal is read as it becomes readable, while a
+ * regular file (which epoll refuses) is read whenever there is room.
+ * Returns the signalfd, or -1; *sio gets its loop entry.
+ */
+static int
+run_watch(struct run *r, struct loop_io **sio)
+{
+	struct stat st;
+	sigset_t set;
+	int sfd, fd = ctl_reader_fd(r->in);
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigdelset(&set, SIGPIPE);
+	if ((sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) >= 0)
+		*sio = loop_io_add(r->loop, sfd, EPOLLIN, run_on_signal, r);
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0)
+			r->in_io =
+			    loop_io_add(r->loop, fd, EPOLLIN, run_on_input, r);
+	}
+	return sfd;
+}
+
+/* Feed jobs and write results until all are out or a second signal;
+ * returns the exit status so far. */
+static int
+run_loop(struct run *r)
+{
+	run_feed(r);
+	while (!r->quit &&
+	    (r->next_out < r->next_seq || (!r->eof && !r->stopping))) {
+		/* Spin only while a regular file has lines and the ring room;
+		 * otherwise sleep until a socket, timer or signal wakes us. */
+		int more = r->in_io == NULL && !r->eof && !r->stopping &&
+		    r->next_seq - r->next_out < r->cap;
+
+		if (loop_run_once(r->loop, more ? 0 : 1000) == -1) {
+			perror("vsampctl run: epoll_wait");
+			return 1;
+		}
+		if (r->in_io == NULL)
+			run_feed(r);
+		progress_update(&r->prog, r->ok + r->failed, r->failed, 0);
+	}
+	return 0;
+}
+
+int
+ctl_run(int argc, char **argv)
+{
+	struct ctl_common co = {0};
+	const char *outpath = NULL, *inpath;
+	struct run r;
+	struct conf *conf;
+	struct loop_io *sio = NULL;
+	char err[512];
+	int sfd = -1, status;
+	long jobs = 0;
+
+	memset(&r, 0, sizeof(r));
+	if ((status = run_args(argc, argv, &co, &jobs, &outpath)) != -1)
+		return status;
+	inpath = optind < argc ? argv[optind] : NULL;
 	if ((conf = ctl_load_conf(&co, 0)) == NULL)
 		return 2;
 	r.conf = conf;
-	if ((r.in = ctl_reader_open(inpath, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "vsampctl run: %s\n", err);
+	if ((status = run_open(&r, inpath, outpath)) != -1) {
 		conf_free(conf);
-		return 1;
+		return status;
 	}
-	r.out = stdout;
-	if (outpath != NULL && strcmp(outpath, "-") != 0 &&
-	    (r.out = fopen(outpath, "w")) == NULL) {
-		fprintf(
-		    stderr, "vsampctl run: %s: %s\n", outpath, strerror(errno));
-		ctl_reader_close(r.in);
-		conf_free(conf);
-		return 1;
-	}
+	status = 0;
 	r.cap = jobs > 0 ? (size_t)jobs : (size_t)conf->max_inflight;
 	r.ring = xcalloc(r.cap, sizeof(*r.ring));
 	if ((r.loop = loop_new()) == NULL) {
@@ -312,42 +379,9 @@ ctl_run(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGPIPE);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	sigdelset(&set, SIGPIPE);
-	if ((sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) >= 0)
-		sio = loop_io_add(r.loop, sfd, EPOLLIN, run_on_signal, &r);
-	/* A pipe or terminal is read as it becomes readable; a regular
-	 * file (which epoll refuses) is read whenever there is room. */
-	if (fstat(ctl_reader_fd(r.in), &st) == 0 && !S_ISREG(st.st_mode)) {
-		int fl = fcntl(ctl_reader_fd(r.in), F_GETFL);
-
-		if (fl >= 0 &&
-		    fcntl(ctl_reader_fd(r.in), F_SETFL, fl | O_NONBLOCK) == 0)
-			r.in_io = loop_io_add(r.loop, ctl_reader_fd(r.in),
-			    EPOLLIN, run_on_input, &r);
-	}
+	sfd = run_watch(&r, &sio);
 	progress_init(&r.prog, "jobs", count_lines(inpath), !co.quiet);
-	run_feed(&r);
-	while (
-	    !r.quit && (r.next_out < r.next_seq || (!r.eof && !r.stopping))) {
-		/* Spin only while a regular file has lines and the ring room;
-		 * otherwise sleep until a socket, timer or signal wakes us. */
-		int more = r.in_io == NULL && !r.eof && !r.stopping &&
-		    r.next_seq - r.next_out < r.cap;
-
-		if (loop_run_once(r.loop, more ? 0 : 1000) == -1) {
-			perror("vsampctl run: epoll_wait");
-			status = 1;
-			break;
-		}
-		if (r.in_io == NULL)
-			run_feed(&r);
-		progress_update(&r.prog, r.ok + r.failed, r.failed, 0);
-	}
+	status = run_loop(&r);
 	progress_update(&r.prog, r.ok + r.failed, r.failed, 1);
 	progress_end(&r.prog);
 	if (!co.quiet)

@@ -13,19 +13,8 @@
 #include <string.h>
 
 #include "dedup.h"
+#include "hash.h"
 #include "xmalloc.h"
-
-#define FNV_OFFSET UINT64_C(0xcbf29ce484222325)
-#define FNV_PRIME UINT64_C(0x100000001b3)
-
-/* The splitmix64 output function: FNV-1a leaves the high bits weak. */
-static uint64_t
-mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
 
 /* ispunct() in the C locale, without depending on the current locale. */
 static int
@@ -51,7 +40,7 @@ static uint64_t
 normalise(const char *text, size_t len, char *out, size_t *outlen)
 {
 	const unsigned char *p = (const unsigned char *)text;
-	uint64_t h = FNV_OFFSET;
+	uint64_t h = HASH_FNV_OFFSET;
 	size_t o = 0;
 	int pending = 0, any = 0;
 
@@ -69,7 +58,7 @@ normalise(const char *text, size_t len, char *out, size_t *outlen)
 			if (out != NULL)
 				out[o] = ' ';
 			o++;
-			h = (h ^ ' ') * FNV_PRIME;
+			h = hash_fnv1a_byte(h, ' ');
 			pending = 0;
 		}
 		if (c >= 'A' && c <= 'Z')
@@ -77,7 +66,7 @@ normalise(const char *text, size_t len, char *out, size_t *outlen)
 		if (out != NULL)
 			out[o] = (char)c;
 		o++;
-		h = (h ^ c) * FNV_PRIME;
+		h = hash_fnv1a_byte(h, c);
 		any = 1;
 	}
 	*outlen = o;
@@ -103,7 +92,7 @@ dedup_norm_hash(const char *text, size_t len)
 {
 	size_t o;
 
-	return mix64(normalise(text, len, NULL, &o));
+	return hash_mix64(normalise(text, len, NULL, &o));
 }
 
 static int

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "diversity.h"
+#include "hash.h"
 #include "tokens.h"
 #include "xmalloc.h"
 
@@ -52,17 +53,6 @@ struct lcs_ws {
 	unsigned char *carry; /* carry into the next stripe, per step of b */
 	size_t carry_cap;
 };
-
-static uint64_t
-mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
 
 /* A power of two at least twice want (load factor <= 1/2), at least 16. */
 static size_t
@@ -442,13 +432,14 @@ distinct_k(
 				key = (uint64_t)ids[p] << 42 |
 				    (uint64_t)ids[p + 1] << 21 | ids[p + 2];
 			else {
-				key = mix64(
-				    mix64((uint64_t)ids[p] << 32 | ids[p + 1]) ^
+				key = hash_mix64(
+				    hash_mix64(
+					(uint64_t)ids[p] << 32 | ids[p + 1]) ^
 				    ids[p + 2]);
 				if (key == UINT64_MAX)
 					key--;
 			}
-			for (s = mix64(key) & mask; set[s] != UINT64_MAX;
+			for (s = hash_mix64(key) & mask; set[s] != UINT64_MAX;
 			     s = (s + 1) & mask)
 				if (set[s] == key)
 					break;

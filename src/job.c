@@ -6,14 +6,18 @@
  * is parsed with jansson and packed as msgpack first, so that the rules
  * and the error messages cannot drift apart between the two formats.
  *
- * Before msgpack-c sees a buffer, a small iterative scanner walks it once.
- * It bounds nesting at JOB_DEPTH_MAX levels (the top map is level 1), and
- * reports truncation and trailing bytes. This matters beyond the messages:
- * msgpack-c allocates a container's element array from its header before
- * it reads any element, so a five-byte input could otherwise ask for
- * gigabytes. Once the scan has seen every element that every header
- * claims, msgpack-c allocates at most a few dozen bytes per input byte,
- * and every recursion below is bounded by JOB_DEPTH_MAX.
+ * Before msgpack-c sees a buffer, the one pre-scanner (mpscan.c) walks it
+ * once. It bounds nesting at JOB_DEPTH_MAX levels (the top map is level
+ * 1), and reports truncation; this file adds trailing bytes and words the
+ * messages. This matters beyond the messages: msgpack-c allocates a
+ * container's element array from its header before it reads any element,
+ * so a five-byte input could otherwise ask for gigabytes. Once the scan
+ * has seen every element that every header claims, msgpack-c allocates at
+ * most a few dozen bytes per input byte, and every recursion below is
+ * bounded by JOB_DEPTH_MAX.
+ *
+ * Leaf module: no I/O, no globals; the only output is the job or the
+ * error text in the caller's buffer.
  *
  * Decisions worth knowing:
  * - Duplicate keys. In msgpack, a known field given twice is an error
@@ -53,6 +57,7 @@
 #include "chat.h"
 #include "job.h"
 #include "method.h"
+#include "mpscan.h"
 #include "select.h"
 #include "utf8.h"
 #include "xmalloc.h"
@@ -127,160 +132,28 @@ fail(char *errstr, size_t errlen, const char *fmt, ...)
 }
 
 /*
- * Walk the one msgpack object at p[0..len) without building it, and set
- * *endp to the offset just past it. Iterative, with one counter of items
- * still expected per open container. Returns 0, or -1 with errstr.
+ * Scan the one msgpack object at p[0..len) (see mpscan.h) and set *endp
+ * to the offset just past it. Returns 0, or -1 with errstr in the words
+ * docs/schema.md gives.
  */
 static int
-mp_scan(const unsigned char *p, size_t len, size_t *endp, char *errstr,
+scan_job(const unsigned char *p, size_t len, size_t *endp, char *errstr,
     size_t errlen)
 {
-	uint64_t left[JOB_DEPTH_MAX + 1];
-	size_t off = 0;
-	int depth = 0;
+	size_t at;
 
-	left[0] = 1;
-	for (;;) {
-		enum { SCALAR, BYTES, ARRAY, MAP } kind = SCALAR;
-		size_t lenbytes = 0, extra = 0;
-		uint64_t n = 0, body = 0, items;
-		unsigned char c;
-
-		if (off >= len)
-			return fail(errstr, errlen, "job: truncated msgpack");
-		c = p[off];
-		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 ||
-		    c == 0xc3)
-			kind = SCALAR;
-		else if (c <= 0x8f) {
-			kind = MAP;
-			n = c & 0x0f;
-		} else if (c <= 0x9f) {
-			kind = ARRAY;
-			n = c & 0x0f;
-		} else if (c <= 0xbf) {
-			kind = BYTES;
-			n = c & 0x1f;
-		} else {
-			switch (c) {
-			case 0xc4: /* bin 8 */
-			case 0xd9: /* str 8 */
-				kind = BYTES;
-				lenbytes = 1;
-				break;
-			case 0xc5:
-			case 0xda:
-				kind = BYTES;
-				lenbytes = 2;
-				break;
-			case 0xc6:
-			case 0xdb:
-				kind = BYTES;
-				lenbytes = 4;
-				break;
-			case 0xc7: /* ext 8/16/32: length, then a type byte */
-				kind = BYTES;
-				lenbytes = 1;
-				extra = 1;
-				break;
-			case 0xc8:
-				kind = BYTES;
-				lenbytes = 2;
-				extra = 1;
-				break;
-			case 0xc9:
-				kind = BYTES;
-				lenbytes = 4;
-				extra = 1;
-				break;
-			case 0xcc: /* uint 8 */
-			case 0xd0: /* int 8 */
-				body = 1;
-				break;
-			case 0xcd:
-			case 0xd1:
-				body = 2;
-				break;
-			case 0xca: /* float 32 */
-			case 0xce:
-			case 0xd2:
-				body = 4;
-				break;
-			case 0xcb: /* float 64 */
-			case 0xcf:
-			case 0xd3:
-				body = 8;
-				break;
-			case 0xd4: /* fixext 1..16: a type byte, then data */
-				body = 2;
-				break;
-			case 0xd5:
-				body = 3;
-				break;
-			case 0xd6:
-				body = 5;
-				break;
-			case 0xd7:
-				body = 9;
-				break;
-			case 0xd8:
-				body = 17;
-				break;
-			case 0xdc:
-				kind = ARRAY;
-				lenbytes = 2;
-				break;
-			case 0xdd:
-				kind = ARRAY;
-				lenbytes = 4;
-				break;
-			case 0xde:
-				kind = MAP;
-				lenbytes = 2;
-				break;
-			case 0xdf:
-				kind = MAP;
-				lenbytes = 4;
-				break;
-			default: /* 0xc1 is never used */
-				return fail(
-				    errstr, errlen, "job: invalid msgpack");
-			}
-		}
-		if (len - off < 1 + lenbytes + extra)
-			return fail(errstr, errlen, "job: truncated msgpack");
-		for (size_t i = 0; i < lenbytes; i++)
-			n = (n << 8) | p[off + 1 + i];
-		off += 1 + lenbytes + extra;
-		if (kind == BYTES)
-			body = n;
-		if (body > len - off)
-			return fail(errstr, errlen, "job: truncated msgpack");
-		off += (size_t)body;
-		left[depth]--;
-
-		if (kind == ARRAY || kind == MAP) {
-			/* This container is at level depth + 1. */
-			if (depth >= JOB_DEPTH_MAX)
-				return fail(errstr, errlen,
-				    "job: nested deeper than %d levels",
-				    JOB_DEPTH_MAX);
-			items = kind == MAP ? 2 * n : n;
-			/* Every item takes at least one byte: fail early. */
-			if (items > len - off)
-				return fail(
-				    errstr, errlen, "job: truncated msgpack");
-			if (items > 0)
-				left[++depth] = items;
-		}
-		while (left[depth] == 0) {
-			if (depth == 0) {
-				*endp = off;
-				return 0;
-			}
-			depth--;
-		}
+	switch (mpscan_object(p, len, endp, &at)) {
+	case MPSCAN_OK:
+		return 0;
+	case MPSCAN_INVALID:
+		return fail(errstr, errlen, "job: invalid msgpack");
+	case MPSCAN_TOO_DEEP:
+		return fail(errstr, errlen, "job: nested deeper than %d levels",
+		    JOB_DEPTH_MAX);
+	case MPSCAN_TRUNCATED:
+		break;
 	}
+	return fail(errstr, errlen, "job: truncated msgpack");
 }
 
 /* msgpack_packer callback: append to a struct buf (cannot fail). */
@@ -776,15 +649,55 @@ get_metadata(
 	return 0;
 }
 
+/* A name field, method or select, parsed by its module. */
+static int
+get_choice(struct job *job, enum field f, const msgpack_object *o, char *errstr,
+    size_t errlen)
+{
+	const char *msg;
+	char nbuf[32];
+	enum method m;
+	enum select_mode sel;
+	int rc, bad;
+
+	rc = get_name(o, field_names[f], nbuf, sizeof(nbuf), errstr, errlen);
+	if (rc == -1)
+		return -1;
+	if (f == F_METHOD) {
+		msg = "method: must be one of direct, direct_cot, sequence, "
+		      "multi_turn, vs_standard, vs_cot, vs_multi";
+		if (!(bad = rc == 1 || method_parse(nbuf, &m) == -1))
+			job->method = (int)m;
+	} else {
+		msg = "select: must be weighted, uniform, top or none";
+		if (!(bad = rc == 1 || select_mode_parse(nbuf, &sel) == -1))
+			job->select = (int)sel;
+	}
+	return bad ? fail(errstr, errlen, "%s", msg) : 0;
+}
+
+/*
+ * A finite number in [lo, hi], or (lo, hi] when lo_open, into *out; else
+ * msg. Returns 0, or -1 with errstr.
+ */
+static int
+get_real(const msgpack_object *o, double lo, int lo_open, double hi,
+    const char *msg, double *out, char *errstr, size_t errlen)
+{
+	double d;
+
+	if (get_num(o, &d) == -1 || d < lo || (lo_open && d == lo) || d > hi)
+		return fail(errstr, errlen, "%s", msg);
+	*out = d;
+	return 0;
+}
+
 /* Validate one field other than id. Returns 0, or -1 with errstr. */
 static int
 get_field(struct job *job, enum field f, const msgpack_object *o, char *errstr,
     size_t errlen)
 {
-	char nbuf[32];
 	long long v;
-	double d;
-	int rc;
 
 	switch (f) {
 	case F_ID:
@@ -794,20 +707,9 @@ get_field(struct job *job, enum field f, const msgpack_object *o, char *errstr,
 		return get_str(o, "prompt", 0, 0, &job->prompt, errstr, errlen);
 	case F_MESSAGES:
 		return get_messages(job, o, errstr, errlen);
-	case F_METHOD: {
-		enum method m;
-
-		rc = get_name(o, "method", nbuf, sizeof(nbuf), errstr, errlen);
-		if (rc == -1)
-			return -1;
-		if (rc == 1 || method_parse(nbuf, &m) == -1)
-			return fail(errstr, errlen,
-			    "method: must be one of direct, direct_cot, "
-			    "sequence, multi_turn, vs_standard, vs_cot, "
-			    "vs_multi");
-		job->method = (int)m;
-		return 0;
-	}
+	case F_METHOD:
+	case F_SELECT:
+		return get_choice(job, f, o, errstr, errlen);
 	case F_K:
 		if (get_int(o, "k", 1, JOB_K_MAX, &v, errstr, errlen) == -1)
 			return -1;
@@ -818,31 +720,28 @@ get_field(struct job *job, enum field f, const msgpack_object *o, char *errstr,
 			return -1;
 		job->n = (int)v;
 		return 0;
-	case F_TAIL:
-		if (get_num(o, &d) == -1 || !(d > 0 && d <= 1))
-			return fail(errstr, errlen,
-			    "tail: must be a number greater than 0 and at "
-			    "most 1");
-		job->tail = d;
-		return 0;
-	case F_MIN_PROBABILITY:
-		if (get_num(o, &d) == -1 || !(d >= 0 && d <= 1))
-			return fail(errstr, errlen,
-			    "min_probability: must be a number from 0 to 1");
-		job->min_probability = d;
-		return 0;
-	case F_SELECT: {
-		enum select_mode s;
-
-		rc = get_name(o, "select", nbuf, sizeof(nbuf), errstr, errlen);
-		if (rc == -1)
+	case F_MAX_TOKENS:
+		if (get_int(o, "max_tokens", 1, JOB_MAX_TOKENS_MAX, &v, errstr,
+			errlen) == -1)
 			return -1;
-		if (rc == 1 || select_mode_parse(nbuf, &s) == -1)
-			return fail(errstr, errlen,
-			    "select: must be weighted, uniform, top or none");
-		job->select = (int)s;
+		job->max_tokens = (long)v;
 		return 0;
-	}
+	case F_TAIL:
+		return get_real(o, 0, 1, 1,
+		    "tail: must be a number greater than 0 and at most 1",
+		    &job->tail, errstr, errlen);
+	case F_MIN_PROBABILITY:
+		return get_real(o, 0, 0, 1,
+		    "min_probability: must be a number from 0 to 1",
+		    &job->min_probability, errstr, errlen);
+	case F_TEMPERATURE:
+		return get_real(o, 0, 0, 2,
+		    "temperature: must be a number from 0 to 2",
+		    &job->temperature, errstr, errlen);
+	case F_TOP_P:
+		return get_real(o, 0, 1, 1,
+		    "top_p: must be a number greater than 0 and at most 1",
+		    &job->top_p, errstr, errlen);
 	case F_SEED:
 		if (get_seed(o, &job->seed, errstr, errlen) == -1)
 			return -1;
@@ -854,25 +753,6 @@ get_field(struct job *job, enum field f, const msgpack_object *o, char *errstr,
 	case F_MODEL:
 		return get_str(
 		    o, "model", 1, JOB_MODEL_MAX, &job->model, errstr, errlen);
-	case F_TEMPERATURE:
-		if (get_num(o, &d) == -1 || !(d >= 0 && d <= 2))
-			return fail(errstr, errlen,
-			    "temperature: must be a number from 0 to 2");
-		job->temperature = d;
-		return 0;
-	case F_TOP_P:
-		if (get_num(o, &d) == -1 || !(d > 0 && d <= 1))
-			return fail(errstr, errlen,
-			    "top_p: must be a number greater than 0 and at "
-			    "most 1");
-		job->top_p = d;
-		return 0;
-	case F_MAX_TOKENS:
-		if (get_int(o, "max_tokens", 1, JOB_MAX_TOKENS_MAX, &v, errstr,
-			errlen) == -1)
-			return -1;
-		job->max_tokens = (long)v;
-		return 0;
 	case F_INSTRUCTIONS:
 		return get_str(o, "instructions", 0, 0, &job->instructions,
 		    errstr, errlen);
@@ -1028,7 +908,7 @@ job_from_msgpack(
 		fail(errstr, errlen, "job: not a msgpack map or JSON object");
 		return NULL;
 	}
-	if (mp_scan(p, len, &end, errstr, errlen) == -1)
+	if (scan_job(p, len, &end, errstr, errlen) == -1)
 		return NULL;
 	if (end != len) {
 		fail(errstr, errlen, "trailing data after job");

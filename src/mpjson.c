@@ -1,5 +1,8 @@
 /*
- * mpjson: msgpack to JSON through jansson, which does the escaping.
+ * mpjson: the one msgpack-to-JSON writer (see mpjson.h), through jansson,
+ * which does the escaping. It owns the mapping of msgpack types onto JSON
+ * and the one way JSON text is printed for people; it reads no bytes and
+ * does no I/O.
  */
 #include <math.h>
 #include <stdio.h>
@@ -9,14 +12,22 @@
 #include <jansson.h>
 #include <msgpack.h>
 
+#include "log.h"
 #include "mpjson.h"
-#include "openai.h"
 #include "utf8.h"
 #include "xmalloc.h"
 
-#define MAX_DEPTH 64
+/* Jansson's allocations fail only when memory does. */
+static json_t *
+mpjson_check(json_t *j)
+{
+	if (j == NULL)
+		fatalx("out of memory");
+	return j;
+}
 
-json_t *
+/* A JSON string of data in base64 (RFC 4648, with padding). */
+static json_t *
 mpjson_base64(const void *data, size_t len)
 {
 	static const char tab[] =
@@ -40,108 +51,109 @@ mpjson_base64(const void *data, size_t len)
 		q[3] = i + 2 < len ? tab[x & 63] : '=';
 		buf_append(&b, q, 4);
 	}
-	v = json_stringn(b.data ? b.data : "", b.len);
+	v = mpjson_check(json_stringn(b.data ? b.data : "", b.len));
 	buf_free(&b);
 	return v;
 }
 
+json_t *
+mpjson_real(double d)
+{
+	return mpjson_check(isfinite(d) ? json_real(d) : json_null());
+}
+
+json_t *
+mpjson_uint(uint64_t u)
+{
+	if (u > (uint64_t)INT64_MAX)
+		return mpjson_check(json_real((double)u));
+	return mpjson_check(json_integer((json_int_t)u));
+}
+
+/* A key for a map entry: a string as it is, anything else as the JSON
+ * text of its JSON form (1 -> "1", bin -> "\"AQ==\""). */
 static json_t *
-to_json(const msgpack_object *o, int depth)
+mpjson_key(const msgpack_object *k)
+{
+	json_t *kj, *s;
+	char *text;
+
+	if (k->type == MSGPACK_OBJECT_STR)
+		return utf8_json_string(k->via.str.ptr, k->via.str.size);
+	kj = mpjson_value(k);
+	text = json_dumps(kj, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(kj);
+	if (text == NULL)
+		fatalx("out of memory");
+	s = mpjson_check(json_string(text));
+	free(text);
+	return s;
+}
+
+/* An object of the map's entries; a later duplicate key wins. */
+static json_t *
+mpjson_map(const msgpack_object *o)
+{
+	json_t *v = mpjson_check(json_object());
+
+	for (uint32_t i = 0; i < o->via.map.size; i++) {
+		const msgpack_object_kv *kv = &o->via.map.ptr[i];
+		json_t *k = mpjson_key(&kv->key);
+
+		if (json_object_setn_new(v, json_string_value(k),
+			json_string_length(k), mpjson_value(&kv->val)) != 0)
+			fatalx("out of memory");
+		json_decref(k);
+	}
+	return v;
+}
+
+json_t *
+mpjson_value(const msgpack_object *o)
 {
 	json_t *v;
 
-	if (depth > MAX_DEPTH)
-		return NULL;
 	switch (o->type) {
 	case MSGPACK_OBJECT_NIL:
 		return json_null();
 	case MSGPACK_OBJECT_BOOLEAN:
 		return json_boolean(o->via.boolean);
 	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		if (o->via.u64 > (uint64_t)INT64_MAX)
-			return json_real((double)o->via.u64);
-		return json_integer((json_int_t)o->via.u64);
+		return mpjson_uint(o->via.u64);
 	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		return json_integer((json_int_t)o->via.i64);
+		return mpjson_check(json_integer((json_int_t)o->via.i64));
 	case MSGPACK_OBJECT_FLOAT32:
 	case MSGPACK_OBJECT_FLOAT64:
-		if (!isfinite(o->via.f64))
-			return json_null();
-		return json_real(o->via.f64);
+		return mpjson_real(o->via.f64);
 	case MSGPACK_OBJECT_STR:
-		return openai_json_text(o->via.str.ptr, o->via.str.size);
+		return utf8_json_string(o->via.str.ptr, o->via.str.size);
 	case MSGPACK_OBJECT_BIN:
 		return mpjson_base64(o->via.bin.ptr, o->via.bin.size);
 	case MSGPACK_OBJECT_EXT:
 		return mpjson_base64(o->via.ext.ptr, o->via.ext.size);
 	case MSGPACK_OBJECT_ARRAY:
-		v = json_array();
-		for (uint32_t i = 0; i < o->via.array.size; i++) {
-			json_t *e = to_json(&o->via.array.ptr[i], depth + 1);
-
-			if (e == NULL) {
-				json_decref(v);
-				return NULL;
-			}
-			json_array_append_new(v, e);
-		}
+		v = mpjson_check(json_array());
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			if (json_array_append_new(
+				v, mpjson_value(&o->via.array.ptr[i])) != 0)
+				fatalx("out of memory");
 		return v;
 	case MSGPACK_OBJECT_MAP:
-		v = json_object();
-		for (uint32_t i = 0; i < o->via.map.size; i++) {
-			const msgpack_object_kv *kv = &o->via.map.ptr[i];
-			json_t *val = to_json(&kv->val, depth + 1), *k;
-			char *key;
-
-			if (val == NULL) {
-				json_decref(v);
-				return NULL;
-			}
-			if (kv->key.type == MSGPACK_OBJECT_STR) {
-				k = openai_json_text(
-				    kv->key.via.str.ptr, kv->key.via.str.size);
-			} else {
-				json_t *kj = to_json(&kv->key, depth + 1);
-
-				key = kj ? json_dumps(kj,
-					       JSON_COMPACT | JSON_ENCODE_ANY)
-					 : NULL;
-				json_decref(kj);
-				k = json_string(key ? key : "?");
-				free(key);
-			}
-			json_object_setn_new(v, json_string_value(k),
-			    json_string_length(k), val);
-			json_decref(k);
-		}
-		return v;
+		return mpjson_map(o);
 	}
 	return json_null();
 }
 
-/* The JSON text of one msgpack value (see mpjson.h). */
 char *
-mpjson_from_msgpack(const void *buf, size_t len, char *errstr, size_t errlen)
+mpjson_dumps(const json_t *v)
 {
-	msgpack_unpacked up;
-	size_t off = 0;
-	json_t *v = NULL;
-	char *out = NULL;
-	int rc;
+	char *s;
 
-	msgpack_unpacked_init(&up);
-	rc = msgpack_unpack_next(&up, buf, len, &off);
-	if (rc != MSGPACK_UNPACK_SUCCESS || off != len)
-		snprintf(errstr, errlen, "not one msgpack value");
-	else if ((v = to_json(&up.data, 0)) == NULL)
-		snprintf(errstr, errlen, "msgpack nests deeper than %d levels",
-		    MAX_DEPTH);
-	else
-		/* 15 significant digits: 0.3333 prints as 0.3333, not as
-		 * 0.33329999999999999, and no figure here needs more. */
-		out = json_dumps(v,
-		    JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
-	json_decref(v);
-	msgpack_unpacked_destroy(&up);
-	return out;
+	/* JSON_PRESERVE_ORDER is what jansson does since 2.8 anyway. */
+	s = json_dumps(v,
+	    JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER |
+		JSON_REAL_PRECISION(15));
+	if (s == NULL)
+		fatalx("out of memory");
+	return s;
 }

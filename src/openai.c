@@ -21,26 +21,6 @@
 /* Longest error type or code copied from a server's error object. */
 #define ERRTYPE_MAX 64
 
-/*
- * A JSON string of s[0..len). Text is UTF-8 everywhere in vsampd, but
- * a request must be built whatever it holds: invalid bytes become U+FFFD
- * rather than failing the dump.
- */
-json_t *
-openai_json_text(const char *s, size_t len)
-{
-	struct buf b;
-	json_t *j;
-
-	if (utf8_valid(s, len))
-		return json_stringn(s, len);
-	buf_init(&b);
-	utf8_repair(s, len, &b);
-	j = json_stringn(b.data != NULL ? b.data : "", b.len);
-	buf_free(&b);
-	return j;
-}
-
 /* Dump compactly, keeping UTF-8 as it is; 15 digits so 0.7 stays 0.7. */
 static char *
 dump(json_t *root, size_t *lenp)
@@ -71,7 +51,7 @@ openai_chat_request(
 	root = json_object();
 	if (p->model != NULL)
 		json_object_set_new(root, "model",
-		    openai_json_text(p->model, strlen(p->model)));
+		    utf8_json_string(p->model, strlen(p->model)));
 	msgs = json_array();
 	for (size_t i = 0; i < c->n; i++) {
 		const struct chat_msg *m = &c->msgs[i];
@@ -80,7 +60,7 @@ openai_chat_request(
 		json_object_set_new(
 		    jm, "role", json_string(role_name(m->role)));
 		json_object_set_new(jm, "content",
-		    openai_json_text(m->content, strlen(m->content)));
+		    utf8_json_string(m->content, strlen(m->content)));
 		json_array_append_new(msgs, jm);
 	}
 	json_object_set_new(root, "messages", msgs);
@@ -292,11 +272,11 @@ openai_embed_request(const char *model, const char *const *texts,
 	root = json_object();
 	if (model != NULL)
 		json_object_set_new(
-		    root, "model", openai_json_text(model, strlen(model)));
+		    root, "model", utf8_json_string(model, strlen(model)));
 	input = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(input,
-		    openai_json_text(
+		    utf8_json_string(
 			texts[i], lens != NULL ? lens[i] : strlen(texts[i])));
 	json_object_set_new(root, "input", input);
 	s = dump(root, lenp);

@@ -4,11 +4,14 @@
  * The msgpack encoding is the contract with every consumer of the results
  * topic, so it is written by hand, key by key, in one fixed order, and
  * every key is always present (nil where a value does not apply). The
- * decoder is for our own tools and the fuzz round trip: it is strict about
- * the keys we write, ignores keys it does not know, and must survive any
- * bytes at all. The JSON form is the same map for people (vsampctl).
+ * decoder is for our own tools: vsampctl tail and report read results
+ * with it, and the fuzz round trip checks it. It is strict about the keys
+ * we write, ignores keys it does not know, and must survive any bytes at
+ * all. The JSON form is the same map for people: everything vsampctl
+ * prints of a result is result_to_json(), through mpjson.
  *
- * Leaf module: no I/O.
+ * Leaf module: no I/O; msgpack is pre-scanned by mpscan.c and converted
+ * to JSON by mpjson.c, never here.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -23,16 +26,10 @@
 
 #include "log.h"
 #include "mpjson.h"
+#include "mpscan.h"
 #include "result.h"
 #include "utf8.h"
 #include "xmalloc.h"
-
-/*
- * msgpack-c refuses to open a container when this many are open already
- * (it says "out of memory"); the pre-scan applies the same limit so that
- * it rejects exactly what msgpack-c would.
- */
-#define MP_MAXDEPTH 32
 
 static const char *err_names[ERR_COUNT] = {
     "ok",
@@ -148,147 +145,30 @@ result_set_error(struct result *r, enum err_code code, const char *msg)
 
 /* ---- the msgpack pre-scan ---- */
 
-static uint64_t
-mp_be(const unsigned char *p, size_t n)
-{
-	uint64_t v = 0;
-
-	for (size_t i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 /*
- * Check that buf holds one complete msgpack object and set *objlen to its
- * length, without building anything. msgpack-c allocates the slots of an
- * array or map as soon as it reads the header, so a 5-byte header claiming
- * 4 billion elements would cost it ~100 GB. An object that scans complete
- * has a byte at least for each element announced, so msgpack-c's work is
- * bounded by len; the scan gives up as soon as the elements still to come
- * outnumber the bytes left. Nesting is limited as msgpack-c limits it.
- * Returns 0, or -1 with a reason in errstr.
+ * Scan the one msgpack object at buf[0..len) (see mpscan.h) and set
+ * *objlen to its length. Returns 0, or -1 with a reason in errstr.
  */
 static int
-mp_scan(
+scan_result(
     const void *buf, size_t len, size_t *objlen, char *errstr, size_t errlen)
 {
-	const unsigned char *p = buf;
-	uint64_t stack[MP_MAXDEPTH];
-	uint64_t todo = 1; /* objects announced and not yet read */
-	size_t off = 0;
-	int top = 0;
+	size_t at;
 
-	do {
-		unsigned char b;
-		size_t hdr = 0; /* bytes after the type byte */
-		uint64_t data = 0, kids = 0;
-		int container = 0;
-
-		if (top > 0)
-			stack[top - 1]--;
-		if (off >= len || todo > len - off)
-			goto truncated;
-		todo--;
-		b = p[off++];
-		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 ||
-		    b == 0xc3)
-			;
-		else if (b >= 0x80 && b <= 0x8f) {
-			kids = (uint64_t)(b & 0x0f) * 2;
-			container = 1;
-		} else if (b >= 0x90 && b <= 0x9f) {
-			kids = b & 0x0f;
-			container = 1;
-		} else if (b >= 0xa0 && b <= 0xbf)
-			data = b & 0x1f;
-		else {
-			switch (b) {
-			case 0xc4: /* bin 8, 16, 32 */
-			case 0xc5:
-			case 0xc6:
-			case 0xd9: /* str 8, 16, 32 */
-			case 0xda:
-			case 0xdb:
-				hdr = (size_t)1
-				    << (b >= 0xd9 ? b - 0xd9 : b - 0xc4);
-				if (len - off < hdr)
-					goto truncated;
-				data = mp_be(p + off, hdr);
-				break;
-			case 0xc7: /* ext 8, 16, 32: length, then type */
-			case 0xc8:
-			case 0xc9:
-				hdr = (size_t)1 << (b - 0xc7);
-				if (len - off < hdr)
-					goto truncated;
-				data = mp_be(p + off, hdr) + 1;
-				break;
-			case 0xca:
-				data = 4;
-				break;
-			case 0xcb:
-				data = 8;
-				break;
-			case 0xcc: /* uint 8..64, int 8..64 */
-			case 0xcd:
-			case 0xce:
-			case 0xcf:
-				data = (uint64_t)1 << (b - 0xcc);
-				break;
-			case 0xd0:
-			case 0xd1:
-			case 0xd2:
-			case 0xd3:
-				data = (uint64_t)1 << (b - 0xd0);
-				break;
-			case 0xd4: /* fixext 1..16: type, then data */
-			case 0xd5:
-			case 0xd6:
-			case 0xd7:
-			case 0xd8:
-				data = ((uint64_t)1 << (b - 0xd4)) + 1;
-				break;
-			case 0xdc: /* array 16, 32 */
-			case 0xdd:
-			case 0xde: /* map 16, 32 */
-			case 0xdf:
-				hdr = (b == 0xdc || b == 0xde) ? 2 : 4;
-				if (len - off < hdr)
-					goto truncated;
-				kids = mp_be(p + off, hdr);
-				if (b >= 0xde)
-					kids *= 2;
-				container = 1;
-				break;
-			default: /* 0xc1 is never used */
-				snprintf(errstr, errlen,
-				    "invalid msgpack type byte at %zu",
-				    off - 1);
-				return -1;
-			}
-		}
-		off += hdr;
-		if (data > len - off)
-			goto truncated;
-		off += (size_t)data;
-		if (container) {
-			if (top == MP_MAXDEPTH) {
-				snprintf(errstr, errlen,
-				    "msgpack nested deeper than %d levels",
-				    MP_MAXDEPTH);
-				return -1;
-			}
-			todo += kids;
-			if (kids > 0)
-				stack[top++] = kids;
-		}
-		while (top > 0 && stack[top - 1] == 0)
-			top--;
-	} while (top > 0);
-	*objlen = off;
-	return 0;
-
-truncated:
+	switch (mpscan_object(buf, len, objlen, &at)) {
+	case MPSCAN_OK:
+		return 0;
+	case MPSCAN_INVALID:
+		snprintf(
+		    errstr, errlen, "invalid msgpack type byte at %zu", at);
+		return -1;
+	case MPSCAN_TOO_DEEP:
+		snprintf(errstr, errlen, "msgpack nested deeper than %d levels",
+		    MPSCAN_DEPTH_MAX);
+		return -1;
+	case MPSCAN_TRUNCATED:
+		break;
+	}
 	snprintf(errstr, errlen, "truncated msgpack");
 	return -1;
 }
@@ -338,6 +218,134 @@ pk_double_nil(msgpack_packer *pk, double d)
 		msgpack_pack_nil(pk);
 }
 
+/* error: nil on an ok result, else {code, message}. */
+static void
+pk_error(msgpack_packer *pk, const struct result *r)
+{
+	const char *name;
+
+	if (r->code == ERR_NONE) {
+		msgpack_pack_nil(pk);
+		return;
+	}
+	if ((name = err_code_name(r->code)) == NULL)
+		name = err_names[ERR_INTERNAL];
+	msgpack_pack_map(pk, 2);
+	pk_cstr(pk, "code");
+	pk_cstr(pk, name);
+	pk_cstr(pk, "message");
+	pk_cstr(pk, r->errmsg != NULL ? r->errmsg : "");
+}
+
+/* candidates (the first ncands) and selected. */
+static void
+pk_candidates(msgpack_packer *pk, const struct result *r, size_t ncands)
+{
+	pk_cstr(pk, "candidates");
+	msgpack_pack_array(pk, ncands);
+	for (size_t i = 0; i < ncands; i++) {
+		const struct candidate *c = &r->cands[i];
+
+		msgpack_pack_map(pk, 4);
+		pk_cstr(pk, "text");
+		if (c->text != NULL)
+			pk_str(pk, c->text, c->len);
+		else
+			pk_str(pk, "", 0);
+		pk_cstr(pk, "probability");
+		msgpack_pack_double(pk, c->probability);
+		pk_cstr(pk, "verbalized");
+		pk_double_nil(pk, c->verbalized);
+		pk_cstr(pk, "turn");
+		msgpack_pack_int(pk, c->turn);
+	}
+	pk_cstr(pk, "selected");
+	if (r->selected >= 0 && (size_t)r->selected < ncands)
+		msgpack_pack_int(pk, r->selected);
+	else
+		msgpack_pack_nil(pk);
+}
+
+/* dedup and diversity: nil on an error result or when not measured. */
+static void
+pk_scores(msgpack_packer *pk, const struct result *r)
+{
+	int ok = r->code == ERR_NONE;
+
+	pk_cstr(pk, "dedup");
+	if (ok && r->has_dedup) {
+		msgpack_pack_map(pk, 2);
+		pk_cstr(pk, "in_job");
+		msgpack_pack_unsigned_int(pk, r->dedup_in_job);
+		pk_cstr(pk, "in_scope");
+		msgpack_pack_unsigned_int(pk, r->dedup_in_scope);
+	} else
+		msgpack_pack_nil(pk);
+	pk_cstr(pk, "diversity");
+	if (ok && r->has_diversity) {
+		msgpack_pack_map(pk, 5);
+		pk_cstr(pk, "semantic");
+		pk_double_nil(pk, r->semantic);
+		pk_cstr(pk, "rouge_l");
+		pk_double_nil(pk, r->rouge_l);
+		pk_cstr(pk, "distinct_1");
+		pk_double_nil(pk, r->distinct[0]);
+		pk_cstr(pk, "distinct_2");
+		pk_double_nil(pk, r->distinct[1]);
+		pk_cstr(pk, "distinct_3");
+		pk_double_nil(pk, r->distinct[2]);
+	} else
+		msgpack_pack_nil(pk);
+}
+
+/* usage, attempts, failed_calls, latency_ms. */
+static void
+pk_counters(msgpack_packer *pk, const struct result *r)
+{
+	pk_cstr(pk, "usage");
+	msgpack_pack_map(pk, 3);
+	pk_cstr(pk, "requests");
+	msgpack_pack_uint64(pk, r->requests);
+	pk_cstr(pk, "prompt_tokens");
+	msgpack_pack_uint64(pk, r->prompt_tokens);
+	pk_cstr(pk, "completion_tokens");
+	msgpack_pack_uint64(pk, r->completion_tokens);
+	pk_cstr(pk, "attempts");
+	msgpack_pack_unsigned_int(pk, r->attempts);
+	pk_cstr(pk, "failed_calls");
+	msgpack_pack_unsigned_int(pk, r->failed_calls);
+	pk_cstr(pk, "latency_ms");
+	msgpack_pack_uint64(pk, r->latency_ms);
+}
+
+/* source, and metadata copied verbatim when it is exactly one object. */
+static void
+pk_origin(msgpack_packer *pk, msgpack_sbuffer *sb, const struct result *r)
+{
+	size_t mlen;
+	char err[64];
+
+	pk_cstr(pk, "source");
+	if (r->source_topic != NULL) {
+		msgpack_pack_map(pk, 3);
+		pk_cstr(pk, "topic");
+		pk_cstr(pk, r->source_topic);
+		pk_cstr(pk, "partition");
+		msgpack_pack_int32(pk, r->source_partition);
+		pk_cstr(pk, "offset");
+		msgpack_pack_int64(pk, r->source_offset);
+	} else
+		msgpack_pack_nil(pk);
+	pk_cstr(pk, "metadata");
+	if (r->metadata != NULL && r->metadata_len > 0 &&
+	    scan_result(
+		r->metadata, r->metadata_len, &mlen, err, sizeof(err)) == 0 &&
+	    mlen == r->metadata_len)
+		sbuf_write(sb, r->metadata, r->metadata_len);
+	else
+		msgpack_pack_nil(pk);
+}
+
 /*
  * Encode r (docs/schema.md): a map of every key, in a fixed order.
  * Whatever r holds, the wire keeps the contract: an error result has no
@@ -352,14 +360,10 @@ result_encode(const struct result *r, size_t *lenp)
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	int ok = r->code == ERR_NONE;
-	size_t ncands = ok ? r->ncands : 0, mlen;
-	char err[64];
-	const char *name;
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, sbuf_write);
 	msgpack_pack_map(&pk, 17);
-
 	pk_cstr(&pk, "v");
 	msgpack_pack_int(&pk, RESULT_SCHEMA_VERSION);
 	pk_cstr(&pk, "id");
@@ -367,109 +371,17 @@ result_encode(const struct result *r, size_t *lenp)
 	pk_cstr(&pk, "status");
 	pk_cstr(&pk, ok ? "ok" : "error");
 	pk_cstr(&pk, "error");
-	if (ok)
-		msgpack_pack_nil(&pk);
-	else {
-		if ((name = err_code_name(r->code)) == NULL)
-			name = err_names[ERR_INTERNAL];
-		msgpack_pack_map(&pk, 2);
-		pk_cstr(&pk, "code");
-		pk_cstr(&pk, name);
-		pk_cstr(&pk, "message");
-		pk_cstr(&pk, r->errmsg != NULL ? r->errmsg : "");
-	}
+	pk_error(&pk, r);
 	pk_cstr(&pk, "method");
 	pk_cstr_nil(&pk, r->method);
 	pk_cstr(&pk, "backend");
 	pk_cstr_nil(&pk, r->backend);
 	pk_cstr(&pk, "model");
 	pk_cstr_nil(&pk, r->model);
-
-	pk_cstr(&pk, "candidates");
-	msgpack_pack_array(&pk, ncands);
-	for (size_t i = 0; i < ncands; i++) {
-		const struct candidate *c = &r->cands[i];
-
-		msgpack_pack_map(&pk, 4);
-		pk_cstr(&pk, "text");
-		if (c->text != NULL)
-			pk_str(&pk, c->text, c->len);
-		else
-			pk_str(&pk, "", 0);
-		pk_cstr(&pk, "probability");
-		msgpack_pack_double(&pk, c->probability);
-		pk_cstr(&pk, "verbalized");
-		pk_double_nil(&pk, c->verbalized);
-		pk_cstr(&pk, "turn");
-		msgpack_pack_int(&pk, c->turn);
-	}
-	pk_cstr(&pk, "selected");
-	if (r->selected >= 0 && (size_t)r->selected < ncands)
-		msgpack_pack_int(&pk, r->selected);
-	else
-		msgpack_pack_nil(&pk);
-
-	pk_cstr(&pk, "dedup");
-	if (ok && r->has_dedup) {
-		msgpack_pack_map(&pk, 2);
-		pk_cstr(&pk, "in_job");
-		msgpack_pack_unsigned_int(&pk, r->dedup_in_job);
-		pk_cstr(&pk, "in_scope");
-		msgpack_pack_unsigned_int(&pk, r->dedup_in_scope);
-	} else
-		msgpack_pack_nil(&pk);
-	pk_cstr(&pk, "diversity");
-	if (ok && r->has_diversity) {
-		msgpack_pack_map(&pk, 5);
-		pk_cstr(&pk, "semantic");
-		pk_double_nil(&pk, r->semantic);
-		pk_cstr(&pk, "rouge_l");
-		pk_double_nil(&pk, r->rouge_l);
-		pk_cstr(&pk, "distinct_1");
-		pk_double_nil(&pk, r->distinct[0]);
-		pk_cstr(&pk, "distinct_2");
-		pk_double_nil(&pk, r->distinct[1]);
-		pk_cstr(&pk, "distinct_3");
-		pk_double_nil(&pk, r->distinct[2]);
-	} else
-		msgpack_pack_nil(&pk);
-
-	pk_cstr(&pk, "usage");
-	msgpack_pack_map(&pk, 3);
-	pk_cstr(&pk, "requests");
-	msgpack_pack_uint64(&pk, r->requests);
-	pk_cstr(&pk, "prompt_tokens");
-	msgpack_pack_uint64(&pk, r->prompt_tokens);
-	pk_cstr(&pk, "completion_tokens");
-	msgpack_pack_uint64(&pk, r->completion_tokens);
-	pk_cstr(&pk, "attempts");
-	msgpack_pack_unsigned_int(&pk, r->attempts);
-	pk_cstr(&pk, "failed_calls");
-	msgpack_pack_unsigned_int(&pk, r->failed_calls);
-	pk_cstr(&pk, "latency_ms");
-	msgpack_pack_uint64(&pk, r->latency_ms);
-
-	pk_cstr(&pk, "source");
-	if (r->source_topic != NULL) {
-		msgpack_pack_map(&pk, 3);
-		pk_cstr(&pk, "topic");
-		pk_cstr(&pk, r->source_topic);
-		pk_cstr(&pk, "partition");
-		msgpack_pack_int32(&pk, r->source_partition);
-		pk_cstr(&pk, "offset");
-		msgpack_pack_int64(&pk, r->source_offset);
-	} else
-		msgpack_pack_nil(&pk);
-
-	pk_cstr(&pk, "metadata");
-	if (r->metadata != NULL && r->metadata_len > 0 &&
-	    mp_scan(r->metadata, r->metadata_len, &mlen, err, sizeof(err)) ==
-		0 &&
-	    mlen == r->metadata_len)
-		sbuf_write(&sb, r->metadata, r->metadata_len);
-	else
-		msgpack_pack_nil(&pk);
-
+	pk_candidates(&pk, r, ok ? r->ncands : 0);
+	pk_scores(&pk, r);
+	pk_counters(&pk, r);
+	pk_origin(&pk, &sb, r);
 	*lenp = sb.size;
 	return msgpack_sbuffer_release(&sb);
 }
@@ -897,7 +809,7 @@ result_decode(const void *buf, size_t len, char *errstr, size_t errlen)
 		snprintf(errstr, errlen, "empty result");
 		return NULL;
 	}
-	if (mp_scan(buf, len, &objlen, errstr, errlen) != 0)
+	if (scan_result(buf, len, &objlen, errstr, errlen) != 0)
 		return NULL;
 	if (objlen != len) {
 		snprintf(errstr, errlen, "trailing bytes after the result");
@@ -938,164 +850,10 @@ jset(json_t *obj, const char *key, json_t *val)
 		fatalx("out of memory");
 }
 
-/* The length of a UTF-8 sequence from its lead byte; 0 when it is none. */
-static size_t
-utf8_seqlen(unsigned char c)
-{
-	if (c < 0x80)
-		return 1;
-	if ((c & 0xe0) == 0xc0)
-		return 2;
-	if ((c & 0xf0) == 0xe0)
-		return 3;
-	if ((c & 0xf8) == 0xf0)
-		return 4;
-	return 0;
-}
-
-/*
- * A JSON string from bytes that ought to be UTF-8; jansson refuses
- * anything else, so each invalid byte becomes U+FFFD instead. NUL bytes
- * are kept (as \u0000).
- */
-static json_t *
-jstr(const char *s, size_t len)
-{
-	struct buf b;
-	json_t *j;
-	size_t i = 0;
-
-	if (s == NULL) {
-		s = "";
-		len = 0;
-	}
-	if (utf8_valid(s, len))
-		return jcheck(json_stringn(s, len));
-	buf_init(&b);
-	while (i < len) {
-		size_t n = utf8_seqlen((unsigned char)s[i]);
-
-		if (n > 0 && n <= len - i && utf8_valid(s + i, n)) {
-			buf_append(&b, s + i, n);
-			i += n;
-		} else {
-			buf_append(&b, "\xef\xbf\xbd", 3);
-			i++;
-		}
-	}
-	j = jcheck(json_stringn(b.data != NULL ? b.data : "", b.len));
-	buf_free(&b);
-	return j;
-}
-
 static json_t *
 jstr_nil(const char *s)
 {
-	return s == NULL ? json_null() : jstr(s, strlen(s));
-}
-
-/* A real, or null for NaN and infinities (JSON has no such numbers). */
-static json_t *
-jreal(double d)
-{
-	return isfinite(d) ? json_real(d) : json_null();
-}
-
-/* An unsigned integer; past json_int_t, a real (rounded, still a
- * number). */
-static json_t *
-juint(uint64_t u)
-{
-	if (u <= (uint64_t)INT64_MAX)
-		return json_integer((json_int_t)u);
-	return json_real((double)u);
-}
-
-static json_t *
-jbase64(const unsigned char *p, size_t len)
-{
-	return jcheck(mpjson_base64(p, len));
-}
-
-static json_t *mp_to_json(const msgpack_object *o);
-
-/*
- * A JSON object key for a msgpack map key: a str as it is, anything else
- * as its compact JSON text (1 -> "1", nil -> "null", [1,2] -> "[1,2]"),
- * bin as its base64 text.
- */
-static char *
-mp_key(const msgpack_object *k, size_t *lenp)
-{
-	json_t *j;
-	char *s;
-
-	j = mp_to_json(k);
-	if (json_is_string(j)) {
-		*lenp = json_string_length(j);
-		s = xmalloc(*lenp + 1);
-		memcpy(s, json_string_value(j), *lenp + 1);
-	} else {
-		if ((s = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT)) == NULL)
-			fatalx("out of memory");
-		*lenp = strlen(s);
-	}
-	json_decref(j);
-	return s;
-}
-
-/*
- * Convert msgpack to JSON for people. Where JSON has no equivalent:
- * bin -> base64 string, ext -> null, NaN and infinities -> null, integers
- * beyond the int64 range -> real, non-string map keys -> their JSON text
- * (a later duplicate key wins). Recursion is bounded: every caller has
- * run mp_scan first.
- */
-static json_t *
-mp_to_json(const msgpack_object *o)
-{
-	json_t *j;
-
-	switch (o->type) {
-	case MSGPACK_OBJECT_NIL:
-		return json_null();
-	case MSGPACK_OBJECT_BOOLEAN:
-		return json_boolean(o->via.boolean);
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		return jcheck(juint(o->via.u64));
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		return jcheck(json_integer(o->via.i64));
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64:
-		return jcheck(jreal(o->via.f64));
-	case MSGPACK_OBJECT_STR:
-		return jstr(o->via.str.ptr, o->via.str.size);
-	case MSGPACK_OBJECT_BIN:
-		return jbase64(
-		    (const unsigned char *)o->via.bin.ptr, o->via.bin.size);
-	case MSGPACK_OBJECT_ARRAY:
-		j = jcheck(json_array());
-		for (uint32_t i = 0; i < o->via.array.size; i++)
-			if (json_array_append_new(
-				j, mp_to_json(&o->via.array.ptr[i])) != 0)
-				fatalx("out of memory");
-		return j;
-	case MSGPACK_OBJECT_MAP:
-		j = jcheck(json_object());
-		for (uint32_t i = 0; i < o->via.map.size; i++) {
-			size_t klen;
-			char *k = mp_key(&o->via.map.ptr[i].key, &klen);
-
-			/* mp_key's text is valid UTF-8; NULs are allowed. */
-			if (json_object_setn_new(j, k, klen,
-				mp_to_json(&o->via.map.ptr[i].val)) != 0)
-				fatalx("out of memory");
-			free(k);
-		}
-		return j;
-	default: /* ext, and anything newer */
-		return json_null();
-	}
+	return s == NULL ? json_null() : utf8_json_string(s, strlen(s));
 }
 
 /* The metadata bytes as JSON; null when absent or not one object. */
@@ -1108,14 +866,14 @@ metadata_json(const struct result *r)
 	char err[64];
 
 	if (r->metadata == NULL || r->metadata_len == 0 ||
-	    mp_scan(r->metadata, r->metadata_len, &objlen, err, sizeof(err)) !=
-		0 ||
+	    scan_result(
+		r->metadata, r->metadata_len, &objlen, err, sizeof(err)) != 0 ||
 	    objlen != r->metadata_len)
 		return json_null();
 	msgpack_unpacked_init(&u);
 	if (msgpack_unpack_next(&u, r->metadata, r->metadata_len, &off) ==
 	    MSGPACK_UNPACK_SUCCESS)
-		j = mp_to_json(&u.data);
+		j = mpjson_value(&u.data);
 	else
 		j = json_null();
 	msgpack_unpacked_destroy(&u);
@@ -1125,10 +883,10 @@ metadata_json(const struct result *r)
 /*
  * The result as one compact JSON line without the newline: the keys of
  * result_encode(), in the same order and under the same rules, with
- * NaN as null and metadata converted as mp_to_json() says. Text that is
- * not UTF-8 gets U+FFFD for each bad byte. Floats are printed with 17
- * significant digits, so they read back to the same double. Returns a
- * string the caller frees with free().
+ * NaN as null and metadata converted by mpjson. Text that is not UTF-8
+ * gets U+FFFD for each bad byte. It is printed as mpjson_dumps() prints
+ * (floats with 15 significant digits), so that it is the text vsampctl
+ * has always shown. Returns a string the caller frees with free().
  */
 char *
 result_to_json(const struct result *r)
@@ -1163,9 +921,9 @@ result_to_json(const struct result *r)
 		const struct candidate *c = &r->cands[i];
 
 		o = jcheck(json_object());
-		jset(o, "text", jstr(c->text, c->len));
-		jset(o, "probability", jreal(c->probability));
-		jset(o, "verbalized", jreal(c->verbalized));
+		jset(o, "text", utf8_json_string(c->text, c->len));
+		jset(o, "probability", mpjson_real(c->probability));
+		jset(o, "verbalized", mpjson_real(c->verbalized));
 		jset(o, "turn", json_integer(c->turn));
 		if (json_array_append_new(a, o) != 0)
 			fatalx("out of memory");
@@ -1185,23 +943,23 @@ result_to_json(const struct result *r)
 		jset(root, "dedup", json_null());
 	if (ok && r->has_diversity) {
 		o = jcheck(json_object());
-		jset(o, "semantic", jreal(r->semantic));
-		jset(o, "rouge_l", jreal(r->rouge_l));
-		jset(o, "distinct_1", jreal(r->distinct[0]));
-		jset(o, "distinct_2", jreal(r->distinct[1]));
-		jset(o, "distinct_3", jreal(r->distinct[2]));
+		jset(o, "semantic", mpjson_real(r->semantic));
+		jset(o, "rouge_l", mpjson_real(r->rouge_l));
+		jset(o, "distinct_1", mpjson_real(r->distinct[0]));
+		jset(o, "distinct_2", mpjson_real(r->distinct[1]));
+		jset(o, "distinct_3", mpjson_real(r->distinct[2]));
 		jset(root, "diversity", o);
 	} else
 		jset(root, "diversity", json_null());
 
 	o = jcheck(json_object());
-	jset(o, "requests", juint(r->requests));
-	jset(o, "prompt_tokens", juint(r->prompt_tokens));
-	jset(o, "completion_tokens", juint(r->completion_tokens));
+	jset(o, "requests", mpjson_uint(r->requests));
+	jset(o, "prompt_tokens", mpjson_uint(r->prompt_tokens));
+	jset(o, "completion_tokens", mpjson_uint(r->completion_tokens));
 	jset(root, "usage", o);
 	jset(root, "attempts", json_integer(r->attempts));
 	jset(root, "failed_calls", json_integer(r->failed_calls));
-	jset(root, "latency_ms", juint(r->latency_ms));
+	jset(root, "latency_ms", mpjson_uint(r->latency_ms));
 
 	if (r->source_topic != NULL) {
 		o = jcheck(json_object());
@@ -1213,9 +971,7 @@ result_to_json(const struct result *r)
 		jset(root, "source", json_null());
 	jset(root, "metadata", metadata_json(r));
 
-	s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	s = mpjson_dumps(root);
 	json_decref(root);
-	if (s == NULL)
-		fatalx("out of memory");
 	return s;
 }

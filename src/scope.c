@@ -34,11 +34,9 @@
 #include <string.h>
 
 #include "dedup.h"
+#include "hash.h"
 #include "scope.h"
 #include "xmalloc.h"
-
-#define FNV_OFFSET UINT64_C(0xcbf29ce484222325)
-#define FNV_PRIME UINT64_C(0x100000001b3)
 
 #define NBANDS 4
 #define BAND_BITS 16
@@ -80,38 +78,18 @@ struct scope {
 	int last_d;
 };
 
-/* The splitmix64 output function. */
-static uint64_t
-mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static uint64_t
-fnv_mix(const char *p, size_t len)
-{
-	const unsigned char *u = (const unsigned char *)p;
-	uint64_t h = FNV_OFFSET;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ u[i]) * FNV_PRIME;
-	return mix64(h);
-}
-
 /* Hash of a dedup_scope string; stored in the state file. */
 uint64_t
 scope_id_hash(const char *scope, size_t len)
 {
-	return fnv_mix(scope, len);
+	return hash_bytes(scope, len);
 }
 
 /* Hash of a job id; stored in the state file. */
 uint64_t
 scope_job_hash(const char *id, size_t len)
 {
-	return fnv_mix(id, len);
+	return hash_bytes(id, len);
 }
 
 static uint32_t
@@ -123,7 +101,7 @@ band_of(uint64_t sim, int b)
 static uint64_t
 key_exact(uint64_t scope, uint64_t exact)
 {
-	return mix64(scope ^ mix64(exact ^ salt_exact));
+	return hash_mix64(scope ^ hash_mix64(exact ^ salt_exact));
 }
 
 /*
@@ -138,7 +116,7 @@ key_exact(uint64_t scope, uint64_t exact)
 static uint64_t
 key_band(uint64_t scope, uint64_t sim, int b)
 {
-	return mix64(scope ^ salt_band[b]) +
+	return hash_mix64(scope ^ salt_band[b]) +
 	    ((uint64_t)band_of(sim, b) << (64 - BAND_BITS));
 }
 

@@ -13,12 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "scope.h"
 #include "scope_file.h"
 #include "xmalloc.h"
-
-#define FNV_OFFSET UINT64_C(0xcbf29ce484222325)
-#define FNV_PRIME UINT64_C(0x100000001b3)
 
 /*
  * Format, all integers little-endian:
@@ -113,14 +111,6 @@ put_entry(unsigned char *p, const struct scope_entry *e)
 	put_u64(p + 8, e->exact);
 	put_u64(p + 16, e->sim);
 	put_u64(p + 24, e->job);
-}
-
-static uint64_t
-fnv_update(uint64_t h, const unsigned char *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * FNV_PRIME;
-	return h;
 }
 
 /* write(2) all of p, retrying short writes and EINTR. */
@@ -224,7 +214,7 @@ scope_save_begin(
 	put_u32(hdr + 8, FILE_VERSION);
 	put_u32(hdr + 12, ENTRY_SIZE);
 	put_u64(hdr + 16, 0);
-	sv->sum = fnv_update(FNV_OFFSET, hdr, sizeof(hdr));
+	sv->sum = hash_fnv1a(HASH_FNV_OFFSET, hdr, sizeof(hdr));
 	if (saver_write(sv, hdr, sizeof(hdr)) != 0) {
 		seterr(errstr, errlen, "%s: %s", sv->tmp, strerror(errno));
 		scope_save_free(sv);
@@ -243,7 +233,7 @@ saver_finish(struct scope_saver *sv, char *errstr, size_t errlen)
 	int fd = sv->fd;
 
 	put_u64(trl, sv->written);
-	sv->sum = fnv_update(sv->sum, trl, 8);
+	sv->sum = hash_fnv1a(sv->sum, trl, 8);
 	put_u64(trl + 8, sv->sum);
 	memcpy(trl + 16, magic_tail, 8);
 	if (saver_write(sv, trl, sizeof(trl)) != 0 || fsync(fd) != 0) {
@@ -307,7 +297,7 @@ scope_save_step(
 				put_entry(
 				    sv->buf + (j + k) * ENTRY_SIZE, &e[k]);
 		}
-		sv->sum = fnv_update(sv->sum, sv->buf, n * ENTRY_SIZE);
+		sv->sum = hash_fnv1a(sv->sum, sv->buf, n * ENTRY_SIZE);
 		if (saver_write(sv, sv->buf, n * ENTRY_SIZE) != 0) {
 			seterr(
 			    errstr, errlen, "%s: %s", sv->tmp, strerror(errno));
@@ -430,7 +420,7 @@ load_entries(struct scope *s, int fd, const char *path, uint64_t n,
 	unsigned char *buf, tail[16];
 	uint64_t sum, skip, done = 0;
 
-	sum = fnv_update(FNV_OFFSET, hdr, HDR_SIZE);
+	sum = hash_fnv1a(HASH_FNV_OFFSET, hdr, HDR_SIZE);
 	skip = n > scope_capacity(s) ? n - scope_capacity(s) : 0;
 	buf = xreallocarray(NULL, LOAD_CHUNK, ENTRY_SIZE);
 	while (done < n) {
@@ -443,7 +433,7 @@ load_entries(struct scope *s, int fd, const char *path, uint64_t n,
 			free(buf);
 			return -1;
 		}
-		sum = fnv_update(sum, buf, c * ENTRY_SIZE);
+		sum = hash_fnv1a(sum, buf, c * ENTRY_SIZE);
 		for (size_t j = 0; j < c; j++, done++) {
 			const unsigned char *p = buf + j * ENTRY_SIZE;
 
@@ -463,7 +453,7 @@ load_entries(struct scope *s, int fd, const char *path, uint64_t n,
 		seterr(errstr, errlen, "%s: truncated trailer", path);
 		return -1;
 	}
-	sum = fnv_update(sum, tail, 8);
+	sum = hash_fnv1a(sum, tail, 8);
 	if (sum != get_u64(tail + 8)) {
 		seterr(errstr, errlen, "%s: checksum mismatch", path);
 		return -1;

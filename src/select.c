@@ -11,20 +11,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "hash.h"
 #include "select.h"
-
-#define FNV_OFFSET UINT64_C(0xcbf29ce484222325)
-#define FNV_PRIME UINT64_C(0x100000001b3)
-#define GOLDEN_GAMMA UINT64_C(0x9e3779b97f4a7c15)
-
-/* The splitmix64 output function (Steele, Lea and Flood, 2014). */
-static uint64_t
-mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
 
 /*
  * FNV-1a over the id bytes spreads short ids poorly in the high bits, so
@@ -33,14 +21,7 @@ mix64(uint64_t z)
 uint64_t
 select_seed(const char *id, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)id;
-	uint64_t h = FNV_OFFSET;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= FNV_PRIME;
-	}
-	return mix64(h);
+	return hash_bytes(id, len);
 }
 
 /* The first splitmix64 output for seed, as a double in [0,1) with 53
@@ -48,7 +29,7 @@ select_seed(const char *id, size_t len)
 static double
 draw(uint64_t seed)
 {
-	return (double)(mix64(seed + GOLDEN_GAMMA) >> 11) * 0x1.0p-53;
+	return (double)(hash_mix64(seed + HASH_GOLDEN_GAMMA) >> 11) * 0x1.0p-53;
 }
 
 static int

@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 
+#include "hash.h"
 #include "tokens.h"
 #include "xmalloc.h"
 
@@ -25,17 +26,6 @@ tokens_free(struct tokens *t)
 	tokens_init(t);
 }
 
-static uint64_t
-tokens_mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
 void
 tokens_split(struct tokens *t, const char *text, size_t len)
 {
@@ -51,10 +41,10 @@ tokens_split(struct tokens *t, const char *text, size_t len)
 			c = (unsigned char)(c - 'A' + 'a');
 		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
 			if (!in) {
-				h = 0xcbf29ce484222325ULL;
+				h = HASH_FNV_OFFSET;
 				in = 1;
 			}
-			h = (h ^ c) * 0x100000001b3ULL;
+			h = hash_fnv1a_byte(h, c);
 			continue;
 		}
 		if (in) {
@@ -62,7 +52,7 @@ tokens_split(struct tokens *t, const char *text, size_t len)
 				t->cap = t->cap ? t->cap * 2 : 32;
 				t->h = xreallocarray(t->h, t->cap, sizeof(*t->h));
 			}
-			t->h[t->n++] = tokens_mix(h);
+			t->h[t->n++] = hash_mix64(h);
 			in = 0;
 		}
 	}

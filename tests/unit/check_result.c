@@ -1298,12 +1298,15 @@ START_TEST(test_json_metadata)
 	meta_is(LIT("\xc0"), "null");
 	meta_is(LIT("\x2a"), "42");
 	meta_is(LIT("\xa3\x61\x0a\x62"), "\"a\\nb\"");
+	/* A bin key is the JSON text of its base64 string, quotes and all. */
 	meta_is(LIT(keys),
 	    "{\"1\":\"a\",\"-2\":true,\"null\":1,\"1.5\":2,\"[1]\":3,"
-	    "\"AQ==\":4}");
+	    "\"\\\"AQ==\\\"\":4}");
+	/* ext data is base64 as bin is (the type byte is not shown); reals
+	 * have 15 significant digits. */
 	meta_is(LIT(vals),
-	    "[\"aGVsbG8=\",\"\",null,null,1.5,null,1.8446744073709552e19,"
-	    "-9223372036854775808,null,false]");
+	    "[\"aGVsbG8=\",\"\",\"eHk=\",\"AA==\",1.5,null,"
+	    "1.84467440737096e19,-9223372036854775808,null,false]");
 	/* Base64 padding of one and two bytes, and none. */
 	meta_is(LIT("\x93\xc4\x01\xff\xc4\x02\xff\xfe\xc4\x03\x00\x00\x00"),
 	    "[\"/w==\",\"//4=\",\"AAAA\"]");
