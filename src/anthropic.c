@@ -11,13 +11,14 @@
 
 #include "anthropic.h"
 #include "log.h"
+#include "openai.h"
 #include "utf8.h"
 #include "xmalloc.h"
 
 /* The request body (see anthropic.h). */
 char *
 anthropic_request(
-    const struct chat *c, const struct openai_params *p, size_t *lenp)
+    const struct chat *c, const struct chat_params *p, size_t *lenp)
 {
 	json_t *root = json_object(), *msgs = json_array();
 	struct buf sys;
@@ -77,7 +78,7 @@ count(const json_t *usage, const char *key)
 
 /* The reply (see anthropic.h). */
 int
-anthropic_parse(const char *body, size_t len, struct openai_reply *out,
+anthropic_parse(const char *body, size_t len, struct chat_reply *out,
     char *errstr, size_t errlen)
 {
 	json_t *root, *content, *usage, *sr, *err;

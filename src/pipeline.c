@@ -86,7 +86,7 @@ struct pjob {
 	struct backend *be; /* the backend of the calls now */
 	struct backend *primary; /* the job's own (fallbacks are its) */
 	struct prompt_params pp;
-	struct openai_params op;
+	struct chat_params op;
 	enum reply_kind kind;
 	int ncalls;
 	int conversation;
@@ -131,7 +131,6 @@ struct pipeline {
 static void pcall_start(struct pcall *c);
 static void pgen_reap(void *arg);
 static void pjob_use_backend(struct pjob *j, struct backend *be);
-static double pick_double(double job, double profile, double dflt);
 static struct backend *pjob_pick_backend(struct pjob *j, int *more);
 
 static void
@@ -859,7 +858,7 @@ struct parse {
 	long est_tokens;
 	int failed; /* 0, 1 the envelope, 2 the candidates */
 	char err[256];
-	struct openai_reply orep;
+	struct chat_reply orep;
 	struct reply reply;
 };
 
@@ -885,7 +884,7 @@ static void
 parse_free(struct parse *pa)
 {
 	free(pa->copy);
-	openai_reply_free(&pa->orep);
+	chat_reply_free(&pa->orep);
 	reply_free(&pa->reply);
 	free(pa);
 }
@@ -1034,15 +1033,9 @@ pcall_body(struct pcall *c, const char **path)
 		json_decref((json_t *)j->op.schema);
 		j->op.schema = prompt_schema(j->pp.method, c->asked);
 	}
-	if (backend_is_anthropic(j->be)) {
-		struct openai_params ap = j->op;
-
-		/* top_p only when the job or profile sets it; no schema. */
-		ap.top_p = pick_double(
-		    j->job->top_p, backend_profile(j->be)->top_p, NAN);
-		ap.schema = NULL;
-		body = anthropic_request(chat, &ap, &len);
-	} else
+	if (backend_is_anthropic(j->be))
+		body = anthropic_request(chat, &j->op, &len);
+	else
 		body = openai_chat_request(chat, &j->op, &len);
 	chat_free(&one);
 	if (j->conversation)
@@ -1119,7 +1112,8 @@ pjob_use_backend(struct pjob *j, struct backend *be)
 	j->op.model = j->res->model;
 	j->op.temperature = pick_double(
 	    job->temperature, prof->temperature, conf->default_temperature);
-	j->op.top_p = pick_double(job->top_p, prof->top_p, conf->default_top_p);
+	j->op.top_p = pick_double(job->top_p, prof->top_p, NAN);
+	j->op.default_top_p = conf->default_top_p;
 	j->op.max_tokens = job->max_tokens ? job->max_tokens
 	    : prof->max_tokens		   ? prof->max_tokens
 					   : conf->default_max_tokens;

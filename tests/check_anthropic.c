@@ -15,7 +15,7 @@
 #include "chat.h"
 
 static json_t *
-build(const struct openai_params *p)
+build(const struct chat_params *p)
 {
 	struct chat c;
 	json_t *v;
@@ -39,7 +39,12 @@ build(const struct openai_params *p)
 
 START_TEST(test_request)
 {
-	struct openai_params p = {"claude-x", 0.7, NAN, 0, NULL};
+	struct chat_params p = {.model = "claude-x",
+	    .temperature = 0.7,
+	    .top_p = NAN,
+	    .default_top_p = 0.5,
+	    .max_tokens = 0,
+	    .schema = NULL};
 	json_t *v = build(&p), *m;
 
 	ck_assert_str_eq(json_string_value(json_object_get(v, "model")),
@@ -54,7 +59,8 @@ START_TEST(test_request)
 	ck_assert_str_eq(json_string_value(json_object_get(
 			     json_array_get(m, 1), "content")),
 	    "{\"a\":1}");
-	/* max_tokens always; top_p only when set; never response_format. */
+	/* max_tokens always; top_p only when set (the config's default is
+	 * the server's business); never response_format. */
 	ck_assert_int_eq(json_integer_value(json_object_get(v, "max_tokens")),
 	    ANTHROPIC_MAX_TOKENS);
 	ck_assert_ptr_null(json_object_get(v, "top_p"));
@@ -76,14 +82,14 @@ START_TEST(test_request)
 END_TEST
 
 static int
-parse(const char *body, struct openai_reply *r, char *err)
+parse(const char *body, struct chat_reply *r, char *err)
 {
 	return anthropic_parse(body, strlen(body), r, err, 256);
 }
 
 START_TEST(test_parse)
 {
-	struct openai_reply r;
+	struct chat_reply r;
 	char err[256];
 
 	ck_assert_int_eq(parse("{\"type\":\"message\",\"content\":["
@@ -99,20 +105,20 @@ START_TEST(test_parse)
 	ck_assert_uint_eq(r.prompt_tokens, 12);
 	ck_assert_uint_eq(r.completion_tokens, 3);
 	ck_assert_str_eq(r.finish_reason, "end_turn");
-	openai_reply_free(&r);
+	chat_reply_free(&r);
 	/* No usage: zero tokens, still ok. */
 	ck_assert_int_eq(
 	    parse("{\"content\":[{\"type\":\"text\",\"text\":\"\"}]}", &r, err),
 	    0);
 	ck_assert_str_eq(r.content, "");
 	ck_assert_uint_eq(r.prompt_tokens, 0);
-	openai_reply_free(&r);
+	chat_reply_free(&r);
 }
 END_TEST
 
 START_TEST(test_parse_errors)
 {
-	struct openai_reply r;
+	struct chat_reply r;
 	char err[256];
 
 	ck_assert_int_eq(parse("not json", &r, err), -1);
