@@ -10,7 +10,7 @@
  *   - the reply's "content" is a list of blocks, whose "text" blocks are
  *     the answer; usage is input_tokens and output_tokens.
  * Replies come from outside and are checked like openai.c's. Leaf
- * module: jansson only.
+ * module: jansson only; the backend speaks it through anthropic_dialect.
  */
 #ifndef VSAMPD_ANTHROPIC_H
 #define VSAMPD_ANTHROPIC_H
@@ -21,6 +21,11 @@
 
 #define ANTHROPIC_MAX_TOKENS 2048
 #define ANTHROPIC_VERSION "2023-06-01"
+
+/* The dialect of profile type "anthropic" (dialect.h): the key in
+ * x-api-key, the API version in anthropic-version, no embeddings. */
+struct dialect;
+extern const struct dialect anthropic_dialect;
 
 /* The request body for conversation c (p->schema and p->default_top_p
  * are ignored). Returns a malloc'ed NUL-terminated string; *lenp gets its

@@ -1,7 +1,8 @@
 /*
  * openai: the JSON of the OpenAI-compatible chat-completions and
- * embeddings APIs (requests built, replies parsed). Leaf module: jansson
- * only, no curl; the HTTP side lives in backend.c.
+ * embeddings APIs (requests built, replies parsed), and the dialect that
+ * the backend speaks them with. Leaf module: jansson only, no curl; the
+ * HTTP side lives in backend.c.
  */
 #ifndef VSAMPD_OPENAI_H
 #define VSAMPD_OPENAI_H
@@ -11,6 +12,11 @@
 #include <stdint.h>
 
 #include "chat.h"
+
+/* The dialect of profile type "openai" (dialect.h): POST {url}/chat/
+ * completions and {url}/embeddings, the key as a bearer token. */
+struct dialect;
+extern const struct dialect openai_dialect;
 
 /* Build a chat-completions request body. Returns a malloc'ed string. */
 /* A JSON string of s[0..len), invalid UTF-8 replaced by U+FFFD (text is

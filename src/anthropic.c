@@ -1,5 +1,5 @@
 /*
- * anthropic: the Messages API's JSON (see anthropic.h).
+ * anthropic: the Messages API's JSON and its dialect (see anthropic.h).
  */
 #include <math.h>
 #include <stdint.h>
@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "anthropic.h"
+#include "dialect.h"
 #include "log.h"
 #include "openai.h"
 #include "utf8.h"
@@ -161,3 +162,17 @@ anthropic_parse(const char *body, size_t len, struct chat_reply *out,
 	json_decref(root);
 	return 0;
 }
+
+static const char *const anthropic_headers[] = {
+    "anthropic-version: " ANTHROPIC_VERSION,
+    NULL,
+};
+
+const struct dialect anthropic_dialect = {
+    .name = "anthropic",
+    .chat_path = "/v1/messages",
+    .headers = anthropic_headers,
+    .key_header = "x-api-key: ",
+    .chat_request = anthropic_request,
+    .chat_parse = anthropic_parse,
+};

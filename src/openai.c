@@ -1,6 +1,7 @@
 /*
  * openai: request bodies for, and replies from, the OpenAI-compatible
- * /chat/completions and /embeddings endpoints (OpenAI, vLLM, llama.cpp).
+ * /chat/completions and /embeddings endpoints (OpenAI, vLLM, llama.cpp),
+ * and the dialect (dialect.h) that names them for the backend.
  *
  * Replies come from outside: every field is checked for type before use,
  * and error messages name what was wrong without echoing the body (at
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dialect.h"
 #include "log.h"
 #include "openai.h"
 #include "utf8.h"
@@ -403,3 +405,17 @@ fail:
 	json_decref(root);
 	return -1;
 }
+
+static const char *const openai_headers[] = {NULL};
+
+const struct dialect openai_dialect = {
+    .name = "openai",
+    .chat_path = "/chat/completions",
+    .headers = openai_headers,
+    .key_header = "Authorization: Bearer ",
+    .chat_request = openai_chat_request,
+    .chat_parse = openai_chat_parse,
+    .embed_path = "/embeddings",
+    .embed_request = openai_embed_request,
+    .embed_parse = openai_embed_parse,
+};

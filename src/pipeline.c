@@ -19,18 +19,18 @@
 #include <string.h>
 #include <sys/queue.h>
 
-#include "anthropic.h"
+#include <jansson.h>
+
 #include "backend.h"
 #include "blob.h"
+#include "chat.h"
 #include "conf.h"
 #include "dedup.h"
 #include "diversity.h"
-#include "http.h"
 #include "job.h"
 #include "log.h"
 #include "loop.h"
 #include "offload.h"
-#include "openai.h"
 #include "pipeline.h"
 #include "prob.h"
 #include "prompt.h"
@@ -69,9 +69,9 @@ struct pcall {
 	int asked;
 	int tries; /* content-level tries (parse failures) */
 	unsigned attempts; /* HTTP attempts over all tries: one budget */
-	struct backend *be; /* where this call was sent: its reply's kind */
+	struct backend *be; /* where this call was sent */
 	struct backend_req *req;
-	struct offload_task *ptask; /* its reply parsed off the loop */
+	struct offload_task *ptask; /* its candidates parsed off the loop */
 	int ok;
 	struct reply reply;
 };
@@ -117,7 +117,7 @@ struct pipeline {
 	struct pgen *cur; /* new jobs start here */
 	struct pgens retired; /* older generations with jobs left */
 	struct loop_timer *reap; /* frees unused retired generations */
-	struct http *http;
+	struct backend_shared *shared; /* what the backends share */
 	pipeline_done_cb cb;
 	void *arg;
 	struct scope *scope; /* the dedup_scope index */
@@ -158,8 +158,8 @@ pgen_new(
 	g->nbackends = conf->nbackends;
 	g->backends = xcalloc(g->nbackends, sizeof(*g->backends));
 	for (size_t i = 0; i < conf->nbackends; i++) {
-		g->backends[i] = backend_new(
-		    p->loop, p->http, &conf->backends[i], errstr, errlen);
+		g->backends[i] =
+		    backend_new(p->shared, &conf->backends[i], errstr, errlen);
 		if (g->backends[i] == NULL) {
 			pgen_free(g);
 			return NULL;
@@ -167,8 +167,8 @@ pgen_new(
 		backend_set_stats(g->backends[i], p->st);
 	}
 	if (conf->has_embeddings) {
-		g->embed = backend_new(
-		    p->loop, p->http, &conf->embeddings, errstr, errlen);
+		g->embed =
+		    backend_new(p->shared, &conf->embeddings, errstr, errlen);
 		if (g->embed == NULL) {
 			pgen_free(g);
 			return NULL;
@@ -191,8 +191,11 @@ pipeline_new(struct loop *loop, const struct conf *conf, pipeline_done_cb cb,
 	TAILQ_INIT(&p->jobs);
 	TAILQ_INIT(&p->retired);
 	p->reap = loop_timer_new(loop, pgen_reap, p);
-	if ((p->http = http_new(loop)) == NULL) {
+	if ((p->off = offload_new(loop)) == NULL)
+		log_warn("no worker thread: large jobs are scored on the loop");
+	if ((p->shared = backend_shared_new(loop, p->off)) == NULL) {
 		snprintf(errstr, errlen, "cannot initialise libcurl");
+		offload_free(p->off);
 		loop_timer_free(p->reap);
 		free(p);
 		return NULL;
@@ -201,8 +204,6 @@ pipeline_new(struct loop *loop, const struct conf *conf, pipeline_done_cb cb,
 		pipeline_free(p);
 		return NULL;
 	}
-	if ((p->off = offload_new(loop)) == NULL)
-		log_warn("no worker thread: large jobs are scored on the loop");
 	p->scope = scope_new((size_t)conf->scope_capacity);
 	return p;
 }
@@ -340,7 +341,7 @@ pipeline_free(struct pipeline *p)
 	loop_timer_free(p->reap);
 	pgen_free(p->cur);
 	scope_free(p->scope);
-	http_free(p->http);
+	backend_shared_free(p->shared);
 	free(p);
 }
 
@@ -414,24 +415,18 @@ pjob_on_embeddings(void *arg, const struct backend_reply *rep)
 {
 	struct pjob *j = arg;
 	struct result *r = j->res;
-	char err[256];
-	float *vecs = NULL;
-	size_t dim = 0;
 
 	j->embed_req = NULL;
-	if (!rep->ok)
-		snprintf(err, sizeof(err), "%s", rep->errmsg);
-	else if (openai_embed_parse(rep->body, rep->len, r->ncands, &vecs, &dim,
-		     err, sizeof(err)) == 0)
-		r->semantic = diversity_semantic(vecs, r->ncands, dim);
-	free(vecs);
+	if (rep->ok)
+		r->semantic =
+		    diversity_semantic(rep->vecs, r->ncands, rep->dim);
 	if (isnan(r->semantic)) {
 		/* The result goes out all the same, without `semantic`. */
 		j->p->embed_failures++;
 		stats_embedding_failure(j->p->st);
 		log_info("%s: embeddings failed, semantic diversity not "
 			 "computed: %s",
-		    j->tag, err);
+		    j->tag, rep->errmsg);
 	}
 	pjob_finish(j);
 }
@@ -443,9 +438,7 @@ pjob_embed(struct pjob *j)
 {
 	struct result *r = j->res;
 	const char **texts;
-	size_t *lens, len = 0;
-	struct blob *body;
-	char *data;
+	size_t *lens;
 
 	if (!j->job->embed || r->ncands < 2 || j->gen->embed == NULL)
 		return -1;
@@ -455,15 +448,10 @@ pjob_embed(struct pjob *j)
 		texts[i] = r->cands[i].text;
 		lens[i] = r->cands[i].len;
 	}
-	/* Two steps: len is set by the request builder. */
-	data = openai_embed_request(backend_profile(j->gen->embed)->model,
-	    texts, lens, r->ncands, &len);
-	body = blob_own(data, len);
+	j->embed_req = backend_embed(
+	    j->gen->embed, texts, lens, r->ncands, pjob_on_embeddings, j);
 	free(texts);
 	free(lens);
-	j->embed_req = backend_post(
-	    j->gen->embed, "/embeddings", body, pjob_on_embeddings, j);
-	blob_unref(body);
 	return 0;
 }
 
@@ -841,24 +829,19 @@ pcall_failed(struct pcall *c, enum err_code code, const char *msg)
 }
 
 /*
- * A reply's parse: the dialect's envelope, then the candidates. Pure, so
- * that a large reply (a hundred long candidates is most of a megabyte of
- * JSON) is parsed on the worker thread instead of holding the loop.
+ * A reply's candidates, parsed out of its text. Pure, so that a large
+ * text (a hundred long candidates is most of a megabyte of JSON) is
+ * parsed on the worker thread instead of holding the loop.
  */
-#define PARSE_OFFLOAD_BYTES (256 * 1024)
-
 struct parse {
 	struct pcall *call; /* valid in pcall_parse_done unless cancelled */
-	char *copy; /* the body, owned, when parsed off the loop */
-	const char *body;
+	char *copy; /* the text, owned, when parsed off the loop */
+	const char *text;
 	size_t len;
-	int anthropic;
 	enum reply_kind kind;
 	size_t asked;
-	long est_tokens;
-	int failed; /* 0, 1 the envelope, 2 the candidates */
+	int failed;
 	char err[256];
-	struct chat_reply orep;
 	struct reply reply;
 };
 
@@ -867,67 +850,29 @@ parse_run(void *arg)
 {
 	struct parse *pa = arg;
 
-	memset(&pa->orep, 0, sizeof(pa->orep));
-	if ((pa->anthropic ? anthropic_parse(pa->body, pa->len, &pa->orep,
-				 pa->err, sizeof(pa->err))
-			   : openai_chat_parse(pa->body, pa->len, &pa->orep,
-				 pa->err, sizeof(pa->err))) == -1) {
-		pa->failed = 1;
-		return;
-	}
-	if (reply_parse(pa->orep.content, pa->orep.len, pa->kind, pa->asked,
-		&pa->reply, pa->err, sizeof(pa->err)) == -1)
-		pa->failed = 2;
+	pa->failed = reply_parse(pa->text, pa->len, pa->kind, pa->asked,
+			 &pa->reply, pa->err, sizeof(pa->err)) == -1;
 }
 
 static void
 parse_free(struct parse *pa)
 {
 	free(pa->copy);
-	chat_reply_free(&pa->orep);
 	reply_free(&pa->reply);
 	free(pa);
 }
 
-/* What a parsed reply means for its call (on the loop). */
+/*
+ * A reply that came but is of no use (it did not parse): asked again
+ * while the call's budget of max_retries + 1 HTTP attempts lasts, else
+ * the call fails with code and msg.
+ */
 static void
-pcall_parsed(struct pcall *c, struct parse *pa)
+pcall_retry(struct pcall *c, enum err_code code, const char *msg)
 {
 	struct pjob *j = c->job;
 	const struct conf_backend *prof = backend_profile(c->be);
-	char msg[320];
-	enum err_code code = ERR_BACKEND;
 
-	if (pa->failed == 1) {
-		snprintf(
-		    msg, sizeof(msg), "backend %s: %s", prof->name, pa->err);
-		goto retry;
-	}
-	j->res->prompt_tokens += pa->orep.prompt_tokens;
-	/* The budget was charged an estimate; the reply says what it was. */
-	if (pa->orep.prompt_tokens || pa->orep.completion_tokens)
-		backend_correct_tokens(c->be, pa->est_tokens,
-		    (long)(pa->orep.prompt_tokens +
-			pa->orep.completion_tokens));
-	j->res->completion_tokens += pa->orep.completion_tokens;
-	if (pa->failed == 2) {
-		snprintf(msg, sizeof(msg), "backend %s: unparseable reply: %s",
-		    prof->name, pa->err);
-		code = ERR_PARSE;
-		goto retry;
-	}
-	reply_free(&c->reply);
-	c->reply = pa->reply;
-	memset(&pa->reply, 0, sizeof(pa->reply));
-	c->ok = 1;
-	j->nok++;
-	if (j->conversation && c->idx + 1 < j->ncalls)
-		prompt_next_turn(&j->pp, &j->chat, pa->orep.content,
-		    pa->orep.len, j->calls[c->idx + 1].asked);
-	pjob_call_ended(j, c);
-	return;
-
-retry:
 	stats_parse_failure(j->p->st, prof->name);
 	if (c->attempts <= (unsigned)prof->max_retries) {
 		log_debug("%s: call %d: %s, asking again", j->tag, c->idx, msg);
@@ -935,6 +880,30 @@ retry:
 		return;
 	}
 	pcall_failed(c, code, msg);
+}
+
+/* What a parsed reply means for its call (on the loop). */
+static void
+pcall_parsed(struct pcall *c, struct parse *pa)
+{
+	struct pjob *j = c->job;
+	char msg[320];
+
+	if (pa->failed) {
+		snprintf(msg, sizeof(msg), "backend %s: unparseable reply: %s",
+		    backend_name(c->be), pa->err);
+		pcall_retry(c, ERR_PARSE, msg);
+		return;
+	}
+	reply_free(&c->reply);
+	c->reply = pa->reply;
+	memset(&pa->reply, 0, sizeof(pa->reply));
+	c->ok = 1;
+	j->nok++;
+	if (j->conversation && c->idx + 1 < j->ncalls)
+		prompt_next_turn(&j->pp, &j->chat, pa->text, pa->len,
+		    j->calls[c->idx + 1].asked);
+	pjob_call_ended(j, c);
 }
 
 static void
@@ -949,12 +918,38 @@ pcall_parse_done(void *arg, int cancelled)
 	parse_free(pa);
 }
 
+/* Parse the candidates of reply text (valid for this call only). */
+static void
+pcall_parse(struct pcall *c, const char *text, size_t len)
+{
+	struct pjob *j = c->job;
+	struct parse *pa;
+
+	pa = xcalloc(1, sizeof(*pa));
+	pa->call = c;
+	pa->text = text;
+	pa->len = len;
+	pa->kind = j->kind;
+	pa->asked = (size_t)c->asked;
+	if (len > BACKEND_OFFLOAD_BYTES && j->p->off != NULL) {
+		pa->copy = xmalloc(len + 1);
+		memcpy(pa->copy, text, len);
+		pa->copy[len] = '\0';
+		pa->text = pa->copy;
+		c->ptask =
+		    offload_submit(j->p->off, parse_run, pcall_parse_done, pa);
+		return;
+	}
+	parse_run(pa);
+	pcall_parsed(c, pa);
+	parse_free(pa);
+}
+
 static void
 pcall_on_reply(void *arg, const struct backend_reply *rep)
 {
 	struct pcall *c = arg;
 	struct pjob *j = c->job;
-	struct parse *pa;
 
 	c->req = NULL;
 	/* Every attempt counts, and in the call's one budget, also those of
@@ -971,31 +966,17 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 		pcall_start(c);
 		return;
 	}
+	if (!rep->ok && rep->unparsed) {
+		pcall_retry(c, rep->code, rep->errmsg);
+		return;
+	}
 	if (!rep->ok) {
 		pcall_failed(c, rep->code, rep->errmsg);
 		return;
 	}
-	pa = xcalloc(1, sizeof(*pa));
-	pa->call = c;
-	pa->body = rep->body;
-	pa->len = rep->len;
-	pa->anthropic = backend_is_anthropic(c->be);
-	pa->kind = j->kind;
-	pa->asked = (size_t)c->asked;
-	pa->est_tokens = rep->est_tokens;
-	if (rep->len > PARSE_OFFLOAD_BYTES && j->p->off != NULL) {
-		/* The body lives for this callback only: a copy goes. */
-		pa->copy = xmalloc(rep->len + 1);
-		memcpy(pa->copy, rep->body, rep->len);
-		pa->copy[rep->len] = '\0';
-		pa->body = pa->copy;
-		c->ptask =
-		    offload_submit(j->p->off, parse_run, pcall_parse_done, pa);
-		return;
-	}
-	parse_run(pa);
-	pcall_parsed(c, pa);
-	parse_free(pa);
+	j->res->prompt_tokens += rep->chat.prompt_tokens;
+	j->res->completion_tokens += rep->chat.completion_tokens;
+	pcall_parse(c, rep->chat.content, rep->chat.len);
 }
 
 /*
@@ -1005,16 +986,14 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
  * A conversation's turns differ, and are rendered each time.
  */
 static struct blob *
-pcall_body(struct pcall *c, const char **path)
+pcall_body(struct pcall *c)
 {
 	struct pjob *j = c->job;
 	struct chat one;
 	const struct chat *chat;
-	char err[256], *body;
-	size_t len;
+	struct blob *body;
+	char err[256];
 
-	*path =
-	    backend_is_anthropic(j->be) ? "/v1/messages" : "/chat/completions";
 	if (!j->conversation && j->body != NULL && j->body_be == j->be &&
 	    j->body_asked == c->asked)
 		return blob_ref(j->body);
@@ -1033,15 +1012,12 @@ pcall_body(struct pcall *c, const char **path)
 		json_decref((json_t *)j->op.schema);
 		j->op.schema = prompt_schema(j->pp.method, c->asked);
 	}
-	if (backend_is_anthropic(j->be))
-		body = anthropic_request(chat, &j->op, &len);
-	else
-		body = openai_chat_request(chat, &j->op, &len);
+	body = backend_chat_body(j->be, chat, &j->op);
 	chat_free(&one);
 	if (j->conversation)
-		return blob_own(body, len);
+		return body;
 	blob_unref(j->body);
-	j->body = blob_own(body, len);
+	j->body = body;
 	j->body_be = j->be;
 	j->body_asked = c->asked;
 	return blob_ref(j->body);
@@ -1054,7 +1030,6 @@ pcall_start(struct pcall *c)
 	struct pjob *j = c->job;
 	struct blob *body;
 	struct backend *be;
-	const char *path;
 	int failfast;
 
 	be = pjob_pick_backend(j, &failfast);
@@ -1063,12 +1038,12 @@ pcall_start(struct pcall *c)
 		    backend_name(j->be), backend_name(be));
 		pjob_use_backend(j, be);
 	}
-	body = pcall_body(c, &path);
+	body = pcall_body(c);
 	if (c->tries == 0)
 		j->outstanding++;
 	c->tries++;
 	c->be = j->be;
-	c->req = backend_post_ex(c->be, path, body, j->op.max_tokens,
+	c->req = backend_chat(c->be, body, j->op.max_tokens,
 	    failfast ? BACKEND_FAILFAST : 0, c->attempts, pcall_on_reply, c);
 	blob_unref(body);
 }

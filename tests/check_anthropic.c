@@ -13,6 +13,7 @@
 
 #include "anthropic.h"
 #include "chat.h"
+#include "dialect.h"
 
 static json_t *
 build(const struct chat_params *p)
@@ -149,6 +150,22 @@ START_TEST(test_parse_errors)
 }
 END_TEST
 
+START_TEST(test_dialect)
+{
+	const struct dialect *d = dialect_find("anthropic");
+
+	ck_assert_ptr_eq(d, &anthropic_dialect);
+	ck_assert_str_eq(d->chat_path, "/v1/messages");
+	ck_assert_str_eq(d->headers[0], "anthropic-version: 2023-06-01");
+	ck_assert_ptr_null(d->headers[1]);
+	ck_assert_str_eq(d->key_header, "x-api-key: ");
+	ck_assert(d->chat_request == anthropic_request);
+	ck_assert(d->chat_parse == anthropic_parse);
+	/* No embeddings: the config refuses the type for them. */
+	ck_assert_ptr_null(d->embed_path);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -160,6 +177,7 @@ main(void)
 	tcase_add_test(tc, test_request);
 	tcase_add_test(tc, test_parse);
 	tcase_add_test(tc, test_parse_errors);
+	tcase_add_test(tc, test_dialect);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "chat.h"
+#include "dialect.h"
 #include "openai.h"
 
 #ifndef SRCDIR
@@ -643,6 +644,24 @@ START_TEST(test_embed_parse_edges)
 }
 END_TEST
 
+START_TEST(test_dialect)
+{
+	const struct dialect *d = dialect_find("openai");
+
+	ck_assert_ptr_eq(d, &openai_dialect);
+	ck_assert_str_eq(d->chat_path, "/chat/completions");
+	ck_assert_str_eq(d->embed_path, "/embeddings");
+	ck_assert_ptr_null(d->headers[0]);
+	ck_assert_str_eq(d->key_header, "Authorization: Bearer ");
+	ck_assert(d->chat_request == openai_chat_request);
+	ck_assert(d->chat_parse == openai_chat_parse);
+	ck_assert(d->embed_request == openai_embed_request);
+	ck_assert(d->embed_parse == openai_embed_parse);
+	ck_assert_ptr_null(dialect_find("gemini"));
+	ck_assert_ptr_null(dialect_find(""));
+}
+END_TEST
+
 static Suite *
 openai_suite(void)
 {
@@ -672,6 +691,9 @@ openai_suite(void)
 	tcase_add_test(tc, test_embed_parse_ok);
 	tcase_add_test(tc, test_embed_parse_errors);
 	tcase_add_test(tc, test_embed_parse_edges);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dialect");
+	tcase_add_test(tc, test_dialect);
 	suite_add_tcase(s, tc);
 	return s;
 }
