@@ -1129,18 +1129,12 @@ pjob_pick_backend(struct pjob *j, int *more)
 	return j->primary;
 }
 
-struct pjob *
-pipeline_submit(struct pipeline *p, const void *buf, size_t len,
-    const struct pipeline_src *src, void *token)
+/* A job record for the bytes about to be decoded, its result started. */
+static struct pjob *
+pjob_new(struct pipeline *p, const struct pipeline_src *src, void *token)
 {
-	const struct conf *conf = p->cur->conf;
-	const struct conf_backend *prof;
-	struct pjob *j;
-	struct job *job;
-	char err[256], *id = NULL;
-	const char *bname;
+	struct pjob *j = xcalloc(1, sizeof(*j));
 
-	j = xcalloc(1, sizeof(*j));
 	j->p = p;
 	j->gen = p->cur;
 	j->gen->refs++;
@@ -1155,24 +1149,37 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 		j->res->source_partition = src->partition;
 		j->res->source_offset = src->offset;
 	}
+	return j;
+}
 
-	if ((size_t)len > (size_t)conf->max_message_bytes) {
-		snprintf(err, sizeof(err),
+/*
+ * Decode the job's bytes: its id, log tag and metadata go into the
+ * result. Returns 0, or -1 with *code and errstr.
+ */
+static int
+pjob_decode(struct pjob *j, const void *buf, size_t len, enum err_code *code,
+    char *errstr, size_t errlen)
+{
+	const struct conf *conf = j->gen->conf;
+	struct job *job;
+	char *id = NULL;
+
+	if (len > (size_t)conf->max_message_bytes) {
+		snprintf(errstr, errlen,
 		    "job of %zu bytes exceeds worker.max_message_bytes (%ld)",
 		    len, conf->max_message_bytes);
-		pjob_fail(j, ERR_TOO_LARGE, err);
-		return NULL;
+		*code = ERR_TOO_LARGE;
+		return -1;
 	}
-	job = job_decode(buf, len, &id, err, sizeof(err));
-	if (job == NULL) {
+	if ((job = job_decode(buf, len, &id, errstr, errlen)) == NULL) {
 		j->res->id = id;
-		pjob_fail(j, ERR_BAD_JOB, err);
-		return NULL;
+		*code = ERR_BAD_JOB;
+		return -1;
 	}
 	j->job = job;
 	j->res->id = xstrdup(job->id);
-	/* Every per-job log line says where the job came from (STYLE.md
-	 * rule 9); the id is validated UTF-8 without control bytes. */
+	/* Every per-job log line says where the job came from; the id is
+	 * validated UTF-8 without control bytes. */
 	if (j->res->source_topic != NULL)
 		j->tag = xasprintf("job %s topic %s partition %" PRId32
 				   " offset %" PRId64,
@@ -1185,8 +1192,20 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 		memcpy(j->res->metadata, job->metadata, job->metadata_len);
 		j->res->metadata_len = job->metadata_len;
 	}
+	return 0;
+}
 
-	/* Resolve the job against the config's defaults. */
+/*
+ * Resolve the job against the config's defaults and its backend, and
+ * plan its calls. Returns 0, or -1 with errstr (a bad job).
+ */
+static int
+pjob_resolve(struct pjob *j, char *errstr, size_t errlen)
+{
+	const struct conf *conf = j->gen->conf;
+	struct job *job = j->job;
+	const char *bname;
+
 	if (job->method < 0)
 		job->method = conf->default_method;
 	if (job->k == 0)
@@ -1199,10 +1218,9 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 		job->embed = conf->default_embed;
 	bname = job->backend != NULL ? job->backend : conf->default_backend;
 	if ((j->be = pgen_backend(j->gen, bname)) == NULL) {
-		pjob_fail(j, ERR_BAD_JOB,
-		    "backend: no backend profile of "
-		    "that name");
-		return NULL;
+		snprintf(
+		    errstr, errlen, "backend: no backend profile of that name");
+		return -1;
 	}
 	j->res->method = xstrdup(method_name((enum method)job->method));
 
@@ -1217,40 +1235,49 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 
 	j->primary = j->be;
 	pjob_use_backend(j, j->be);
-	prof = backend_profile(j->be);
-
 	j->calls = xcalloc((size_t)j->ncalls, sizeof(*j->calls));
 	for (int i = 0; i < j->ncalls; i++) {
 		j->calls[i].job = j;
 		j->calls[i].idx = i;
 		j->calls[i].asked = prompt_asked(&j->pp, i);
 	}
-	if (j->conversation &&
-	    prompt_build(&j->pp, job, j->calls[0].asked, &j->chat, err,
-		sizeof(err)) == -1) {
-		pjob_fail(j, ERR_BAD_JOB, err);
-		return NULL;
-	}
-	if (!j->conversation) {
-		struct chat probe;
+	return 0;
+}
 
-		/* Validate once, so that a call never fails to render. */
-		chat_init(&probe);
-		if (prompt_build(&j->pp, job, j->calls[0].asked, &probe, err,
-			sizeof(err)) == -1) {
-			chat_free(&probe);
-			pjob_fail(j, ERR_BAD_JOB, err);
-			return NULL;
-		}
-		chat_free(&probe);
-	}
-	j->timeout = loop_timer_new(p->loop, pjob_timeout, j);
-	loop_timer_set(j->timeout, (uint64_t)conf->job_timeout_ms);
+/*
+ * Render the first prompt: a conversation's opening turn, or (validated
+ * once, so that a call never fails to render) an independent call's.
+ * Returns 0, or -1 with errstr (a bad job).
+ */
+static int
+pjob_first_prompt(struct pjob *j, char *errstr, size_t errlen)
+{
+	struct chat probe;
+	int rc;
+
+	if (j->conversation)
+		return prompt_build(&j->pp, j->job, j->calls[0].asked, &j->chat,
+		    errstr, errlen);
+	chat_init(&probe);
+	rc = prompt_build(
+	    &j->pp, j->job, j->calls[0].asked, &probe, errstr, errlen);
+	chat_free(&probe);
+	return rc;
+}
+
+/* Arm the job's timeout and start its first calls. */
+static void
+pjob_launch(struct pjob *j)
+{
+	const struct conf_backend *prof = backend_profile(j->be);
+
+	j->timeout = loop_timer_new(j->p->loop, pjob_timeout, j);
+	loop_timer_set(j->timeout, (uint64_t)j->gen->conf->job_timeout_ms);
 	log_debug("%s: %s, k=%d n=%d, %d call(s) on %s", j->tag, j->res->method,
-	    job->k, job->n, j->ncalls, prof->name);
+	    j->job->k, j->job->n, j->ncalls, prof->name);
 	if (j->conversation) {
 		pcall_start(&j->calls[0]);
-		return j;
+		return;
 	}
 	/* At most a window of independent calls at once, as many as the
 	 * backend takes: the rest start as calls end, so a job of a
@@ -1261,5 +1288,22 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 		j->window = 1;
 	while (j->next_call < j->window)
 		pcall_start(&j->calls[j->next_call++]);
+}
+
+struct pjob *
+pipeline_submit(struct pipeline *p, const void *buf, size_t len,
+    const struct pipeline_src *src, void *token)
+{
+	struct pjob *j = pjob_new(p, src, token);
+	enum err_code code = ERR_BAD_JOB;
+	char err[256];
+
+	if (pjob_decode(j, buf, len, &code, err, sizeof(err)) == -1 ||
+	    pjob_resolve(j, err, sizeof(err)) == -1 ||
+	    pjob_first_prompt(j, err, sizeof(err)) == -1) {
+		pjob_fail(j, code, err);
+		return NULL;
+	}
+	pjob_launch(j);
 	return j;
 }
