@@ -1,5 +1,6 @@
 /*
  * anthropic: the Messages API's JSON and its dialect (see anthropic.h).
+ * Leaf module: it builds and parses bytes, and does no I/O.
  */
 #include <math.h>
 #include <stdint.h>

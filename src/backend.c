@@ -2,7 +2,8 @@
  * backend: concurrency limit, queueing and HTTP retries for one profile,
  * in the dialect its type names (include/backend.h). The dialect builds
  * the bodies and parses the replies; this file knows none of their
- * JSON, only where each goes and which headers it takes.
+ * JSON, only where each goes and which headers it takes. It must not
+ * block the loop: a large reply is parsed on the worker thread.
  *
  * A request is in one of four places: the wait queue (no slot yet, or
  * its retry is due and it waits for a slot again), in flight (an HTTP

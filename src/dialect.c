@@ -1,6 +1,7 @@
 /*
  * dialect: the table of the dialects vsampd speaks (include/dialect.h).
  * It only finds them; what each one sends and parses is its module's.
+ * Leaf module: no I/O.
  */
 #include <string.h>
 

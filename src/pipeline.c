@@ -11,6 +11,12 @@
  * the backend) and these together. When every call has ended, the
  * candidates are normalised (prob.c), filtered, selected, and the result
  * goes to the callback.
+ *
+ * It owns its jobs, the config generations they run on and the worker
+ * thread; it asks the backends for chat completions and embeddings in
+ * chat.h's terms and must not know a URL, a header or a wire format
+ * (backend.h and the dialects own those), nor block the loop: heavy
+ * scoring and large replies' candidates go to the worker thread.
  */
 #include <inttypes.h>
 #include <math.h>
