@@ -1,11 +1,13 @@
 /*
- * chat: the messages of one conversation with a model, and the names of
- * their roles. A leaf module: no I/O.
+ * chat: the messages of one conversation with a model, the names of
+ * their roles, and a chat completion's parameters and parsed reply in
+ * terms of no wire dialect. A leaf module: no I/O.
  */
 #ifndef VSAMPD_CHAT_H
 #define VSAMPD_CHAT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum role { ROLE_SYSTEM = 0, ROLE_USER, ROLE_ASSISTANT };
 
@@ -30,5 +32,32 @@ void chat_free(struct chat *c);
 void chat_add(struct chat *c, enum role role, const char *content, size_t len);
 /* Make dst a deep copy of src (dst must be initialised; it is reset). */
 void chat_copy(struct chat *dst, const struct chat *src);
+
+struct json_t;
+
+/* What a chat completion asks for besides its messages, whatever the
+ * dialect that carries it (dialect.h). */
+struct chat_params {
+	const char *model;
+	double temperature; /* NAN: not sent */
+	double top_p; /* the job's or the profile's; NAN: neither sets it */
+	double default_top_p; /* the config's, for a dialect that sends a
+			       * top_p the job and profile leave unset;
+			       * NAN: none */
+	long max_tokens; /* 0: not sent */
+	const struct json_t *schema; /* NULL: no structured output */
+};
+
+/* A chat completion's reply, parsed out of its dialect. */
+struct chat_reply {
+	char *content; /* the answer's text, owned, NUL-terminated */
+	size_t len;
+	uint64_t prompt_tokens; /* 0 when the reply has no usage */
+	uint64_t completion_tokens;
+	char *finish_reason; /* owned, or NULL */
+};
+
+/* Free what a reply owns and clear it; r may be NULL. */
+void chat_reply_free(struct chat_reply *r);
 
 #endif

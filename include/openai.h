@@ -1,7 +1,8 @@
 /*
  * openai: the JSON of the OpenAI-compatible chat-completions and
- * embeddings APIs (requests built, replies parsed). Leaf module: jansson
- * only, no curl; the HTTP side lives in backend.c.
+ * embeddings APIs (requests built, replies parsed), and the dialect that
+ * the backend speaks them with. Leaf module: jansson only, no curl; the
+ * HTTP side lives in backend.c.
  */
 #ifndef VSAMPD_OPENAI_H
 #define VSAMPD_OPENAI_H
@@ -12,33 +13,22 @@
 
 #include "chat.h"
 
-struct openai_params {
-	const char *model;
-	double temperature; /* NAN: not sent */
-	double top_p; /* NAN: not sent */
-	long max_tokens; /* 0: not sent */
-	const json_t *schema; /* NULL: no response_format */
-};
+/* The dialect of profile type "openai" (dialect.h): POST {url}/chat/
+ * completions and {url}/embeddings, the key as a bearer token. */
+struct dialect;
+extern const struct dialect openai_dialect;
 
 /* Build a chat-completions request body. Returns a malloc'ed string. */
 char *openai_chat_request(
-    const struct chat *c, const struct openai_params *p, size_t *lenp);
-
-struct openai_reply {
-	char *content; /* choices[0].message.content, owned */
-	size_t len;
-	uint64_t prompt_tokens; /* 0 when usage is absent */
-	uint64_t completion_tokens;
-	char *finish_reason; /* owned, or NULL */
-};
+    const struct chat *c, const struct chat_params *p, size_t *lenp);
 
 /*
- * Parse a chat-completions response body. Returns 0, or -1 with errstr
- * (garbled JSON, no choices, content not a string, an "error" object).
+ * Parse a chat-completions response body into out (content is
+ * choices[0].message.content). Returns 0, or -1 with errstr (garbled
+ * JSON, no choices, content not a string, an "error" object).
  */
-int openai_chat_parse(const char *body, size_t len, struct openai_reply *out,
+int openai_chat_parse(const char *body, size_t len, struct chat_reply *out,
     char *errstr, size_t errlen);
-void openai_reply_free(struct openai_reply *r);
 
 /* Build an embeddings request for texts[0..n). */
 char *openai_embed_request(const char *model, const char *const *texts,

@@ -1,9 +1,11 @@
 /*
  * pipeline: the core of vsampd, job bytes in, result out. It decodes and
- * validates a job, plans its calls, renders prompts, calls the backend,
- * parses the replies, normalises probabilities, selects, and hands back a
- * struct result. It knows nothing of Kafka: the daemon feeds it from
- * Kafka, `vsampctl run` from JSON lines. One pipeline, two front doors.
+ * validates a job, plans its calls, renders prompts, asks the backends
+ * for chat completions, parses the candidates out of the replies,
+ * normalises probabilities, selects, and hands back a struct result. It
+ * knows nothing of Kafka: the daemon feeds it from Kafka, `vsampctl run`
+ * from JSON lines. One pipeline, two front doors. Nor does it know the
+ * backends' wire dialects: a backend takes and gives chat.h's terms.
  */
 #ifndef VSAMPD_PIPELINE_H
 #define VSAMPD_PIPELINE_H

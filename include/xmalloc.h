@@ -1,6 +1,6 @@
 /*
  * xmalloc: allocation that cannot fail. Running out of memory is one of
- * the few fatal conditions (STYLE.md rule 7).
+ * the few fatal conditions (docs/architecture.md).
  */
 #ifndef VSAMPD_XMALLOC_H
 #define VSAMPD_XMALLOC_H

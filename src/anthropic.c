@@ -1,5 +1,6 @@
 /*
- * anthropic: the Messages API's JSON (see anthropic.h).
+ * anthropic: the Messages API's JSON and its dialect (see anthropic.h).
+ * Leaf module: it builds and parses bytes, and does no I/O.
  */
 #include <math.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include <jansson.h>
 
 #include "anthropic.h"
+#include "dialect.h"
 #include "log.h"
 #include "utf8.h"
 #include "xmalloc.h"
@@ -17,7 +19,7 @@
 /* The request body (see anthropic.h). */
 char *
 anthropic_request(
-    const struct chat *c, const struct openai_params *p, size_t *lenp)
+    const struct chat *c, const struct chat_params *p, size_t *lenp)
 {
 	json_t *root = json_object(), *msgs = json_array();
 	struct buf sys;
@@ -77,7 +79,7 @@ count(const json_t *usage, const char *key)
 
 /* The reply (see anthropic.h). */
 int
-anthropic_parse(const char *body, size_t len, struct openai_reply *out,
+anthropic_parse(const char *body, size_t len, struct chat_reply *out,
     char *errstr, size_t errlen)
 {
 	json_t *root, *content, *usage, *sr, *err;
@@ -160,3 +162,17 @@ anthropic_parse(const char *body, size_t len, struct openai_reply *out,
 	json_decref(root);
 	return 0;
 }
+
+static const char *const anthropic_headers[] = {
+    "anthropic-version: " ANTHROPIC_VERSION,
+    NULL,
+};
+
+const struct dialect anthropic_dialect = {
+    .name = "anthropic",
+    .chat_path = "/v1/messages",
+    .headers = anthropic_headers,
+    .key_header = "x-api-key: ",
+    .chat_request = anthropic_request,
+    .chat_parse = anthropic_parse,
+};

@@ -1,11 +1,16 @@
 /*
- * backend: concurrency limit, queueing and HTTP retries for one profile.
+ * backend: concurrency limit, queueing and HTTP retries for one profile,
+ * in the dialect its type names (include/backend.h). The dialect builds
+ * the bodies and parses the replies; this file knows none of their
+ * JSON, only where each goes and which headers it takes. It must not
+ * block the loop: a large reply is parsed on the worker thread.
  *
- * A request is in one of three places: the wait queue (no slot yet, or
+ * A request is in one of four places: the wait queue (no slot yet, or
  * its retry is due and it waits for a slot again), in flight (an HTTP
- * transfer), or sleeping on its backoff timer. Only transfers in flight
- * hold a slot of max_inflight, so a backend that is backing off does not
- * keep its slots idle for other requests.
+ * transfer), sleeping on its backoff timer, or its reply being parsed
+ * on the worker thread. Only transfers in flight hold a slot of
+ * max_inflight, so a backend that is backing off does not keep its slots
+ * idle for other requests.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -19,11 +24,12 @@
 #include "blob.h"
 #include "conf.h"
 #include "aimd.h"
-#include "anthropic.h"
 #include "breaker.h"
+#include "dialect.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "offload.h"
 #include "ratelimit.h"
 #include "stats.h"
 #include "xmalloc.h"
@@ -35,7 +41,8 @@ enum breq_state {
 	BREQ_WAITING = 0,
 	BREQ_INFLIGHT,
 	BREQ_SLEEPING,
-	BREQ_FAILING /* refused by the open breaker, answered next */
+	BREQ_FAILING, /* refused by the open breaker, answered next */
+	BREQ_PARSING /* its reply on the worker thread */
 };
 
 struct backend_req {
@@ -43,6 +50,8 @@ struct backend_req {
 	enum breq_state state;
 	char *url;
 	struct blob *body; /* referenced */
+	int embed; /* an embeddings request, of nembed inputs */
+	size_t nembed;
 	unsigned attempts;
 	unsigned used; /* attempts spent on the call before this request */
 	int flags;
@@ -50,6 +59,7 @@ struct backend_req {
 	uint64_t sent_at;
 	size_t sent_inflight; /* requests in flight when sent, itself too */
 	struct http_req *http;
+	struct offload_task *task; /* BREQ_PARSING */
 	struct loop_timer *timer;
 	backend_cb cb;
 	void *arg;
@@ -58,20 +68,27 @@ struct backend_req {
 
 TAILQ_HEAD(backend_reqs, backend_req);
 
+struct backend_shared {
+	struct loop *loop;
+	struct http *http;
+	struct offload *off; /* borrowed, or NULL */
+};
+
 struct backend {
 	struct loop *loop;
 	struct http *http;
+	struct offload *off; /* borrowed, or NULL: parse on the loop */
 	const struct conf_backend *p;
+	const struct dialect *d;
 	char *base; /* url without trailing '/' */
-	char *auth; /* "Authorization: Bearer ...", or NULL */
-	const char *headers[4];
+	char *auth; /* the dialect's key header with the key, or NULL */
+	const char **headers; /* NULL-terminated */
 	struct backend_reqs waiting;
 	size_t nwaiting;
 	size_t inflight;
 	size_t sleeping;
 	uint64_t rng;
 	struct stats *st; /* borrowed; NULL: not counted */
-	int anthropic; /* type "anthropic": the Messages API */
 	struct ratelimit rl;
 	struct aimd aimd;
 	struct breaker br;
@@ -202,47 +219,80 @@ backend_reset_ms(const char *v, long long now_s)
 	return (long)total;
 }
 
+struct backend_shared *
+backend_shared_new(struct loop *loop, struct offload *off)
+{
+	struct backend_shared *s = xcalloc(1, sizeof(*s));
+
+	if ((s->http = http_new(loop)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->loop = loop;
+	s->off = off;
+	return s;
+}
+
+void
+backend_shared_free(struct backend_shared *s)
+{
+	if (s == NULL)
+		return;
+	http_free(s->http);
+	free(s);
+}
+
+/* Content-Type, the dialect's own headers, then the key (if any). */
+static void
+backend_headers(struct backend *b)
+{
+	size_t n = 0, i = 0;
+
+	while (b->d->headers[n] != NULL)
+		n++;
+	b->headers = xcalloc(n + 3, sizeof(*b->headers));
+	b->headers[i++] = "Content-Type: application/json";
+	for (size_t k = 0; k < n; k++)
+		b->headers[i++] = b->d->headers[k];
+	if (b->p->api_key != NULL && b->p->api_key[0] != '\0') {
+		b->auth = xasprintf("%s%s", b->d->key_header, b->p->api_key);
+		b->headers[i++] = b->auth;
+	}
+	b->headers[i] = NULL;
+}
+
 struct backend *
-backend_new(struct loop *loop, struct http *http, const struct conf_backend *p,
+backend_new(struct backend_shared *s, const struct conf_backend *p,
     char *errstr, size_t errlen)
 {
+	const struct dialect *d;
 	struct backend *b;
 	size_t ul;
-	int i = 0;
 
-	if (strcmp(p->type, "openai") != 0 &&
-	    strcmp(p->type, "anthropic") != 0) {
+	if ((d = dialect_find(p->type)) == NULL) {
 		snprintf(errstr, errlen, "backend %s: unsupported type %s",
 		    p->name, p->type);
 		return NULL;
 	}
 	b = xcalloc(1, sizeof(*b));
-	b->loop = loop;
-	b->http = http;
+	b->loop = s->loop;
+	b->http = s->http;
+	b->off = s->off;
 	b->p = p;
+	b->d = d;
 	ul = strlen(p->url);
 	while (ul > 0 && p->url[ul - 1] == '/')
 		ul--;
 	b->base = xstrndup(p->url, ul);
-	b->headers[i++] = "Content-Type: application/json";
-	b->anthropic = strcmp(p->type, "anthropic") == 0;
-	if (b->anthropic)
-		b->headers[i++] = "anthropic-version: " ANTHROPIC_VERSION;
-	if (p->api_key != NULL && p->api_key[0] != '\0') {
-		b->auth = b->anthropic
-		    ? xasprintf("x-api-key: %s", p->api_key)
-		    : xasprintf("Authorization: Bearer %s", p->api_key);
-		b->headers[i++] = b->auth;
-	}
-	b->headers[i] = NULL;
+	backend_headers(b);
 	TAILQ_INIT(&b->waiting);
 	TAILQ_INIT(&b->failing);
 	b->rng = loop_clock_ms() ^ (uint64_t)(uintptr_t)b;
 	ratelimit_init(&b->rl, p->rpm, p->tpm, loop_clock_ms());
 	aimd_init(&b->aimd, p->max_inflight);
 	breaker_init(&b->br);
-	b->wake = loop_timer_new(loop, backend_on_wake, b);
-	b->fail_timer = loop_timer_new(loop, backend_on_fail, b);
+	b->wake = loop_timer_new(b->loop, backend_on_wake, b);
+	b->fail_timer = loop_timer_new(b->loop, backend_on_fail, b);
 	return b;
 }
 
@@ -278,6 +328,10 @@ backend_cancel(struct backend_req *r)
 	case BREQ_FAILING:
 		TAILQ_REMOVE(&b->failing, r, entry);
 		break;
+	case BREQ_PARSING:
+		/* The task frees what it holds when it comes back. */
+		offload_cancel(r->task);
+		break;
 	}
 	if (r->state == BREQ_INFLIGHT && b->br.state == BREAKER_HALF_OPEN)
 		breaker_abandon(&b->br);
@@ -292,7 +346,7 @@ backend_free(struct backend *b)
 
 	if (b == NULL)
 		return;
-	/* Requests in flight or sleeping belong to their callers, who
+	/* Requests in flight, sleeping or parsed belong to their callers, who
 	 * cancel them before freeing the backend; waiting ones too. */
 	while ((r = TAILQ_FIRST(&b->waiting)) != NULL) {
 		TAILQ_REMOVE(&b->waiting, r, entry);
@@ -310,6 +364,7 @@ backend_free(struct backend *b)
 		memset(b->auth, 0, strlen(b->auth));
 		free(b->auth);
 	}
+	free(b->headers);
 	free(b->base);
 	free(b);
 }
@@ -341,21 +396,9 @@ backend_available(const struct backend *b)
 }
 
 int
-backend_is_anthropic(const struct backend *b)
-{
-	return b->anthropic;
-}
-
-int
 backend_limit(const struct backend *b)
 {
 	return aimd_limit(&b->aimd);
-}
-
-void
-backend_correct_tokens(struct backend *b, long est, long used)
-{
-	ratelimit_correct(&b->rl, est, used);
 }
 
 size_t
@@ -377,7 +420,6 @@ breq_finish(struct backend_req *r, struct backend_reply *rep)
 	void *arg = r->arg;
 
 	rep->attempts = r->attempts;
-	rep->est_tokens = r->est;
 	breq_free(r);
 	cb(arg, rep);
 }
@@ -508,6 +550,118 @@ breq_learn(
 	}
 }
 
+/*
+ * A reply body's parse in the request's dialect: on the worker thread
+ * for a large one, so it holds copies and touches nothing else (the
+ * request may be cancelled meanwhile).
+ */
+struct bparse {
+	struct backend_req *r; /* valid in bparse_done unless cancelled */
+	const struct dialect *d;
+	int embed;
+	size_t nembed;
+	char *copy; /* the body, owned, when parsed off the loop */
+	const char *body;
+	size_t len;
+	long status;
+	int rc;
+	char err[256];
+	struct chat_reply chat;
+	float *vecs;
+	size_t dim;
+};
+
+static void
+bparse_run(void *arg)
+{
+	struct bparse *pa = arg;
+
+	if (pa->embed)
+		pa->rc = pa->d->embed_parse(pa->body, pa->len, pa->nembed,
+		    &pa->vecs, &pa->dim, pa->err, sizeof(pa->err));
+	else
+		pa->rc = pa->d->chat_parse(
+		    pa->body, pa->len, &pa->chat, pa->err, sizeof(pa->err));
+}
+
+static void
+bparse_free(struct bparse *pa)
+{
+	free(pa->copy);
+	chat_reply_free(&pa->chat);
+	free(pa->vecs);
+	free(pa);
+}
+
+/* Answer r with its parsed reply (on the loop). */
+static void
+breq_parsed(struct backend_req *r, struct bparse *pa)
+{
+	struct backend *b = r->b;
+	struct backend_reply rep;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.status = pa->status;
+	if (pa->rc == -1) {
+		rep.code = ERR_BACKEND;
+		rep.unparsed = 1;
+		snprintf(rep.errmsg, sizeof(rep.errmsg), "backend %s: %s",
+		    b->p->name, pa->err);
+		breq_finish(r, &rep);
+		return;
+	}
+	rep.ok = 1;
+	rep.chat = pa->chat;
+	rep.vecs = pa->vecs;
+	rep.dim = pa->dim;
+	/* The budget was charged an estimate; the reply says what it was. */
+	if (pa->chat.prompt_tokens || pa->chat.completion_tokens)
+		ratelimit_correct(&b->rl, r->est,
+		    (long)(pa->chat.prompt_tokens +
+			pa->chat.completion_tokens));
+	breq_finish(r, &rep);
+}
+
+static void
+bparse_done(void *arg, int cancelled)
+{
+	struct bparse *pa = arg;
+
+	if (!cancelled) {
+		pa->r->task = NULL;
+		breq_parsed(pa->r, pa);
+	}
+	bparse_free(pa);
+}
+
+/* Parse a 2xx reply (body valid for this call only) and answer r. */
+static void
+breq_parse(struct backend_req *r, const char *body, size_t len, long status)
+{
+	struct bparse *pa = xcalloc(1, sizeof(*pa));
+
+	pa->r = r;
+	pa->d = r->b->d;
+	pa->embed = r->embed;
+	pa->nembed = r->nembed;
+	pa->body = body;
+	pa->len = len;
+	pa->status = status;
+	if (len > BACKEND_OFFLOAD_BYTES && r->b->off != NULL) {
+		pa->copy = xmalloc(len + 1);
+		memcpy(pa->copy, body, len);
+		pa->copy[len] = '\0';
+		pa->body = pa->copy;
+		r->state = BREQ_PARSING;
+		r->task =
+		    offload_submit(r->b->off, bparse_run, bparse_done, pa);
+		return;
+	}
+	bparse_run(pa);
+	breq_parsed(r, pa);
+	bparse_free(pa);
+}
+
 static void
 breq_on_http(void *arg, const struct http_resp *resp)
 {
@@ -540,9 +694,10 @@ breq_on_http(void *arg, const struct http_resp *resp)
 		 * unsupported protocol or a TLS error does not. */
 		retry = backend_curl_retriable(resp->curl_code);
 	} else if (resp->status >= 200 && resp->status < 300) {
-		rep.ok = 1;
-		rep.body = resp->body;
-		rep.len = resp->len;
+		/* Dispatch first, as below. */
+		backend_dispatch(b);
+		breq_parse(r, resp->body, resp->len, resp->status);
+		return;
 	} else {
 		rep.code = resp->status == 429 ? ERR_RATE_LIMITED : ERR_BACKEND;
 		snprintf(rep.errmsg, sizeof(rep.errmsg), "backend %s: HTTP %ld",
@@ -682,8 +837,9 @@ backend_dispatch(struct backend *b)
 	}
 }
 
-struct backend_req *
-backend_post_ex(struct backend *b, const char *path, struct blob *body,
+/* A request for path, not yet queued. */
+static struct backend_req *
+breq_new(struct backend *b, const char *path, struct blob *body,
     long max_tokens, int flags, unsigned used, backend_cb cb, void *arg)
 {
 	struct backend_req *r;
@@ -697,16 +853,62 @@ backend_post_ex(struct backend *b, const char *path, struct blob *body,
 	r->est = ratelimit_estimate(body->len, max_tokens);
 	r->cb = cb;
 	r->arg = arg;
+	return r;
+}
+
+static void
+breq_queue(struct backend_req *r)
+{
+	struct backend *b = r->b;
+
 	r->state = BREQ_WAITING;
 	TAILQ_INSERT_TAIL(&b->waiting, r, entry);
 	b->nwaiting++;
 	backend_dispatch(b);
+}
+
+struct blob *
+backend_chat_body(
+    const struct backend *b, const struct chat *c, const struct chat_params *p)
+{
+	size_t len;
+	char *data;
+
+	/* Two steps: len is set by the request builder. */
+	data = b->d->chat_request(c, p, &len);
+	return blob_own(data, len);
+}
+
+struct backend_req *
+backend_chat(struct backend *b, struct blob *body, long max_tokens, int flags,
+    unsigned used, backend_cb cb, void *arg)
+{
+	struct backend_req *r;
+
+	r = breq_new(
+	    b, b->d->chat_path, body, max_tokens, flags, used, cb, arg);
+	breq_queue(r);
 	return r;
 }
 
 struct backend_req *
-backend_post(struct backend *b, const char *path, struct blob *body,
-    backend_cb cb, void *arg)
+backend_embed(struct backend *b, const char *const *texts, const size_t *lens,
+    size_t n, backend_cb cb, void *arg)
 {
-	return backend_post_ex(b, path, body, 0, 0, 0, cb, arg);
+	struct backend_req *r;
+	struct blob *body;
+	size_t len;
+	char *data;
+
+	if (b->d->embed_path == NULL)
+		fatalx("backend %s: type %s has no embeddings", b->p->name,
+		    b->d->name);
+	data = b->d->embed_request(b->p->model, texts, lens, n, &len);
+	body = blob_own(data, len);
+	r = breq_new(b, b->d->embed_path, body, 0, 0, 0, cb, arg);
+	blob_unref(body);
+	r->embed = 1;
+	r->nembed = n;
+	breq_queue(r);
+	return r;
 }

@@ -69,3 +69,13 @@ chat_copy(struct chat *dst, const struct chat *src)
 		chat_add(dst, src->msgs[i].role, src->msgs[i].content,
 		    strlen(src->msgs[i].content));
 }
+
+void
+chat_reply_free(struct chat_reply *r)
+{
+	if (r == NULL)
+		return;
+	free(r->content);
+	free(r->finish_reason);
+	memset(r, 0, sizeof(*r));
+}

@@ -10,6 +10,10 @@
  * from the start of the transfer, so it would also abort a model that
  * takes longer than the window to generate a reply it sends at once.
  * Our per-request timer starts at the first body byte instead.
+ *
+ * It owns the multi handle, its connections and the transfers; what the
+ * bodies say is the backend's and its dialect's business, not this
+ * file's.
  */
 #include <curl/curl.h>
 #include <stdio.h>

@@ -1,6 +1,7 @@
 /*
  * openai: request bodies for, and replies from, the OpenAI-compatible
- * /chat/completions and /embeddings endpoints (OpenAI, vLLM, llama.cpp).
+ * /chat/completions and /embeddings endpoints (OpenAI, vLLM, llama.cpp),
+ * and the dialect (dialect.h) that names them for the backend.
  *
  * Replies come from outside: every field is checked for type before use,
  * and error messages name what was wrong without echoing the body (at
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dialect.h"
 #include "log.h"
 #include "openai.h"
 #include "utf8.h"
@@ -38,14 +40,16 @@ dump(json_t *root, size_t *lenp)
 /*
  * Build a chat-completions request body for conversation c. Unset
  * parameters (NAN, 0, NULL) are left out so that the server's defaults
- * apply. Returns a malloc'ed NUL-terminated string; *lenp (if not NULL)
- * gets its length.
+ * apply; the config's default top_p stands in for the job's and the
+ * profile's. Returns a malloc'ed NUL-terminated string; *lenp (if not
+ * NULL) gets its length.
  */
 char *
 openai_chat_request(
-    const struct chat *c, const struct openai_params *p, size_t *lenp)
+    const struct chat *c, const struct chat_params *p, size_t *lenp)
 {
 	json_t *root, *msgs, *rf;
+	double top_p = !isnan(p->top_p) ? p->top_p : p->default_top_p;
 	char *s;
 
 	root = json_object();
@@ -68,15 +72,15 @@ openai_chat_request(
 	if (isfinite(p->temperature))
 		json_object_set_new(
 		    root, "temperature", json_real(p->temperature));
-	if (isfinite(p->top_p))
-		json_object_set_new(root, "top_p", json_real(p->top_p));
+	if (isfinite(top_p))
+		json_object_set_new(root, "top_p", json_real(top_p));
 	if (p->max_tokens > 0)
 		json_object_set_new(root, "max_tokens",
 		    json_integer((json_int_t)p->max_tokens));
 	if (p->schema != NULL) {
 		rf = json_pack("{s:s, s:{s:s, s:b, s:o}}", "type",
 		    "json_schema", "json_schema", "name", "vs_reply", "strict",
-		    1, "schema", json_deep_copy(p->schema));
+		    1, "schema", json_deep_copy((const json_t *)p->schema));
 		if (rf == NULL)
 			fatalx("openai: cannot build response_format");
 		json_object_set_new(root, "response_format", rf);
@@ -173,7 +177,7 @@ load_object(
  * errstr and out holding nothing to free.
  */
 int
-openai_chat_parse(const char *body, size_t len, struct openai_reply *out,
+openai_chat_parse(const char *body, size_t len, struct chat_reply *out,
     char *errstr, size_t errlen)
 {
 	json_t *root, *err, *choices, *ch, *msg, *content = NULL, *text;
@@ -245,17 +249,6 @@ openai_chat_parse(const char *body, size_t len, struct openai_reply *out,
 fail:
 	json_decref(root);
 	return -1;
-}
-
-/* Free what a reply owns and clear it; r may be NULL. */
-void
-openai_reply_free(struct openai_reply *r)
-{
-	if (r == NULL)
-		return;
-	free(r->content);
-	free(r->finish_reason);
-	memset(r, 0, sizeof(*r));
 }
 
 /*
@@ -392,3 +385,17 @@ fail:
 	json_decref(root);
 	return -1;
 }
+
+static const char *const openai_headers[] = {NULL};
+
+const struct dialect openai_dialect = {
+    .name = "openai",
+    .chat_path = "/chat/completions",
+    .headers = openai_headers,
+    .key_header = "Authorization: Bearer ",
+    .chat_request = openai_chat_request,
+    .chat_parse = openai_chat_parse,
+    .embed_path = "/embeddings",
+    .embed_request = openai_embed_request,
+    .embed_parse = openai_embed_parse,
+};

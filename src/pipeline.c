@@ -11,6 +11,12 @@
  * the backend) and these together. When every call has ended, the
  * candidates are normalised (prob.c), filtered, selected, and the result
  * goes to the callback.
+ *
+ * It owns its jobs, the config generations they run on and the worker
+ * thread; it asks the backends for chat completions and embeddings in
+ * chat.h's terms and must not know a URL, a header or a wire format
+ * (backend.h and the dialects own those), nor block the loop: heavy
+ * scoring and large replies' candidates go to the worker thread.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -19,18 +25,18 @@
 #include <string.h>
 #include <sys/queue.h>
 
-#include "anthropic.h"
+#include <jansson.h>
+
 #include "backend.h"
 #include "blob.h"
+#include "chat.h"
 #include "conf.h"
 #include "dedup.h"
 #include "diversity.h"
-#include "http.h"
 #include "job.h"
 #include "log.h"
 #include "loop.h"
 #include "offload.h"
-#include "openai.h"
 #include "pipeline.h"
 #include "prob.h"
 #include "prompt.h"
@@ -69,9 +75,9 @@ struct pcall {
 	int asked;
 	int tries; /* content-level tries (parse failures) */
 	unsigned attempts; /* HTTP attempts over all tries: one budget */
-	struct backend *be; /* where this call was sent: its reply's kind */
+	struct backend *be; /* where this call was sent */
 	struct backend_req *req;
-	struct offload_task *ptask; /* its reply parsed off the loop */
+	struct offload_task *ptask; /* its candidates parsed off the loop */
 	int ok;
 	struct reply reply;
 };
@@ -86,7 +92,7 @@ struct pjob {
 	struct backend *be; /* the backend of the calls now */
 	struct backend *primary; /* the job's own (fallbacks are its) */
 	struct prompt_params pp;
-	struct openai_params op;
+	struct chat_params op;
 	enum reply_kind kind;
 	int ncalls;
 	int conversation;
@@ -117,7 +123,7 @@ struct pipeline {
 	struct pgen *cur; /* new jobs start here */
 	struct pgens retired; /* older generations with jobs left */
 	struct loop_timer *reap; /* frees unused retired generations */
-	struct http *http;
+	struct backend_shared *shared; /* what the backends share */
 	pipeline_done_cb cb;
 	void *arg;
 	struct scope *scope; /* the dedup_scope index */
@@ -131,7 +137,6 @@ struct pipeline {
 static void pcall_start(struct pcall *c);
 static void pgen_reap(void *arg);
 static void pjob_use_backend(struct pjob *j, struct backend *be);
-static double pick_double(double job, double profile, double dflt);
 static struct backend *pjob_pick_backend(struct pjob *j, int *more);
 
 static void
@@ -159,8 +164,8 @@ pgen_new(
 	g->nbackends = conf->nbackends;
 	g->backends = xcalloc(g->nbackends, sizeof(*g->backends));
 	for (size_t i = 0; i < conf->nbackends; i++) {
-		g->backends[i] = backend_new(
-		    p->loop, p->http, &conf->backends[i], errstr, errlen);
+		g->backends[i] =
+		    backend_new(p->shared, &conf->backends[i], errstr, errlen);
 		if (g->backends[i] == NULL) {
 			pgen_free(g);
 			return NULL;
@@ -168,8 +173,8 @@ pgen_new(
 		backend_set_stats(g->backends[i], p->st);
 	}
 	if (conf->has_embeddings) {
-		g->embed = backend_new(
-		    p->loop, p->http, &conf->embeddings, errstr, errlen);
+		g->embed =
+		    backend_new(p->shared, &conf->embeddings, errstr, errlen);
 		if (g->embed == NULL) {
 			pgen_free(g);
 			return NULL;
@@ -192,8 +197,11 @@ pipeline_new(struct loop *loop, const struct conf *conf, pipeline_done_cb cb,
 	TAILQ_INIT(&p->jobs);
 	TAILQ_INIT(&p->retired);
 	p->reap = loop_timer_new(loop, pgen_reap, p);
-	if ((p->http = http_new(loop)) == NULL) {
+	if ((p->off = offload_new(loop)) == NULL)
+		log_warn("no worker thread: large jobs are scored on the loop");
+	if ((p->shared = backend_shared_new(loop, p->off)) == NULL) {
 		snprintf(errstr, errlen, "cannot initialise libcurl");
+		offload_free(p->off);
 		loop_timer_free(p->reap);
 		free(p);
 		return NULL;
@@ -202,8 +210,6 @@ pipeline_new(struct loop *loop, const struct conf *conf, pipeline_done_cb cb,
 		pipeline_free(p);
 		return NULL;
 	}
-	if ((p->off = offload_new(loop)) == NULL)
-		log_warn("no worker thread: large jobs are scored on the loop");
 	p->scope = scope_new((size_t)conf->scope_capacity);
 	return p;
 }
@@ -341,7 +347,7 @@ pipeline_free(struct pipeline *p)
 	loop_timer_free(p->reap);
 	pgen_free(p->cur);
 	scope_free(p->scope);
-	http_free(p->http);
+	backend_shared_free(p->shared);
 	free(p);
 }
 
@@ -415,24 +421,18 @@ pjob_on_embeddings(void *arg, const struct backend_reply *rep)
 {
 	struct pjob *j = arg;
 	struct result *r = j->res;
-	char err[256];
-	float *vecs = NULL;
-	size_t dim = 0;
 
 	j->embed_req = NULL;
-	if (!rep->ok)
-		snprintf(err, sizeof(err), "%s", rep->errmsg);
-	else if (openai_embed_parse(rep->body, rep->len, r->ncands, &vecs, &dim,
-		     err, sizeof(err)) == 0)
-		r->semantic = diversity_semantic(vecs, r->ncands, dim);
-	free(vecs);
+	if (rep->ok)
+		r->semantic =
+		    diversity_semantic(rep->vecs, r->ncands, rep->dim);
 	if (isnan(r->semantic)) {
 		/* The result goes out all the same, without `semantic`. */
 		j->p->embed_failures++;
 		stats_embedding_failure(j->p->st);
 		log_info("%s: embeddings failed, semantic diversity not "
 			 "computed: %s",
-		    j->tag, err);
+		    j->tag, rep->errmsg);
 	}
 	pjob_finish(j);
 }
@@ -444,9 +444,7 @@ pjob_embed(struct pjob *j)
 {
 	struct result *r = j->res;
 	const char **texts;
-	size_t *lens, len = 0;
-	struct blob *body;
-	char *data;
+	size_t *lens;
 
 	if (!j->job->embed || r->ncands < 2 || j->gen->embed == NULL)
 		return -1;
@@ -456,15 +454,10 @@ pjob_embed(struct pjob *j)
 		texts[i] = r->cands[i].text;
 		lens[i] = r->cands[i].len;
 	}
-	/* Two steps: len is set by the request builder. */
-	data = openai_embed_request(backend_profile(j->gen->embed)->model,
-	    texts, lens, r->ncands, &len);
-	body = blob_own(data, len);
+	j->embed_req = backend_embed(
+	    j->gen->embed, texts, lens, r->ncands, pjob_on_embeddings, j);
 	free(texts);
 	free(lens);
-	j->embed_req = backend_post(
-	    j->gen->embed, "/embeddings", body, pjob_on_embeddings, j);
-	blob_unref(body);
 	return 0;
 }
 
@@ -842,24 +835,19 @@ pcall_failed(struct pcall *c, enum err_code code, const char *msg)
 }
 
 /*
- * A reply's parse: the dialect's envelope, then the candidates. Pure, so
- * that a large reply (a hundred long candidates is most of a megabyte of
- * JSON) is parsed on the worker thread instead of holding the loop.
+ * A reply's candidates, parsed out of its text. Pure, so that a large
+ * text (a hundred long candidates is most of a megabyte of JSON) is
+ * parsed on the worker thread instead of holding the loop.
  */
-#define PARSE_OFFLOAD_BYTES (256 * 1024)
-
 struct parse {
 	struct pcall *call; /* valid in pcall_parse_done unless cancelled */
-	char *copy; /* the body, owned, when parsed off the loop */
-	const char *body;
+	char *copy; /* the text, owned, when parsed off the loop */
+	const char *text;
 	size_t len;
-	int anthropic;
 	enum reply_kind kind;
 	size_t asked;
-	long est_tokens;
-	int failed; /* 0, 1 the envelope, 2 the candidates */
+	int failed;
 	char err[256];
-	struct openai_reply orep;
 	struct reply reply;
 };
 
@@ -868,67 +856,29 @@ parse_run(void *arg)
 {
 	struct parse *pa = arg;
 
-	memset(&pa->orep, 0, sizeof(pa->orep));
-	if ((pa->anthropic ? anthropic_parse(pa->body, pa->len, &pa->orep,
-				 pa->err, sizeof(pa->err))
-			   : openai_chat_parse(pa->body, pa->len, &pa->orep,
-				 pa->err, sizeof(pa->err))) == -1) {
-		pa->failed = 1;
-		return;
-	}
-	if (reply_parse(pa->orep.content, pa->orep.len, pa->kind, pa->asked,
-		&pa->reply, pa->err, sizeof(pa->err)) == -1)
-		pa->failed = 2;
+	pa->failed = reply_parse(pa->text, pa->len, pa->kind, pa->asked,
+			 &pa->reply, pa->err, sizeof(pa->err)) == -1;
 }
 
 static void
 parse_free(struct parse *pa)
 {
 	free(pa->copy);
-	openai_reply_free(&pa->orep);
 	reply_free(&pa->reply);
 	free(pa);
 }
 
-/* What a parsed reply means for its call (on the loop). */
+/*
+ * A reply that came but is of no use (it did not parse): asked again
+ * while the call's budget of max_retries + 1 HTTP attempts lasts, else
+ * the call fails with code and msg.
+ */
 static void
-pcall_parsed(struct pcall *c, struct parse *pa)
+pcall_retry(struct pcall *c, enum err_code code, const char *msg)
 {
 	struct pjob *j = c->job;
 	const struct conf_backend *prof = backend_profile(c->be);
-	char msg[320];
-	enum err_code code = ERR_BACKEND;
 
-	if (pa->failed == 1) {
-		snprintf(
-		    msg, sizeof(msg), "backend %s: %s", prof->name, pa->err);
-		goto retry;
-	}
-	j->res->prompt_tokens += pa->orep.prompt_tokens;
-	/* The budget was charged an estimate; the reply says what it was. */
-	if (pa->orep.prompt_tokens || pa->orep.completion_tokens)
-		backend_correct_tokens(c->be, pa->est_tokens,
-		    (long)(pa->orep.prompt_tokens +
-			pa->orep.completion_tokens));
-	j->res->completion_tokens += pa->orep.completion_tokens;
-	if (pa->failed == 2) {
-		snprintf(msg, sizeof(msg), "backend %s: unparseable reply: %s",
-		    prof->name, pa->err);
-		code = ERR_PARSE;
-		goto retry;
-	}
-	reply_free(&c->reply);
-	c->reply = pa->reply;
-	memset(&pa->reply, 0, sizeof(pa->reply));
-	c->ok = 1;
-	j->nok++;
-	if (j->conversation && c->idx + 1 < j->ncalls)
-		prompt_next_turn(&j->pp, &j->chat, pa->orep.content,
-		    pa->orep.len, j->calls[c->idx + 1].asked);
-	pjob_call_ended(j, c);
-	return;
-
-retry:
 	stats_parse_failure(j->p->st, prof->name);
 	if (c->attempts <= (unsigned)prof->max_retries) {
 		log_debug("%s: call %d: %s, asking again", j->tag, c->idx, msg);
@@ -936,6 +886,30 @@ retry:
 		return;
 	}
 	pcall_failed(c, code, msg);
+}
+
+/* What a parsed reply means for its call (on the loop). */
+static void
+pcall_parsed(struct pcall *c, struct parse *pa)
+{
+	struct pjob *j = c->job;
+	char msg[320];
+
+	if (pa->failed) {
+		snprintf(msg, sizeof(msg), "backend %s: unparseable reply: %s",
+		    backend_name(c->be), pa->err);
+		pcall_retry(c, ERR_PARSE, msg);
+		return;
+	}
+	reply_free(&c->reply);
+	c->reply = pa->reply;
+	memset(&pa->reply, 0, sizeof(pa->reply));
+	c->ok = 1;
+	j->nok++;
+	if (j->conversation && c->idx + 1 < j->ncalls)
+		prompt_next_turn(&j->pp, &j->chat, pa->text, pa->len,
+		    j->calls[c->idx + 1].asked);
+	pjob_call_ended(j, c);
 }
 
 static void
@@ -950,12 +924,38 @@ pcall_parse_done(void *arg, int cancelled)
 	parse_free(pa);
 }
 
+/* Parse the candidates of reply text (valid for this call only). */
+static void
+pcall_parse(struct pcall *c, const char *text, size_t len)
+{
+	struct pjob *j = c->job;
+	struct parse *pa;
+
+	pa = xcalloc(1, sizeof(*pa));
+	pa->call = c;
+	pa->text = text;
+	pa->len = len;
+	pa->kind = j->kind;
+	pa->asked = (size_t)c->asked;
+	if (len > BACKEND_OFFLOAD_BYTES && j->p->off != NULL) {
+		pa->copy = xmalloc(len + 1);
+		memcpy(pa->copy, text, len);
+		pa->copy[len] = '\0';
+		pa->text = pa->copy;
+		c->ptask =
+		    offload_submit(j->p->off, parse_run, pcall_parse_done, pa);
+		return;
+	}
+	parse_run(pa);
+	pcall_parsed(c, pa);
+	parse_free(pa);
+}
+
 static void
 pcall_on_reply(void *arg, const struct backend_reply *rep)
 {
 	struct pcall *c = arg;
 	struct pjob *j = c->job;
-	struct parse *pa;
 
 	c->req = NULL;
 	/* Every attempt counts, and in the call's one budget, also those of
@@ -972,31 +972,17 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 		pcall_start(c);
 		return;
 	}
+	if (!rep->ok && rep->unparsed) {
+		pcall_retry(c, rep->code, rep->errmsg);
+		return;
+	}
 	if (!rep->ok) {
 		pcall_failed(c, rep->code, rep->errmsg);
 		return;
 	}
-	pa = xcalloc(1, sizeof(*pa));
-	pa->call = c;
-	pa->body = rep->body;
-	pa->len = rep->len;
-	pa->anthropic = backend_is_anthropic(c->be);
-	pa->kind = j->kind;
-	pa->asked = (size_t)c->asked;
-	pa->est_tokens = rep->est_tokens;
-	if (rep->len > PARSE_OFFLOAD_BYTES && j->p->off != NULL) {
-		/* The body lives for this callback only: a copy goes. */
-		pa->copy = xmalloc(rep->len + 1);
-		memcpy(pa->copy, rep->body, rep->len);
-		pa->copy[rep->len] = '\0';
-		pa->body = pa->copy;
-		c->ptask =
-		    offload_submit(j->p->off, parse_run, pcall_parse_done, pa);
-		return;
-	}
-	parse_run(pa);
-	pcall_parsed(c, pa);
-	parse_free(pa);
+	j->res->prompt_tokens += rep->chat.prompt_tokens;
+	j->res->completion_tokens += rep->chat.completion_tokens;
+	pcall_parse(c, rep->chat.content, rep->chat.len);
 }
 
 /*
@@ -1006,16 +992,14 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
  * A conversation's turns differ, and are rendered each time.
  */
 static struct blob *
-pcall_body(struct pcall *c, const char **path)
+pcall_body(struct pcall *c)
 {
 	struct pjob *j = c->job;
 	struct chat one;
 	const struct chat *chat;
-	char err[256], *body;
-	size_t len;
+	struct blob *body;
+	char err[256];
 
-	*path =
-	    backend_is_anthropic(j->be) ? "/v1/messages" : "/chat/completions";
 	if (!j->conversation && j->body != NULL && j->body_be == j->be &&
 	    j->body_asked == c->asked)
 		return blob_ref(j->body);
@@ -1034,21 +1018,12 @@ pcall_body(struct pcall *c, const char **path)
 		json_decref((json_t *)j->op.schema);
 		j->op.schema = prompt_schema(j->pp.method, c->asked);
 	}
-	if (backend_is_anthropic(j->be)) {
-		struct openai_params ap = j->op;
-
-		/* top_p only when the job or profile sets it; no schema. */
-		ap.top_p = pick_double(
-		    j->job->top_p, backend_profile(j->be)->top_p, NAN);
-		ap.schema = NULL;
-		body = anthropic_request(chat, &ap, &len);
-	} else
-		body = openai_chat_request(chat, &j->op, &len);
+	body = backend_chat_body(j->be, chat, &j->op);
 	chat_free(&one);
 	if (j->conversation)
-		return blob_own(body, len);
+		return body;
 	blob_unref(j->body);
-	j->body = blob_own(body, len);
+	j->body = body;
 	j->body_be = j->be;
 	j->body_asked = c->asked;
 	return blob_ref(j->body);
@@ -1061,7 +1036,6 @@ pcall_start(struct pcall *c)
 	struct pjob *j = c->job;
 	struct blob *body;
 	struct backend *be;
-	const char *path;
 	int failfast;
 
 	be = pjob_pick_backend(j, &failfast);
@@ -1070,12 +1044,12 @@ pcall_start(struct pcall *c)
 		    backend_name(j->be), backend_name(be));
 		pjob_use_backend(j, be);
 	}
-	body = pcall_body(c, &path);
+	body = pcall_body(c);
 	if (c->tries == 0)
 		j->outstanding++;
 	c->tries++;
 	c->be = j->be;
-	c->req = backend_post_ex(c->be, path, body, j->op.max_tokens,
+	c->req = backend_chat(c->be, body, j->op.max_tokens,
 	    failfast ? BACKEND_FAILFAST : 0, c->attempts, pcall_on_reply, c);
 	blob_unref(body);
 }
@@ -1119,7 +1093,8 @@ pjob_use_backend(struct pjob *j, struct backend *be)
 	j->op.model = j->res->model;
 	j->op.temperature = pick_double(
 	    job->temperature, prof->temperature, conf->default_temperature);
-	j->op.top_p = pick_double(job->top_p, prof->top_p, conf->default_top_p);
+	j->op.top_p = pick_double(job->top_p, prof->top_p, NAN);
+	j->op.default_top_p = conf->default_top_p;
 	j->op.max_tokens = job->max_tokens ? job->max_tokens
 	    : prof->max_tokens		   ? prof->max_tokens
 					   : conf->default_max_tokens;
@@ -1160,18 +1135,12 @@ pjob_pick_backend(struct pjob *j, int *more)
 	return j->primary;
 }
 
-struct pjob *
-pipeline_submit(struct pipeline *p, const void *buf, size_t len,
-    const struct pipeline_src *src, void *token)
+/* A job record for the bytes about to be decoded, its result started. */
+static struct pjob *
+pjob_new(struct pipeline *p, const struct pipeline_src *src, void *token)
 {
-	const struct conf *conf = p->cur->conf;
-	const struct conf_backend *prof;
-	struct pjob *j;
-	struct job *job;
-	char err[256], *id = NULL;
-	const char *bname;
+	struct pjob *j = xcalloc(1, sizeof(*j));
 
-	j = xcalloc(1, sizeof(*j));
 	j->p = p;
 	j->gen = p->cur;
 	j->gen->refs++;
@@ -1186,24 +1155,37 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 		j->res->source_partition = src->partition;
 		j->res->source_offset = src->offset;
 	}
+	return j;
+}
 
-	if ((size_t)len > (size_t)conf->max_message_bytes) {
-		snprintf(err, sizeof(err),
+/*
+ * Decode the job's bytes: its id, log tag and metadata go into the
+ * result. Returns 0, or -1 with *code and errstr.
+ */
+static int
+pjob_decode(struct pjob *j, const void *buf, size_t len, enum err_code *code,
+    char *errstr, size_t errlen)
+{
+	const struct conf *conf = j->gen->conf;
+	struct job *job;
+	char *id = NULL;
+
+	if (len > (size_t)conf->max_message_bytes) {
+		snprintf(errstr, errlen,
 		    "job of %zu bytes exceeds worker.max_message_bytes (%ld)",
 		    len, conf->max_message_bytes);
-		pjob_fail(j, ERR_TOO_LARGE, err);
-		return NULL;
+		*code = ERR_TOO_LARGE;
+		return -1;
 	}
-	job = job_decode(buf, len, &id, err, sizeof(err));
-	if (job == NULL) {
+	if ((job = job_decode(buf, len, &id, errstr, errlen)) == NULL) {
 		j->res->id = id;
-		pjob_fail(j, ERR_BAD_JOB, err);
-		return NULL;
+		*code = ERR_BAD_JOB;
+		return -1;
 	}
 	j->job = job;
 	j->res->id = xstrdup(job->id);
-	/* Every per-job log line says where the job came from (STYLE.md
-	 * rule 9); the id is validated UTF-8 without control bytes. */
+	/* Every per-job log line says where the job came from; the id is
+	 * validated UTF-8 without control bytes. */
 	if (j->res->source_topic != NULL)
 		j->tag = xasprintf("job %s topic %s partition %" PRId32
 				   " offset %" PRId64,
@@ -1216,8 +1198,20 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 		memcpy(j->res->metadata, job->metadata, job->metadata_len);
 		j->res->metadata_len = job->metadata_len;
 	}
+	return 0;
+}
 
-	/* Resolve the job against the config's defaults. */
+/*
+ * Resolve the job against the config's defaults and its backend, and
+ * plan its calls. Returns 0, or -1 with errstr (a bad job).
+ */
+static int
+pjob_resolve(struct pjob *j, char *errstr, size_t errlen)
+{
+	const struct conf *conf = j->gen->conf;
+	struct job *job = j->job;
+	const char *bname;
+
 	if (job->method < 0)
 		job->method = conf->default_method;
 	if (job->k == 0)
@@ -1230,10 +1224,9 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 		job->embed = conf->default_embed;
 	bname = job->backend != NULL ? job->backend : conf->default_backend;
 	if ((j->be = pgen_backend(j->gen, bname)) == NULL) {
-		pjob_fail(j, ERR_BAD_JOB,
-		    "backend: no backend profile of "
-		    "that name");
-		return NULL;
+		snprintf(
+		    errstr, errlen, "backend: no backend profile of that name");
+		return -1;
 	}
 	j->res->method = xstrdup(method_name((enum method)job->method));
 
@@ -1248,40 +1241,49 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 
 	j->primary = j->be;
 	pjob_use_backend(j, j->be);
-	prof = backend_profile(j->be);
-
 	j->calls = xcalloc((size_t)j->ncalls, sizeof(*j->calls));
 	for (int i = 0; i < j->ncalls; i++) {
 		j->calls[i].job = j;
 		j->calls[i].idx = i;
 		j->calls[i].asked = prompt_asked(&j->pp, i);
 	}
-	if (j->conversation &&
-	    prompt_build(&j->pp, job, j->calls[0].asked, &j->chat, err,
-		sizeof(err)) == -1) {
-		pjob_fail(j, ERR_BAD_JOB, err);
-		return NULL;
-	}
-	if (!j->conversation) {
-		struct chat probe;
+	return 0;
+}
 
-		/* Validate once, so that a call never fails to render. */
-		chat_init(&probe);
-		if (prompt_build(&j->pp, job, j->calls[0].asked, &probe, err,
-			sizeof(err)) == -1) {
-			chat_free(&probe);
-			pjob_fail(j, ERR_BAD_JOB, err);
-			return NULL;
-		}
-		chat_free(&probe);
-	}
-	j->timeout = loop_timer_new(p->loop, pjob_timeout, j);
-	loop_timer_set(j->timeout, (uint64_t)conf->job_timeout_ms);
+/*
+ * Render the first prompt: a conversation's opening turn, or (validated
+ * once, so that a call never fails to render) an independent call's.
+ * Returns 0, or -1 with errstr (a bad job).
+ */
+static int
+pjob_first_prompt(struct pjob *j, char *errstr, size_t errlen)
+{
+	struct chat probe;
+	int rc;
+
+	if (j->conversation)
+		return prompt_build(&j->pp, j->job, j->calls[0].asked, &j->chat,
+		    errstr, errlen);
+	chat_init(&probe);
+	rc = prompt_build(
+	    &j->pp, j->job, j->calls[0].asked, &probe, errstr, errlen);
+	chat_free(&probe);
+	return rc;
+}
+
+/* Arm the job's timeout and start its first calls. */
+static void
+pjob_launch(struct pjob *j)
+{
+	const struct conf_backend *prof = backend_profile(j->be);
+
+	j->timeout = loop_timer_new(j->p->loop, pjob_timeout, j);
+	loop_timer_set(j->timeout, (uint64_t)j->gen->conf->job_timeout_ms);
 	log_debug("%s: %s, k=%d n=%d, %d call(s) on %s", j->tag, j->res->method,
-	    job->k, job->n, j->ncalls, prof->name);
+	    j->job->k, j->job->n, j->ncalls, prof->name);
 	if (j->conversation) {
 		pcall_start(&j->calls[0]);
-		return j;
+		return;
 	}
 	/* At most a window of independent calls at once, as many as the
 	 * backend takes: the rest start as calls end, so a job of a
@@ -1292,5 +1294,22 @@ pipeline_submit(struct pipeline *p, const void *buf, size_t len,
 		j->window = 1;
 	while (j->next_call < j->window)
 		pcall_start(&j->calls[j->next_call++]);
+}
+
+struct pjob *
+pipeline_submit(struct pipeline *p, const void *buf, size_t len,
+    const struct pipeline_src *src, void *token)
+{
+	struct pjob *j = pjob_new(p, src, token);
+	enum err_code code = ERR_BAD_JOB;
+	char err[256];
+
+	if (pjob_decode(j, buf, len, &code, err, sizeof(err)) == -1 ||
+	    pjob_resolve(j, err, sizeof(err)) == -1 ||
+	    pjob_first_prompt(j, err, sizeof(err)) == -1) {
+		pjob_fail(j, code, err);
+		return NULL;
+	}
+	pjob_launch(j);
 	return j;
 }

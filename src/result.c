@@ -175,7 +175,7 @@ scan_result(
 
 /* ---- encoding ---- */
 
-/* The packer's writer: running out of memory is fatal (STYLE.md rule 7),
+/* The packer's writer: running out of memory is fatal (docs/architecture.md),
  * so the pack calls below need no error checks. */
 static int
 sbuf_write(void *data, const char *buf, size_t len)

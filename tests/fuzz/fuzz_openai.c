@@ -30,7 +30,7 @@ check(int cond, const char *what)
 static void
 chat(const char *body, size_t len)
 {
-	struct openai_reply r;
+	struct chat_reply r;
 	char err[256];
 
 	err[0] = '\0';
@@ -42,8 +42,8 @@ chat(const char *body, size_t len)
 	}
 	check(r.content != NULL, "chat without content");
 	check(strlen(r.content) == r.len, "content length or NUL byte");
-	openai_reply_free(&r);
-	check(r.content == NULL, "openai_reply_free");
+	chat_reply_free(&r);
+	check(r.content == NULL, "chat_reply_free");
 }
 
 static void

@@ -13,9 +13,10 @@
 
 #include "anthropic.h"
 #include "chat.h"
+#include "dialect.h"
 
 static json_t *
-build(const struct openai_params *p)
+build(const struct chat_params *p)
 {
 	struct chat c;
 	json_t *v;
@@ -39,7 +40,12 @@ build(const struct openai_params *p)
 
 START_TEST(test_request)
 {
-	struct openai_params p = {"claude-x", 0.7, NAN, 0, NULL};
+	struct chat_params p = {.model = "claude-x",
+	    .temperature = 0.7,
+	    .top_p = NAN,
+	    .default_top_p = 0.5,
+	    .max_tokens = 0,
+	    .schema = NULL};
 	json_t *v = build(&p), *m;
 
 	ck_assert_str_eq(json_string_value(json_object_get(v, "model")),
@@ -54,7 +60,8 @@ START_TEST(test_request)
 	ck_assert_str_eq(json_string_value(json_object_get(
 			     json_array_get(m, 1), "content")),
 	    "{\"a\":1}");
-	/* max_tokens always; top_p only when set; never response_format. */
+	/* max_tokens always; top_p only when set (the config's default is
+	 * the server's business); never response_format. */
 	ck_assert_int_eq(json_integer_value(json_object_get(v, "max_tokens")),
 	    ANTHROPIC_MAX_TOKENS);
 	ck_assert_ptr_null(json_object_get(v, "top_p"));
@@ -76,14 +83,14 @@ START_TEST(test_request)
 END_TEST
 
 static int
-parse(const char *body, struct openai_reply *r, char *err)
+parse(const char *body, struct chat_reply *r, char *err)
 {
 	return anthropic_parse(body, strlen(body), r, err, 256);
 }
 
 START_TEST(test_parse)
 {
-	struct openai_reply r;
+	struct chat_reply r;
 	char err[256];
 
 	ck_assert_int_eq(parse("{\"type\":\"message\",\"content\":["
@@ -99,20 +106,20 @@ START_TEST(test_parse)
 	ck_assert_uint_eq(r.prompt_tokens, 12);
 	ck_assert_uint_eq(r.completion_tokens, 3);
 	ck_assert_str_eq(r.finish_reason, "end_turn");
-	openai_reply_free(&r);
+	chat_reply_free(&r);
 	/* No usage: zero tokens, still ok. */
 	ck_assert_int_eq(
 	    parse("{\"content\":[{\"type\":\"text\",\"text\":\"\"}]}", &r, err),
 	    0);
 	ck_assert_str_eq(r.content, "");
 	ck_assert_uint_eq(r.prompt_tokens, 0);
-	openai_reply_free(&r);
+	chat_reply_free(&r);
 }
 END_TEST
 
 START_TEST(test_parse_errors)
 {
-	struct openai_reply r;
+	struct chat_reply r;
 	char err[256];
 
 	ck_assert_int_eq(parse("not json", &r, err), -1);
@@ -143,6 +150,22 @@ START_TEST(test_parse_errors)
 }
 END_TEST
 
+START_TEST(test_dialect)
+{
+	const struct dialect *d = dialect_find("anthropic");
+
+	ck_assert_ptr_eq(d, &anthropic_dialect);
+	ck_assert_str_eq(d->chat_path, "/v1/messages");
+	ck_assert_str_eq(d->headers[0], "anthropic-version: 2023-06-01");
+	ck_assert_ptr_null(d->headers[1]);
+	ck_assert_str_eq(d->key_header, "x-api-key: ");
+	ck_assert(d->chat_request == anthropic_request);
+	ck_assert(d->chat_parse == anthropic_parse);
+	/* No embeddings: the config refuses the type for them. */
+	ck_assert_ptr_null(d->embed_path);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -154,6 +177,7 @@ main(void)
 	tcase_add_test(tc, test_request);
 	tcase_add_test(tc, test_parse);
 	tcase_add_test(tc, test_parse_errors);
+	tcase_add_test(tc, test_dialect);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

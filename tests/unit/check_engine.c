@@ -1,8 +1,10 @@
 /*
  * check_engine: the pure parts of the engine: the event loop's timers
- * and fd dispatch, and the backend's backoff and Retry-After rules.
+ * and fd dispatch, the backend's backoff and Retry-After rules, and the
+ * dialect a backend takes from its profile's type.
  */
 #include <check.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,9 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "blob.h"
+#include "chat.h"
+#include "conf.h"
 #include "loop.h"
 
 static int fired[16];
@@ -177,6 +182,72 @@ START_TEST(test_retry_after_values)
 }
 END_TEST
 
+/* The body a backend of type `type` renders for a two-message chat. */
+static char *
+dialect_body(struct backend_shared *sh, const char *type)
+{
+	char name[] = "x", url[] = "http://127.0.0.1:9/v1/", ty[16], err[256];
+	struct conf_backend p;
+	struct chat_params cp = {.model = "m",
+	    .temperature = NAN,
+	    .top_p = NAN,
+	    .default_top_p = 0.5,
+	    .max_tokens = 0,
+	    .schema = NULL};
+	struct backend *b;
+	struct blob *body;
+	struct chat c;
+	char *s;
+
+	snprintf(ty, sizeof(ty), "%s", type);
+	memset(&p, 0, sizeof(p));
+	p.name = name;
+	p.type = ty;
+	p.url = url;
+	p.max_inflight = 1;
+	b = backend_new(sh, &p, err, sizeof(err));
+	if (b == NULL)
+		return strdup(err);
+	chat_init(&c);
+	chat_add(&c, ROLE_SYSTEM, "S", 1);
+	chat_add(&c, ROLE_USER, "hi", 2);
+	body = backend_chat_body(b, &c, &cp);
+	ck_assert_uint_eq(body->len, strlen(body->data));
+	s = strdup(body->data);
+	blob_unref(body);
+	chat_free(&c);
+	backend_free(b);
+	return s;
+}
+
+START_TEST(test_backend_dialect)
+{
+	struct loop *l = loop_new();
+	struct backend_shared *sh = backend_shared_new(l, NULL);
+	char *s;
+
+	ck_assert_ptr_nonnull(sh);
+	/* The profile's type picks the body's dialect, and the config's
+	 * top_p is the OpenAI dialect's only. */
+	s = dialect_body(sh, "openai");
+	ck_assert_str_eq(s,
+	    "{\"model\":\"m\",\"messages\":[{\"role\":\"system\","
+	    "\"content\":\"S\"},{\"role\":\"user\",\"content\":\"hi\"}],"
+	    "\"top_p\":0.5}");
+	free(s);
+	s = dialect_body(sh, "anthropic");
+	ck_assert_str_eq(s,
+	    "{\"model\":\"m\",\"system\":\"S\",\"messages\":[{\"role\":"
+	    "\"user\",\"content\":\"hi\"}],\"max_tokens\":2048}");
+	free(s);
+	s = dialect_body(sh, "gemini");
+	ck_assert_str_eq(s, "backend x: unsupported type gemini");
+	free(s);
+	backend_shared_free(sh);
+	loop_free(l);
+}
+END_TEST
+
 static Suite *
 engine_suite(void)
 {
@@ -190,6 +261,9 @@ engine_suite(void)
 	tcase_add_test(tc, test_backoff_bounds);
 	tcase_add_test(tc, test_backoff_jitter_spreads);
 	tcase_add_test(tc, test_retry_after_values);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dialect");
+	tcase_add_test(tc, test_backend_dialect);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "chat.h"
+#include "dialect.h"
 #include "openai.h"
 
 #ifndef SRCDIR
@@ -52,14 +53,15 @@ reload(const char *body, size_t len)
 	return j;
 }
 
-static struct openai_params
+static struct chat_params
 no_params(void)
 {
-	struct openai_params p;
+	struct chat_params p;
 
 	p.model = NULL;
 	p.temperature = NAN;
 	p.top_p = NAN;
+	p.default_top_p = NAN;
 	p.max_tokens = 0;
 	p.schema = NULL;
 	return p;
@@ -71,7 +73,7 @@ START_TEST(test_chat_request_full)
 {
 	static const char uni[] = "Écris — 日本 🎉\n\t\"quoted\" \\ end";
 	struct chat c;
-	struct openai_params p = no_params();
+	struct chat_params p = no_params();
 	json_t *schema, *root, *msgs, *m, *rf, *js;
 	char *body;
 	size_t len;
@@ -145,7 +147,7 @@ END_TEST
 START_TEST(test_chat_request_omits_unset)
 {
 	struct chat c;
-	struct openai_params p = no_params();
+	struct chat_params p = no_params();
 	json_t *root;
 	char *body;
 	size_t len;
@@ -178,6 +180,18 @@ START_TEST(test_chat_request_omits_unset)
 	body = openai_chat_request(&c, &p, NULL);
 	ck_assert_ptr_nonnull(strstr(body, "\"temperature\":0.0"));
 	free(body);
+
+	/* The config's top_p stands in for an unset one, never for a set
+	 * one. */
+	p.top_p = NAN;
+	p.default_top_p = 0.5;
+	body = openai_chat_request(&c, &p, NULL);
+	ck_assert_ptr_nonnull(strstr(body, "\"top_p\":0.5"));
+	free(body);
+	p.top_p = 0.25;
+	body = openai_chat_request(&c, &p, NULL);
+	ck_assert_ptr_nonnull(strstr(body, "\"top_p\":0.25"));
+	free(body);
 	chat_free(&c);
 }
 END_TEST
@@ -185,7 +199,7 @@ END_TEST
 START_TEST(test_chat_request_bad_utf8)
 {
 	struct chat c;
-	struct openai_params p = no_params();
+	struct chat_params p = no_params();
 	json_t *root, *m;
 	char *body;
 	size_t len;
@@ -208,7 +222,7 @@ END_TEST
 
 START_TEST(test_chat_parse_ok)
 {
-	struct openai_reply r;
+	struct chat_reply r;
 	char err[256], *body;
 	size_t len;
 	static const char want[] = "{\"responses\": [{\"text\": \"Rain on "
@@ -222,18 +236,18 @@ START_TEST(test_chat_parse_ok)
 	ck_assert_str_eq(r.finish_reason, "stop");
 	ck_assert_uint_eq(r.prompt_tokens, 152);
 	ck_assert_uint_eq(r.completion_tokens, 48);
-	openai_reply_free(&r);
+	chat_reply_free(&r);
 	ck_assert_ptr_null(r.content);
 	ck_assert_ptr_null(r.finish_reason);
-	openai_reply_free(&r);
-	openai_reply_free(NULL);
+	chat_reply_free(&r);
+	chat_reply_free(NULL);
 	free(body);
 }
 END_TEST
 
 START_TEST(test_chat_parse_unicode)
 {
-	struct openai_reply r;
+	struct chat_reply r;
 	char err[256], *body;
 	size_t len;
 	static const char want[] = "Café — 日本語 🎉\n\ttab";
@@ -245,14 +259,14 @@ START_TEST(test_chat_parse_unicode)
 	ck_assert_str_eq(r.finish_reason, "length");
 	ck_assert_uint_eq(r.prompt_tokens, 0);
 	ck_assert_uint_eq(r.completion_tokens, 0);
-	openai_reply_free(&r);
+	chat_reply_free(&r);
 	free(body);
 }
 END_TEST
 
 START_TEST(test_chat_parse_completions_text)
 {
-	struct openai_reply r;
+	struct chat_reply r;
 	char err[256], *body;
 	size_t len;
 
@@ -261,13 +275,13 @@ START_TEST(test_chat_parse_completions_text)
 	ck_assert_str_eq(r.content, "Once upon a time");
 	ck_assert_uint_eq(r.prompt_tokens, 5);
 	ck_assert_uint_eq(r.completion_tokens, 4);
-	openai_reply_free(&r);
+	chat_reply_free(&r);
 	free(body);
 }
 END_TEST
 
 static void
-parse_str(const char *body, int rc, const char *errwant, struct openai_reply *r)
+parse_str(const char *body, int rc, const char *errwant, struct chat_reply *r)
 {
 	char err[256];
 
@@ -286,7 +300,7 @@ parse_str(const char *body, int rc, const char *errwant, struct openai_reply *r)
 static void
 parse_garbled(const char *body)
 {
-	struct openai_reply r;
+	struct chat_reply r;
 	char err[256];
 
 	ck_assert_int_eq(
@@ -298,7 +312,7 @@ parse_garbled(const char *body)
 
 START_TEST(test_chat_parse_empty_content)
 {
-	struct openai_reply r;
+	struct chat_reply r;
 
 	parse_str("{\"choices\":[{\"message\":{\"content\":\"\"},"
 		  "\"finish_reason\":null}]}",
@@ -307,7 +321,7 @@ START_TEST(test_chat_parse_empty_content)
 	ck_assert_str_eq(r.content, "");
 	ck_assert_uint_eq(r.len, 0);
 	ck_assert_ptr_null(r.finish_reason);
-	openai_reply_free(&r);
+	chat_reply_free(&r);
 }
 END_TEST
 
@@ -328,7 +342,7 @@ START_TEST(test_chat_parse_usage)
 	    {"{\"prompt_tokens\":4294967296,\"completion_tokens\":0}",
 		4294967296ULL, 0},
 	};
-	struct openai_reply r;
+	struct chat_reply r;
 	char body[512];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -340,14 +354,14 @@ START_TEST(test_chat_parse_usage)
 		ck_assert_uint_eq(r.prompt_tokens, cases[i].p);
 		ck_assert_uint_eq(r.completion_tokens, cases[i].c);
 		ck_assert_str_eq(r.content, "x");
-		openai_reply_free(&r);
+		chat_reply_free(&r);
 	}
 }
 END_TEST
 
 START_TEST(test_chat_parse_backend_error)
 {
-	struct openai_reply r;
+	struct chat_reply r;
 	char err[256], *body;
 	size_t len;
 
@@ -375,13 +389,13 @@ START_TEST(test_chat_parse_backend_error)
 	parse_str("{\"error\":null,\"choices\":[{\"message\":{\"content\":"
 		  "\"x\"}}]}",
 	    0, NULL, &r);
-	openai_reply_free(&r);
+	chat_reply_free(&r);
 }
 END_TEST
 
 START_TEST(test_chat_parse_error_type_truncated)
 {
-	struct openai_reply r;
+	struct chat_reply r;
 	char body[512], want[128], a63[64];
 
 	memset(a63, 'a', 63);
@@ -406,7 +420,7 @@ END_TEST
 
 START_TEST(test_chat_parse_malformed)
 {
-	struct openai_reply r;
+	struct chat_reply r;
 	char err[256];
 
 	parse_garbled("");
@@ -452,23 +466,23 @@ END_TEST
 
 START_TEST(test_chat_parse_fallback_text)
 {
-	struct openai_reply r;
+	struct chat_reply r;
 
 	/* message.content wins over text. */
 	parse_str("{\"choices\":[{\"message\":{\"content\":\"m\"},"
 		  "\"text\":\"t\"}]}",
 	    0, NULL, &r);
 	ck_assert_str_eq(r.content, "m");
-	openai_reply_free(&r);
+	chat_reply_free(&r);
 	/* A null content with a text beside it: the text. */
 	parse_str("{\"choices\":[{\"message\":{\"content\":null},"
 		  "\"text\":\"t\"}]}",
 	    0, NULL, &r);
 	ck_assert_str_eq(r.content, "t");
-	openai_reply_free(&r);
+	chat_reply_free(&r);
 	parse_str("{\"choices\":[{\"text\":\"\"}]}", 0, NULL, &r);
 	ck_assert_str_eq(r.content, "");
-	openai_reply_free(&r);
+	chat_reply_free(&r);
 	parse_str(
 	    "{\"choices\":[{\"text\":null}]}", -1, "reply content is null", &r);
 }
@@ -630,6 +644,24 @@ START_TEST(test_embed_parse_edges)
 }
 END_TEST
 
+START_TEST(test_dialect)
+{
+	const struct dialect *d = dialect_find("openai");
+
+	ck_assert_ptr_eq(d, &openai_dialect);
+	ck_assert_str_eq(d->chat_path, "/chat/completions");
+	ck_assert_str_eq(d->embed_path, "/embeddings");
+	ck_assert_ptr_null(d->headers[0]);
+	ck_assert_str_eq(d->key_header, "Authorization: Bearer ");
+	ck_assert(d->chat_request == openai_chat_request);
+	ck_assert(d->chat_parse == openai_chat_parse);
+	ck_assert(d->embed_request == openai_embed_request);
+	ck_assert(d->embed_parse == openai_embed_parse);
+	ck_assert_ptr_null(dialect_find("gemini"));
+	ck_assert_ptr_null(dialect_find(""));
+}
+END_TEST
+
 static Suite *
 openai_suite(void)
 {
@@ -659,6 +691,9 @@ openai_suite(void)
 	tcase_add_test(tc, test_embed_parse_ok);
 	tcase_add_test(tc, test_embed_parse_errors);
 	tcase_add_test(tc, test_embed_parse_edges);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dialect");
+	tcase_add_test(tc, test_dialect);
 	suite_add_tcase(s, tc);
 	return s;
 }
