@@ -21,6 +21,7 @@ struct dialect {
 	const char *const *headers; /* sent besides Content-Type and the
 				     * key, NULL-terminated */
 	const char *key_header; /* the API key's header up to the key */
+	int structured_output; /* it can send the reply's JSON schema */
 	/* A request body for conversation c: malloc'ed, NUL-terminated,
 	 * *lenp its length. */
 	char *(*chat_request)(
@@ -42,5 +43,8 @@ struct dialect {
 
 /* The dialect of profile type name, or NULL when there is none. */
 const struct dialect *dialect_find(const char *name);
+/* The names of every dialect, ", "-separated, into buf (for error
+ * messages). */
+void dialect_names(char *buf, size_t len);
 
 #endif

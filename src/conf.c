@@ -24,8 +24,9 @@
 
 #include <libconfig.h>
 
-#include "method.h"
 #include "conf.h"
+#include "dialect.h"
+#include "method.h"
 #include "utf8.h"
 #include "xmalloc.h"
 
@@ -301,10 +302,12 @@ check_url(const char *s, char *why, size_t whylen)
 static int
 check_btype(const char *s, char *why, size_t whylen)
 {
-	if (strcmp(s, "openai") == 0 || strcmp(s, "anthropic") == 0)
+	char names[128];
+
+	if (dialect_find(s) != NULL)
 		return 0;
-	snprintf(
-	    why, whylen, "unknown type \"%s\" (allowed: openai, anthropic)", s);
+	dialect_names(names, sizeof(names));
+	snprintf(why, whylen, "unknown type \"%s\" (allowed: %s)", s, names);
 	return -1;
 }
 
@@ -817,20 +820,22 @@ fallback_check(struct loadctx *lc, const config_setting_t *g, const char *key,
     const struct conf_backend *b)
 {
 	const config_setting_t *l = config_setting_get_member(g, "fallback");
+	const struct dialect *dl = dialect_find(b->type);
 	char fkey[300];
 
-	if (strcmp(key, "embeddings") == 0 &&
-	    strcmp(b->type, "anthropic") == 0) {
+	/* An unknown type is check_btype's error. */
+	if (dl != NULL && strcmp(key, "embeddings") == 0 &&
+	    dl->embed_path == NULL) {
 		keypath(fkey, sizeof(fkey), "%s.type", key);
 		return conf_err(lc, config_setting_get_member(g, "type"), fkey,
 		    "embeddings need an OpenAI-compatible /embeddings (type "
 		    "openai)");
 	}
-	if (b->structured_output && strcmp(b->type, "anthropic") == 0) {
+	if (dl != NULL && b->structured_output && !dl->structured_output) {
 		keypath(fkey, sizeof(fkey), "%s.structured_output", key);
 		return conf_err(lc,
 		    config_setting_get_member(g, "structured_output"), fkey,
-		    "the anthropic type has no response_format");
+		    "the %s type has no response_format", b->type);
 	}
 	for (size_t i = 0; i < b->nfallback; i++) {
 		const config_setting_t *e =

@@ -393,6 +393,7 @@ const struct dialect openai_dialect = {
     .chat_path = "/chat/completions",
     .headers = openai_headers,
     .key_header = "Authorization: Bearer ",
+    .structured_output = 1,
     .chat_request = openai_chat_request,
     .chat_parse = openai_chat_parse,
     .embed_path = "/embeddings",
