@@ -16,6 +16,7 @@
 #include "chat.h"
 #include "conf.h"
 #include "loop.h"
+#include "retry.h"
 
 static int fired[16];
 static int nfired;
@@ -119,22 +120,22 @@ START_TEST(test_backoff_bounds)
 
 	for (int i = 0; i < 1000; i++) {
 		/* Retry 1: within [base/2, base]. */
-		uint64_t d = backend_backoff(1, 250, 30000, 0, 60000, &rng);
+		uint64_t d = retry_backoff(1, 250, 30000, 0, 60000, &rng);
 
 		ck_assert_uint_ge(d, 125);
 		ck_assert_uint_le(d, 250);
 		/* Retry 4: 250 * 8 = 2000 -> [1000, 2000]. */
-		d = backend_backoff(4, 250, 30000, 0, 60000, &rng);
+		d = retry_backoff(4, 250, 30000, 0, 60000, &rng);
 		ck_assert_uint_ge(d, 1000);
 		ck_assert_uint_le(d, 2000);
 		/* Far retries stay under the cap. */
-		d = backend_backoff(40, 250, 30000, 0, 60000, &rng);
+		d = retry_backoff(40, 250, 30000, 0, 60000, &rng);
 		ck_assert_uint_ge(d, 15000);
 		ck_assert_uint_le(d, 30000);
 		/* Retry-After is a floor, capped by max_retry_after_ms. */
-		d = backend_backoff(1, 250, 30000, 5000, 60000, &rng);
+		d = retry_backoff(1, 250, 30000, 5000, 60000, &rng);
 		ck_assert_uint_eq(d, 5000);
-		d = backend_backoff(1, 250, 30000, 120000, 60000, &rng);
+		d = retry_backoff(1, 250, 30000, 120000, 60000, &rng);
 		ck_assert_uint_eq(d, 60000);
 	}
 }
@@ -145,7 +146,7 @@ START_TEST(test_backoff_jitter_spreads)
 	uint64_t rng = 7, lo = UINT64_MAX, hi = 0;
 
 	for (int i = 0; i < 1000; i++) {
-		uint64_t d = backend_backoff(3, 250, 30000, 0, 60000, &rng);
+		uint64_t d = retry_backoff(3, 250, 30000, 0, 60000, &rng);
 
 		lo = d < lo ? d : lo;
 		hi = d > hi ? d : hi;
@@ -162,23 +163,23 @@ START_TEST(test_retry_after_values)
 	time_t when = time(NULL) + 120;
 	uint64_t ms;
 
-	ck_assert_uint_eq(backend_retry_after_ms(NULL), 0);
-	ck_assert_uint_eq(backend_retry_after_ms(""), 0);
-	ck_assert_uint_eq(backend_retry_after_ms("3"), 3000);
-	ck_assert_uint_eq(backend_retry_after_ms("0"), 0);
-	ck_assert_uint_eq(backend_retry_after_ms("12abc"), 0);
-	ck_assert_uint_eq(backend_retry_after_ms("junk"), 0);
-	ck_assert_uint_eq(backend_retry_after_ms("99999999999"), 86400000);
+	ck_assert_uint_eq(retry_after_ms(NULL), 0);
+	ck_assert_uint_eq(retry_after_ms(""), 0);
+	ck_assert_uint_eq(retry_after_ms("3"), 3000);
+	ck_assert_uint_eq(retry_after_ms("0"), 0);
+	ck_assert_uint_eq(retry_after_ms("12abc"), 0);
+	ck_assert_uint_eq(retry_after_ms("junk"), 0);
+	ck_assert_uint_eq(retry_after_ms("99999999999"), 86400000);
 	strftime(
 	    date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime(&when));
-	ms = backend_retry_after_ms(date);
+	ms = retry_after_ms(date);
 	ck_assert_uint_ge(ms, 118000);
 	ck_assert_uint_le(ms, 120000);
 	/* A date in the past means now. */
 	when = time(NULL) - 3600;
 	strftime(
 	    date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime(&when));
-	ck_assert_uint_eq(backend_retry_after_ms(date), 0);
+	ck_assert_uint_eq(retry_after_ms(date), 0);
 }
 END_TEST
 
