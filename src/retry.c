@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hash.h"
 #include "retry.h"
 
 uint64_t
@@ -24,7 +25,7 @@ retry_backoff(unsigned attempt, uint64_t base_ms, uint64_t cap_ms,
 	if (d > cap_ms)
 		d = cap_ms;
 	/* xorshift64*: cheap, and jitter needs no quality beyond spread. */
-	x = *rng ? *rng : 0x9e3779b97f4a7c15ULL;
+	x = *rng ? *rng : HASH_GOLDEN_GAMMA;
 	x ^= x >> 12;
 	x ^= x << 25;
 	x ^= x >> 27;
