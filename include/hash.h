@@ -3,9 +3,10 @@
  * functions so that every caller gets the same code and nothing to link.
  *
  * Their values are part of the contract: a job's default seed (select.c)
- * drives deterministic selection, and the dedup state file (scope.c)
- * stores these hashes, so any change here changes what a restart reads
- * back. tests/check_select.c and tests/check_scope.c pin known values.
+ * drives deterministic selection, and the dedup state file
+ * (scope_file.c) stores these hashes, so any change here changes what a
+ * restart reads back. tests/unit/check_select.c and
+ * tests/unit/check_scope.c pin known values.
  *
  * Leaf header: pure arithmetic, no state.
  */

@@ -58,7 +58,7 @@ void stats_set_inflight(struct stats *st, size_t n);
 void stats_set_partitions(struct stats *st, size_t assigned, size_t paused);
 void stats_set_scope_entries(struct stats *st, size_t n);
 void stats_set_heartbeat_age(struct stats *st, double seconds);
-/* Messages held back by a topic that refuses writes (daemon.c). */
+/* Messages held back by a topic that refuses writes (daemon_produce.c). */
 void stats_set_results_blocked(struct stats *st, size_t n);
 
 /* Append the exposition of every family to out. */

@@ -370,7 +370,7 @@ daemon_close(struct daemon *d)
 	 * (one whose end the worker is writing is let finish first). */
 	if (d->save_task != NULL)
 		offload_wait(pipeline_offload(d->pl));
-	scope_save_free(d->saver);
+	scope_file_save_free(d->saver);
 	d->saver = NULL;
 	daemon_save_state(d, 1);
 	/* The last finished jobs' transaction. */

@@ -46,7 +46,7 @@ struct offload_task;
 struct pipeline;
 struct pjob;
 struct result;
-struct scope_saver;
+struct scope_file_saver;
 struct stats;
 struct tracker;
 
@@ -145,7 +145,7 @@ struct daemon {
 	struct loop_timer *retry; /* produces the held messages again */
 	uint64_t retry_at; /* when it fires, or 0 */
 	uint64_t delivery_failures;
-	struct scope_saver *saver; /* a state-file save in progress */
+	struct scope_file_saver *saver; /* a state-file save in progress */
 	struct offload_task *save_task; /* its end, on the worker thread */
 	uint64_t last_save;
 	int bp_paused; /* partitions are paused for backpressure */

@@ -3,7 +3,8 @@
  * state file is saved in slices across loop turns and finished on the
  * offload thread, so that saving never stalls the loop; the in-flight
  * record (worker.inflight_file) counts the unclean exits for
- * worker.poison_exits. The file formats belong to scope.c and inflight.c.
+ * worker.poison_exits. The file formats belong to scope_file.c and
+ * inflight.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,16 +24,11 @@
 #define SAVE_INTERVAL_MS 60000
 #define SAVE_SLICE 65536 /* state-file entries written per loop turn */
 
-/*
- * The dedup state file: a save starts every SAVE_INTERVAL_MS and writes
- * SAVE_SLICE entries per tick, so that saving never stalls the loop.
- * finish != 0 (the drain) writes everything now.
- */
 /* The end of a save: the trailer, fsync and rename, on the worker
  * thread (they may take long on a busy disk). */
 struct save_task {
 	struct daemon *d;
-	struct scope_saver *sv;
+	struct scope_file_saver *sv;
 	int rc;
 	char err[512];
 };
@@ -42,18 +38,19 @@ save_work(void *arg)
 {
 	struct save_task *t = arg;
 
-	t->rc = scope_save_finish(t->sv, t->err, sizeof(t->err));
+	t->rc = scope_file_save_finish(t->sv, t->err, sizeof(t->err));
 }
 
 static void
-daemon_saved(struct daemon *d, struct scope_saver *sv, int rc, const char *err)
+daemon_saved(
+    struct daemon *d, struct scope_file_saver *sv, int rc, const char *err)
 {
 	if (rc == 0)
 		log_debug("dedup state saved to %s: %zu entries",
-		    d->conf->state_file, scope_save_written(sv));
+		    d->conf->state_file, scope_file_save_written(sv));
 	else
 		log_warnx("dedup state %s: %s", d->conf->state_file, err);
-	scope_save_free(sv);
+	scope_file_save_free(sv);
 }
 
 static void
@@ -65,12 +62,17 @@ save_done(void *arg, int cancelled)
 	if (!cancelled)
 		daemon_saved(d, t->sv, t->rc, t->err);
 	else
-		scope_save_free(t->sv);
+		scope_file_save_free(t->sv);
 	d->saver = NULL;
 	d->save_task = NULL;
 	free(t);
 }
 
+/*
+ * The dedup state file: a save starts every SAVE_INTERVAL_MS and writes
+ * SAVE_SLICE entries per tick, so that saving never stalls the loop.
+ * finish != 0 (the drain) writes everything now.
+ */
 void
 daemon_save_state(struct daemon *d, int finish)
 {
@@ -95,15 +97,16 @@ daemon_save_state(struct daemon *d, int finish)
 		d->last_save = loop_clock_ms();
 		if (scope_count(sc) == 0)
 			return;
-		d->saver = scope_save_begin(sc, path, err, sizeof(err));
+		d->saver = scope_file_save_begin(sc, path, err, sizeof(err));
 		if (d->saver == NULL) {
 			log_warnx("dedup state %s: %s", path, err);
 			return;
 		}
-		scope_save_defer_finish(d->saver);
+		scope_file_save_defer_finish(d->saver);
 	}
 	do {
-		rc = scope_save_step(d->saver, SAVE_SLICE, err, sizeof(err));
+		rc = scope_file_save_step(
+		    d->saver, SAVE_SLICE, err, sizeof(err));
 	} while (finish && rc == 1);
 	if (rc == 1)
 		return;
@@ -116,7 +119,7 @@ daemon_save_state(struct daemon *d, int finish)
 		return;
 	}
 	if (rc == 2)
-		rc = scope_save_finish(d->saver, err, sizeof(err));
+		rc = scope_file_save_finish(d->saver, err, sizeof(err));
 	daemon_saved(d, d->saver, rc, err);
 	d->saver = NULL;
 }
@@ -130,7 +133,7 @@ daemon_load_state(struct daemon *d)
 
 	if (path == NULL || *path == '\0' || sc == NULL)
 		return;
-	if (scope_load(sc, path, err, sizeof(err)) == -1)
+	if (scope_file_load(sc, path, err, sizeof(err)) == -1)
 		log_warnx("dedup state %s ignored: %s", path, err);
 	else if (scope_count(sc) > 0)
 		log_info("dedup state loaded from %s: %zu entries", path,

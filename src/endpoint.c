@@ -35,7 +35,7 @@ struct endpoint {
 static void endpoint_run(struct endpoint *h);
 
 static enum MHD_Result
-httpd_request(void *cls, struct MHD_Connection *c, const char *url,
+endpoint_request(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **con_cls)
 {
@@ -191,7 +191,7 @@ endpoint_new(struct loop *l, const char *listen, endpoint_cb cb, void *arg,
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	/* The logger first: MHD logs with its own until it is set. */
-	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, httpd_request, h,
+	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, endpoint_request, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, endpoint_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONN_LIMIT,

@@ -61,7 +61,7 @@ pjob_on_embeddings(void *arg, const struct backend_reply *rep)
 		stats_embedding_failure(j->p->st);
 		log_info("%s: embeddings failed, semantic diversity not "
 			 "computed: %s",
-		    j->tag, rep->errmsg);
+		    j->tag, rep->ok ? "no usable vectors" : rep->errmsg);
 	}
 	pjob_finish(j);
 }

@@ -38,7 +38,7 @@
 static const char magic_head[8] = "VSSCOPE";
 static const char magic_tail[8] = "VSSCEND";
 
-struct scope_saver {
+struct scope_file_saver {
 	const struct scope *s;
 	char *path;
 	char *tmp;
@@ -52,7 +52,8 @@ struct scope_saver {
 	off_t off;
 	unsigned char *buf;
 	size_t bufcap;
-	int defer; /* the last step leaves the finish to scope_save_finish */
+	int defer; /* the last step leaves the finish to scope_file_save_finish
+		    */
 };
 
 static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
@@ -176,7 +177,7 @@ sync_dir(const char *path)
 }
 
 static int
-saver_write(struct scope_saver *sv, const unsigned char *p, size_t len)
+saver_write(struct scope_file_saver *sv, const unsigned char *p, size_t len)
 {
 	if (write_all(sv->fd, p, len) != 0)
 		return -1;
@@ -191,11 +192,11 @@ saver_write(struct scope_saver *sv, const unsigned char *p, size_t len)
 }
 
 /* Open "<path>.tmp" and write the header; see scope_file.h. */
-struct scope_saver *
-scope_save_begin(
+struct scope_file_saver *
+scope_file_save_begin(
     const struct scope *s, const char *path, char *errstr, size_t errlen)
 {
-	struct scope_saver *sv;
+	struct scope_file_saver *sv;
 	unsigned char hdr[HDR_SIZE];
 
 	sv = xcalloc(1, sizeof(*sv));
@@ -207,7 +208,7 @@ scope_save_begin(
 		seterr(errstr, errlen, "%s: %s", sv->tmp, strerror(errno));
 		free(sv->tmp);
 		sv->tmp = NULL; /* nothing of ours to remove */
-		scope_save_free(sv);
+		scope_file_save_free(sv);
 		return NULL;
 	}
 	memcpy(hdr, magic_head, 8);
@@ -217,7 +218,7 @@ scope_save_begin(
 	sv->sum = hash_fnv1a(HASH_FNV_OFFSET, hdr, sizeof(hdr));
 	if (saver_write(sv, hdr, sizeof(hdr)) != 0) {
 		seterr(errstr, errlen, "%s: %s", sv->tmp, strerror(errno));
-		scope_save_free(sv);
+		scope_file_save_free(sv);
 		return NULL;
 	}
 	sv->next = scope_first(s);
@@ -227,7 +228,7 @@ scope_save_begin(
 
 /* The trailer, fsync, rename and directory fsync of the last step. */
 static int
-saver_finish(struct scope_saver *sv, char *errstr, size_t errlen)
+saver_finish(struct scope_file_saver *sv, char *errstr, size_t errlen)
 {
 	unsigned char trl[TRL_SIZE];
 	int fd = sv->fd;
@@ -262,8 +263,8 @@ saver_finish(struct scope_saver *sv, char *errstr, size_t errlen)
 
 /* Write up to max_entries more entries; 1 more to do, 0 done, -1 error. */
 int
-scope_save_step(
-    struct scope_saver *sv, size_t max_entries, char *errstr, size_t errlen)
+scope_file_save_step(struct scope_file_saver *sv, size_t max_entries,
+    char *errstr, size_t errlen)
 {
 	struct scope_entry e[256];
 	size_t n, got;
@@ -293,6 +294,8 @@ scope_save_step(
 			size_t want = n - j < 256 ? n - j : 256;
 
 			got = scope_entries(sv->s, sv->next + j, e, want);
+			if (got == 0)
+				break; /* cannot be: [next, end) is held */
 			for (size_t k = 0; k < got; k++)
 				put_entry(
 				    sv->buf + (j + k) * ENTRY_SIZE, &e[k]);
@@ -311,12 +314,12 @@ scope_save_step(
 		return 1;
 	if (sv->defer)
 		return 2;
-	return scope_save_finish(sv, errstr, errlen);
+	return scope_file_save_finish(sv, errstr, errlen);
 }
 
 /* The trailer, fsync and rename (see scope_file.h). */
 int
-scope_save_finish(struct scope_saver *sv, char *errstr, size_t errlen)
+scope_file_save_finish(struct scope_file_saver *sv, char *errstr, size_t errlen)
 {
 	if (sv->done)
 		return 0;
@@ -332,21 +335,21 @@ scope_save_finish(struct scope_saver *sv, char *errstr, size_t errlen)
 }
 
 void
-scope_save_defer_finish(struct scope_saver *sv)
+scope_file_save_defer_finish(struct scope_file_saver *sv)
 {
 	sv->defer = 1;
 }
 
 /* Entries written so far. */
 size_t
-scope_save_written(const struct scope_saver *sv)
+scope_file_save_written(const struct scope_file_saver *sv)
 {
 	return (size_t)sv->written;
 }
 
 /* Free a saver; an unfinished save loses its temporary file. */
 void
-scope_save_free(struct scope_saver *sv)
+scope_file_save_free(struct scope_file_saver *sv)
 {
 	if (sv == NULL)
 		return;
@@ -463,7 +466,7 @@ load_entries(struct scope *s, int fd, const char *path, uint64_t n,
 
 /* Replace the contents of s with the state file at path; see scope_file.h. */
 int
-scope_load(struct scope *s, const char *path, char *errstr, size_t errlen)
+scope_file_load(struct scope *s, const char *path, char *errstr, size_t errlen)
 {
 	unsigned char hdr[HDR_SIZE];
 	struct stat st;

@@ -4,8 +4,8 @@
 #   - no cycle among the project's headers;
 #   - the leaf modules (LEAF_SOURCES in Makefile.am) include, directly or
 #     through our headers, no librdkafka, libcurl or libmicrohttpd header;
-#   - the pipeline includes no backend dialect (openai.h, anthropic.h) and
-#     no HTTP client (http.h);
+#   - the pipeline's files include no backend dialect (openai.h,
+#     anthropic.h, dialect.h) and no HTTP client (http.h);
 #   - nothing in the repository points at a design document outside it.
 set -u
 top=${VSAMPD_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -88,10 +88,10 @@ else
 	    "${bad:-no LEAF_SOURCES found in Makefile.am}"
 fi
 
-if grep -En '^#include "(openai|anthropic|http)\.h"' src/pipeline.c \
-    include/pipeline.h >/dev/null; then
-	not_ok "the pipeline includes no dialect and no HTTP client" \
-	    "$(grep -En '^#include "(openai|anthropic|http)\.h"' src/pipeline.c include/pipeline.h)"
+dialect=$(grep -En '^#include "(openai|anthropic|dialect|http)\.h"' \
+    src/pipeline*.c src/pipeline_int.h include/pipeline.h 2>/dev/null)
+if [ -n "$dialect" ]; then
+	not_ok "the pipeline includes no dialect and no HTTP client" "$dialect"
 else
 	ok "the pipeline includes no dialect and no HTTP client"
 fi

@@ -105,7 +105,8 @@ START_TEST(test_hashes_stable)
 	ck_assert_uint_eq(scope_id_hash("", 0), h);
 	ck_assert_uint_eq(scope_job_hash("", 0), h);
 	ck_assert_uint_ne(scope_id_hash("a", 1), scope_id_hash("b", 1));
-	ck_assert_uint_eq(scope_id_hash("poems", 5), scope_job_hash("poems", 5));
+	ck_assert_uint_eq(
+	    scope_id_hash("poems", 5), scope_job_hash("poems", 5));
 }
 END_TEST
 
@@ -143,8 +144,8 @@ START_TEST(test_near_distance)
 	ck_assert_int_eq(scope_near_distance(NAN), -1);
 	/* Monotone: a stricter threshold never allows more bits. */
 	for (double t = 0.0; t < 1.0; t += 0.01)
-		ck_assert_int_ge(scope_near_distance(t),
-		    scope_near_distance(t + 0.01));
+		ck_assert_int_ge(
+		    scope_near_distance(t), scope_near_distance(t + 0.01));
 }
 END_TEST
 
@@ -335,8 +336,8 @@ START_TEST(test_eviction_many)
 	ck_assert_uint_eq(scope_count(s), CAP);
 	for (size_t i = 0; i < N; i++) {
 		k = key(ex[i], 0);
-		ck_assert_int_eq(scope_lookup_key(s, 1, 0, &k, 1.5),
-		    i >= N - CAP);
+		ck_assert_int_eq(
+		    scope_lookup_key(s, 1, 0, &k, 1.5), i >= N - CAP);
 		/* Near lookup of the SimHash alone (another exact hash). */
 		k = key(~ex[i], sim[i]);
 		if (i >= N - CAP)
@@ -396,14 +397,15 @@ static int
 save(const struct scope *s, const char *path, size_t slice)
 {
 	char err[256];
-	struct scope_saver *sv = scope_save_begin(s, path, err, sizeof(err));
+	struct scope_file_saver *sv =
+	    scope_file_save_begin(s, path, err, sizeof(err));
 	int r;
 
 	ck_assert_msg(sv != NULL, "save_begin: %s", err);
-	while ((r = scope_save_step(sv, slice, err, sizeof(err))) == 1)
+	while ((r = scope_file_save_step(sv, slice, err, sizeof(err))) == 1)
 		;
 	ck_assert_msg(r == 0, "save_step: %s", err);
-	scope_save_free(sv);
+	scope_file_save_free(sv);
 	return r;
 }
 
@@ -420,7 +422,7 @@ START_TEST(test_state_round_trip)
 	ck_assert_int_eq(stat(tmp, &st), -1); /* renamed into place */
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_size, 24 + 500 * 32 + 24);
-	ck_assert_int_eq(scope_load(t, path, err, sizeof(err)), 0);
+	ck_assert_int_eq(scope_file_load(t, path, err, sizeof(err)), 0);
 	ck_assert_str_eq(err, "");
 	ck_assert_uint_eq(scope_count(t), 500);
 	ck_assert(holds(t, 1200, 11, 700));
@@ -451,7 +453,7 @@ START_TEST(test_state_smaller_capacity)
 	fill(s, 300, 5);
 	save(s, path, 1000);
 	/* More entries than the capacity: the newest are kept. */
-	ck_assert_int_eq(scope_load(t, path, err, sizeof(err)), 0);
+	ck_assert_int_eq(scope_file_load(t, path, err, sizeof(err)), 0);
 	ck_assert_uint_eq(scope_count(t), 100);
 	ck_assert(holds(t, 300, 5, 200));
 	free(path);
@@ -464,14 +466,14 @@ START_TEST(test_state_changes_between_slices)
 {
 	struct scope *s = scope_new(100), *t = scope_new(100);
 	char *path = path_in_tmp("moving.state"), err[256];
-	struct scope_saver *sv;
+	struct scope_file_saver *sv;
 	uint64_t st = 21;
 	int r, steps = 0;
 
 	fill(s, 100, 21);
-	sv = scope_save_begin(s, path, err, sizeof(err));
+	sv = scope_file_save_begin(s, path, err, sizeof(err));
 	ck_assert_ptr_nonnull(sv);
-	ck_assert_int_eq(scope_save_step(sv, 10, err, sizeof(err)), 1);
+	ck_assert_int_eq(scope_file_save_step(sv, 10, err, sizeof(err)), 1);
 	/* 30 new entries evict 30 old ones: 10 already written, 20 not. */
 	for (size_t i = 0; i < 30; i++) {
 		struct scope_key k = key(rnd(&st) ^ 0xabc, 0);
@@ -479,14 +481,14 @@ START_TEST(test_state_changes_between_slices)
 		ck_assert_int_eq(
 		    scope_check_insert_key(s, 1, 1000 + i, &k, 1.5), 0);
 	}
-	while ((r = scope_save_step(sv, 10, err, sizeof(err))) == 1)
+	while ((r = scope_file_save_step(sv, 10, err, sizeof(err))) == 1)
 		steps++;
 	ck_assert_msg(r == 0, "%s", err);
 	/* 10 written before, then the 70 that were neither evicted nor
 	 * inserted after begin. */
-	ck_assert_uint_eq(scope_save_written(sv), 80);
-	scope_save_free(sv);
-	ck_assert_int_eq(scope_load(t, path, err, sizeof(err)), 0);
+	ck_assert_uint_eq(scope_file_save_written(sv), 80);
+	scope_file_save_free(sv);
+	ck_assert_int_eq(scope_file_load(t, path, err, sizeof(err)), 0);
 	ck_assert_uint_eq(scope_count(t), 80);
 	free(path);
 	scope_free(s);
@@ -499,18 +501,18 @@ START_TEST(test_state_abandoned_save)
 	struct scope *s = scope_new(50), *t = scope_new(50);
 	char *path = path_in_tmp("keep.state"), err[256];
 	char *tmp = xasprintf("%s.tmp", path);
-	struct scope_saver *sv;
+	struct scope_file_saver *sv;
 	struct stat st;
 
 	fill(s, 20, 1);
 	save(s, path, 5);
 	fill(s, 50, 2);
-	sv = scope_save_begin(s, path, err, sizeof(err));
-	ck_assert_int_eq(scope_save_step(sv, 5, err, sizeof(err)), 1);
+	sv = scope_file_save_begin(s, path, err, sizeof(err));
+	ck_assert_int_eq(scope_file_save_step(sv, 5, err, sizeof(err)), 1);
 	ck_assert_int_eq(stat(tmp, &st), 0);
-	scope_save_free(sv); /* abandoned: the old file stays */
+	scope_file_save_free(sv); /* abandoned: the old file stays */
 	ck_assert_int_eq(stat(tmp, &st), -1);
-	ck_assert_int_eq(scope_load(t, path, err, sizeof(err)), 0);
+	ck_assert_int_eq(scope_file_load(t, path, err, sizeof(err)), 0);
 	ck_assert_uint_eq(scope_count(t), 20);
 	free(tmp);
 	free(path);
@@ -527,13 +529,13 @@ START_TEST(test_state_missing_and_unwritable)
 
 	fill(s, 5, 1);
 	/* No file yet: an empty index, no error. */
-	ck_assert_int_eq(scope_load(s, path, err, sizeof(err)), 0);
+	ck_assert_int_eq(scope_file_load(s, path, err, sizeof(err)), 0);
 	ck_assert_str_eq(err, "");
 	ck_assert_uint_eq(scope_count(s), 0);
-	ck_assert_ptr_null(scope_save_begin(s, bad, err, sizeof(err)));
+	ck_assert_ptr_null(scope_file_save_begin(s, bad, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "x.state.tmp") != NULL, "%s", err);
 	/* A directory is not a state file. */
-	ck_assert_int_eq(scope_load(s, tmpdir, err, sizeof(err)), -1);
+	ck_assert_int_eq(scope_file_load(s, tmpdir, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "not a regular file") != NULL, "%s", err);
 	free(path);
 	free(bad);
@@ -572,8 +574,8 @@ write_file(const char *path, const unsigned char *p, size_t len)
 /* Damage a good file in one way; loading must fail naming why and leave
  * the index empty. */
 static void
-damaged(const char *how, size_t off, int newbyte, size_t newlen,
-    const char *want)
+damaged(
+    const char *how, size_t off, int newbyte, size_t newlen, const char *want)
 {
 	struct scope *s = scope_new(100), *t = scope_new(100);
 	char *path = path_in_tmp("damaged.state"), err[256];
@@ -590,12 +592,12 @@ damaged(const char *how, size_t off, int newbyte, size_t newlen,
 		len = newlen;
 	write_file(path, p, len);
 	fill(t, 10, 9);
-	ck_assert_msg(scope_load(t, path, err, sizeof(err)) == -1,
+	ck_assert_msg(scope_file_load(t, path, err, sizeof(err)) == -1,
 	    "%s: loaded", how);
-	ck_assert_msg(strstr(err, want) != NULL, "%s: error \"%s\", want \"%s\"",
-	    how, err, want);
-	ck_assert_msg(strstr(err, path) != NULL, "%s: no path in \"%s\"", how,
-	    err);
+	ck_assert_msg(strstr(err, want) != NULL,
+	    "%s: error \"%s\", want \"%s\"", how, err, want);
+	ck_assert_msg(
+	    strstr(err, path) != NULL, "%s: no path in \"%s\"", how, err);
 	ck_assert_uint_eq(scope_count(t), 0);
 	free(p);
 	free(path);
@@ -638,7 +640,8 @@ START_TEST(test_state_garbage)
 		if (n >= 8)
 			memcpy(junk, "VSSCOPE", 8); /* get past the magic */
 		write_file(path, junk, n);
-		ck_assert_int_eq(scope_load(t, path, err, sizeof(err)), -1);
+		ck_assert_int_eq(
+		    scope_file_load(t, path, err, sizeof(err)), -1);
 		ck_assert(err[0] != '\0');
 		ck_assert_uint_eq(scope_count(t), 0);
 	}
