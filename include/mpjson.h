@@ -27,7 +27,9 @@
  */
 json_t *mpjson_value(const msgpack_object *o);
 
-/* A JSON number for d, or null for NaN and infinities. */
+/* A JSON number for d, or null for NaN and infinities. A magnitude that
+ * 15 digits would round past the largest double prints as
+ * 1.79769313486231e308, so that every reader gets a finite number. */
 json_t *mpjson_real(double d);
 
 /* A JSON integer for u, or past the int64 range a real (rounded). */

@@ -56,10 +56,22 @@ mpjson_base64(const void *data, size_t len)
 	return v;
 }
 
+/*
+ * The largest magnitude that 15 significant digits print as a finite
+ * number: DBL_MAX and the doubles just below it round up to
+ * 1.79769313486232e308, which is past DBL_MAX, so a JSON reader would
+ * take it for an overflow (jansson refuses it, others read infinity).
+ */
+#define MPJSON_REAL_MAX 1.79769313486231e308
+
 json_t *
 mpjson_real(double d)
 {
-	return mpjson_check(isfinite(d) ? json_real(d) : json_null());
+	if (!isfinite(d))
+		return mpjson_check(json_null());
+	if (fabs(d) > MPJSON_REAL_MAX)
+		d = copysign(MPJSON_REAL_MAX, d);
+	return mpjson_check(json_real(d));
 }
 
 json_t *

@@ -6,6 +6,7 @@
  * input, and fed random bytes. The JSON form is compared as exact text.
  */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1246,6 +1247,31 @@ START_TEST(test_json_nan)
 }
 END_TEST
 
+/* A number near the largest double must print as one a JSON reader
+ * takes back as finite: 15 digits round DBL_MAX up past it (found by
+ * fuzz_result). */
+START_TEST(test_json_huge)
+{
+	struct result *r = make_full();
+	json_error_t jerr;
+	json_t *j;
+	char *s;
+
+	r->cands[0].verbalized = DBL_MAX;
+	r->cands[1].verbalized = -nextafter(DBL_MAX, 0);
+	s = result_to_json(r);
+	j = json_loads(s, 0, &jerr);
+	ck_assert_msg(j != NULL, "%s: %s", s, jerr.text);
+	ck_assert_msg(strstr(s, "\"verbalized\":1.79769313486231e308") != NULL,
+	    "%s", s);
+	ck_assert_msg(strstr(s, "\"verbalized\":-1.79769313486231e308") != NULL,
+	    "%s", s);
+	json_decref(j);
+	free(s);
+	result_free(r);
+}
+END_TEST
+
 static char *
 json_with_metadata(const char *meta, size_t len)
 {
@@ -1390,6 +1416,7 @@ result_suite(void)
 	tcase_add_test(tc, test_json_ok);
 	tcase_add_test(tc, test_json_error_and_nil);
 	tcase_add_test(tc, test_json_nan);
+	tcase_add_test(tc, test_json_huge);
 	tcase_add_test(tc, test_json_metadata);
 	tcase_add_test(tc, test_json_text);
 	suite_add_tcase(s, tc);
