@@ -64,5 +64,4 @@ struct job *job_decode(
     const void *buf, size_t len, char **idp, char *errstr, size_t errlen);
 void job_free(struct job *job);
 
-
 #endif

@@ -57,8 +57,8 @@ ctl_topic_read(const struct conf *conf, const char *topic, int from_end,
 		int32_t p = md->topics[0].partitions[i].id;
 		int64_t lo = 0, hi = 0;
 
-		e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi,
-		    META_MS);
+		e = rd_kafka_query_watermark_offsets(
+		    rk, topic, p, &lo, &hi, META_MS);
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			snprintf(errstr, errlen,
 			    "topic %s partition %d: cannot read offsets: %s",

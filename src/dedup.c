@@ -159,7 +159,7 @@ dedup_jaccard(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
 struct kept {
 	uint64_t exact;
 	size_t off; /* into the set arena */
-	size_t n;   /* distinct tokens */
+	size_t n; /* distinct tokens */
 };
 
 /*

@@ -113,7 +113,6 @@ static const char *field_names[F_COUNT] = {
     "metadata",
 };
 
-
 static int fail(char *errstr, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -18,8 +18,8 @@
 struct metrics_series {
 	const struct metrics_family *fam;
 	char *values[METRICS_MAX_LABELS];
-	double value;	 /* counter, gauge; histogram sum */
-	double count;	 /* histogram observations */
+	double value; /* counter, gauge; histogram sum */
+	double count; /* histogram observations */
 	double *buckets; /* histogram: per bucket, not cumulative */
 };
 
@@ -145,7 +145,8 @@ metrics_series(struct metrics_family *f, const char *const *values)
 	for (i = 0; i < f->nseries; i++) {
 		s = f->series[i];
 		for (j = 0; j < f->nlabels; j++)
-			if (strcmp(s->values[j], values[j] ? values[j] : "") != 0)
+			if (strcmp(s->values[j], values[j] ? values[j] : "") !=
+			    0)
 				break;
 		if (j == f->nlabels)
 			return s;
@@ -334,7 +335,8 @@ metrics_render(const struct metrics *m, struct buf *out)
 
 		buf_printf(out, "# HELP %s ", f->name);
 		put_escaped(out, f->help, 0);
-		buf_printf(out, "\n# TYPE %s %s\n", f->name, type_name(f->type));
+		buf_printf(
+		    out, "\n# TYPE %s %s\n", f->name, type_name(f->type));
 		for (size_t j = 0; j < f->nseries; j++) {
 			const struct metrics_series *s = f->series[j];
 			double cum = 0.0;
