@@ -51,6 +51,7 @@ struct conf {
 	char *jobs_topic;
 	char *results_topic;
 	char *dlq_topic; /* NULL: no DLQ */
+	char *scope_topic; /* NULL: no changelog of the dedup index */
 	struct conf_prop *consumer_props;
 	size_t nconsumer_props;
 	struct conf_prop *producer_props;

@@ -39,10 +39,15 @@ void kafka_pipe_drain(int fd);
 /*
  * Ask the cluster whether every topic in names[0..n) exists (a blocking
  * metadata request of at most timeout_ms). Returns 0 when all exist, -1
- * with errstr naming the first missing one or the error.
+ * with errstr naming the first missing one or the error. partitions, when
+ * not NULL, gets each topic's partition count.
  */
 int kafka_topics_exist(rd_kafka_t *rk, const char *const *names, size_t n,
-    int timeout_ms, char *errstr, size_t errlen);
+    int *partitions, int timeout_ms, char *errstr, size_t errlen);
+
+/* The restore consumer of the dedup changelog (see kafka.c). */
+rd_kafka_t *kafka_restore_consumer_new(
+    const struct conf *c, char *errstr, size_t errlen);
 
 /* The offset auto.offset.reset names for a partition with no committed
  * offset: RD_KAFKA_OFFSET_END for latest (largest, end), else

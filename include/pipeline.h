@@ -20,11 +20,23 @@ struct conf;
 struct pipeline;
 struct scope;
 
-/* Where a job came from, copied into the result's `source`. */
+struct scope_journal;
+
+/*
+ * Where a job came from, copied into the result's `source`, and which
+ * dedup index it uses: the front door may keep one index per partition
+ * (docs/dedup.md, the changelog) and a log of what each job changes.
+ */
 struct pipeline_src {
 	const char *topic; /* NULL: no source */
 	int32_t partition;
 	int64_t offset;
+	/* The index of the job's dedup_scope, borrowed until the job ends
+	 * or is cancelled; NULL: the pipeline's own. */
+	struct scope *scope;
+	/* Filled with what the job inserts into and evicts from that
+	 * index, borrowed like scope; NULL: not kept. */
+	struct scope_journal *journal;
 };
 
 /*

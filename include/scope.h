@@ -121,7 +121,44 @@ uint64_t scope_first(const struct scope *s);
 size_t scope_entries(
     const struct scope *s, uint64_t from, struct scope_entry *out, size_t max);
 /* Insert e as it was saved (its hashes made already), evicting the
- * oldest entry when full. */
-void scope_restore(struct scope *s, const struct scope_entry *e);
+ * oldest entry when full. An entry identical to one held (all four
+ * values) is not inserted again, so replaying a log twice is harmless.
+ * Returns 1 when inserted, 0 when it was held already. */
+int scope_restore(struct scope *s, const struct scope_entry *e);
+
+/*
+ * What one check-and-insert changed, for a caller that keeps a log of
+ * the index (the changelog of docs/dedup.md).
+ */
+struct scope_change {
+	int inserted; /* the key went in, as insertion number `num` */
+	uint64_t num;
+	int evicted; /* the oldest entry, `old`, went to make room */
+	struct scope_entry old;
+};
+
+/* scope_check_insert_key() that also says what it changed in *ch. */
+int scope_check_insert_change(struct scope *s, uint64_t scope_id,
+    uint64_t job_hash, const struct scope_key *k, double near_threshold,
+    struct scope_change *ch);
+
+/*
+ * What one job changed in an index: the entries it inserted are the
+ * insertion numbers [first, first + nadded) (one job's checks run one
+ * after the other, so its numbers follow on), and evicted[] holds the
+ * entries that went to make room for them. Owned by whoever keeps the
+ * log; scope_journal_free() frees what it holds (NULL is fine).
+ */
+struct scope_journal {
+	uint64_t first;
+	size_t nadded;
+	struct scope_entry *evicted;
+	size_t nevicted;
+	size_t evicted_cap;
+};
+
+/* Add what ch says to jr. */
+void scope_journal_add(struct scope_journal *jr, const struct scope_change *ch);
+void scope_journal_free(struct scope_journal *jr);
 
 #endif

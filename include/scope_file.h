@@ -9,6 +9,7 @@
 #define VSAMPD_SCOPE_FILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct scope;
 struct scope_file_saver;
@@ -60,5 +61,42 @@ void scope_file_save_free(struct scope_file_saver *sv);
  */
 int scope_file_load(
     struct scope *s, const char *path, char *errstr, size_t errlen);
+
+/*
+ * Version 2 (the dedup changelog's checkpoints, docs/dedup.md): one
+ * section per partition, each with its changelog offset (the next one to
+ * read to bring it up to date) and its entries, and the changelog's
+ * name in the header. Saved in slices like version 1 (the step, finish
+ * and free calls above serve both). skip holds nskip [lo, hi) pairs of
+ * insertion numbers not to write (sorted, disjoint; copied at begin).
+ * Each s must outlive the saver: free the saver before freeing or
+ * clearing one of them.
+ */
+struct scope_file_section {
+	int32_t partition;
+	int64_t offset;
+	const struct scope *s;
+	const uint64_t *skip;
+	size_t nskip;
+};
+struct scope_file_saver *scope_file_save_begin_parts(const char *path,
+    const char *topic, const struct scope_file_section *secs, size_t nsecs,
+    char *errstr, size_t errlen);
+/*
+ * Read a version-2 file: *parts gets *nparts sections, each in a new
+ * index of capacity cap (the caller's, scope_file_parts_free()), and
+ * *topic the changelog's name (free() it). Returns 0 when loaded, 0 with
+ * nothing and errstr "" when the file does not exist, -1 when it cannot
+ * be read, is corrupt, or is a version-1 file (errstr says which).
+ */
+struct scope_file_part {
+	int32_t partition;
+	int64_t offset;
+	struct scope *s;
+};
+int scope_file_load_parts(const char *path, size_t cap, char **topic,
+    struct scope_file_part **parts, size_t *nparts, char *errstr,
+    size_t errlen);
+void scope_file_parts_free(struct scope_file_part *parts, size_t nparts);
 
 #endif

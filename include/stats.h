@@ -57,6 +57,11 @@ void stats_reload(struct stats *st, int ok);
 void stats_set_inflight(struct stats *st, size_t n);
 void stats_set_partitions(struct stats *st, size_t assigned, size_t paused);
 void stats_set_scope_entries(struct stats *st, size_t n);
+/* The dedup changelog (daemon_scope.c): partitions restoring now,
+ * records read to restore, and records produced. */
+void stats_set_restoring(struct stats *st, size_t n);
+void stats_restore_records(struct stats *st, uint64_t n);
+void stats_changelog(struct stats *st, uint64_t entries, uint64_t tombstones);
 void stats_set_heartbeat_age(struct stats *st, double seconds);
 /* Messages held back by a topic that refuses writes (daemon_produce.c). */
 void stats_set_results_blocked(struct stats *st, size_t n);

@@ -104,6 +104,8 @@ static const struct conf_key conf_keys[] = {
     STR("kafka.jobs_topic", C(jobs_topic), "vs.jobs", 0, NULL),
     STR("kafka.results_topic", C(results_topic), "vs.results", 0, NULL),
     STR("kafka.dlq_topic", C(dlq_topic), NULL, CK_UNSET, NULL),
+    /* unset: no changelog, the dedup index is the instance's own */
+    STR("kafka.scope_topic", C(scope_topic), NULL, CK_UNSET, NULL),
     LIST("kafka.consumer", CT_PROPS, C(consumer_props), C(nconsumer_props), 0),
     LIST("kafka.producer", CT_PROPS, C(producer_props), C(nproducer_props), 0),
     NUM("kafka.exactly_once", CT_BOOL, 0, 1, 0, C(exactly_once), 0),
@@ -947,6 +949,15 @@ conf_finish(struct loadctx *lc, const config_t *cfg)
 		return 0;
 	if (kafka_props_check(lc, cfg, c) == -1)
 		return -1;
+	if (c->scope_topic != NULL &&
+	    (strcmp(c->scope_topic, c->jobs_topic) == 0 ||
+		strcmp(c->scope_topic, c->results_topic) == 0 ||
+		(c->dlq_topic != NULL &&
+		    strcmp(c->scope_topic, c->dlq_topic) == 0)))
+		return conf_err(lc, config_lookup(cfg, "kafka.scope_topic"),
+		    "kafka.scope_topic",
+		    "must name a topic of its own, not the jobs, results or "
+		    "DLQ topic");
 	if (!c->exactly_once)
 		return 0;
 	if (c->transactional_id == NULL)

@@ -269,6 +269,7 @@ confdiff_keep_restart(struct conf *next, struct conf *running)
 	SWAP(char *, next->jobs_topic, running->jobs_topic);
 	SWAP(char *, next->results_topic, running->results_topic);
 	SWAP(char *, next->dlq_topic, running->dlq_topic);
+	SWAP(char *, next->scope_topic, running->scope_topic);
 	SWAP(struct conf_prop *, next->consumer_props, running->consumer_props);
 	SWAP(size_t, next->nconsumer_props, running->nconsumer_props);
 	SWAP(struct conf_prop *, next->producer_props, running->producer_props);

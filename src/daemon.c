@@ -67,11 +67,20 @@ daemon_update_gauges(struct daemon *d)
 	}
 	stats_set_partitions(d->st, assigned, paused);
 	stats_set_inflight(d->st, d->inflight);
-	if (d->pl != NULL && pipeline_scope(d->pl) != NULL)
-		stats_set_scope_entries(
-		    d->st, scope_count(pipeline_scope(d->pl)));
+	stats_set_scope_entries(d->st, daemon_scope_entries(d));
+	stats_set_restoring(d->st, d->nrestoring);
 	stats_set_heartbeat_age(
 	    d->st, (double)(loop_clock_ms() - d->heartbeat) / 1000.0);
+}
+
+/* The first topic that refuses writes (OUT_*), or -1. */
+static int
+daemon_blocked(const struct daemon *d)
+{
+	for (int w = 0; w < OUT_N; w++)
+		if (d->blocked_since[w] != 0)
+			return w;
+	return -1;
 }
 
 /*
@@ -99,20 +108,21 @@ daemon_on_http(void *arg, const char *path, struct endpoint_answer *a)
 			buf_puts(&a->body, "not ready: waiting for kafka\n");
 		else if (d->state != D_RUNNING)
 			buf_puts(&a->body, "not ready: draining\n");
-		else if (d->blocked_since[OUT_RESULT] != 0 ||
-		    d->blocked_since[OUT_DLQ] != 0)
+		else if (daemon_blocked(d) >= 0)
 			buf_printf(&a->body,
 			    "not ready: topic %s refuses writes, %zu "
 			    "message(s) held\n",
-			    out_topic(d,
-				d->blocked_since[OUT_RESULT] ? OUT_RESULT
-							     : OUT_DLQ),
-			    daemon_nheld(d));
+			    out_topic(d, daemon_blocked(d)), daemon_nheld(d));
+		else if (d->nrestoring > 0)
+			/* Ready: the other partitions' jobs flow meanwhile
+			 * (docs/dedup.md). */
+			buf_printf(&a->body,
+			    "ready (restoring the dedup index of %zu "
+			    "partition(s))\n",
+			    d->nrestoring);
 		else
 			buf_puts(&a->body, "ready\n");
-		if (!d->ready || d->state != D_RUNNING ||
-		    d->blocked_since[OUT_RESULT] != 0 ||
-		    d->blocked_since[OUT_DLQ] != 0)
+		if (!d->ready || d->state != D_RUNNING || daemon_blocked(d) >= 0)
 			a->status = 503;
 	} else if (strcmp(path, "/") == 0) {
 		buf_puts(&a->body, "vsampd: /metrics /healthz /readyz\n");
@@ -141,6 +151,7 @@ daemon_begin_drain(struct daemon *d)
 	d->state = D_DRAINING;
 	d->gated = 0; /* polling goes on, with every partition paused */
 	d->deadline = loop_clock_ms() + (uint64_t)d->conf->shutdown_timeout_ms;
+	daemon_scope_drain(d);
 	if (rd_kafka_assignment(d->cons, &l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		if (l->cnt > 0)
 			rd_kafka_pause_partitions(d->cons, l);
@@ -319,7 +330,8 @@ daemon_signalfd(void)
 static int
 daemon_wait_topics(struct daemon *d)
 {
-	const char *names[3];
+	const char *names[4];
+	int parts[4];
 	size_t n = 0;
 	char err[256];
 	int warned = 0;
@@ -328,12 +340,19 @@ daemon_wait_topics(struct daemon *d)
 	names[n++] = d->conf->results_topic;
 	if (d->conf->dlq_topic != NULL)
 		names[n++] = d->conf->dlq_topic;
+	if (d->conf->scope_topic != NULL)
+		names[n++] = d->conf->scope_topic;
 	for (;;) {
 		struct signalfd_siginfo si;
 
-		if (kafka_topics_exist(
-			d->prod, names, n, 1000, err, sizeof(err)) == 0)
+		if (kafka_topics_exist(d->prod, names, n, parts, 1000, err,
+			sizeof(err)) == 0) {
+			/* Before anything is consumed: a changelog that
+			 * does not match the jobs topic ends the start. */
+			if (d->conf->scope_topic != NULL)
+				daemon_scope_check(d, parts[0], parts[n - 1]);
 			return 0;
+		}
 		if (!warned++)
 			log_warnx("waiting for kafka: %s", err);
 		else
@@ -421,7 +440,7 @@ daemon_close(struct daemon *d)
 		TAILQ_REMOVE(&d->held, m, entry);
 		pmsg_free(m);
 	}
-	d->nheld[OUT_RESULT] = d->nheld[OUT_DLQ] = 0;
+	memset(d->nheld, 0, sizeof(d->nheld));
 	/* Forget every remaining job before the handles go. */
 	while ((j = TAILQ_FIRST(&d->jobs)) != NULL)
 		djob_free(j);
@@ -431,6 +450,7 @@ daemon_close(struct daemon *d)
 		if (p == NULL)
 			continue;
 		tracker_free(p->tr);
+		scope_free(p->scope);
 		free(p);
 	}
 	free(d->parts);
@@ -456,7 +476,7 @@ daemon_start(struct daemon *d, struct conf *conf)
 
 	memset(d, 0, sizeof(*d));
 	d->conf = conf;
-	d->cfd = d->cwfd = d->pfd = d->pwfd = -1;
+	d->cfd = d->cwfd = d->pfd = d->pwfd = d->rfd = d->rwfd = -1;
 	TAILQ_INIT(&d->pending);
 	TAILQ_INIT(&d->held);
 	TAILQ_INIT(&d->jobs);
@@ -494,6 +514,7 @@ daemon_start(struct daemon *d, struct conf *conf)
 	    conf, conf->group_id, daemon_rebalance, d, err, sizeof(err));
 	if (d->cons == NULL)
 		fatalx("%s", err);
+	daemon_scope_start(d);
 }
 
 /* Put the Kafka queues, the signalfd and the timers on the loop. */
@@ -521,6 +542,7 @@ daemon_wire(struct daemon *d)
 		loop_timer_set(d->txn_timer, (uint64_t)d->conf->transaction_ms);
 	}
 	d->watchdog_ms = notify_watchdog_ms();
+	daemon_scope_wire(d);
 }
 
 /* Take everything off the loop again (daemon_wire's reverse). */
@@ -538,6 +560,7 @@ daemon_unwire(struct daemon *d)
 	rd_kafka_queue_io_event_enable(d->pq, -1, NULL, 0);
 	rd_kafka_queue_destroy(d->cq);
 	rd_kafka_queue_destroy(d->pq);
+	daemon_scope_unwire(d);
 }
 
 static void
@@ -566,6 +589,7 @@ daemon_free(struct daemon *d)
 
 	endpoint_free(d->endpoint);
 	pipeline_free(d->pl);
+	daemon_scope_free(d);
 	if (d->cons != NULL)
 		rd_kafka_destroy(d->cons);
 	if (d->prod != NULL)

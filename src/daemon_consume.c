@@ -140,8 +140,9 @@ djob_free(struct djob *j)
 	if (j->hdrs != NULL)
 		rd_kafka_headers_destroy(j->hdrs);
 	result_free(j->res);
-	pmsg_free(j->orig[OUT_RESULT]);
-	pmsg_free(j->orig[OUT_DLQ]);
+	for (int w = 0; w < OUT_N; w++)
+		pmsg_free(j->orig[w]);
+	scope_journal_free(&j->jr);
 	inflight_del(d->inf, j->slot);
 	if (d->suspect == j) {
 		/* Done: take messages again. */
@@ -165,7 +166,9 @@ daemon_set_paused(struct daemon *d, int pause)
 	for (size_t i = 0; i < d->nparts; i++) {
 		struct dpart *p = d->parts[i];
 
-		if (p == NULL || p->paused == pause)
+		/* A partition restoring its dedup index stays paused
+		 * until the restore ends (daemon_scope.c). */
+		if (p == NULL || p->paused == pause || (!pause && p->restoring))
 			continue;
 		rd_kafka_topic_partition_list_add(
 		    l, d->conf->jobs_topic, p->partition);
@@ -232,16 +235,22 @@ daemon_backpressure(struct daemon *d)
 	}
 }
 
-/* Hand a job's bytes to the pipeline. */
-static void
+/* Hand a job's bytes to the pipeline, with its partition's dedup index
+ * when the changelog is on. */
+void
 djob_submit(struct daemon *d, struct djob *j, const void *buf, size_t len)
 {
 	struct pipeline_src src;
+	struct pjob *pj;
 
+	memset(&src, 0, sizeof(src));
 	src.topic = d->conf->jobs_topic;
 	src.partition = j->partition;
 	src.offset = j->offset;
-	struct pjob *pj;
+	if (j->part != NULL && j->part->scope != NULL) {
+		src.scope = j->part->scope;
+		src.journal = &j->jr;
+	}
 
 	/* Recorded before the pipeline sees it: a crash inside counts. A
 	 * suspect is recorded only now that it runs, so that another job's
@@ -255,14 +264,15 @@ djob_submit(struct daemon *d, struct djob *j, const void *buf, size_t len)
 		j->pj = pj;
 }
 
-/* A suspect waits until it is the only job in flight, then runs. */
-static void
+/* A suspect waits until it is the only job in flight (and its
+ * partition's index is restored), then runs. */
+void
 daemon_run_suspect(struct daemon *d)
 {
 	struct djob *j = d->suspect;
 
 	if (j == NULL || !j->waiting || d->inflight != 1 || d->pl == NULL ||
-	    j->part == NULL)
+	    j->part == NULL || j->part->restoring)
 		return;
 	log_info("job at topic %s partition %" PRId32 " offset %" PRId64
 		 ": running it alone",
@@ -395,6 +405,14 @@ daemon_on_message(struct daemon *d, rd_kafka_message_t *m)
 		daemon_backpressure(d);
 		return;
 	}
+	/* Its partition's dedup index is not restored yet: it waits, and
+	 * runs once the restore ends (a job too large to keep fails at
+	 * once, without the index). */
+	if (p->restoring && j->value != NULL) {
+		j->restore_wait = 1;
+		daemon_backpressure(d);
+		return;
+	}
 	djob_submit(d, j, m->payload ? m->payload : "", m->len);
 	daemon_backpressure(d);
 }
@@ -502,6 +520,15 @@ daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		 * interceptor) is left as it is. Over max_inflight, every
 		 * new partition is paused, and then it is ours. */
 		daemon_assign_pause(d, parts, pause);
+		/* With the changelog, each new partition's index is
+		 * restored before its jobs run (daemon_scope.c). */
+		for (int i = 0; i < parts->cnt; i++) {
+			struct dpart *p =
+			    dpart_get(d, parts->elems[i].partition);
+
+			if (p != NULL && p->scope == NULL)
+				daemon_scope_assigned(d, p);
+		}
 		log_info("assigned %d partition(s) of %s", parts->cnt,
 		    d->conf->jobs_topic);
 	} else {
@@ -534,6 +561,9 @@ daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			 * their results, if they come, are dropped. */
 			while ((j = TAILQ_FIRST(&p->jobs)) != NULL)
 				djob_forget(d, j);
+			/* Their pipeline work ends before the index goes. */
+			daemon_forget_revoked(d);
+			daemon_scope_revoked(d, p);
 			tracker_free(p->tr);
 			free(p);
 			d->parts[parts->elems[i].partition] = NULL;

@@ -12,6 +12,9 @@
  *   daemon_txn.c      exactly-once: transactions, aborts, rewinds
  *   daemon_state.c    what the daemon keeps on disk: the dedup state
  *                     file's saves, the in-flight record
+ *   daemon_scope.c    the dedup changelog (kafka.scope_topic): one index
+ *                     per partition, restored on assignment, logged to
+ *                     the changelog with each job's result
  *
  * Ownership: a struct djob exists from the moment a job message is
  * consumed until its result (and DLQ copy) is acknowledged by the broker,
@@ -36,6 +39,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "scope.h"
+
 struct conf;
 struct endpoint;
 struct inflight;
@@ -46,6 +51,7 @@ struct offload_task;
 struct pipeline;
 struct pjob;
 struct result;
+struct scope_file_part;
 struct scope_file_saver;
 struct stats;
 struct tracker;
@@ -55,8 +61,9 @@ enum dstate { D_RUNNING = 0, D_DRAINING, D_DONE };
 /* Offsets whose results the broker refused for good (exactly-once). */
 #define POISON_MAX 1024
 
-/* The two messages a job may produce (see "producing" below). */
-enum { OUT_RESULT = 0, OUT_DLQ = 1 };
+/* The messages a job may produce (daemon_produce.c): its result, its DLQ
+ * copy, and its records of the dedup changelog. */
+enum { OUT_RESULT = 0, OUT_DLQ = 1, OUT_SCOPE = 2, OUT_N = 3 };
 
 struct pmsg;
 
@@ -79,14 +86,20 @@ struct djob {
 	int dlq_sent; /* the DLQ copy was produced */
 	struct result *res; /* exactly-once: waiting for its transaction */
 	int in_txn; /* exactly-once: produced in a transaction */
-	int stage[2]; /* by OUT_*: 1 while the small fallback is out */
-	struct pmsg *orig[2]; /* the refused original, meanwhile */
-	int tries[2]; /* failed deliveries in a row, for the backoff */
+	int stage[OUT_N]; /* by OUT_*: 1 while the small fallback is out */
+	struct pmsg *orig[OUT_N]; /* the refused original, meanwhile */
+	int tries[OUT_N]; /* failed deliveries in a row, for the backoff */
 	unsigned epoch; /* the partition's epoch when consumed */
 	struct pjob *pj; /* the pipeline's job while in_pipeline */
 	int slot; /* in the in-flight record, or -1 */
 	int waiting; /* a suspect waiting to run alone (not submitted) */
 	int forgotten; /* in daemon->forgotten (pentry) */
+	/* kafka.scope_topic (daemon_scope.c) */
+	struct scope_journal jr; /* what its dedup did to part->scope */
+	int restore_wait; /* consumed while its partition restores */
+	int scope_sent; /* its changelog records were produced */
+	int has_scope_lo;
+	int64_t scope_lo; /* its lowest changelog offset acknowledged */
 	TAILQ_ENTRY(djob) pentry; /* in part->jobs while assigned */
 	TAILQ_ENTRY(djob) dentry; /* in daemon->jobs always */
 };
@@ -101,11 +114,21 @@ struct dpart {
 	int64_t last; /* the last offset received, or -1 */
 	unsigned epoch; /* bumped when offsets go backwards */
 	struct djobs jobs;
+	/* kafka.scope_topic (daemon_scope.c) */
+	struct scope *scope; /* this partition's dedup index */
+	int restoring; /* being restored from the changelog: jobs wait */
+	int64_t restore_pos; /* the next changelog offset to read */
+	int64_t restore_from; /* where this restore began */
+	uint64_t restore_t0; /* loop_clock_ms() when it began */
+	uint64_t restore_records, restore_bad;
+	int64_t scope_next; /* the changelog offset after what the index
+			     * holds (the checkpoint's offset) */
 };
 
 /* A message waiting for room in the producer queue. */
 struct pmsg {
 	char *topic;
+	int32_t partition; /* RD_KAFKA_PARTITION_UA: the partitioner's */
 	char *key;
 	size_t keylen;
 	char *value;
@@ -138,8 +161,8 @@ struct daemon {
 	size_t inflight; /* live djobs */
 	struct pmsgs pending; /* waiting for room in the producer queue */
 	struct pmsgs held; /* refused by their topic, retried later */
-	size_t nheld[2]; /* by OUT_* */
-	uint64_t blocked_since[2]; /* by OUT_*: the topic refuses, or 0 */
+	size_t nheld[OUT_N]; /* by OUT_* */
+	uint64_t blocked_since[OUT_N]; /* by OUT_*: the topic refuses, or 0 */
 	struct inflight *inf; /* the in-flight record, or NULL (off) */
 	struct djob *suspect; /* a suspect job, run alone, or NULL */
 	struct loop_timer *retry; /* produces the held messages again */
@@ -169,6 +192,17 @@ struct daemon {
 		int64_t offset;
 	} poison[POISON_MAX]; /* results refused for good */
 	size_t npoison;
+	/* kafka.scope_topic (daemon_scope.c); rcons NULL: off */
+	rd_kafka_t *rcons; /* the restore consumer */
+	rd_kafka_queue_t *rq;
+	int rfd, rwfd;
+	struct loop_io *rio;
+	struct loop_timer *rfeed; /* the next slice of a restore */
+	size_t scope_cap; /* entries per partition's index */
+	int scope_nparts; /* partitions of the jobs topic and changelog */
+	size_t nrestoring;
+	struct scope_file_part *ckpt; /* checkpoints loaded, not yet used */
+	size_t nckpt;
 };
 
 /* daemon.c */
@@ -189,6 +223,9 @@ void daemon_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* daemon_produce.c */
 void daemon_on_result(void *arg, void *token, struct result *r);
+void daemon_produce_to(struct daemon *d, const char *topic, int32_t partition,
+    const char *key, size_t keylen, const char *value, size_t vlen,
+    rd_kafka_headers_t *hdrs, struct djob *j);
 void daemon_emit(struct daemon *d, struct djob *j, struct result *r);
 void daemon_on_delivery(
     rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
@@ -209,9 +246,27 @@ void daemon_txn_delivered(struct daemon *d, const struct djob *j,
 void daemon_txn_produce_failed(struct daemon *d, struct djob *j,
     const char *topic, rd_kafka_resp_err_t err, int for_good);
 
+/* daemon_scope.c */
+void daemon_scope_start(struct daemon *d);
+void daemon_scope_check(struct daemon *d, int jobs_parts, int scope_parts);
+void daemon_scope_wire(struct daemon *d);
+void daemon_scope_unwire(struct daemon *d);
+void daemon_scope_free(struct daemon *d);
+void daemon_scope_assigned(struct daemon *d, struct dpart *p);
+void daemon_scope_revoked(struct daemon *d, struct dpart *p);
+void daemon_scope_rewind(struct daemon *d);
+void daemon_scope_drain(struct daemon *d);
+void daemon_scope_emit(struct daemon *d, struct djob *j);
+void daemon_scope_delivered(
+    struct daemon *d, struct djob *j, int32_t partition, int64_t offset);
+size_t daemon_scope_entries(const struct daemon *d);
+void djob_submit(struct daemon *d, struct djob *j, const void *buf, size_t len);
+void daemon_run_suspect(struct daemon *d);
+
 /* daemon_state.c */
 void daemon_load_state(struct daemon *d);
 void daemon_save_state(struct daemon *d, int finish);
+void daemon_save_abandon(struct daemon *d);
 void daemon_open_inflight(struct daemon *d);
 
 #endif

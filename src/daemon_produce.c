@@ -25,6 +25,10 @@
 static void daemon_produce(struct daemon *d, const char *topic, const char *key,
     size_t keylen, const char *value, size_t vlen, rd_kafka_headers_t *hdrs,
     struct djob *j);
+static void daemon_delivery_failed(struct daemon *d, struct djob *j,
+    const char *topic, int32_t partition, const char *key, size_t keylen,
+    const void *value, size_t vlen, rd_kafka_headers_t *hdrs,
+    rd_kafka_resp_err_t err);
 static void djob_forget_offset(struct djob *j);
 
 static void
@@ -117,6 +121,9 @@ daemon_emit(struct daemon *d, struct djob *j, struct result *r)
 		daemon_produce(d, c->dlq_topic, j->key, j->keylen,
 		    j->value ? j->value : "", j->value ? j->vlen : 0, h, j);
 	}
+	/* Its entries of the dedup changelog, once (not again with a
+	 * replacement result). */
+	daemon_scope_emit(d, j);
 }
 
 /* The pipeline's result callback. */
@@ -181,13 +188,19 @@ daemon_on_result(void *arg, void *token, struct result *r)
 static int
 out_which(const struct daemon *d, const char *topic)
 {
-	return strcmp(topic, d->conf->results_topic) == 0 ? OUT_RESULT
-							  : OUT_DLQ;
+	if (strcmp(topic, d->conf->results_topic) == 0)
+		return OUT_RESULT;
+	if (d->conf->scope_topic != NULL &&
+	    strcmp(topic, d->conf->scope_topic) == 0)
+		return OUT_SCOPE;
+	return OUT_DLQ;
 }
 
 const char *
 out_topic(const struct daemon *d, int which)
 {
+	if (which == OUT_SCOPE)
+		return d->conf->scope_topic;
 	return which == OUT_RESULT ? d->conf->results_topic
 				   : d->conf->dlq_topic;
 }
@@ -209,18 +222,22 @@ dr_message_level(rd_kafka_resp_err_t err)
 
 /* A copy of a message; takes ownership of hdrs. */
 static struct pmsg *
-pmsg_new(const char *topic, const char *key, size_t keylen, const void *value,
-    size_t vlen, rd_kafka_headers_t *hdrs, struct djob *j)
+pmsg_new(const char *topic, int32_t partition, const char *key, size_t keylen,
+    const void *value, size_t vlen, rd_kafka_headers_t *hdrs, struct djob *j)
 {
 	struct pmsg *q = xcalloc(1, sizeof(*q));
 
 	q->topic = xstrdup(topic);
+	q->partition = partition;
 	q->key = key ? xstrndup(key, keylen) : NULL;
 	q->keylen = keylen;
-	q->value = xmalloc(vlen + 1);
-	if (vlen > 0)
-		memcpy(q->value, value, vlen);
-	q->value[vlen] = '\0';
+	/* NULL stays NULL: a changelog tombstone has no value at all. */
+	if (value != NULL) {
+		q->value = xmalloc(vlen + 1);
+		if (vlen > 0)
+			memcpy(q->value, value, vlen);
+		q->value[vlen] = '\0';
+	}
 	q->vlen = vlen;
 	q->hdrs = hdrs;
 	q->job = j;
@@ -243,7 +260,7 @@ pmsg_free(struct pmsg *m)
 size_t
 daemon_nheld(const struct daemon *d)
 {
-	return d->nheld[OUT_RESULT] + d->nheld[OUT_DLQ];
+	return d->nheld[OUT_RESULT] + d->nheld[OUT_DLQ] + d->nheld[OUT_SCOPE];
 }
 
 /* Produce again, soon, what is held for the topic `which` (-1: every
@@ -360,8 +377,8 @@ daemon_replace_result(struct daemon *d, struct djob *j, rd_kafka_resp_err_t err)
  */
 static void
 daemon_delivery_failed(struct daemon *d, struct djob *j, const char *topic,
-    const char *key, size_t keylen, const void *value, size_t vlen,
-    rd_kafka_headers_t *hdrs, rd_kafka_resp_err_t err)
+    int32_t partition, const char *key, size_t keylen, const void *value,
+    size_t vlen, rd_kafka_headers_t *hdrs, rd_kafka_resp_err_t err)
 {
 	int w = out_which(d, topic);
 	struct pmsg *m;
@@ -387,7 +404,9 @@ daemon_delivery_failed(struct daemon *d, struct djob *j, const char *topic,
 		j->acks--;
 		return;
 	}
-	if (dr_message_level(err) && j->stage[w] == 0) {
+	/* A changelog record is tiny and has no smaller fallback: its
+	 * refusal is the topic's, and holds it. */
+	if (dr_message_level(err) && j->stage[w] == 0 && w != OUT_SCOPE) {
 		log_warnx("job %s topic %s partition %" PRId32
 			  " offset %" PRId64 ": %s refused the %s (%s); "
 			  "sending a small one instead",
@@ -396,7 +415,8 @@ daemon_delivery_failed(struct daemon *d, struct djob *j, const char *topic,
 		    rd_kafka_err2str(err));
 		d->delivery_failures++;
 		stats_delivery_failure(d->st, topic);
-		j->orig[w] = pmsg_new(topic, key, keylen, value, vlen, hdrs, j);
+		j->orig[w] = pmsg_new(
+		    topic, partition, key, keylen, value, vlen, hdrs, j);
 		j->stage[w] = 1;
 		j->acks--;
 		if (w == OUT_RESULT) {
@@ -425,7 +445,8 @@ daemon_delivery_failed(struct daemon *d, struct djob *j, const char *topic,
 		daemon_hold(d, m, err);
 		return;
 	}
-	daemon_hold(d, pmsg_new(topic, key, keylen, value, vlen, hdrs, j), err);
+	daemon_hold(d,
+	    pmsg_new(topic, partition, key, keylen, value, vlen, hdrs, j), err);
 }
 
 /* Returns 0 when produced (or failed, and handled), -1 on QUEUE_FULL.
@@ -437,7 +458,7 @@ daemon_try_produce(struct daemon *d, struct pmsg *m)
 	rd_kafka_headers_t *h = m->hdrs;
 
 	err = rd_kafka_producev(d->prod, RD_KAFKA_V_TOPIC(m->topic),
-	    RD_KAFKA_V_KEY(m->key, m->keylen),
+	    RD_KAFKA_V_PARTITION(m->partition), RD_KAFKA_V_KEY(m->key, m->keylen),
 	    RD_KAFKA_V_VALUE(m->value, m->vlen), RD_KAFKA_V_HEADERS(m->hdrs),
 	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(m->job),
 	    RD_KAFKA_V_END);
@@ -447,8 +468,8 @@ daemon_try_produce(struct daemon *d, struct pmsg *m)
 	 * ours, and go to the failure's handling. */
 	m->hdrs = NULL;
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-		daemon_delivery_failed(d, m->job, m->topic, m->key, m->keylen,
-		    m->value, m->vlen, h, err);
+		daemon_delivery_failed(d, m->job, m->topic, m->partition,
+		    m->key, m->keylen, m->value, m->vlen, h, err);
 	return 0;
 }
 
@@ -496,22 +517,45 @@ daemon_on_retry(void *arg)
 		daemon_arm_retry(d, soonest);
 }
 
-/* Produce a copy of value; takes ownership of hdrs. */
-static void
-daemon_produce(struct daemon *d, const char *topic, const char *key,
-    size_t keylen, const char *value, size_t vlen, rd_kafka_headers_t *hdrs,
-    struct djob *j)
+/*
+ * Produce a copy of value for job j to topic's partition (the
+ * partitioner's with RD_KAFKA_PARTITION_UA); takes ownership of hdrs.
+ * The job holds an ack for it until it is delivered.
+ */
+void
+daemon_produce_to(struct daemon *d, const char *topic, int32_t partition,
+    const char *key, size_t keylen, const char *value, size_t vlen,
+    rd_kafka_headers_t *hdrs, struct djob *j)
 {
-	struct pmsg m = {(char *)topic, (char *)key, keylen, (char *)value,
-	    vlen, hdrs, j, 0, {NULL, NULL}};
+	struct pmsg m;
 
+	memset(&m, 0, sizeof(m));
+	m.topic = (char *)topic;
+	m.partition = partition;
+	m.key = (char *)key;
+	m.keylen = keylen;
+	m.value = (char *)value;
+	m.vlen = vlen;
+	m.hdrs = hdrs;
+	m.job = j;
 	j->acks++;
 	if (TAILQ_EMPTY(&d->pending) && daemon_try_produce(d, &m) == 0)
 		return;
 	/* QUEUE_FULL: keep a copy; the producer's queue event and the tick
 	 * retry it (never poll here: we may be inside a delivery report). */
 	TAILQ_INSERT_TAIL(&d->pending,
-	    pmsg_new(topic, key, keylen, value, vlen, hdrs, j), entry);
+	    pmsg_new(topic, partition, key, keylen, value, vlen, hdrs, j),
+	    entry);
+}
+
+/* daemon_produce_to() the partitioner's partition. */
+static void
+daemon_produce(struct daemon *d, const char *topic, const char *key,
+    size_t keylen, const char *value, size_t vlen, rd_kafka_headers_t *hdrs,
+    struct djob *j)
+{
+	daemon_produce_to(d, topic, RD_KAFKA_PARTITION_UA, key, keylen, value,
+	    vlen, hdrs, j);
 }
 
 void
@@ -521,24 +565,34 @@ daemon_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	struct djob *j = m->_private;
 	const char *topic = rd_kafka_topic_name(m->rkt);
 	rd_kafka_headers_t *h = NULL, *copy = NULL;
+	int w;
 
 	(void)rk;
 	if (d->eos) {
+		if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    out_which(d, topic) == OUT_SCOPE)
+			daemon_scope_delivered(d, j, m->partition, m->offset);
 		daemon_txn_delivered(d, j, topic, m->err);
 		j->acks--;
 		djob_release(j);
 		return;
 	}
+	w = out_which(d, topic);
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		daemon_delivered(d, j, out_which(d, topic));
+		daemon_delivered(d, j, w);
+		if (w == OUT_SCOPE)
+			daemon_scope_delivered(d, j, m->partition, m->offset);
 		j->acks--;
 		djob_release(j);
 		return;
 	}
 	if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR)
 		copy = rd_kafka_headers_copy(h);
-	daemon_delivery_failed(
-	    d, j, topic, m->key, m->key_len, m->payload, m->len, copy, m->err);
+	/* A result's partition is the partitioner's again; a changelog
+	 * record's is the job's. */
+	daemon_delivery_failed(d, j, topic,
+	    w == OUT_SCOPE ? m->partition : RD_KAFKA_PARTITION_UA, m->key,
+	    m->key_len, m->payload, m->len, copy, m->err);
 	djob_release(j);
 }
 

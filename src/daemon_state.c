@@ -6,9 +6,11 @@
  * worker.poison_exits. The file formats belong to scope_file.c and
  * inflight.c.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "conf.h"
 #include "daemon_int.h"
@@ -68,6 +70,110 @@ save_done(void *arg, int cancelled)
 	free(t);
 }
 
+static int
+range_cmp(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/*
+ * One partition's checkpoint, for a save beginning now. Its entries are
+ * those of the index but the ones of jobs still in flight (their
+ * records may never be acknowledged, or be aborted); its offset is where
+ * a restore must read on so that it misses no acknowledged record of
+ * theirs: the offset after every record acknowledged, or the first of an
+ * in-flight job's, whichever is lower. Records read again on restore are
+ * entries already held, and skipped. *rangesp gets the skip ranges
+ * (free() them).
+ */
+static void
+checkpoint_section(
+    struct dpart *p, struct scope_file_section *sec, uint64_t **rangesp)
+{
+	struct djob *j;
+	uint64_t *r = NULL;
+	size_t n = 0, cap = 0;
+	int64_t off = p->scope_next;
+
+	TAILQ_FOREACH(j, &p->jobs, pentry)
+	{
+		if (j->has_scope_lo && j->scope_lo < off)
+			off = j->scope_lo;
+		if (j->jr.nadded == 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			r = xreallocarray(r, cap, 2 * sizeof(*r));
+		}
+		r[2 * n] = j->jr.first;
+		r[2 * n + 1] = j->jr.first + j->jr.nadded;
+		n++;
+	}
+	if (n > 1)
+		qsort(r, n, 2 * sizeof(*r), range_cmp);
+	memset(sec, 0, sizeof(*sec));
+	sec->partition = p->partition;
+	sec->offset = off;
+	sec->s = p->scope;
+	sec->skip = r;
+	sec->nskip = n;
+	*rangesp = r;
+}
+
+/*
+ * With the changelog: a checkpoint per restored partition, and the
+ * checkpoints loaded at start that no assignment took (still valid for
+ * their partitions). Partitions still restoring have none yet.
+ */
+static struct scope_file_saver *
+daemon_save_begin_parts(struct daemon *d, char *err, size_t errlen)
+{
+	size_t n = 0, max = d->nparts + d->nckpt;
+	struct scope_file_section *secs;
+	uint64_t **ranges;
+	struct scope_file_saver *sv;
+
+	secs = xcalloc(max + 1, sizeof(*secs));
+	ranges = xcalloc(max + 1, sizeof(*ranges));
+	for (size_t i = 0; i < d->nparts; i++) {
+		struct dpart *p = d->parts[i];
+
+		if (p == NULL || p->scope == NULL || p->restoring)
+			continue;
+		checkpoint_section(p, &secs[n], &ranges[n]);
+		n++;
+	}
+	for (size_t i = 0; i < d->nckpt; i++) {
+		secs[n].partition = d->ckpt[i].partition;
+		secs[n].offset = d->ckpt[i].offset;
+		secs[n].s = d->ckpt[i].s;
+		n++;
+	}
+	sv = scope_file_save_begin_parts(d->conf->state_file,
+	    d->conf->scope_topic, secs, n, err, errlen);
+	for (size_t i = 0; i < n; i++)
+		free(ranges[i]);
+	free(ranges);
+	free(secs);
+	return sv;
+}
+
+/*
+ * A partition's index is about to be freed or cleared: a save that
+ * still reads it is given up (the next one starts afresh). One whose
+ * end is being written on the worker no longer reads any index.
+ */
+void
+daemon_save_abandon(struct daemon *d)
+{
+	if (d->saver == NULL || d->save_task != NULL)
+		return;
+	scope_file_save_free(d->saver);
+	d->saver = NULL;
+}
+
 /*
  * The dedup state file: a save starts every SAVE_INTERVAL_MS and writes
  * SAVE_SLICE entries per tick, so that saving never stalls the loop.
@@ -94,10 +200,18 @@ daemon_save_state(struct daemon *d, int finish)
 		if (!finish &&
 		    loop_clock_ms() - d->last_save < SAVE_INTERVAL_MS)
 			return;
-		d->last_save = loop_clock_ms();
-		if (scope_count(sc) == 0)
+		/* Not while an index restores: the file keeps its
+		 * checkpoint meanwhile. */
+		if (d->nrestoring > 0)
 			return;
-		d->saver = scope_file_save_begin(sc, path, err, sizeof(err));
+		d->last_save = loop_clock_ms();
+		if (d->rcons != NULL)
+			d->saver = daemon_save_begin_parts(d, err, sizeof(err));
+		else if (scope_count(sc) == 0)
+			return;
+		else
+			d->saver =
+			    scope_file_save_begin(sc, path, err, sizeof(err));
 		if (d->saver == NULL) {
 			log_warnx("dedup state %s: %s", path, err);
 			return;
@@ -131,7 +245,11 @@ daemon_load_state(struct daemon *d)
 	const char *path = d->conf->state_file;
 	char err[512];
 
-	if (path == NULL || *path == '\0' || sc == NULL)
+	/* With the changelog, the checkpoints are loaded once the
+	 * partition count is known (daemon_scope_check()). */
+	d->last_save = loop_clock_ms();
+	if (path == NULL || *path == '\0' || sc == NULL ||
+	    d->conf->scope_topic != NULL)
 		return;
 	if (scope_file_load(sc, path, err, sizeof(err)) == -1)
 		log_warnx("dedup state %s ignored: %s", path, err);

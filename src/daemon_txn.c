@@ -141,6 +141,9 @@ daemon_txn_rewind(struct daemon *d)
 			    l->elems[i].partition,
 			    rd_kafka_err2str(l->elems[i].err));
 	rd_kafka_topic_partition_list_destroy(l);
+	/* The indexes may hold entries of the aborted jobs: each is
+	 * restored again from what the changelog committed. */
+	daemon_scope_rewind(d);
 	daemon_backpressure(d);
 }
 

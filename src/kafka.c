@@ -232,6 +232,56 @@ kafka_consumer_new(const struct conf *c, const char *group,
 	return rk;
 }
 
+/*
+ * The restore consumer of the dedup changelog (kafka.scope_topic): the
+ * user's consumer properties (security, timeouts) with what a restore
+ * needs forced on top. It is only ever assigned partitions at explicit
+ * offsets, never subscribed, so its group id (the group's, plus
+ * ".scope-restore") never joins a group and never commits. An offset out
+ * of range is reported, not reset, so that a stale checkpoint is seen;
+ * the end of a partition is reported too (that ends its restore); and
+ * only committed records are read, so that an aborted transaction's
+ * entries never come back.
+ */
+rd_kafka_t *
+kafka_restore_consumer_new(const struct conf *c, char *errstr, size_t errlen)
+{
+	static const char *const forced[][2] = {
+	    {"enable.auto.commit", "false"},
+	    {"enable.auto.offset.store", "false"},
+	    {"enable.partition.eof", "true"},
+	    {"auto.offset.reset", "error"},
+	    {"isolation.level", "read_committed"},
+	    {"allow.auto.create.topics", "false"},
+	};
+	rd_kafka_conf_t *kc;
+	rd_kafka_t *rk;
+	char *group;
+	int rc;
+
+	kc = kafka_conf_new(
+	    c, c->consumer_props, c->nconsumer_props, errstr, errlen);
+	if (kc == NULL)
+		return NULL;
+	group = xasprintf("%s.scope-restore", c->group_id);
+	rc = kafka_set(kc, "group.id", group, errstr, errlen);
+	free(group);
+	for (size_t i = 0; rc == 0 && i < sizeof(forced) / sizeof(forced[0]);
+	     i++)
+		rc = kafka_set(kc, forced[i][0], forced[i][1], errstr, errlen);
+	if (rc == 0 &&
+	    !kafka_has_prop(c->consumer_props, c->nconsumer_props, "client.id"))
+		rc = kafka_set(kc, "client.id", "vsampd-restore", errstr, errlen);
+	if (rc == -1) {
+		rd_kafka_conf_destroy(kc);
+		return NULL;
+	}
+	if ((rk = kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errlen)) == NULL)
+		return NULL;
+	rd_kafka_poll_set_consumer(rk);
+	return rk;
+}
+
 /* The producer's librdkafka configuration; NULL with errstr. */
 static rd_kafka_conf_t *
 producer_conf(const struct conf *c, char *errstr, size_t errlen)
@@ -353,7 +403,7 @@ kafka_pipe_drain(int fd)
 
 int
 kafka_topics_exist(rd_kafka_t *rk, const char *const *names, size_t n,
-    int timeout_ms, char *errstr, size_t errlen)
+    int *partitions, int timeout_ms, char *errstr, size_t errlen)
 {
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_resp_err_t err;
@@ -371,8 +421,12 @@ kafka_topics_exist(rd_kafka_t *rk, const char *const *names, size_t n,
 		for (int t = 0; t < md->topic_cnt; t++)
 			if (strcmp(md->topics[t].topic, names[i]) == 0 &&
 			    md->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-			    md->topics[t].partition_cnt > 0)
+			    md->topics[t].partition_cnt > 0) {
 				found = 1;
+				if (partitions != NULL)
+					partitions[i] =
+					    md->topics[t].partition_cnt;
+			}
 		if (!found) {
 			snprintf(errstr, errlen, "topic %s does not exist",
 			    names[i]);

@@ -401,6 +401,8 @@ pjob_new(struct pipeline *p, const struct pipeline_src *src, void *token)
 	chat_init(&j->chat);
 	TAILQ_INSERT_TAIL(&p->jobs, j, entry);
 	p->njobs++;
+	j->scope = src != NULL && src->scope != NULL ? src->scope : p->scope;
+	j->journal = src != NULL ? src->journal : NULL;
 	if (src != NULL && src->topic != NULL) {
 		j->res->source_topic = xstrdup(src->topic);
 		j->res->source_partition = src->partition;

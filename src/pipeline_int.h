@@ -103,6 +103,8 @@ struct pjob {
 	struct backend_req *embed_req;
 	struct loop_timer *timeout;
 	uint64_t started;
+	struct scope *scope; /* its dedup index: the front door's, or p's */
+	struct scope_journal *journal; /* NULL: what it changes is not kept */
 	TAILQ_ENTRY(pjob) entry;
 };
 

@@ -238,24 +238,28 @@ pjob_offload(struct pjob *j, int dedup, int lexical)
 static size_t
 pjob_dedup_scope(struct pjob *j)
 {
-	struct pipeline *pl = j->p;
 	struct result *r = j->res;
 	uint64_t sid, jh;
 	struct tokens tok;
 	unsigned char *keep;
 	size_t before = r->ncands;
 
-	if (j->job->dedup_scope == NULL || pl->scope == NULL || r->ncands == 0)
+	if (j->job->dedup_scope == NULL || j->scope == NULL || r->ncands == 0)
 		return 0;
 	sid = scope_id_hash(j->job->dedup_scope, strlen(j->job->dedup_scope));
 	jh = scope_job_hash(j->job->id, strlen(j->job->id));
 	keep = xcalloc(r->ncands, 1);
 	tokens_init(&tok);
 	for (size_t i = 0; i < r->ncands; i++) {
+		struct scope_key k;
+		struct scope_change ch;
+
 		tokens_split(&tok, r->cands[i].text, r->cands[i].len);
-		keep[i] =
-		    !scope_check_insert(pl->scope, sid, jh, r->cands[i].text,
-			r->cands[i].len, &tok, j->gen->conf->near_threshold);
+		scope_key_make(&k, r->cands[i].text, r->cands[i].len, &tok);
+		keep[i] = !scope_check_insert_change(j->scope, sid, jh, &k,
+		    j->gen->conf->near_threshold, &ch);
+		if (j->journal != NULL)
+			scope_journal_add(j->journal, &ch);
 		if (!keep[i])
 			r->dedup_in_scope++;
 	}
@@ -405,8 +409,7 @@ pjob_complete(struct pjob *j)
 	 * occurrence kept; heavy sets on the worker thread, with their
 	 * lexical scores too when no scope check comes in between. */
 	if (score_heavy(j->p, r)) {
-		pjob_offload(
-		    j, 1, job->dedup_scope == NULL || j->p->scope == NULL);
+		pjob_offload(j, 1, job->dedup_scope == NULL || j->scope == NULL);
 		return;
 	}
 	if (kept > 0) {

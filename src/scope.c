@@ -540,19 +540,6 @@ insert_entry(struct scope *s, uint64_t scope, uint64_t exact, uint64_t sim,
 			(void)tab_insert(s, &s->band[b], hm->band[b], i);
 }
 
-/* insert_entry() computing the homes itself (loading a file). */
-static void
-insert_raw(
-    struct scope *s, uint64_t scope, uint64_t exact, uint64_t sim, uint64_t job)
-{
-	struct homes hm, old;
-
-	if (s->count == s->cap)
-		homes_oldest(s, &old);
-	homes_find(s, scope, exact, sim, &hm);
-	insert_entry(s, scope, exact, sim, job, &hm, &old);
-}
-
 /* Bits set in x (SWAR: no popcnt instruction is assumed). */
 static int
 popcount64(uint64_t x)
@@ -628,14 +615,29 @@ scope_lookup_key(const struct scope *s, uint64_t scope_id, uint64_t job_hash,
 	    scope_near_distance(near_threshold), &hm, &own);
 }
 
-/* Look up, then insert when new (see scope.h). Returns 1 or 0. */
+/* The oldest entry, as it is kept. */
+static void
+entry_oldest(const struct scope *s, struct scope_entry *e)
+{
+	size_t i = s->head;
+
+	e->scope = s->e_scope[i];
+	e->exact = s->e_exact[i];
+	e->sim = s->e_sim[i];
+	e->job = s->e_job[i];
+}
+
+/* Look up, then insert when new, saying what changed in ch (see
+ * scope.h). Returns 1 or 0. */
 int
-scope_check_insert_key(struct scope *s, uint64_t scope_id, uint64_t job_hash,
-    const struct scope_key *k, double near_threshold)
+scope_check_insert_change(struct scope *s, uint64_t scope_id,
+    uint64_t job_hash, const struct scope_key *k, double near_threshold,
+    struct scope_change *ch)
 {
 	struct homes hm, old;
 	int own;
 
+	memset(ch, 0, sizeof(*ch));
 	if (near_threshold != s->last_t) {
 		s->last_t = near_threshold;
 		s->last_d = scope_near_distance(near_threshold);
@@ -646,10 +648,56 @@ scope_check_insert_key(struct scope *s, uint64_t scope_id, uint64_t job_hash,
 	homes_find(s, scope_id, k->exact, k->sim, &hm);
 	if (lookup(s, scope_id, job_hash, k, s->last_d, &hm, &own))
 		return 1;
-	if (!own)
-		insert_entry(
-		    s, scope_id, k->exact, k->sim, job_hash, &hm, &old);
+	if (own)
+		return 0;
+	if (s->count == s->cap) {
+		ch->evicted = 1;
+		entry_oldest(s, &ch->old);
+	}
+	insert_entry(s, scope_id, k->exact, k->sim, job_hash, &hm, &old);
+	ch->inserted = 1;
+	ch->num = s->first + s->count - 1;
 	return 0;
+}
+
+/* Look up, then insert when new (see scope.h). Returns 1 or 0. */
+int
+scope_check_insert_key(struct scope *s, uint64_t scope_id, uint64_t job_hash,
+    const struct scope_key *k, double near_threshold)
+{
+	struct scope_change ch;
+
+	return scope_check_insert_change(
+	    s, scope_id, job_hash, k, near_threshold, &ch);
+}
+
+/* Add one check's changes to a job's journal (see scope.h). */
+void
+scope_journal_add(struct scope_journal *jr, const struct scope_change *ch)
+{
+	if (ch->inserted) {
+		if (jr->nadded == 0)
+			jr->first = ch->num;
+		jr->nadded++;
+	}
+	if (!ch->evicted)
+		return;
+	if (jr->nevicted == jr->evicted_cap) {
+		jr->evicted_cap = jr->evicted_cap ? 2 * jr->evicted_cap : 8;
+		jr->evicted = xreallocarray(
+		    jr->evicted, jr->evicted_cap, sizeof(*jr->evicted));
+	}
+	jr->evicted[jr->nevicted++] = ch->old;
+}
+
+/* Free what a journal holds and empty it; NULL is fine. */
+void
+scope_journal_free(struct scope_journal *jr)
+{
+	if (jr == NULL)
+		return;
+	free(jr->evicted);
+	memset(jr, 0, sizeof(*jr));
 }
 
 /* scope_check_insert_key() for a text (see scope.h). */
@@ -700,9 +748,36 @@ scope_entries(
 	return n;
 }
 
-/* Insert a saved entry as it is (see scope.h). */
-void
+/* Whether an entry identical to e is held: it would be in e's home
+ * group of the exact table. */
+static int
+held(const struct scope *s, const struct scope_entry *e, uint32_t home)
+{
+	const struct table *t = &s->exact;
+	uint32_t o, v;
+
+	for (o = group_start(s, t, home);
+	     (v = t->slot[tab_at(t, home, o)]) != 0 && dib_of(s, v) == o; o++) {
+		size_t i = idx_of(s, v);
+
+		if (s->e_exact[i] == e->exact && s->e_scope[i] == e->scope &&
+		    s->e_job[i] == e->job && s->e_sim[i] == e->sim)
+			return 1;
+	}
+	return 0;
+}
+
+/* Insert a saved entry as it is, unless held (see scope.h). */
+int
 scope_restore(struct scope *s, const struct scope_entry *e)
 {
-	insert_raw(s, e->scope, e->exact, e->sim, e->job);
+	struct homes hm, old;
+
+	homes_find(s, e->scope, e->exact, e->sim, &hm);
+	if (held(s, e, hm.exact))
+		return 0;
+	if (s->count == s->cap)
+		homes_oldest(s, &old);
+	insert_entry(s, e->scope, e->exact, e->sim, e->job, &hm, &old);
+	return 1;
 }

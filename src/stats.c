@@ -44,6 +44,9 @@ enum fam {
 	F_DLQ,
 	F_DELIVERY_FAILURES,
 	F_SCOPE_ENTRIES,
+	F_RESTORING,
+	F_RESTORE_RECORDS,
+	F_CHANGELOG,
 	F_RELOADS,
 	F_HEARTBEAT,
 	F_RESULTS_BLOCKED,
@@ -118,6 +121,18 @@ static const struct famdef {
 	0},
     [F_SCOPE_ENTRIES] = {METRICS_GAUGE, "vsampd_dedup_scope_entries",
 	"Entries held by the cross-job dedup index.", 0, {NULL}, NULL, 0},
+    [F_RESTORING] = {METRICS_GAUGE, "vsampd_dedup_partitions_restoring",
+	"Assigned partitions whose dedup index is being restored from the "
+	"changelog (kafka.scope_topic); their jobs wait.",
+	0, {NULL}, NULL, 0},
+    [F_RESTORE_RECORDS] = {METRICS_COUNTER,
+	"vsampd_dedup_restore_records_total",
+	"Changelog records read to restore dedup indexes.", 0, {NULL}, NULL,
+	0},
+    [F_CHANGELOG] = {METRICS_COUNTER, "vsampd_dedup_changelog_records_total",
+	"Records produced to the dedup changelog, by kind (entry, "
+	"tombstone).",
+	1, {"kind"}, NULL, 0},
     [F_RELOADS] = {METRICS_COUNTER, "vsampd_config_reloads_total",
 	"Configuration reloads (SIGHUP), by result.", 1, {"result"}, NULL, 0},
     [F_HEARTBEAT] = {METRICS_GAUGE, "vsampd_loop_heartbeat_age_seconds",
@@ -143,6 +158,8 @@ struct stats {
 	struct metrics_series *semantic, *rouge, *paused, *assigned;
 	struct metrics_series *scope_entries, *reload_ok, *reload_err;
 	struct metrics_series *heartbeat, *blocked;
+	struct metrics_series *restoring, *restore_records;
+	struct metrics_series *log_entry, *log_tombstone;
 };
 
 struct stats *
@@ -180,6 +197,10 @@ stats_new(const char *version)
 	st->reload_err = metrics_get1(st->f[F_RELOADS], "error");
 	st->heartbeat = metrics_get(st->f[F_HEARTBEAT]);
 	st->blocked = metrics_get(st->f[F_RESULTS_BLOCKED]);
+	st->restoring = metrics_get(st->f[F_RESTORING]);
+	st->restore_records = metrics_get(st->f[F_RESTORE_RECORDS]);
+	st->log_entry = metrics_get1(st->f[F_CHANGELOG], "entry");
+	st->log_tombstone = metrics_get1(st->f[F_CHANGELOG], "tombstone");
 	metrics_set(metrics_get1(st->f[F_BUILD_INFO], version), 1);
 	return st;
 }
@@ -334,6 +355,31 @@ stats_set_scope_entries(struct stats *st, size_t n)
 {
 	if (st != NULL)
 		metrics_set(st->scope_entries, (double)n);
+}
+
+void
+stats_set_restoring(struct stats *st, size_t n)
+{
+	if (st != NULL)
+		metrics_set(st->restoring, (double)n);
+}
+
+void
+stats_restore_records(struct stats *st, uint64_t n)
+{
+	if (st != NULL && n > 0)
+		metrics_add(st->restore_records, (double)n);
+}
+
+void
+stats_changelog(struct stats *st, uint64_t entries, uint64_t tombstones)
+{
+	if (st == NULL)
+		return;
+	if (entries > 0)
+		metrics_add(st->log_entry, (double)entries);
+	if (tombstones > 0)
+		metrics_add(st->log_tombstone, (double)tombstones);
 }
 
 void
