@@ -122,7 +122,8 @@ daemon_on_http(void *arg, const char *path, struct endpoint_answer *a)
 			    d->nrestoring);
 		else
 			buf_puts(&a->body, "ready\n");
-		if (!d->ready || d->state != D_RUNNING || daemon_blocked(d) >= 0)
+		if (!d->ready || d->state != D_RUNNING ||
+		    daemon_blocked(d) >= 0)
 			a->status = 503;
 	} else if (strcmp(path, "/") == 0) {
 		buf_puts(&a->body, "vsampd: /metrics /healthz /readyz\n");

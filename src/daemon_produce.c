@@ -458,7 +458,8 @@ daemon_try_produce(struct daemon *d, struct pmsg *m)
 	rd_kafka_headers_t *h = m->hdrs;
 
 	err = rd_kafka_producev(d->prod, RD_KAFKA_V_TOPIC(m->topic),
-	    RD_KAFKA_V_PARTITION(m->partition), RD_KAFKA_V_KEY(m->key, m->keylen),
+	    RD_KAFKA_V_PARTITION(m->partition),
+	    RD_KAFKA_V_KEY(m->key, m->keylen),
 	    RD_KAFKA_V_VALUE(m->value, m->vlen), RD_KAFKA_V_HEADERS(m->hdrs),
 	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(m->job),
 	    RD_KAFKA_V_END);
@@ -554,8 +555,8 @@ daemon_produce(struct daemon *d, const char *topic, const char *key,
     size_t keylen, const char *value, size_t vlen, rd_kafka_headers_t *hdrs,
     struct djob *j)
 {
-	daemon_produce_to(d, topic, RD_KAFKA_PARTITION_UA, key, keylen, value,
-	    vlen, hdrs, j);
+	daemon_produce_to(
+	    d, topic, RD_KAFKA_PARTITION_UA, key, keylen, value, vlen, hdrs, j);
 }
 
 void

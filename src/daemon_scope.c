@@ -98,8 +98,8 @@ scope_load_checkpoints(struct daemon *d)
 
 	if (path == NULL || *path == '\0')
 		return;
-	if (scope_file_load_parts(
-		path, d->scope_cap, &topic, &parts, &n, err, sizeof(err)) == -1) {
+	if (scope_file_load_parts(path, d->scope_cap, &topic, &parts, &n, err,
+		sizeof(err)) == -1) {
 		log_warnx("dedup state %s ignored: %s; each partition restores "
 			  "its index from the start of %s",
 		    path, err, d->conf->scope_topic);
@@ -154,10 +154,8 @@ daemon_scope_check(struct daemon *d, int jobs_parts, int scope_parts)
 	scope_load_checkpoints(d);
 }
 
-static void
-restore_on_fd(int fd, uint32_t events, void *arg);
-static void
-restore_on_feed(void *arg);
+static void restore_on_fd(int fd, uint32_t events, void *arg);
+static void restore_on_feed(void *arg);
 
 /* Put the restore consumer's queue on the loop. */
 void
@@ -168,8 +166,8 @@ daemon_scope_wire(struct daemon *d)
 	d->rq = rd_kafka_queue_get_consumer(d->rcons);
 	if ((d->rfd = kafka_queue_pipe(d->rq, &d->rwfd)) == -1)
 		fatal("pipe");
-	if ((d->rio = loop_io_add(d->loop, d->rfd, EPOLLIN, restore_on_fd, d)) ==
-	    NULL)
+	if ((d->rio = loop_io_add(
+		 d->loop, d->rfd, EPOLLIN, restore_on_fd, d)) == NULL)
 		fatal("epoll_ctl");
 	d->rfeed = loop_timer_new(d->loop, restore_on_feed, d);
 }
@@ -226,29 +224,24 @@ daemon_scope_entries(const struct daemon *d)
 
 /* ---- restoring ---- */
 
-/* Assign the restore consumer every partition restoring now, each at
- * the next offset it needs. */
+/* Add (add != 0) or remove p from the restore consumer's assignment,
+ * leaving the other partitions' fetches as they are. */
 static void
-restore_assign(struct daemon *d)
+restore_assign(struct daemon *d, struct dpart *p, int add)
 {
 	rd_kafka_topic_partition_list_t *l;
-	rd_kafka_resp_err_t err;
+	rd_kafka_error_t *e;
 
-	l = rd_kafka_topic_partition_list_new(
-	    d->nrestoring > 0 ? (int)d->nrestoring : 1);
-	for (size_t i = 0; i < d->nparts; i++) {
-		struct dpart *p = d->parts[i];
-
-		if (p != NULL && p->restoring)
-			rd_kafka_topic_partition_list_add(
-			    l, d->conf->scope_topic, p->partition)
-			    ->offset = p->restore_pos;
-	}
-	err = rd_kafka_assign(d->rcons, l->cnt > 0 ? l : NULL);
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-		fatalx("dedup changelog %s: cannot assign the restore "
-		       "consumer: %s",
-		    d->conf->scope_topic, rd_kafka_err2str(err));
+	l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, d->conf->scope_topic, p->partition)
+	    ->offset = p->restore_pos;
+	e = add ? rd_kafka_incremental_assign(d->rcons, l)
+		: rd_kafka_incremental_unassign(d->rcons, l);
+	if (e != NULL)
+		fatalx("dedup changelog %s partition %" PRId32 ": cannot %s "
+		       "the restore consumer: %s",
+		    d->conf->scope_topic, p->partition,
+		    add ? "assign" : "unassign", rd_kafka_error_string(e));
 	rd_kafka_topic_partition_list_destroy(l);
 	if (d->rfeed != NULL && d->nrestoring > 0)
 		loop_timer_set(d->rfeed, 0);
@@ -277,7 +270,9 @@ restore_begin(struct daemon *d, struct dpart *p, int64_t from)
 {
 	char b[48];
 
-	if (!p->restoring) {
+	if (p->restoring)
+		restore_assign(d, p, 0); /* again, from `from` */
+	else {
 		p->restoring = 1;
 		d->nrestoring++;
 	}
@@ -290,7 +285,7 @@ restore_begin(struct daemon *d, struct dpart *p, int64_t from)
 		  "of %s (%zu entries from the state file)",
 	    p->partition, offset_name(from, b, sizeof(b)), d->conf->scope_topic,
 	    scope_count(p->scope));
-	restore_assign(d);
+	restore_assign(d, p, 1);
 }
 
 /* Take the checkpoint of partition n out of the loaded ones, or NULL. */
@@ -378,13 +373,13 @@ restore_finish(struct daemon *d, struct dpart *p, int64_t end)
 	p->restoring = 0;
 	d->nrestoring--;
 	p->scope_next = end >= 0 ? end : 0;
+	restore_assign(d, p, 0);
 	log_info("partition %" PRId32 ": dedup index restored, %zu entries "
 		 "(%" PRIu64 " changelog records read from %s of %s%s) in "
 		 "%.2f s",
 	    p->partition, scope_count(p->scope), p->restore_records,
 	    offset_name(p->restore_from, b, sizeof(b)), d->conf->scope_topic,
 	    p->restore_bad > 0 ? ", some skipped as not ours" : "", secs);
-	restore_assign(d);
 	if (d->state == D_RUNNING && !d->bp_paused)
 		scope_pause(d, p, 0);
 	restore_release_jobs(d, p, d->state == D_RUNNING);
@@ -494,7 +489,7 @@ daemon_scope_revoked(struct daemon *d, struct dpart *p)
 	if (p->restoring) {
 		p->restoring = 0;
 		d->nrestoring--;
-		restore_assign(d);
+		restore_assign(d, p, 0);
 	}
 	daemon_save_abandon(d);
 	log_debug("partition %" PRId32 ": dedup index dropped (%zu entries)",
@@ -575,8 +570,8 @@ daemon_scope_emit(struct daemon *d, struct djob *j)
 		from = scope_first(p->scope);
 	while (from < end &&
 	    (n = scope_entries(p->scope, from, buf,
-		 end - from < EMIT_CHUNK ? (size_t)(end - from)
-					 : EMIT_CHUNK)) > 0) {
+		 end - from < EMIT_CHUNK ? (size_t)(end - from) : EMIT_CHUNK)) >
+		0) {
 		for (size_t i = 0; i < n; i++)
 			scope_produce(d, j, &buf[i], 0);
 		from += n;

@@ -151,8 +151,8 @@ daemon_save_begin_parts(struct daemon *d, char *err, size_t errlen)
 		secs[n].s = d->ckpt[i].s;
 		n++;
 	}
-	sv = scope_file_save_begin_parts(d->conf->state_file,
-	    d->conf->scope_topic, secs, n, err, errlen);
+	sv = scope_file_save_begin_parts(
+	    d->conf->state_file, d->conf->scope_topic, secs, n, err, errlen);
 	for (size_t i = 0; i < n; i++)
 		free(ranges[i]);
 	free(ranges);

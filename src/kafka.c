@@ -253,6 +253,10 @@ kafka_restore_consumer_new(const struct conf *c, char *errstr, size_t errlen)
 	    {"auto.offset.reset", "error"},
 	    {"isolation.level", "read_committed"},
 	    {"allow.auto.create.topics", "false"},
+	    /* The end of a partition is seen when an empty fetch returns:
+	     * do not let the broker hold it (it fetches only while
+	     * restoring). */
+	    {"fetch.wait.max.ms", "10"},
 	};
 	rd_kafka_conf_t *kc;
 	rd_kafka_t *rk;
@@ -271,7 +275,8 @@ kafka_restore_consumer_new(const struct conf *c, char *errstr, size_t errlen)
 		rc = kafka_set(kc, forced[i][0], forced[i][1], errstr, errlen);
 	if (rc == 0 &&
 	    !kafka_has_prop(c->consumer_props, c->nconsumer_props, "client.id"))
-		rc = kafka_set(kc, "client.id", "vsampd-restore", errstr, errlen);
+		rc = kafka_set(
+		    kc, "client.id", "vsampd-restore", errstr, errlen);
 	if (rc == -1) {
 		rd_kafka_conf_destroy(kc);
 		return NULL;

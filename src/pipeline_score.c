@@ -256,8 +256,8 @@ pjob_dedup_scope(struct pjob *j)
 
 		tokens_split(&tok, r->cands[i].text, r->cands[i].len);
 		scope_key_make(&k, r->cands[i].text, r->cands[i].len, &tok);
-		keep[i] = !scope_check_insert_change(j->scope, sid, jh, &k,
-		    j->gen->conf->near_threshold, &ch);
+		keep[i] = !scope_check_insert_change(
+		    j->scope, sid, jh, &k, j->gen->conf->near_threshold, &ch);
 		if (j->journal != NULL)
 			scope_journal_add(j->journal, &ch);
 		if (!keep[i])
@@ -409,7 +409,8 @@ pjob_complete(struct pjob *j)
 	 * occurrence kept; heavy sets on the worker thread, with their
 	 * lexical scores too when no scope check comes in between. */
 	if (score_heavy(j->p, r)) {
-		pjob_offload(j, 1, job->dedup_scope == NULL || j->scope == NULL);
+		pjob_offload(
+		    j, 1, job->dedup_scope == NULL || j->scope == NULL);
 		return;
 	}
 	if (kept > 0) {

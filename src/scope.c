@@ -630,9 +630,8 @@ entry_oldest(const struct scope *s, struct scope_entry *e)
 /* Look up, then insert when new, saying what changed in ch (see
  * scope.h). Returns 1 or 0. */
 int
-scope_check_insert_change(struct scope *s, uint64_t scope_id,
-    uint64_t job_hash, const struct scope_key *k, double near_threshold,
-    struct scope_change *ch)
+scope_check_insert_change(struct scope *s, uint64_t scope_id, uint64_t job_hash,
+    const struct scope_key *k, double near_threshold, struct scope_change *ch)
 {
 	struct homes hm, old;
 	int own;

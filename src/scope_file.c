@@ -579,8 +579,8 @@ scope_file_save_begin_parts(const char *path, const char *topic,
 		ps->next = scope_first(ps->s);
 		ps->end = scope_first(ps->s) + scope_count(ps->s);
 		if (secs[i].nskip > 0) {
-			ps->skip =
-			    xreallocarray(NULL, secs[i].nskip, 2 * sizeof(uint64_t));
+			ps->skip = xreallocarray(
+			    NULL, secs[i].nskip, 2 * sizeof(uint64_t));
 			memcpy(ps->skip, secs[i].skip,
 			    secs[i].nskip * 2 * sizeof(uint64_t));
 			ps->nskip = secs[i].nskip;
@@ -746,8 +746,8 @@ parts_frame(const unsigned char *b, size_t len, const char *path,
 	}
 	if (get_u32(b + 8) != FILE_VERSION_PARTS ||
 	    get_u32(b + 12) != ENTRY_SIZE) {
-		seterr(errstr, errlen, "%s: unknown version or entry size",
-		    path);
+		seterr(
+		    errstr, errlen, "%s: unknown version or entry size", path);
 		return -1;
 	}
 	if (hash_fnv1a(HASH_FNV_OFFSET, b, len - 16) != get_u64(b + len - 16)) {
@@ -769,7 +769,8 @@ parts_frame(const unsigned char *b, size_t len, const char *path,
 	for (size_t i = 0; i < n; i++)
 		sum_n += (size_t)get_u64(b + *table_off + i * PART_ROW + 16);
 	if (sum_n != total) {
-		seterr(errstr, errlen, "%s: section counts do not add up", path);
+		seterr(
+		    errstr, errlen, "%s: section counts do not add up", path);
 		return -1;
 	}
 	*nsec = n;
@@ -782,8 +783,7 @@ parts_frame(const unsigned char *b, size_t len, const char *path,
  * scope_file.h). */
 int
 scope_file_load_parts(const char *path, size_t cap, char **topic,
-    struct scope_file_part **parts, size_t *nparts, char *errstr,
-    size_t errlen)
+    struct scope_file_part **parts, size_t *nparts, char *errstr, size_t errlen)
 {
 	unsigned char *b = NULL;
 	size_t len = 0, eoff, n, toff, at;
@@ -796,8 +796,8 @@ scope_file_load_parts(const char *path, size_t cap, char **topic,
 	seterr(errstr, errlen, "%s", "");
 	if ((rc = read_file(path, &b, &len, errstr, errlen)) <= 0)
 		return rc;
-	if (parts_frame(b, len, path, &eoff, &n, &toff, topic, errstr,
-		errlen) != 0) {
+	if (parts_frame(
+		b, len, path, &eoff, &n, &toff, topic, errstr, errlen) != 0) {
 		free(b);
 		return -1;
 	}
@@ -822,7 +822,8 @@ scope_file_load_parts(const char *path, size_t cap, char **topic,
 				return -1;
 			}
 		if ((ps[i].s = scope_new(cap)) == NULL) {
-			seterr(errstr, errlen, "capacity %zu out of range", cap);
+			seterr(
+			    errstr, errlen, "capacity %zu out of range", cap);
 			scope_file_parts_free(ps, i);
 			free(*topic);
 			*topic = NULL;

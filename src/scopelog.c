@@ -45,8 +45,8 @@ scopelog_value(const struct scope_entry *e, unsigned char *value)
 
 /* One record into e: 1 an entry, 0 a tombstone, -1 not ours. */
 int
-scopelog_decode(const void *key, size_t keylen, const void *value,
-    size_t vlen, struct scope_entry *e, char *errstr, size_t errlen)
+scopelog_decode(const void *key, size_t keylen, const void *value, size_t vlen,
+    struct scope_entry *e, char *errstr, size_t errlen)
 {
 	const unsigned char *k = key, *v = value;
 

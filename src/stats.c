@@ -127,8 +127,7 @@ static const struct famdef {
 	0, {NULL}, NULL, 0},
     [F_RESTORE_RECORDS] = {METRICS_COUNTER,
 	"vsampd_dedup_restore_records_total",
-	"Changelog records read to restore dedup indexes.", 0, {NULL}, NULL,
-	0},
+	"Changelog records read to restore dedup indexes.", 0, {NULL}, NULL, 0},
     [F_CHANGELOG] = {METRICS_COUNTER, "vsampd_dedup_changelog_records_total",
 	"Records produced to the dedup changelog, by kind (entry, "
 	"tombstone).",
