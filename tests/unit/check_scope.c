@@ -19,6 +19,7 @@
 #include "dedup.h"
 #include "scope.h"
 #include "scope_file.h"
+#include "scopelog.h"
 #include "tokens.h"
 #include "xmalloc.h"
 
@@ -650,6 +651,173 @@ START_TEST(test_state_garbage)
 }
 END_TEST
 
+/* What a check-and-insert reports: the insertion number, and the entry
+ * evicted to make room; a job's journal gathers them. */
+START_TEST(test_change_journal)
+{
+	struct scope *s = scope_new(3);
+	struct scope_journal jr;
+	struct scope_change ch;
+	struct scope_key k;
+
+	memset(&jr, 0, sizeof(jr));
+	for (uint64_t i = 0; i < 5; i++) {
+		k = key(100 + i, 0);
+		ck_assert_int_eq(
+		    scope_check_insert_change(s, 1, 9, &k, 1.5, &ch), 0);
+		ck_assert(ch.inserted);
+		ck_assert_uint_eq(ch.num, i);
+		ck_assert_int_eq(ch.evicted, i >= 3);
+		if (ch.evicted)
+			ck_assert_uint_eq(ch.old.exact, 100 + i - 3);
+		scope_journal_add(&jr, &ch);
+	}
+	ck_assert_uint_eq(jr.first, 0);
+	ck_assert_uint_eq(jr.nadded, 5);
+	ck_assert_uint_eq(jr.nevicted, 2);
+	/* A duplicate of another job inserts and evicts nothing. */
+	k = key(104, 0);
+	ck_assert_int_eq(scope_check_insert_change(s, 1, 8, &k, 1.5, &ch), 1);
+	ck_assert(!ch.inserted && !ch.evicted);
+	/* Nor does the same job's identical entry (a redelivery). */
+	ck_assert_int_eq(scope_check_insert_change(s, 1, 9, &k, 1.5, &ch), 0);
+	ck_assert(!ch.inserted && !ch.evicted);
+	scope_journal_free(&jr);
+	scope_journal_free(NULL);
+	scope_free(s);
+}
+END_TEST
+
+/* Restoring an entry held already (a log replayed twice) is a no-op. */
+START_TEST(test_restore_idempotent)
+{
+	struct scope *s = scope_new(10);
+	struct scope_entry e = {1, 2, 3, 4}, f = {1, 2, 3, 5};
+
+	ck_assert_int_eq(scope_restore(s, &e), 1);
+	ck_assert_int_eq(scope_restore(s, &e), 0);
+	ck_assert_int_eq(scope_restore(s, &f), 1); /* another job's */
+	ck_assert_uint_eq(scope_count(s), 2);
+	scope_free(s);
+}
+END_TEST
+
+/* The changelog's records: round trip, tombstones, and what is not
+ * ours. */
+START_TEST(test_scopelog)
+{
+	struct scope_entry e = {UINT64_C(0x0102030405060708), 42,
+			       UINT64_C(0xffffffffffffffff), 7},
+			   g;
+	unsigned char k[SCOPELOG_KEY_LEN], v[SCOPELOG_VALUE_LEN];
+	char err[128];
+
+	scopelog_key(&e, k);
+	scopelog_value(&e, v);
+	ck_assert_int_eq(k[0], 0x08); /* little-endian */
+	ck_assert_int_eq(v[0], SCOPELOG_VERSION);
+	ck_assert_int_eq(
+	    scopelog_decode(k, sizeof(k), v, sizeof(v), &g, err, sizeof(err)),
+	    1);
+	ck_assert(memcmp(&e, &g, sizeof(e)) == 0);
+	ck_assert_int_eq(
+	    scopelog_decode(k, sizeof(k), NULL, 0, &g, err, sizeof(err)), 0);
+	ck_assert_uint_eq(g.scope, e.scope);
+	ck_assert_uint_eq(g.exact, 42);
+	ck_assert_int_eq(
+	    scopelog_decode(k, 15, v, sizeof(v), &g, err, sizeof(err)), -1);
+	ck_assert(strstr(err, "key of 15 bytes") != NULL);
+	ck_assert_int_eq(
+	    scopelog_decode(NULL, 0, v, sizeof(v), &g, err, sizeof(err)), -1);
+	ck_assert_int_eq(
+	    scopelog_decode(k, sizeof(k), v, 23, &g, err, sizeof(err)), -1);
+	v[0] = 2;
+	ck_assert_int_eq(
+	    scopelog_decode(k, sizeof(k), v, sizeof(v), &g, err, sizeof(err)),
+	    -1);
+	ck_assert(strstr(err, "version 2") != NULL);
+}
+END_TEST
+
+/* Version 2: sections per partition, skip ranges, the topic, and the
+ * errors a reader must see. */
+START_TEST(test_state_parts)
+{
+	struct scope *a = scope_new(100), *b = scope_new(100), *one;
+	char *path = path_in_tmp("parts.state"), err[256], *topic;
+	uint64_t skip[] = {2, 4, 7, 8};
+	struct scope_file_section secs[2] = {
+	    {5, 1234, a, skip, 2}, {0, -1001, b, NULL, 0}};
+	struct scope_file_part *parts;
+	struct scope_file_saver *sv;
+	size_t n;
+	int r;
+	FILE *f;
+
+	for (uint64_t i = 0; i < 10; i++) {
+		struct scope_entry e = {1, 100 + i, 0, 9};
+
+		scope_restore(a, &e);
+		e.exact = 500 + i;
+		if (i < 3)
+			scope_restore(b, &e);
+	}
+	sv = scope_file_save_begin_parts(
+	    path, "vs.scope", secs, 2, err, sizeof(err));
+	ck_assert_msg(sv != NULL, "%s", err);
+	while ((r = scope_file_save_step(sv, 3, err, sizeof(err))) == 1)
+		;
+	ck_assert_msg(r == 0, "%s", err);
+	ck_assert_uint_eq(scope_file_save_written(sv), 7 + 3);
+	scope_file_save_free(sv);
+	ck_assert_int_eq(scope_file_load_parts(
+			     path, 100, &topic, &parts, &n, err, sizeof(err)),
+	    0);
+	ck_assert_str_eq(topic, "vs.scope");
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(parts[0].partition, 5);
+	ck_assert_int_eq(parts[0].offset, 1234);
+	ck_assert_uint_eq(scope_count(parts[0].s), 7); /* 2, 3 and 7 skipped */
+	ck_assert_int_eq(parts[1].partition, 0);
+	ck_assert_uint_eq(scope_count(parts[1].s), 3);
+	scope_file_parts_free(parts, n);
+	free(topic);
+	/* A flipped byte, then a truncation. */
+	f = fopen(path, "r+b");
+	fseek(f, 60, SEEK_SET);
+	fputc(0x5a, f);
+	fclose(f);
+	ck_assert_int_eq(scope_file_load_parts(
+			     path, 100, &topic, &parts, &n, err, sizeof(err)),
+	    -1);
+	ck_assert_msg(strstr(err, "checksum") != NULL, "%s", err);
+	ck_assert_int_eq(truncate(path, 50), 0);
+	ck_assert_int_eq(scope_file_load_parts(
+			     path, 100, &topic, &parts, &n, err, sizeof(err)),
+	    -1);
+	ck_assert(parts == NULL && n == 0);
+	/* A version-1 file is stale for the changelog. */
+	one = scope_new(10);
+	fill(one, 5, 3);
+	save(one, path, 2);
+	ck_assert_int_eq(scope_file_load_parts(
+			     path, 100, &topic, &parts, &n, err, sizeof(err)),
+	    -1);
+	ck_assert_msg(strstr(err, "without a changelog") != NULL, "%s", err);
+	/* Missing: nothing, and no error. */
+	unlink(path);
+	ck_assert_int_eq(scope_file_load_parts(
+			     path, 100, &topic, &parts, &n, err, sizeof(err)),
+	    0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_str_eq(err, "");
+	scope_free(one);
+	scope_free(a);
+	scope_free(b);
+	free(path);
+}
+END_TEST
+
 static Suite *
 scope_suite(void)
 {
@@ -669,6 +837,9 @@ scope_suite(void)
 	tcase_add_test(tc, test_near_texts);
 	tcase_add_test(tc, test_eviction_order);
 	tcase_add_test(tc, test_eviction_many);
+	tcase_add_test(tc, test_change_journal);
+	tcase_add_test(tc, test_restore_idempotent);
+	tcase_add_test(tc, test_scopelog);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tf, setup, teardown);
 	tcase_set_timeout(tf, 120);
@@ -679,6 +850,7 @@ scope_suite(void)
 	tcase_add_test(tf, test_state_missing_and_unwritable);
 	tcase_add_test(tf, test_state_corrupt);
 	tcase_add_test(tf, test_state_garbage);
+	tcase_add_test(tf, test_state_parts);
 	suite_add_tcase(s, tf);
 	return s;
 }
