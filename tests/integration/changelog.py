@@ -11,7 +11,12 @@ entries follow their partition from one instance to another.
   - restarts: a fresh state file restores from its recorded offset (no
     record read again), a missing one from the start of the changelog,
     and a stale one (its offset out of the changelog's range) from the
-    start too.
+    start too;
+  - scale-out from one instance to three in the middle of a run: no
+    answer accepted by two jobs of one scope, counted from the results;
+  - exactly-once mode after SIGKILLs: the committed changelog and the
+    committed results agree, job by job (no entry for a job without its
+    result, no accepted candidate without its entry).
 
 The fake model answers from a script of fixed replies, made of answers
 of six random words each, so that no two answers are near duplicates.
@@ -26,6 +31,7 @@ import random
 import re
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vstest  # noqa: E402
@@ -46,6 +52,8 @@ def script(path, replies):
         entries[name] = {"content": json.dumps({"responses": [
             {"text": t, "probability": round(1.0 / len(texts), 3)}
             for t in texts]})}
+        if name.startswith(("sc_", "eo_")):
+            entries[name]["latency_ms"] = 150
     with open(path, "w") as f:
         json.dump(entries, f)
     return path
@@ -212,6 +220,119 @@ def restarts(kafka, fake):
     res.close()
 
 
+MASK = (1 << 64) - 1
+
+
+def hash_bytes(b):
+    """vsampd's hash of a job id (include/hash.h: FNV-1a 64, splitmix64
+    finaliser), as the changelog's values carry it."""
+    h = 0xcbf29ce484222325
+    for c in b:
+        h = ((h ^ c) * 0x100000001b3) & MASK
+    h = ((h ^ (h >> 30)) * 0xbf58476d1ce4e5b9) & MASK
+    h = ((h ^ (h >> 27)) * 0x94d049bb133111eb) & MASK
+    return h ^ (h >> 31)
+
+
+def random_jobs(prefix, n, scopes, replies, rnd):
+    """n jobs over scopes, each answering 3 of its scope's 30 answers at
+    random (so that scopes repeat answers across jobs)."""
+    jobs = []
+    for i in range(n):
+        sc = scopes[i % len(scopes)]
+        base = 30 * (scopes.index(sc) % 6)
+        name = "%s_%d" % (prefix, i)
+        replies[name] = rnd.sample(POOL[base:base + 30], 3)
+        jobs.append(job("%s-%04d" % (prefix, i), sc, name))
+    return jobs
+
+
+def last_results(records):
+    out = {}
+    for r in records:
+        out[r.key] = r.value
+    return out
+
+
+def scale_out(kafka, fake, jobs):
+    kafka.create_topics({"s.jobs": 6, "s.results": 6})
+    kafka.create_topics({"s.scope": 6}, config=COMPACT)
+    conf = write_conf(kafka, fake, "g-scale", "s")
+    res = vstest.Collector(kafka.bootstrap, "s.results")
+    ds = [vstest.vsampd(conf, name="vsampd-s0")]
+    third = len(jobs) // 3
+    vstest.produce(kafka.bootstrap, "s.jobs", jobs[:third])
+    for k in (1, 2):
+        res.wait(count=k * third // 2, timeout=120)
+        ds.append(vstest.vsampd(conf, name="vsampd-s%d" % k))
+        vstest.produce(kafka.bootstrap, "s.jobs",
+                       jobs[k * third:(k + 1) * third if k < 2 else None])
+    ids = {v["id"] for _, v in jobs}
+    res.wait(keys=ids, timeout=240)
+    last = last_results(res.records)
+    owners = {}
+    dropped = 0
+    for jid in ids:
+        v = last[jid]
+        dropped += v["dedup"]["in_scope"]
+        sc = [j for k, j in jobs if j["id"] == jid][0]["dedup_scope"]
+        for c in v["candidates"]:
+            owners.setdefault((sc, c["text"]), set()).add(jid)
+    twice = {k: sorted(v) for k, v in owners.items() if len(v) > 1}
+    moved = sum(len(re.findall(r"dedup index restored", d.log_text()))
+                for d in ds)
+    tap.ok(moved > 6, "scale-out 1 -> 3: partitions moved and were "
+           "restored (%d restores)" % moved)
+    tap.ok(dropped > 0 and not twice, "no answer accepted by two jobs of "
+           "a scope over the run (%d accepted, %d in_scope duplicates "
+           "dropped)" % (len(owners), dropped),
+           diag=repr(list(twice.items())[:5]))
+    for d in ds:
+        d.stop()
+    res.close()
+
+
+def eos(kafka, fake, jobs):
+    kafka.create_topics({"e.jobs": 2, "e.results": 2})
+    kafka.create_topics({"e.scope": 2}, config=COMPACT)
+    conf = write_conf(kafka, fake, "g-eos", "e", exactly_once=True,
+                      transactional_id="g-eos-txn", transaction_ms=100)
+    vstest.produce(kafka.bootstrap, "e.jobs", jobs)
+    cycles = 4 if PROFILE == "full" else 2
+    for k in range(cycles):
+        d = vstest.vsampd(conf, name="vsampd-e%d" % k, ready=90)
+        time.sleep(rnd.uniform(1.0, 2.5))
+        d.send_signal(signal.SIGKILL)
+        d.wait(30)
+    d = vstest.vsampd(conf, name="vsampd-e-final", ready=90)
+    ids = {v["id"] for _, v in jobs}
+    res = vstest.Collector(kafka.bootstrap, "e.results")
+    res.wait(keys=ids, timeout=240)
+    tap.is_(d.stop(), 0, "exactly-once: the last daemon drains")
+    last = last_results(res.records)
+    res.close()
+    want = {}
+    for jid in ids:
+        n = len(last[jid]["candidates"])
+        if n:
+            want[hash_bytes(jid.encode())] = n
+    live = {}
+    for r in vstest.consume(kafka.bootstrap, "e.scope", decode="raw",
+                            timeout=5):
+        live[(r.partition, r.key)] = r.raw
+    have = {}
+    for raw in live.values():
+        if raw is not None:
+            jh = int.from_bytes(raw[16:24], "little")
+            have[jh] = have.get(jh, 0) + 1
+    tap.ok(want == have, "after %d SIGKILLs the committed changelog holds "
+           "exactly the accepted candidates of the committed results, job "
+           "by job (%d jobs, %d entries)" % (cycles, len(want),
+                                              sum(have.values())),
+           diag=repr((len(want), len(have),
+                      sorted(set(want) ^ set(have))[:5])))
+
+
 def main():
     if PROFILE == "skip":
         tap.skip("changelog", "VSAMPD_IT_PROFILE=skip")
@@ -224,12 +345,19 @@ def main():
                                                                      2)]
         replies["r1_%d" % i] = POOL[100 + 3 * i:100 + 3 * i + 3]
     replies["r0"] = POOL[190:193]
+    n = 300 if PROFILE == "full" else 120
+    scale_jobs = random_jobs("sc", n, ["a%d" % i for i in range(12)],
+                             replies, rnd)
+    eos_jobs = random_jobs("eo", n, ["b%d" % i for i in range(4)],
+                           replies, rnd)
     path = script(vstest.scratch("cl-script-", ".json"), replies)
     kafka = vstest.Kafka().start()
     fake = vstest.FakeModel(script=path).start()
     wrong_count(kafka, fake)
     takeover(kafka, fake)
     restarts(kafka, fake)
+    scale_out(kafka, fake, scale_jobs)
+    eos(kafka, fake, eos_jobs)
     fake.stop()
     kafka.stop()
     return tap.done()
