@@ -24,6 +24,12 @@ broker), or all:
               peak RSS (VmHWM) <= 256 MB.
   stall       two jobs of 1,000 candidates of 1,000 words being scored:
               /healthz, asked every 20 ms, always answers within 250 ms.
+  restore     10^6 dedup changelog records (kafka.scope_topic) restored
+              on assignment: seconds from the log line and from the
+              wall clock; target <= 10 s. Median of --runs runs (3).
+  overhead    saturation with 8 dedup_scopes, without and with
+              kafka.scope_topic, alternating: vsampd CPU per job; target
+              <= 1.10 x. Medians of --runs runs each (3).
   all         all of the above, in that order, on one broker.
 
 Every job is produced before the consumer starts, so produce speed is
@@ -1543,7 +1549,8 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="smaller N everywhere")
     ap.add_argument("--jobs", type=int, help="N jobs (per run)")
-    ap.add_argument("--runs", type=int, help="saturation runs (3)")
+    ap.add_argument("--runs", type=int,
+                    help="saturation, restore, overhead runs (3)")
     ap.add_argument("--soak-timeout", type=int,
                     help="seconds the full soak may take (1140)")
     ap.add_argument("--soak-box", type=int,
