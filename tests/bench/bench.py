@@ -24,6 +24,12 @@ broker), or all:
               peak RSS (VmHWM) <= 256 MB.
   stall       two jobs of 1,000 candidates of 1,000 words being scored:
               /healthz, asked every 20 ms, always answers within 250 ms.
+  restore     10^6 dedup changelog records (kafka.scope_topic) restored
+              on assignment: seconds from the log line and from the
+              wall clock; target <= 10 s. Median of --runs runs (3).
+  overhead    saturation with 8 dedup_scopes, without and with
+              kafka.scope_topic, alternating: vsampd CPU per job; target
+              <= 1.10 x. Medians of --runs runs each (3).
   all         all of the above, in that order, on one broker.
 
 Every job is produced before the consumer starts, so produce speed is
@@ -96,6 +102,10 @@ VENV_REQS = ["verbalized-sampling==0.1.3", "httpx", "confluent-kafka",
              # pulls a pyarrow that needs numpy 2 at import time.
              "datasets<4", "pyarrow<20"]
 PARTITIONS = 4
+# The dedup changelog as docs/dedup.md creates it.
+SCOPE_TOPIC_CONFIG = {"cleanup.policy": "compact",
+                      "min.compaction.lag.ms": "0",
+                      "delete.retention.ms": "86400000"}
 
 # ---- /proc -------------------------------------------------------------
 
@@ -375,7 +385,10 @@ def read_all(bootstrap, topic, timeout=120):
         c.close()
 
 
-def make_jobs(prefix, n, k=5, nbackends=1):
+def make_jobs(prefix, n, k=5, nbackends=1, scopes=0):
+    """n vs_standard jobs; with scopes, job i carries dedup_scope
+    "<prefix>-s<i % scopes>" and is keyed by it (a (key, job) tuple), as
+    docs/dedup.md asks."""
     jobs = [{"id": "%s-%06d" % (prefix, i),
              "prompt": "Write a short poem about the sea, #%d." % i,
              "method": "vs_standard", "k": k} for i in range(n)]
@@ -383,6 +396,10 @@ def make_jobs(prefix, n, k=5, nbackends=1):
         names = backend_names(nbackends)
         for i, j in enumerate(jobs):
             j["backend"] = names[i % nbackends]
+    if scopes:
+        for i, j in enumerate(jobs):
+            j["dedup_scope"] = "%s-s%d" % (prefix, i % scopes)
+        jobs = [(j["dedup_scope"], j) for j in jobs]
     return jobs
 
 
@@ -395,7 +412,8 @@ def backend_names(nbackends):
 
 def vsampd_conf(path, bootstrap, group, jobs, results, url,
                 worker_inflight, backend_inflight, timeout_ms=30000,
-                retries=3, dlq=None, consumer_extra="", nbackends=1):
+                retries=3, dlq=None, consumer_extra="", nbackends=1,
+                scope_topic=None, scope_capacity=None):
     profiles = ",\n".join(
         """  { name = "%s"; type = "openai"; url = "%s"; model = "fake";
     max_inflight = %d; timeout_ms = %d; max_retries = %d; }""" % (
@@ -409,6 +427,7 @@ kafka = {
   jobs_topic = "%s";
   results_topic = "%s";
   %s
+  %s
   consumer = { auto_offset_reset = "earliest"; session_timeout_ms = 10000;
                %s };
 };
@@ -417,11 +436,15 @@ backends = (
 );
 defaults = { backend = "%s"; method = "vs_standard"; k = 5; };
 worker = { max_inflight = %d; shutdown_timeout_ms = 10000; };
-dedup = { state_file = ""; };
+dedup = { state_file = ""; %s};
 metrics = { listen = ""; };
 """ % (bootstrap, group, jobs, results,
-            'dlq_topic = "%s";' % dlq if dlq else "", consumer_extra,
-            profiles, backend_names(nbackends)[0], worker_inflight))
+            'dlq_topic = "%s";' % dlq if dlq else "",
+            'scope_topic = "%s";' % scope_topic if scope_topic else "",
+            consumer_extra, profiles, backend_names(nbackends)[0],
+            worker_inflight,
+            "scope_capacity = %d; " % scope_capacity
+            if scope_capacity else ""))
 
 
 class Env:
@@ -464,14 +487,20 @@ class Env:
                     self.kafka.pid, comm), flush=True)
         return self.kafka
 
-    def topics(self, prefix, dlq=False):
-        """Fresh jobs/results (and DLQ) topics: their names."""
+    def topics(self, prefix, dlq=False, scope=False, partitions=PARTITIONS):
+        """Fresh jobs/results (and DLQ, and a compacted dedup changelog
+        with as many partitions) topics: their names."""
         self.ntopics += 1
         base = "%s%d" % (prefix, self.ntopics)
         names = {"jobs": base + ".jobs", "results": base + ".results"}
         if dlq:
             names["dlq"] = base + ".dlq"
-        self.broker().create_topics({t: PARTITIONS for t in names.values()})
+        self.broker().create_topics({t: partitions
+                                     for t in names.values()})
+        if scope:
+            names["scope"] = base + ".scope"
+            self.kafka.create_topics({names["scope"]: partitions},
+                                     config=SCOPE_TOPIC_CONFIG)
         return names
 
     def produce(self, topic, jobs):
@@ -597,13 +626,14 @@ def steady(r, lo=0.1, hi=0.9):
 def run_vsampd(env, name, n, topics, fake, worker_inflight,
                backend_inflight, timeout_ms=30000, retries=3, timeout=300,
                dlq=None, on_start=None, wrap=None, nbackends=1,
-               consumer_extra=None):
+               consumer_extra=None, scope_topic=None):
     conf = vstest.scratch("vsampd-%s-" % name, ".conf")
     vsampd_conf(conf, env.kafka.bootstrap, "bench-" + name, topics["jobs"],
                 topics["results"], fake.url, worker_inflight,
                 backend_inflight, timeout_ms, retries, dlq,
                 consumer_extra if consumer_extra is not None else
-                getattr(env.args, "consumer_props", None) or "", nbackends)
+                getattr(env.args, "consumer_props", None) or "", nbackends,
+                scope_topic=scope_topic)
     argv = [env.vsampd, "-f", conf]
     if wrap:
         argv = wrap + argv
@@ -753,6 +783,201 @@ def bench_saturation(env, rep, profile=None):
                 "target_ok": mw <= 100}
     rep.save()
     return out
+
+
+RESTORED_RX = (r"partition (\d+): dedup index restored, (\d+) entries "
+               r"\((\d+) changelog records read from ([^)]*?) of \S+?"
+               r"(?:, some skipped as not ours)?\) in ([\d.]+) s")
+
+
+def produce_changelog(bootstrap, topic, n, seed=1):
+    """n distinct valid changelog entries (include/scopelog.h) into
+    partition 0 of topic, batched; the seconds it took."""
+    from confluent_kafka import Producer
+    import random
+    import struct
+    rnd = random.Random(seed)
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50,
+                  "batch.size": 1048576, "compression.type": "lz4",
+                  "queue.buffering.max.messages": 1000000,
+                  "queue.buffering.max.kbytes": 1048576, "acks": "all"})
+    errors = []
+
+    def on(err, msg):
+        if err is not None:
+            errors.append(str(err))
+
+    t = time.monotonic()
+    nscopes = 64
+    scopes = [rnd.getrandbits(64) for _ in range(nscopes)]
+    pack_k = struct.Struct("<QQ").pack
+    pack_v = struct.Struct("<B7xQQ").pack
+    for i in range(n):
+        # The exact hash: i mixed (distinct for distinct i, as a
+        # bijection of u64), so no two keys are equal.
+        x = (i + 1) * 0x9E3779B97F4A7C15 & 0xFFFFFFFFFFFFFFFF
+        x ^= x >> 31
+        key = pack_k(scopes[i % nscopes], x)
+        val = pack_v(1, rnd.getrandbits(64), rnd.getrandbits(64))
+        while True:
+            try:
+                p.produce(topic, val, key, partition=0, on_delivery=on)
+                break
+            except BufferError:
+                p.poll(0.05)
+        if i % 10000 == 0:
+            p.poll(0)
+    left = p.flush(300)
+    if left or errors:
+        raise RuntimeError("changelog produce: %d undelivered, errors %s" %
+                           (left, errors[:3]))
+    return time.monotonic() - t
+
+
+def bench_restore(env, rep):
+    a = env.args
+    n = a.jobs or (200000 if a.quick else 1000000)
+    runs = a.runs or 3
+    rep.start("restore")
+    rep.say("restore: %d changelog records (distinct entries, 16-byte keys, "
+            "24-byte values) in partition 0 of a 1-partition compacted "
+            "topic; vsampd with dedup.scope_capacity %d, no state file, a "
+            "1-partition jobs topic; %d run(s)" % (n, 2 * n, runs))
+    env.broker()
+    topics = env.topics("rst", scope=True, partitions=1)
+    ps = produce_changelog(env.kafka.bootstrap, topics["scope"], n)
+    rep.say("  produced %d records in %.1f s" % (n, ps))
+    fake = Fake(env.fake_bin, 0)
+    out = []
+    try:
+        for i in range(runs):
+            name = "rst%d-%d" % (env.ntopics, i)
+            conf = vstest.scratch("vsampd-%s-" % name, ".conf")
+            vsampd_conf(conf, env.kafka.bootstrap, "bench-" + name,
+                        topics["jobs"], topics["results"], fake.url, 512,
+                        256, scope_topic=topics["scope"],
+                        scope_capacity=2 * n)
+            t0 = time.monotonic()
+            proc = vstest.spawn([env.vsampd, "-f", conf],
+                                name="vsampd-" + name)
+            try:
+                rx = re.compile(RESTORED_RX)
+                deadline = t0 + 300
+                m = None
+                while m is None:
+                    m = rx.search(proc.log_text())
+                    if m:
+                        break
+                    if not proc.alive():
+                        raise RuntimeError("vsampd exited (%s): %s" % (
+                            proc.p.returncode, proc.log_tail(20)))
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("no restore in 300 s")
+                    time.sleep(0.005)
+                wall = time.monotonic() - t0
+                am = re.search(r"assigned [1-9]", proc.log_text())
+                cpu = cpu_s(proc.pid)
+                hwm = rss_kb(proc.pid, "VmHWM")
+            finally:
+                proc.stop(30)
+            r = {"entries": int(m.group(2)), "records": int(m.group(3)),
+                 "from": m.group(4), "log_s": float(m.group(5)),
+                 "wall_s": wall, "cpu_s": cpu, "hwm_mb": mb(hwm),
+                 "assigned_logged": bool(am)}
+            out.append(r)
+            rep.say("  run %d: %d entries from %d records (from %s): log "
+                    "%.2f s, wall clock from start %.2f s, vsampd CPU at "
+                    "the log line %.2f s, VmHWM %.1f MB" % (
+                        i + 1, r["entries"], r["records"], r["from"],
+                        r["log_s"], wall, cpu or 0, r["hwm_mb"] or 0))
+    finally:
+        fake.stop()
+    ls = [r["log_s"] for r in out]
+    ws = [r["wall_s"] for r in out]
+    ml = med(ls)
+    ok = ml <= 10 * n / 1e6 and all(r["entries"] == n for r in out)
+    rep.say("changelog restore: %d entries in %.2f s (target <= %g s: %s)"
+            % (n, ml, 10 * n / 1e6, verdict(ok)))
+    rep.say("  median of %d: log line %.2f s%s, wall clock (start to the "
+            "log line, start-up and group join included) %.2f s%s" % (
+                len(out), ml, spread(ls, "%.2f"), med(ws),
+                spread(ws, "%.2f")))
+    rep.data = {"n": n, "runs": runs, "produce_s": ps, "log_s": ls,
+                "wall_s": ws, "entries": [r["entries"] for r in out],
+                "records": [r["records"] for r in out],
+                "cpu_s": [r["cpu_s"] for r in out],
+                "hwm_mb": [r["hwm_mb"] for r in out], "target_ok": ok}
+    rep.save()
+    return out
+
+
+def bench_overhead(env, rep):
+    a = env.args
+    n = a.jobs or (5000 if a.quick else 20000)
+    runs = a.runs or 3
+    scopes = 8
+    rep.start("overhead")
+    rep.say("overhead: the saturation run (%d vs_standard jobs, k = 5, fake "
+            "0 ms, worker.max_inflight 512, backend 256) with every job in "
+            "one of %d dedup_scopes (keyed by it), without and with "
+            "kafka.scope_topic, alternating, %d run(s) each" % (
+                n, scopes, runs))
+    env.broker()
+    fake = Fake(env.fake_bin, 0)
+    res = {"off": [], "on": []}
+    try:
+        for i in range(runs):
+            for mode in (("off", "on") if i % 2 == 0 else ("on", "off")):
+                topics = env.topics("ovh", scope=(mode == "on"))
+                prefix = "ovh%d" % env.ntopics
+                env.produce(topics["jobs"], make_jobs(prefix, n,
+                                                      scopes=scopes))
+                r = run_vsampd(env, prefix, n, topics, fake, 512, 256,
+                               timeout=170, scope_topic=topics.get("scope"))
+                chk = count_statuses(env.kafka.bootstrap, topics["results"])
+                recs = None
+                if mode == "on":
+                    w = Watermarks(env.kafka.bootstrap, topics["scope"])
+                    recs = w.count()
+                    w.close()
+                r["changelog_records"] = recs
+                r["check"] = chk
+                res[mode].append(r)
+                rep.say("  run %d %-3s: %.0f jobs/s, vsampd %.1f us/job, "
+                        "broker %.1f us/job, results %d (%s)%s, others %s"
+                        % (i + 1, mode, r["jobs_per_s"],
+                           r["cpu_us_per_job"]["worker"],
+                           r["cpu_us_per_job"]["broker"], chk["records"],
+                           ", ".join("%s %d" % kv
+                                     for kv in chk["status"].items()),
+                           ", changelog records %d" % recs
+                           if recs is not None else "", others(r)))
+    finally:
+        fake.stop()
+    c_off = [r["cpu_us_per_job"]["worker"] for r in res["off"]]
+    c_on = [r["cpu_us_per_job"]["worker"] for r in res["on"]]
+    b_off = [r["cpu_us_per_job"]["broker"] for r in res["off"]]
+    b_on = [r["cpu_us_per_job"]["broker"] for r in res["on"]]
+    t_off = [r["jobs_per_s"] for r in res["off"]]
+    t_on = [r["jobs_per_s"] for r in res["on"]]
+    ratio = med(c_on) / med(c_off)
+    ok = ratio <= 1.10
+    rep.say("changelog overhead: vsampd CPU %.1f us/job without%s, %.1f "
+            "us/job with%s: x%.3f (target <= x1.10: %s)" % (
+                med(c_off), spread(c_off), med(c_on), spread(c_on), ratio,
+                verdict(ok)))
+    rep.say("  median throughput %.0f jobs/s without, %.0f with; broker CPU "
+            "%.1f us/job without, %.1f with" % (
+                med(t_off), med(t_on), med(b_off), med(b_on)))
+    rep.data = {"n": n, "runs": runs, "scopes": scopes,
+                "vsampd_us_per_job": {"off": c_off, "on": c_on},
+                "broker_us_per_job": {"off": b_off, "on": b_on},
+                "jobs_per_s": {"off": t_off, "on": t_on},
+                "changelog_records": [r["changelog_records"]
+                                      for r in res["on"]],
+                "ratio": ratio, "target_ok": ok}
+    rep.save()
+    return res
 
 
 def bench_littles(env, rep):
@@ -1317,13 +1542,15 @@ def main():
         description="vsampd end-to-end benchmarks (see the file's header)")
     ap.add_argument("what", nargs="+",
                     choices=["saturation", "littles", "peers", "soak",
-                             "profile", "memory", "stall", "all"],
+                             "profile", "memory", "stall", "restore",
+                             "overhead", "all"],
                     help="one or more benchmarks, run in the order below "
                     "on one broker, or all of them")
     ap.add_argument("--quick", action="store_true",
                     help="smaller N everywhere")
     ap.add_argument("--jobs", type=int, help="N jobs (per run)")
-    ap.add_argument("--runs", type=int, help="saturation runs (3)")
+    ap.add_argument("--runs", type=int,
+                    help="saturation, restore, overhead runs (3)")
     ap.add_argument("--soak-timeout", type=int,
                     help="seconds the full soak may take (1140)")
     ap.add_argument("--soak-box", type=int,
@@ -1350,7 +1577,9 @@ def main():
                          ("littles", bench_littles), ("peers", bench_peers),
                          ("soak", bench_soak), ("profile", bench_profile),
                          ("memory", bench_memory),
-                         ("stall", bench_stall)):
+                         ("stall", bench_stall),
+                         ("restore", bench_restore),
+                         ("overhead", bench_overhead)):
             if what in a.what or "all" in a.what:
                 t1 = time.monotonic()
                 fn(env, rep)
