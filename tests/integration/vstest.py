@@ -1116,8 +1116,24 @@ def committed_offsets(bootstrap, group, topic):
                   "enable.auto.commit": False})
     try:
         tps = [TopicPartition(topic, p) for p in _partitions(c, topic)]
-        return {tp.partition: tp.offset
-                for tp in c.committed(tps, timeout=15)}
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return {tp.partition: tp.offset
+                        for tp in c.committed(tps, timeout=15)}
+            except KafkaException as e:
+                # A group coordinator that is still loading (or moving)
+                # answers NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS:
+                # ask again, as a client would.
+                err = e.args[0] if e.args else None
+                if (not hasattr(err, "retriable") or not err.retriable()
+                        and err.code() not in (
+                            KafkaError.NOT_COORDINATOR,
+                            KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                            KafkaError.COORDINATOR_NOT_AVAILABLE)) \
+                        or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
     finally:
         c.close()
 
