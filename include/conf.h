@@ -140,7 +140,6 @@ struct conf_keyinfo {
 	int bounded; /* numbers: min and max apply */
 	double min, max;
 	int min_excluded; /* the value must be above min */
-	int empty_ok; /* strings: "" is allowed */
 };
 
 /* Key i of conf.c's tables, for documentation checks: 0, or -1 past the

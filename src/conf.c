@@ -1527,7 +1527,6 @@ conf_key_info(size_t i, struct conf_keyinfo *ki)
 		ki->max = k->max;
 		ki->min_excluded = (k->flags & CK_EXCL_MIN) != 0;
 	}
-	ki->empty_ok = (k->flags & CK_EMPTY_OK) != 0;
 	if (ki->how != CONF_KEY_DEFAULT)
 		return 0;
 	if (k->type == CT_PROPS) {
