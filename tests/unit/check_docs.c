@@ -650,7 +650,8 @@ static void
 sample_parse(char *text, struct sample *sm)
 {
 	char comp[MAXDEPTH][64], path[160], name[64], *save = NULL;
-	struct setting *open[MAXDEPTH];
+	/* the setting of each open group, by index (sm->s moves) */
+	long open[MAXDEPTH];
 	int depth = 0, lineno = 0;
 	const char *v;
 
@@ -696,7 +697,7 @@ sample_parse(char *text, struct sample *sm)
 		if (*l == '{') {
 			if (depth < MAXDEPTH) {
 				comp[depth][0] = '\0';
-				open[depth++] = NULL;
+				open[depth++] = -1;
 			}
 			continue;
 		}
@@ -711,8 +712,8 @@ sample_parse(char *text, struct sample *sm)
 			snprintf(val, sizeof(val), "%s", v);
 			s = sample_add(sm, full, trim(val), 1, lineno);
 			for (int i = depth - 1; i >= 0; i--)
-				if (open[i] != NULL) {
-					open[i]->children++;
+				if (open[i] >= 0) {
+					sm->s[open[i]].children++;
 					break;
 				}
 			/* An inline group: "{ }" or "{ a = 1; }". */
@@ -725,7 +726,7 @@ sample_parse(char *text, struct sample *sm)
 			    depth < MAXDEPTH) {
 				snprintf(comp[depth], sizeof(comp[depth]), "%s",
 				    name);
-				open[depth++] = s;
+				open[depth++] = (long)(sm->n - 1);
 			}
 		}
 	}
