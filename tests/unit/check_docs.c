@@ -12,6 +12,8 @@
  *     commented out are the defaults (the required keys any value),
  *     keys not set by default or worked out from other keys are
  *     commented out, and it sets nothing vsampd does not know;
+ *   - the three places that say which keys a reload keeps (until a
+ *     restart) name those confdiff_needs_restart() names, and no other;
  *   - docs/metrics.md lists every family with its type and label names,
  *     and lists nothing vsampd does not export.
  * Every problem is printed on its own line, naming the file and the key
@@ -25,6 +27,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "confdiff.h"
 #include "stats.h"
 #include "xmalloc.h"
 
@@ -878,6 +881,128 @@ START_TEST(test_sample_config)
 }
 END_TEST
 
+/* ---- what a reload applies ---------------------------------------------- */
+
+/*
+ * The text of the paragraph of a man page's section that holds phrase:
+ * paragraphs end at .PP, .IP, .TP, .RS and .SH. NULL when none does.
+ */
+static char *
+man_paragraph(const char *page, const char *section, const char *phrase)
+{
+	char *text = xstrdup(page), *save = NULL, *found = NULL;
+	int in = 0;
+	struct buf b;
+
+	buf_init(&b);
+	for (char *l = strtok_r(text, "\n", &save); l != NULL && found == NULL;
+	     l = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(l, ".SH ", 4) == 0)
+			in = strcmp(l + 4, section) == 0;
+		if (strncmp(l, ".PP", 3) == 0 || strncmp(l, ".IP", 3) == 0 ||
+		    strncmp(l, ".TP", 3) == 0 || strncmp(l, ".RS", 3) == 0 ||
+		    strncmp(l, ".SH", 3) == 0) {
+			buf_append(&b, "", 1);
+			if (strstr(b.data, phrase) != NULL)
+				found = xstrdup(b.data);
+			buf_reset(&b);
+			continue;
+		}
+		if (in)
+			roff_text(l, &b);
+	}
+	buf_free(&b);
+	free(text);
+	return found;
+}
+
+/* The comment block of the sample that starts with "# phrase", as text. */
+static char *
+sample_block(const char *sample, const char *phrase)
+{
+	const char *p = strstr(sample, phrase);
+	struct buf b;
+
+	if (p == NULL)
+		return NULL;
+	buf_init(&b);
+	while (p != NULL && *p != '\0' && *p != '\n') {
+		const char *e = strchr(p, '\n');
+		size_t len = e != NULL ? (size_t)(e - p) : strlen(p);
+
+		buf_append(&b, " ", 1);
+		buf_append(&b, p, len);
+		p = e != NULL ? e + 1 : NULL;
+		if (p == NULL || *p != '#')
+			break;
+		p++;
+	}
+	buf_append(&b, "", 1);
+	return buf_release(&b, NULL);
+}
+
+/*
+ * text lists the keys that need a restart: every key confdiff keeps on a
+ * reload is named (the kafka keys by the word "kafka"), and no key a
+ * reload applies is.
+ */
+static void
+restart_list(struct probs *pr, const char *where, const char *text,
+    const struct conf_keyinfo *k, size_t nk)
+{
+	if (text == NULL) {
+		prob(pr, "%s: no text that lists the keys a reload keeps",
+		    where);
+		return;
+	}
+	for (size_t i = 0; i < nk; i++) {
+		int named, kafka = strncmp(k[i].path, "kafka.", 6) == 0;
+
+		if (key_is_part(&k[i]))
+			continue;
+		named = has_word(text, k[i].path) ||
+		    (kafka && has_word(text, "kafka"));
+		if (confdiff_needs_restart(k[i].path) && !named)
+			prob(pr,
+			    "%s: %s needs a restart (confdiff.c), but is not "
+			    "named among the keys a reload keeps",
+			    where, k[i].path);
+		else if (!confdiff_needs_restart(k[i].path) &&
+		    has_word(text, k[i].path))
+			prob(pr,
+			    "%s: %s is named among the keys a reload keeps, "
+			    "but a reload applies it",
+			    where, k[i].path);
+	}
+}
+
+START_TEST(test_reload_doc)
+{
+	struct probs pr = {{NULL, 0, 0}, 0};
+	char *conf5 = slurp(MAN_PAGE), *man8 = slurp(SRCDIR "/docs/vsampd.8");
+	char *sample = slurp(SAMPLE), *t;
+	size_t nk;
+	struct conf_keyinfo *k = all_keys(&nk);
+
+	ck_assert(conf5 != NULL && man8 != NULL && sample != NULL);
+	buf_init(&pr.b);
+	t = man_paragraph(conf5, "RELOADING", "needs a restart");
+	restart_list(&pr, "vsampd.conf.5 RELOADING", t, k, nk);
+	free(t);
+	t = man_paragraph(man8, "SIGNALS", "not applied by a reload");
+	restart_list(&pr, "vsampd.8 SIGHUP", t, k, nk);
+	free(t);
+	t = sample_block(sample, "SIGHUP");
+	restart_list(&pr, "vsampd.conf header", t, k, nk);
+	free(t);
+	free(k);
+	free(sample);
+	free(man8);
+	free(conf5);
+	probs_done(&pr, "what a reload keeps, against confdiff.c");
+}
+END_TEST
+
 /* ---- docs/metrics.md ---------------------------------------------------- */
 
 struct family {
@@ -1115,6 +1240,7 @@ docs_suite(void)
 
 	tcase_add_test(tc, test_man_page);
 	tcase_add_test(tc, test_sample_config);
+	tcase_add_test(tc, test_reload_doc);
 	tcase_add_test(tc, test_metrics_doc);
 	suite_add_tcase(s, tc);
 	return s;
