@@ -116,4 +116,34 @@ const struct conf_backend *conf_backend_find(
  * passthrough values whose names contain password/secret/key redacted. */
 void conf_print(const struct conf *c, FILE *fp);
 
+/* How a key gets its value when the file does not give it. */
+enum conf_keyhow {
+	CONF_KEY_DEFAULT, /* a fixed default, in def */
+	CONF_KEY_UNSET, /* not set: off, absent, or not sent */
+	CONF_KEY_REQUIRED, /* must be given (kafka and brokers: by vsampd) */
+	CONF_KEY_DERIVED /* worked out from other keys after loading */
+};
+
+/* One key of the file as conf_load() knows it. */
+struct conf_keyinfo {
+	/* "kafka.group_id"; a backend profile's keys (which embeddings
+	 * takes too) as "backends.url" */
+	char path[96];
+	/* "integer", "number", "boolean", "string", "array" (of strings),
+	 * "group" (librdkafka properties), "section", "list" (of backend
+	 * profiles), "profile" (embeddings) */
+	const char *type;
+	enum conf_keyhow how;
+	/* CONF_KEY_DEFAULT: as conf_print() writes it ("5", "0.7",
+	 * "\"vsampd\"", "false", "[ ]", "{ }"); "" for a section */
+	char def[128];
+	int bounded; /* numbers: min and max apply */
+	double min, max;
+	int min_excluded; /* the value must be above min */
+};
+
+/* Key i of conf.c's tables, for documentation checks: 0, or -1 past the
+ * last key. */
+int conf_key_info(size_t i, struct conf_keyinfo *ki);
+
 #endif

@@ -49,6 +49,7 @@ enum conf_type {
 #define CK_EXCL_MIN 0x04 /* the lower bound itself is not allowed */
 #define CK_UNSET 0x08 /* the default means "not set" and prints so */
 #define CK_EMPTY_OK 0x10 /* an empty string is allowed */
+#define CK_DERIVED 0x20 /* unset, it is worked out from other keys */
 
 struct conf_key {
 	const char *name; /* dotted path from the table's root */
@@ -117,7 +118,7 @@ static const struct conf_key conf_keys[] = {
 
     SECT("defaults", CT_SECTION, 0),
     /* NULL: the first backend, filled in after loading */
-    STR("defaults.backend", C(default_backend), NULL, 0, NULL),
+    STR("defaults.backend", C(default_backend), NULL, CK_DERIVED, NULL),
     NUM("defaults.method", CT_METHOD, 0, 0, METHOD_VS_STANDARD,
 	C(default_method), 0),
     NUM("defaults.k", CT_INT, 1, 100, 5, C(default_k), 0),
@@ -132,7 +133,8 @@ static const struct conf_key conf_keys[] = {
     SECT("worker", CT_SECTION, 0),
     NUM("worker.max_inflight", CT_INT, 1, 100000, 256, C(max_inflight), 0),
     /* -1: three quarters of max_inflight, filled in after loading */
-    NUM("worker.resume_inflight", CT_INT, 0, 100000, -1, C(resume_inflight), 0),
+    NUM("worker.resume_inflight", CT_INT, 0, 100000, -1, C(resume_inflight),
+	CK_DERIVED),
     NUM("worker.shutdown_timeout_ms", CT_LONG, 0, 3600000, 30000,
 	C(shutdown_timeout_ms), 0),
     NUM("worker.max_message_bytes", CT_LONG, KIB, GIB, MIB,
@@ -143,8 +145,8 @@ static const struct conf_key conf_keys[] = {
 	C(job_timeout_ms), 0),
     NUM("worker.poison_exits", CT_INT, 0, 1000, 3, C(poison_exits), 0),
     /* unset: dedup.state_file + ".inflight"; "" (or both unset): off */
-    STR("worker.inflight_file", C(inflight_file), NULL, CK_UNSET | CK_EMPTY_OK,
-	NULL),
+    STR("worker.inflight_file", C(inflight_file), NULL,
+	CK_UNSET | CK_EMPTY_OK | CK_DERIVED, NULL),
 
     SECT("dedup", CT_SECTION, 0),
     NUM("dedup.near_threshold", CT_DOUBLE, 0, 1, 0.8, C(near_threshold), 0),
@@ -1318,6 +1320,49 @@ print_profile(FILE *fp, const struct conf_backend *b, int depth)
 	print_table(fp, profile_keys, NKEYS(profile_keys), "", b, NULL, depth);
 }
 
+/* The value of a scalar key or a list of strings, as libconfig reads it
+ * back (without the name or the ';'). */
+static void
+print_value(FILE *fp, const struct conf_key *k, const void *base)
+{
+	const char *p = (const char *)base + k->off;
+	long l;
+
+	switch (k->type) {
+	case CT_STRLIST:
+		fputc('[', fp);
+		for (size_t i = 0;
+		     i < *(const size_t *)((const char *)base + k->noff); i++) {
+			fputs(i > 0 ? ", " : " ", fp);
+			print_string(fp, (*(char *const *const *)p)[i]);
+		}
+		fputs(" ]", fp);
+		return;
+	case CT_INT:
+		fprintf(fp, "%d", *(const int *)p);
+		return;
+	case CT_LONG:
+		/* libconfig reads larger numbers only with the L suffix */
+		l = *(const long *)p;
+		fprintf(fp, "%ld%s", l, l > INT_MAX || l < INT_MIN ? "L" : "");
+		return;
+	case CT_DOUBLE:
+		print_double(fp, *(const double *)p);
+		return;
+	case CT_BOOL:
+		fputs(*(const int *)p ? "true" : "false", fp);
+		return;
+	case CT_METHOD:
+		print_string(fp, method_name((enum method) * (const int *)p));
+		return;
+	case CT_STRING:
+		print_string(fp, *(char *const *)p);
+		return;
+	default:
+		return;
+	}
+}
+
 /* One key; whether it is set is judged by its value and CK_UNSET. */
 static void
 print_key(FILE *fp, const struct conf_key *k, const char *leaf,
@@ -1325,7 +1370,6 @@ print_key(FILE *fp, const struct conf_key *k, const char *leaf,
 {
 	const char *p = (const char *)base + k->off;
 	int unset = 0;
-	long l;
 
 	switch (k->type) {
 	case CT_STRING:
@@ -1378,41 +1422,9 @@ print_key(FILE *fp, const struct conf_key *k, const char *leaf,
 		print_props(fp, leaf, *(struct conf_prop *const *)p,
 		    *(const size_t *)((const char *)base + k->noff), depth);
 		return;
-	case CT_STRLIST:
-		fprintf(fp, "%s = [", leaf);
-		for (size_t i = 0;
-		     i < *(const size_t *)((const char *)base + k->noff); i++) {
-			fputs(i > 0 ? ", " : " ", fp);
-			print_string(fp, (*(char *const *const *)p)[i]);
-		}
-		fputs(" ];\n", fp);
-		return;
-	case CT_INT:
-		fprintf(fp, "%s = %d;\n", leaf, *(const int *)p);
-		return;
-	case CT_LONG:
-		/* libconfig reads larger numbers only with the L suffix */
-		l = *(const long *)p;
-		fprintf(fp, "%s = %ld%s;\n", leaf, l,
-		    l > INT_MAX || l < INT_MIN ? "L" : "");
-		return;
-	case CT_DOUBLE:
+	default:
 		fprintf(fp, "%s = ", leaf);
-		print_double(fp, *(const double *)p);
-		fputs(";\n", fp);
-		return;
-	case CT_BOOL:
-		fprintf(
-		    fp, "%s = %s;\n", leaf, *(const int *)p ? "true" : "false");
-		return;
-	case CT_METHOD:
-		fprintf(fp, "%s = ", leaf);
-		print_string(fp, method_name((enum method) * (const int *)p));
-		fputs(";\n", fp);
-		return;
-	case CT_STRING:
-		fprintf(fp, "%s = ", leaf);
-		print_string(fp, *(char *const *)p);
+		print_value(fp, k, base);
 		fputs(";\n", fp);
 		return;
 	}
@@ -1441,4 +1453,104 @@ void
 conf_print(const struct conf *c, FILE *fp)
 {
 	print_table(fp, conf_keys, NKEYS(conf_keys), "", c, c, 0);
+}
+
+/* ---- the key tables, for documentation checks ------------------------- */
+
+static const char *
+key_type_name(enum conf_type t)
+{
+	switch (t) {
+	case CT_SECTION:
+		return "section";
+	case CT_BACKENDS:
+		return "list";
+	case CT_PROFILE:
+		return "profile";
+	case CT_PROPS:
+		return "group";
+	case CT_INT:
+	case CT_LONG:
+		return "integer";
+	case CT_DOUBLE:
+		return "number";
+	case CT_BOOL:
+		return "boolean";
+	case CT_STRING:
+	case CT_METHOD:
+		return "string";
+	case CT_STRLIST:
+		return "array";
+	}
+	return "?";
+}
+
+/*
+ * Describe key i of the tables in ki: the keys of conf_keys[] in the
+ * order conf_print() writes them, then those of a backend profile as
+ * "backends.NAME". Returns 0, or -1 when i is past the last key.
+ * It reads the tables themselves, so that a check of the documentation
+ * (tests/unit/check_docs.c) holds no list of its own.
+ */
+int
+conf_key_info(size_t i, struct conf_keyinfo *ki)
+{
+	const struct conf_key *k;
+	struct conf_backend b;
+	struct conf c;
+	const char *prefix = "";
+	void *base;
+	FILE *fp;
+
+	if (i < NKEYS(conf_keys))
+		k = &conf_keys[i];
+	else if (i - NKEYS(conf_keys) < NKEYS(profile_keys)) {
+		k = &profile_keys[i - NKEYS(conf_keys)];
+		prefix = "backends.";
+	} else
+		return -1;
+	memset(ki, 0, sizeof(*ki));
+	snprintf(ki->path, sizeof(ki->path), "%s%s", prefix, k->name);
+	ki->type = key_type_name(k->type);
+	if (k->flags & CK_DERIVED)
+		ki->how = CONF_KEY_DERIVED;
+	else if (k->flags & (CK_REQUIRED | CK_NEED_KAFKA))
+		ki->how = CONF_KEY_REQUIRED;
+	else if ((k->flags & CK_UNSET) || k->type == CT_PROFILE ||
+	    (k->type == CT_STRING && k->sdef == NULL))
+		ki->how = CONF_KEY_UNSET;
+	else
+		ki->how = CONF_KEY_DEFAULT;
+	if (k->type == CT_INT || k->type == CT_LONG || k->type == CT_DOUBLE) {
+		ki->bounded = 1;
+		ki->min = k->min;
+		ki->max = k->max;
+		ki->min_excluded = (k->flags & CK_EXCL_MIN) != 0;
+	}
+	if (ki->how != CONF_KEY_DEFAULT)
+		return 0;
+	if (k->type == CT_PROPS) {
+		snprintf(ki->def, sizeof(ki->def), "{ }");
+		return 0;
+	}
+	if (k->type == CT_SECTION)
+		return 0;
+	/* The default as conf_print() writes it, from a struct that holds
+	 * nothing but defaults. */
+	memset(&c, 0, sizeof(c));
+	memset(&b, 0, sizeof(b));
+	base = prefix[0] != '\0' ? (void *)&b : (void *)&c;
+	if (prefix[0] != '\0')
+		conf_defaults(profile_keys, NKEYS(profile_keys), &b);
+	else
+		conf_defaults(conf_keys, NKEYS(conf_keys), &c);
+	if ((fp = fmemopen(ki->def, sizeof(ki->def), "w")) != NULL) {
+		print_value(fp, k, base);
+		fclose(fp);
+	}
+	if (prefix[0] != '\0')
+		conf_release(profile_keys, NKEYS(profile_keys), &b);
+	else
+		conf_release(conf_keys, NKEYS(conf_keys), &c);
+	return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * vsampd: verbalized-sampling generation daemon.
  *
- * usage: vsampd [-dnvV] [-f file]
+ * usage: vsampd [-dhnvV] [-f file]
  * The daemon never forks: systemd (Type=notify) supervises it.
  *
  * It parses the command line, loads the config and hands it to
@@ -19,11 +19,26 @@
 #include "kafka.h"
 #include "log.h"
 
+static void usage(FILE *, int) __attribute__((noreturn));
+
+/* The usage: to stdout with status 0 when asked for (-h), to stderr with
+ * status 1 after a usage error. */
 static void
-usage(void)
+usage(FILE *fp, int status)
 {
-	fprintf(stderr, "usage: vsampd [-dnvV] [-f file]\n");
-	exit(1);
+	fprintf(fp,
+	    "usage: vsampd [-dhnvV] [-f file]\n"
+	    "  -d       log at debug level\n"
+	    "  -f file  read the configuration from file\n"
+	    "           (default %s)\n"
+	    "  -h       print this help and exit\n"
+	    "  -n       check the configuration, print the effective "
+	    "settings and exit\n"
+	    "  -v       more verbose\n"
+	    "  -V       print the version and exit\n"
+	    "See vsampd(8) and vsampd.conf(5).\n",
+	    CONF_DEFAULT_PATH);
+	exit(status);
 }
 
 static void
@@ -67,7 +82,7 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	log_init("vsampd", LOG_LVL_INFO);
-	while ((ch = getopt(argc, argv, "df:nvV")) != -1) {
+	while ((ch = getopt(argc, argv, "df:hnvV")) != -1) {
 		switch (ch) {
 		case 'd':
 			level = LOG_LVL_DEBUG;
@@ -75,6 +90,8 @@ main(int argc, char *argv[])
 		case 'f':
 			path = optarg;
 			break;
+		case 'h':
+			usage(stdout, 0);
 		case 'n':
 			check = 1;
 			break;
@@ -86,11 +103,11 @@ main(int argc, char *argv[])
 			printf("vsampd %s\n", PACKAGE_VERSION);
 			return 0;
 		default:
-			usage();
+			usage(stderr, 1);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(stderr, 1);
 	log_setlevel(level);
 
 	conf =
