@@ -1,6 +1,8 @@
 /*
  * prob: turning verbalized probabilities into the normalised ones of a
  * result, in the order of docs/methods.md (Probabilities):
+ *   0. bare percentages (all above 1, summing to about 100) become
+ *      fractions;
  *   1. clamp to [0,1] (NaN/inf count as missing);
  *   2. missing ones share (1 - sum of those given) equally, or 1/count
  *      when that is not positive;
@@ -16,7 +18,7 @@
 
 #include <stddef.h>
 
-/* Steps 1-3 for one call: from verbalized[0..n) (NAN = missing) write
+/* Steps 0-3 for one call: from verbalized[0..n) (NAN = missing) write
  * probabilities summing to 1 into p[0..n). Methods without verbalized
  * probabilities pass all-NAN and get a uniform split. */
 void prob_call(const double *verbalized, size_t n, double *p);

@@ -840,6 +840,10 @@ job_from_object(
 		for (int f = 0; f < F_COUNT; f++) {
 			if (!key_is(k, field_names[f]))
 				continue;
+			/* A nil field is an unset one (an id must be given). */
+			if (f != F_ID &&
+			    o->via.map.ptr[i].val.type == MSGPACK_OBJECT_NIL)
+				break;
 			if (val[f] != NULL)
 				dup[f] = 1;
 			else

@@ -11,20 +11,51 @@
 #include "prob.h"
 
 /*
- * Steps 1-3 for one call. A missing (NAN or infinite) value is marked
+ * Step 0: a reply that gave bare percentages ("70, 20, 10") reads as
+ * percentages. It does when every finite value is 0 or above 1 and at
+ * most 100, at least one is above 1, and together they make 100 within
+ * PCT_SLACK (models round). Anything else is left to the clamp.
+ */
+#define PCT_SLACK 10.0
+
+static int
+bare_percentages(const double *verbalized, size_t n)
+{
+	double sum = 0.0;
+	int above = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double v = verbalized[i];
+
+		if (!isfinite(v))
+			continue;
+		if (v > 1.0 && v <= 100.0)
+			above = 1;
+		else if (v != 0.0)
+			return 0;
+		sum += v;
+	}
+	return above && fabs(sum - 100.0) <= PCT_SLACK;
+}
+
+/*
+ * Steps 0-3 for one call. A missing (NAN or infinite) value is marked
  * NAN in p during the first pass, so p may alias verbalized.
  */
 void
 prob_call(const double *verbalized, size_t n, double *p)
 {
-	double given = 0.0, share, total = 0.0;
+	double given = 0.0, share, total = 0.0, scale = 1.0;
 	size_t missing = 0;
 
 	if (n == 0)
 		return;
+	/* 0. bare percentages become fractions. */
+	if (bare_percentages(verbalized, n))
+		scale = 0.01;
 	/* 1. clamp; NaN and inf count as missing. */
 	for (size_t i = 0; i < n; i++) {
-		double v = verbalized[i];
+		double v = verbalized[i] * scale;
 
 		if (!isfinite(v)) {
 			p[i] = NAN;

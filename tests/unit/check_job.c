@@ -342,7 +342,7 @@ START_TEST(test_msgpack_every_field)
 	pack(&sb, "s s", "instructions", "");
 	pack(&sb, "s s", "dedup_scope", "s");
 	pack(&sb, "s F", "embed");
-	pack(&sb, "s n", "metadata");
+	pack(&sb, "s i", "metadata", 7LL);
 	job = dec(sb.data, sb.size, &id);
 	ck_assert_msg(job != NULL, "rejected: %s", err);
 	ck_assert_str_eq(job->id, "a");
@@ -368,24 +368,16 @@ START_TEST(test_msgpack_every_field)
 	ck_assert_str_eq(job->dedup_scope, "s");
 	ck_assert_int_eq(job->embed, 0);
 	ck_assert_uint_eq(job->metadata_len, 1);
-	ck_assert_int_eq((unsigned char)job->metadata[0], 0xc0);
+	ck_assert_int_eq((unsigned char)job->metadata[0], 0x07);
 	job_free(job);
 	msgpack_sbuffer_destroy(&sb);
 }
 END_TEST
 
-START_TEST(test_defaults)
+/* Every optional field of job is unset. */
+static void
+assert_unset(const struct job *job)
 {
-	struct job *job;
-	char *id;
-
-	job = decs("{\"prompt\": \"p\", \"id\": \"x\"}", &id);
-	ck_assert_msg(job != NULL, "rejected: %s", err);
-	ck_assert_ptr_null(id);
-	ck_assert_str_eq(job->id, "x");
-	ck_assert_str_eq(job->prompt, "p");
-	ck_assert_ptr_null(job->messages);
-	ck_assert_uint_eq(job->nmessages, 0);
 	ck_assert_int_eq(job->method, -1);
 	ck_assert_int_eq(job->k, 0);
 	ck_assert_int_eq(job->n, 0);
@@ -402,9 +394,41 @@ START_TEST(test_defaults)
 	ck_assert_ptr_null(job->dedup_scope);
 	ck_assert_int_eq(job->embed, -1);
 	ck_assert_ptr_null(job->metadata);
+}
+
+START_TEST(test_defaults)
+{
+	struct job *job;
+	char *id;
+
+	job = decs("{\"prompt\": \"p\", \"id\": \"x\"}", &id);
+	ck_assert_msg(job != NULL, "rejected: %s", err);
+	ck_assert_ptr_null(id);
+	ck_assert_str_eq(job->id, "x");
+	ck_assert_str_eq(job->prompt, "p");
+	ck_assert_ptr_null(job->messages);
+	ck_assert_uint_eq(job->nmessages, 0);
+	assert_unset(job);
 	ck_assert_uint_eq(job->metadata_len, 0);
 	job_free(job);
 	job_free(NULL);
+
+	/* Every field but id given as null is unset: the same defaults. */
+	job = decs("{\"id\":\"x\",\"prompt\":\"p\",\"messages\":null,"
+		   "\"method\":null,\"k\":null,\"n\":null,\"tail\":null,"
+		   "\"min_probability\":null,\"select\":null,\"seed\":null,"
+		   "\"backend\":null,\"model\":null,\"temperature\":null,"
+		   "\"top_p\":null,\"max_tokens\":null,"
+		   "\"instructions\":null,\"dedup_scope\":null,"
+		   "\"embed\":null,\"metadata\":null}",
+	    &id);
+	ck_assert_msg(job != NULL, "rejected: %s", err);
+	assert_unset(job);
+	job_free(job);
+	/* The id may not be null. */
+	job = job_decode("{\"id\":null,\"prompt\":\"p\"}", 24, NULL, err,
+	    sizeof(err));
+	ck_assert_ptr_null(job);
 
 	/* idp may be NULL, on success and on failure. */
 	job = job_decode(
@@ -506,7 +530,8 @@ static const struct bad bad_json[] = {
     {"{\"id\":\"zzz\\u0085\",\"prompt\":\"p\"}",
 	"id: must not contain control characters", NULL},
     {"{\"id\":\"j\"}", "prompt or messages is required", "j"},
-    {"{\"id\":\"j\",\"prompt\":null}", "prompt: must be a string", "j"},
+    {"{\"id\":\"j\",\"prompt\":null}", "prompt or messages is required",
+	"j"},
     {"{\"id\":\"j\",\"prompt\":5}", "prompt: must be a string", "j"},
     {"{\"id\":\"j\",\"prompt\":\"zzz\\u0000zzz\"}",
 	"prompt: must not contain NUL bytes", "j"},
@@ -589,8 +614,6 @@ static const struct bad bad_json[] = {
 	"min_probability: must be a number from 0 to 1", "j"},
     {"{\"id\":\"j\",\"prompt\":\"p\",\"min_probability\":1.01}",
 	"min_probability: must be a number from 0 to 1", "j"},
-    {"{\"id\":\"j\",\"prompt\":\"p\",\"min_probability\":null}",
-	"min_probability: must be a number from 0 to 1", "j"},
     {"{\"id\":\"j\",\"prompt\":\"p\",\"select\":\"zzz\"}",
 	"select: must be weighted, uniform, top or none", "j"},
     {"{\"id\":\"j\",\"prompt\":\"p\",\"select\":1}",
@@ -644,8 +667,6 @@ static const struct bad bad_json[] = {
     {"{\"id\":\"j\",\"prompt\":\"p\",\"embed\":1}",
 	"embed: must be true or false", "j"},
     {"{\"id\":\"j\",\"prompt\":\"p\",\"embed\":\"true\"}",
-	"embed: must be true or false", "j"},
-    {"{\"id\":\"j\",\"prompt\":\"p\",\"embed\":null}",
 	"embed: must be true or false", "j"},
     /* Decode errors: no id, even when one could be seen. */
     {"{\"id\":\"j\",\"prompt\":\"p\",\"id\":\"zzz\"}",
@@ -1105,10 +1126,11 @@ START_TEST(test_metadata_json)
 	ck_assert_uint_eq(job->metadata_len, 2);
 	ck_assert_int_eq(memcmp(job->metadata, "\xa1x", 2), 0);
 	job_free(job);
+	/* A nil metadata is no metadata, like every nil field. */
 	job = decs("{\"id\":\"j\",\"prompt\":\"p\",\"metadata\":null}", &id);
 	ck_assert_msg(job != NULL, "rejected: %s", err);
-	ck_assert_uint_eq(job->metadata_len, 1);
-	ck_assert_int_eq((unsigned char)job->metadata[0], 0xc0);
+	ck_assert_uint_eq(job->metadata_len, 0);
+	ck_assert_ptr_null(job->metadata);
 	job_free(job);
 }
 END_TEST

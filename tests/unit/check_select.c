@@ -60,6 +60,43 @@ START_TEST(test_prob_clamp)
 }
 END_TEST
 
+START_TEST(test_prob_bare_percentages)
+{
+	/* 70, 20, 10 sum to 100: percentages, not three clamped 1s. */
+	const double v[] = {70.0, 20.0, 10.0};
+	const double want[] = {0.7, 0.2, 0.1};
+	/* Rounded to 99, with a 0: still percentages, then normalised. */
+	const double v2[] = {50.0, 49.0, 0.0};
+	const double want2[] = {50.0 / 99, 49.0 / 99, 0.0};
+	/* A missing one shares what the percentages left: 100-95 = 5. */
+	const double v3[] = {60.0, 35.0, NAN};
+	const double want3[] = {0.6, 0.35, 0.05};
+	/* Sum 150 is not about 100: clamped to 1 each, uniform. */
+	const double v4[] = {70.0, 50.0, 30.0};
+	const double t3[] = {1.0 / 3, 1.0 / 3, 1.0 / 3};
+	/* A fraction among them (0.5) means they are not percentages. */
+	const double v5[] = {60.0, 39.5, 0.5};
+	const double want5[] = {1.0 / 2.5, 1.0 / 2.5, 0.5 / 2.5};
+	/* Above 100 is not a percentage. */
+	const double v6[] = {120.0, NAN};
+	double p[3];
+
+	prob_call(v, 3, p);
+	assert_p(p, want, 3);
+	prob_call(v2, 3, p);
+	assert_p(p, want2, 3);
+	prob_call(v3, 3, p);
+	assert_p(p, want3, 3);
+	prob_call(v4, 3, p);
+	assert_p(p, t3, 3);
+	prob_call(v5, 3, p);
+	assert_p(p, want5, 3);
+	/* 120 -> 1, the missing one gets 1/2: {1, 0.5} / 1.5. */
+	prob_call(v6, 2, p);
+	ck_assert_double_eq_tol(p[0], 2.0 / 3.0, TOL);
+}
+END_TEST
+
 START_TEST(test_prob_missing_share)
 {
 	/* 1 - 0.6 = 0.4 left, shared by two missing: 0.2 each. */
@@ -311,6 +348,7 @@ prob_suite(void)
 
 	tcase_add_test(tc, test_prob_given_normalised);
 	tcase_add_test(tc, test_prob_clamp);
+	tcase_add_test(tc, test_prob_bare_percentages);
 	tcase_add_test(tc, test_prob_missing_share);
 	tcase_add_test(tc, test_prob_share_fallback);
 	tcase_add_test(tc, test_prob_uniform);
