@@ -119,6 +119,9 @@ struct backend_req *backend_embed(struct backend *b, const char *const *texts,
     const size_t *lens, size_t n, backend_cb cb, void *arg);
 /* 0 while the circuit breaker refuses requests, else 1. */
 int backend_available(const struct backend *b);
+/* The decoding parameters a chat request of b with p carries. */
+void backend_chat_sent(const struct backend *b, const struct chat_params *p,
+    struct chat_sent *out);
 /* The current concurrency limit. */
 int backend_limit(const struct backend *b);
 /* Drop a request: its callback is not called. NULL is a no-op. */

@@ -48,6 +48,16 @@ struct chat_params {
 	const struct json_t *schema; /* NULL: no structured output */
 };
 
+/* The decoding parameters a request of a dialect actually carries, for
+ * a result's provenance: what the server was asked for, after the
+ * dialect's own defaults. */
+struct chat_sent {
+	double temperature; /* NAN: not sent */
+	double top_p; /* NAN: not sent */
+	long max_tokens; /* 0: not sent */
+	int structured; /* the reply's JSON schema was sent */
+};
+
 /* A chat completion's reply, parsed out of its dialect. */
 struct chat_reply {
 	char *content; /* the answer's text, owned, NUL-terminated */

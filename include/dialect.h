@@ -26,6 +26,8 @@ struct dialect {
 	 * *lenp its length. */
 	char *(*chat_request)(
 	    const struct chat *c, const struct chat_params *p, size_t *lenp);
+	/* What chat_request sends of p's decoding parameters. */
+	void (*chat_sent)(const struct chat_params *p, struct chat_sent *out);
 	/* Parse a reply body into out; 0, or -1 with errstr and nothing in
 	 * out to free. Pure and thread-safe: large replies are parsed on
 	 * the worker thread. */

@@ -71,4 +71,13 @@ void prompt_next_turn(const struct prompt_params *pp, struct chat *c,
  */
 json_t *prompt_schema(enum method m, int asked);
 
+/*
+ * The identity of method m's prompt template, "vs_standard:1a2b3c4d5e6f":
+ * the method and 48 bits of a hash of all our wording its requests can
+ * carry (instruction, tail request, follow-up turns, reply schema). It
+ * changes when the wording does, and only then. NULL for an
+ * out-of-range m. Thread-safe.
+ */
+const char *prompt_template_id(enum method m);
+
 #endif

@@ -29,13 +29,32 @@ struct candidate {
 	double probability; /* normalised over the candidates kept */
 	double verbalized; /* NAN = nil */
 	int turn; /* 0-based call or turn index */
+	char *finish_reason; /* owned: the backend's, for its call; NULL: nil */
+};
+
+/*
+ * How a result was made (docs/schema.md, Provenance). NULL strings and
+ * the has_ flags clear are nil.
+ */
+struct provenance {
+	char *created; /* RFC 3339 UTC time the result was made, with ms */
+	char *version; /* the vsampd that made it (result_new: this one) */
+	char *template_id; /* the prompt template: "METHOD:HASH" */
+	int has_seed;
+	uint64_t seed; /* the selection seed */
+	int has_decoding; /* a backend was chosen: what its requests carry */
+	double temperature; /* NAN: not sent */
+	double top_p; /* NAN: not sent */
+	long max_tokens; /* 0: not sent */
+	int structured; /* the reply's JSON schema was sent */
 };
 
 /*
  * A result owns every string and buffer it points to (result_free frees
  * them). Nil fields: id NULL; method/backend/model NULL; selected -1;
  * has_dedup 0; has_diversity 0 (then all of diversity is nil), and inside
- * diversity each NAN is nil; source_topic NULL; metadata NULL.
+ * diversity each NAN is nil; source_topic NULL; metadata NULL; in prov,
+ * as struct provenance says.
  */
 struct result {
 	char *id;
@@ -65,6 +84,7 @@ struct result {
 	int64_t source_offset;
 	char *metadata; /* one msgpack object, copied verbatim */
 	size_t metadata_len;
+	struct provenance prov;
 };
 
 /* "bad_job", ...; "ok" for ERR_NONE. */
@@ -74,6 +94,8 @@ int err_code_parse(const char *s, enum err_code *c);
 /* A zeroed result with every nil field set to nil. */
 struct result *result_new(void);
 void result_free(struct result *r);
+/* Set r's provenance.created to now, unless it is set already. */
+void result_stamp(struct result *r);
 /* Make r an error result: sets code and a copy of msg; drops candidates,
  * selection, dedup and diversity (they are nil on error results). */
 void result_set_error(struct result *r, enum err_code code, const char *msg);

@@ -16,12 +16,25 @@
 #include "utf8.h"
 #include "xmalloc.h"
 
+/* What a request carries of p (see anthropic.h): max_tokens always, no
+ * schema (the Messages API has no structured output here). */
+static void
+anthropic_sent(const struct chat_params *p, struct chat_sent *out)
+{
+	out->temperature = isfinite(p->temperature) ? p->temperature : NAN;
+	out->top_p = isfinite(p->top_p) ? p->top_p : NAN;
+	out->max_tokens =
+	    p->max_tokens > 0 ? p->max_tokens : ANTHROPIC_MAX_TOKENS;
+	out->structured = 0;
+}
+
 /* The request body (see anthropic.h). */
 char *
 anthropic_request(
     const struct chat *c, const struct chat_params *p, size_t *lenp)
 {
 	json_t *root = json_object(), *msgs = json_array();
+	struct chat_sent sent;
 	struct buf sys;
 	char *s;
 
@@ -51,14 +64,14 @@ anthropic_request(
 		    root, "system", utf8_json_string(sys.data, sys.len));
 	buf_free(&sys);
 	json_object_set_new(root, "messages", msgs);
-	json_object_set_new(root, "max_tokens",
-	    json_integer(p->max_tokens > 0 ? (json_int_t)p->max_tokens
-					   : ANTHROPIC_MAX_TOKENS));
-	if (isfinite(p->temperature))
+	anthropic_sent(p, &sent);
+	json_object_set_new(
+	    root, "max_tokens", json_integer((json_int_t)sent.max_tokens));
+	if (!isnan(sent.temperature))
 		json_object_set_new(
-		    root, "temperature", json_real(p->temperature));
-	if (isfinite(p->top_p))
-		json_object_set_new(root, "top_p", json_real(p->top_p));
+		    root, "temperature", json_real(sent.temperature));
+	if (!isnan(sent.top_p))
+		json_object_set_new(root, "top_p", json_real(sent.top_p));
 	s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(root);
 	if (s == NULL)
@@ -174,5 +187,6 @@ const struct dialect anthropic_dialect = {
     .headers = anthropic_headers,
     .key_header = "x-api-key: ",
     .chat_request = anthropic_request,
+    .chat_sent = anthropic_sent,
     .chat_parse = anthropic_parse,
 };

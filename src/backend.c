@@ -271,6 +271,13 @@ backend_profile(const struct backend *b)
 	return b->p;
 }
 
+void
+backend_chat_sent(const struct backend *b, const struct chat_params *p,
+    struct chat_sent *out)
+{
+	b->d->chat_sent(p, out);
+}
+
 int
 backend_available(const struct backend *b)
 {

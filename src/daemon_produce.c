@@ -83,6 +83,7 @@ daemon_emit(struct daemon *d, struct djob *j, struct result *r)
 	const char *key;
 	size_t keylen;
 
+	result_stamp(r);
 	buf = result_encode(r, &len);
 	if (len > (size_t)c->max_result_bytes) {
 		free(buf);

@@ -38,6 +38,23 @@ dump(json_t *root, size_t *lenp)
 }
 
 /*
+ * The decoding parameters a request for p carries: unset ones (NAN, 0,
+ * NULL) are left out so that the server's defaults apply; the config's
+ * default top_p stands in for the job's and the profile's.
+ */
+static void
+openai_chat_sent(const struct chat_params *p, struct chat_sent *out)
+{
+	double top_p = !isnan(p->top_p) ? p->top_p : p->default_top_p;
+
+	/* json_real() refuses inf and NaN: those are never sent. */
+	out->temperature = isfinite(p->temperature) ? p->temperature : NAN;
+	out->top_p = isfinite(top_p) ? top_p : NAN;
+	out->max_tokens = p->max_tokens > 0 ? p->max_tokens : 0;
+	out->structured = p->schema != NULL;
+}
+
+/*
  * Build a chat-completions request body for conversation c. Unset
  * parameters (NAN, 0, NULL) are left out so that the server's defaults
  * apply; the config's default top_p stands in for the job's and the
@@ -49,7 +66,7 @@ openai_chat_request(
     const struct chat *c, const struct chat_params *p, size_t *lenp)
 {
 	json_t *root, *msgs, *rf;
-	double top_p = !isnan(p->top_p) ? p->top_p : p->default_top_p;
+	struct chat_sent sent;
 	char *s;
 
 	root = json_object();
@@ -68,16 +85,16 @@ openai_chat_request(
 		json_array_append_new(msgs, jm);
 	}
 	json_object_set_new(root, "messages", msgs);
-	/* json_real() refuses inf and NaN: those are never sent. */
-	if (isfinite(p->temperature))
+	openai_chat_sent(p, &sent);
+	if (!isnan(sent.temperature))
 		json_object_set_new(
-		    root, "temperature", json_real(p->temperature));
-	if (isfinite(top_p))
-		json_object_set_new(root, "top_p", json_real(top_p));
-	if (p->max_tokens > 0)
+		    root, "temperature", json_real(sent.temperature));
+	if (!isnan(sent.top_p))
+		json_object_set_new(root, "top_p", json_real(sent.top_p));
+	if (sent.max_tokens > 0)
 		json_object_set_new(root, "max_tokens",
-		    json_integer((json_int_t)p->max_tokens));
-	if (p->schema != NULL) {
+		    json_integer((json_int_t)sent.max_tokens));
+	if (sent.structured) {
 		rf = json_pack("{s:s, s:{s:s, s:b, s:o}}", "type",
 		    "json_schema", "json_schema", "name", "vs_reply", "strict",
 		    1, "schema", json_deep_copy((const json_t *)p->schema));
@@ -395,6 +412,7 @@ const struct dialect openai_dialect = {
     .key_header = "Authorization: Bearer ",
     .structured_output = 1,
     .chat_request = openai_chat_request,
+    .chat_sent = openai_chat_sent,
     .chat_parse = openai_chat_parse,
     .embed_path = "/embeddings",
     .embed_request = openai_embed_request,

@@ -218,6 +218,7 @@ pjob_free(struct pjob *j)
 		backend_cancel(j->calls[i].req);
 		offload_cancel(j->calls[i].ptask);
 		reply_free(&j->calls[i].reply);
+		free(j->calls[i].finish_reason);
 	}
 	free(j->calls);
 	offload_cancel(j->task);
@@ -281,6 +282,7 @@ pjob_finish(struct pjob *j)
 	void *token = j->token;
 
 	r->latency_ms = loop_clock_ms() - j->started;
+	result_stamp(r);
 	j->res = NULL;
 	pjob_free(j);
 	p->cb(p->arg, token, r);
@@ -324,6 +326,21 @@ pick_double(double job, double profile, double dflt)
 	return dflt;
 }
 
+/* The provenance of what the job's requests now carry. */
+static void
+pjob_note_decoding(struct pjob *j)
+{
+	struct provenance *pv = &j->res->prov;
+	struct chat_sent sent;
+
+	backend_chat_sent(j->be, &j->op, &sent);
+	pv->has_decoding = 1;
+	pv->temperature = sent.temperature;
+	pv->top_p = sent.top_p;
+	pv->max_tokens = sent.max_tokens;
+	pv->structured = sent.structured;
+}
+
 /*
  * Run the job's calls on backend be: the result names it, and the
  * model and decoding settings come from the job, else be's profile,
@@ -353,6 +370,7 @@ pjob_use_backend(struct pjob *j, struct backend *be)
 	j->op.schema = prof->structured_output
 	    ? prompt_schema(j->pp.method, j->pp.k)
 	    : NULL;
+	pjob_note_decoding(j);
 }
 
 /*
@@ -482,6 +500,11 @@ pjob_resolve(struct pjob *j, char *errstr, size_t errlen)
 		return -1;
 	}
 	j->res->method = xstrdup(method_name((enum method)job->method));
+	j->res->prov.template_id =
+	    xstrdup(prompt_template_id((enum method)job->method));
+	j->res->prov.has_seed = 1;
+	j->res->prov.seed =
+	    job->has_seed ? job->seed : select_seed(job->id, strlen(job->id));
 
 	j->pp.method = (enum method)job->method;
 	j->pp.k = job->k;

@@ -212,6 +212,10 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 	}
 	j->res->prompt_tokens += rep->chat.prompt_tokens;
 	j->res->completion_tokens += rep->chat.completion_tokens;
+	free(c->finish_reason);
+	c->finish_reason = rep->chat.finish_reason != NULL
+	    ? xstrdup(rep->chat.finish_reason)
+	    : NULL;
 	pcall_parse(c, rep->chat.content, rep->chat.len);
 }
 

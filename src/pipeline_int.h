@@ -70,6 +70,7 @@ struct pcall {
 	struct offload_task *ptask; /* its candidates parsed off the loop */
 	int ok;
 	struct reply reply;
+	char *finish_reason; /* the backend's, for the reply taken */
 };
 
 struct pjob {

@@ -36,6 +36,7 @@ cands_compact(struct result *r, double *p, const unsigned char *keep)
 	for (size_t i = 0; i < r->ncands; i++) {
 		if (!keep[i]) {
 			free(r->cands[i].text);
+			free(r->cands[i].finish_reason);
 			continue;
 		}
 		r->cands[w] = r->cands[i];
@@ -309,7 +310,6 @@ pjob_after_dedup(struct pjob *j, const struct diversity *div)
 	struct result *r = j->res;
 	struct job *job = j->job;
 	size_t kept;
-	uint64_t seed;
 
 	if (pjob_dedup_scope(j) > 0)
 		div = NULL;
@@ -317,11 +317,9 @@ pjob_after_dedup(struct pjob *j, const struct diversity *div)
 	prob_renormalise(j->probs, kept);
 	for (size_t i = 0; i < kept; i++)
 		r->cands[i].probability = j->probs[i];
-	seed =
-	    job->has_seed ? job->seed : select_seed(job->id, strlen(job->id));
-	r->selected = kept == 0
-	    ? -1
-	    : select_pick((enum select_mode)job->select, j->probs, kept, seed);
+	r->selected = kept == 0 ? -1
+				: select_pick((enum select_mode)job->select,
+				      j->probs, kept, r->prov.seed);
 	/* Diversity of what is kept; nil as a whole with no candidates. */
 	r->has_diversity = kept > 0;
 	if (kept == 0) {
@@ -397,6 +395,9 @@ pjob_complete(struct pjob *j)
 			rp->items[k].text = NULL;
 			r->cands[kept].verbalized = rp->items[k].verbalized;
 			r->cands[kept].turn = i;
+			if (j->calls[i].finish_reason != NULL)
+				r->cands[kept].finish_reason =
+				    xstrdup(j->calls[i].finish_reason);
 			p[kept] = q;
 			kept++;
 		}

@@ -14,10 +14,15 @@
  * A leaf module: no I/O. It builds messages; the backend turns them
  * into its dialect.
  */
+#include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+#include "log.h"
 #include "method.h"
 #include "prompt.h"
 #include "xmalloc.h"
@@ -200,6 +205,17 @@ put_instruction(struct buf *b, enum method m, int asked)
 	}
 }
 
+/* The tail request. */
+static void
+put_tail(struct buf *b, double tail)
+{
+	/* %g: 0.1 reads as 0.1, not 0.100000. */
+	buf_printf(b,
+	    "\n\nSample from the tails of the distribution: every "
+	    "response you give must have a probability below %g.",
+	    tail);
+}
+
 /*
  * Build the first request of a job into out: our system message (with the
  * tail request, the job's instructions and the job's own system messages
@@ -226,13 +242,8 @@ prompt_build(const struct prompt_params *pp, const struct job *job, int asked,
 
 	buf_init(&sys);
 	put_instruction(&sys, pp->method, asked);
-	if (!isnan(pp->tail)) {
-		/* %g: 0.1 reads as 0.1, not 0.100000. */
-		buf_printf(&sys,
-		    "\n\nSample from the tails of the distribution: every "
-		    "response you give must have a probability below %g.",
-		    pp->tail);
-	}
+	if (!isnan(pp->tail))
+		put_tail(&sys, pp->tail);
 	if (pp->instructions != NULL && pp->instructions[0] != '\0') {
 		buf_puts(&sys, "\n\n");
 		buf_puts(&sys, pp->instructions);
@@ -380,4 +391,68 @@ prompt_schema(enum method m, int asked)
 	default:
 		return NULL;
 	}
+}
+
+/* ---- the template's identity ---- */
+
+#define TEMPLATE_ID_MAX 48
+
+static char template_ids[METHOD_COUNT][TEMPLATE_ID_MAX];
+static pthread_once_t template_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Hash every piece of our wording a method's requests can carry, for one
+ * and for three responses (the singular and the plural): the
+ * instruction, the tail request, the follow-up turn (conversations
+ * only) and the reply schema.
+ */
+static void
+template_ids_make(void)
+{
+	for (int m = 0; m < METHOD_COUNT; m++) {
+		struct prompt_params pp = {.method = (enum method)m,
+		    .k = 3,
+		    .n = 3,
+		    .tail = 0.1};
+		struct buf b;
+		struct chat c;
+		uint64_t h = HASH_FNV_OFFSET;
+
+		for (int asked = 1; asked <= 3; asked += 2) {
+			json_t *schema;
+			char *js;
+
+			buf_init(&b);
+			put_instruction(&b, pp.method, asked);
+			put_tail(&b, pp.tail);
+			h = hash_fnv1a(h, b.data, b.len);
+			buf_free(&b);
+			chat_init(&c);
+			if (prompt_is_conversation(pp.method))
+				prompt_next_turn(&pp, &c, "", 0, asked);
+			for (size_t i = 0; i < c.n; i++)
+				h = hash_fnv1a(h, c.msgs[i].content,
+				    strlen(c.msgs[i].content));
+			chat_free(&c);
+			schema = prompt_schema(pp.method, asked);
+			js = json_dumps(schema, JSON_COMPACT | JSON_SORT_KEYS);
+			if (js == NULL)
+				fatalx("prompt: cannot encode a schema");
+			h = hash_fnv1a(h, js, strlen(js));
+			free(js);
+			json_decref(schema);
+		}
+		snprintf(template_ids[m], sizeof(template_ids[m]),
+		    "%s:%012" PRIx64, method_name(pp.method),
+		    hash_mix64(h) >> 16);
+	}
+}
+
+const char *
+prompt_template_id(enum method m)
+{
+	if ((int)m < 0 || m >= METHOD_COUNT)
+		return NULL;
+	pthread_once(&template_once, template_ids_make);
+	return template_ids[m];
 }

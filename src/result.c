@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <msgpack.h>
@@ -83,14 +84,37 @@ result_new(void)
 		r->distinct[i] = NAN;
 	r->source_partition = -1;
 	r->source_offset = -1;
+	r->prov.version = xstrdup(PACKAGE_VERSION);
+	r->prov.temperature = NAN;
+	r->prov.top_p = NAN;
 	return r;
+}
+
+/* Now as RFC 3339 in UTC with milliseconds: 2026-12-08T01:02:03.456Z. */
+void
+result_stamp(struct result *r)
+{
+	struct timespec ts;
+	struct tm tm;
+	char buf[40];
+
+	if (r->prov.created != NULL)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), ".%03ldZ",
+	    ts.tv_nsec / 1000000L);
+	r->prov.created = xstrdup(buf);
 }
 
 static void
 result_free_cands(struct result *r)
 {
-	for (size_t i = 0; i < r->ncands; i++)
+	for (size_t i = 0; i < r->ncands; i++) {
 		free(r->cands[i].text);
+		free(r->cands[i].finish_reason);
+	}
 	free(r->cands);
 	r->cands = NULL;
 	r->ncands = 0;
@@ -110,6 +134,9 @@ result_free(struct result *r)
 	result_free_cands(r);
 	free(r->source_topic);
 	free(r->metadata);
+	free(r->prov.created);
+	free(r->prov.version);
+	free(r->prov.template_id);
 	free(r);
 }
 
@@ -246,7 +273,7 @@ pk_candidates(msgpack_packer *pk, const struct result *r, size_t ncands)
 	for (size_t i = 0; i < ncands; i++) {
 		const struct candidate *c = &r->cands[i];
 
-		msgpack_pack_map(pk, 4);
+		msgpack_pack_map(pk, 5);
 		pk_cstr(pk, "text");
 		if (c->text != NULL)
 			pk_str(pk, c->text, c->len);
@@ -258,6 +285,8 @@ pk_candidates(msgpack_packer *pk, const struct result *r, size_t ncands)
 		pk_double_nil(pk, c->verbalized);
 		pk_cstr(pk, "turn");
 		msgpack_pack_int(pk, c->turn);
+		pk_cstr(pk, "finish_reason");
+		pk_cstr_nil(pk, c->finish_reason);
 	}
 	pk_cstr(pk, "selected");
 	if (r->selected >= 0 && (size_t)r->selected < ncands)
@@ -318,13 +347,10 @@ pk_counters(msgpack_packer *pk, const struct result *r)
 	msgpack_pack_uint64(pk, r->latency_ms);
 }
 
-/* source, and metadata copied verbatim when it is exactly one object. */
+/* source. */
 static void
-pk_origin(msgpack_packer *pk, msgpack_sbuffer *sb, const struct result *r)
+pk_source(msgpack_packer *pk, const struct result *r)
 {
-	size_t mlen;
-	char err[64];
-
 	pk_cstr(pk, "source");
 	if (r->source_topic != NULL) {
 		msgpack_pack_map(pk, 3);
@@ -336,6 +362,15 @@ pk_origin(msgpack_packer *pk, msgpack_sbuffer *sb, const struct result *r)
 		msgpack_pack_int64(pk, r->source_offset);
 	} else
 		msgpack_pack_nil(pk);
+}
+
+/* metadata, last, copied verbatim when it is exactly one object. */
+static void
+pk_metadata(msgpack_packer *pk, msgpack_sbuffer *sb, const struct result *r)
+{
+	size_t mlen;
+	char err[64];
+
 	pk_cstr(pk, "metadata");
 	if (r->metadata != NULL && r->metadata_len > 0 &&
 	    scan_result(
@@ -344,6 +379,47 @@ pk_origin(msgpack_packer *pk, msgpack_sbuffer *sb, const struct result *r)
 		sbuf_write(sb, r->metadata, r->metadata_len);
 	else
 		msgpack_pack_nil(pk);
+}
+
+/* provenance: always a map; what is not known is nil inside it. */
+static void
+pk_provenance(msgpack_packer *pk, const struct result *r)
+{
+	const struct provenance *pv = &r->prov;
+
+	pk_cstr(pk, "provenance");
+	msgpack_pack_map(pk, 5);
+	pk_cstr(pk, "created");
+	pk_cstr_nil(pk, pv->created);
+	pk_cstr(pk, "vsampd");
+	pk_cstr_nil(pk, pv->version);
+	pk_cstr(pk, "template");
+	pk_cstr_nil(pk, pv->template_id);
+	pk_cstr(pk, "seed");
+	if (pv->has_seed)
+		msgpack_pack_uint64(pk, pv->seed);
+	else
+		msgpack_pack_nil(pk);
+	pk_cstr(pk, "decoding");
+	if (!pv->has_decoding) {
+		msgpack_pack_nil(pk);
+		return;
+	}
+	msgpack_pack_map(pk, 4);
+	pk_cstr(pk, "temperature");
+	pk_double_nil(pk, pv->temperature);
+	pk_cstr(pk, "top_p");
+	pk_double_nil(pk, pv->top_p);
+	pk_cstr(pk, "max_tokens");
+	if (pv->max_tokens > 0)
+		msgpack_pack_long(pk, pv->max_tokens);
+	else
+		msgpack_pack_nil(pk);
+	pk_cstr(pk, "structured_output");
+	if (pv->structured)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
 }
 
 /*
@@ -363,7 +439,7 @@ result_encode(const struct result *r, size_t *lenp)
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, sbuf_write);
-	msgpack_pack_map(&pk, 17);
+	msgpack_pack_map(&pk, 18);
 	pk_cstr(&pk, "v");
 	msgpack_pack_int(&pk, RESULT_SCHEMA_VERSION);
 	pk_cstr(&pk, "id");
@@ -381,7 +457,9 @@ result_encode(const struct result *r, size_t *lenp)
 	pk_candidates(&pk, r, ok ? r->ncands : 0);
 	pk_scores(&pk, r);
 	pk_counters(&pk, r);
-	pk_origin(&pk, &sb, r);
+	pk_source(&pk, r);
+	pk_provenance(&pk, r);
+	pk_metadata(&pk, &sb, r);
 	*lenp = sb.size;
 	return msgpack_sbuffer_release(&sb);
 }
@@ -403,13 +481,14 @@ dec_fail(struct dec *d, const char *where, const char *key, const char *what)
 
 /*
  * The value of key in map (where is the map's prefix for messages: "",
- * "usage.", "candidates[2]."). Every key the decoder reads is required,
- * and a key given twice is ambiguous, so both are errors; other keys are
- * ignored.
+ * "usage.", "candidates[2]."). A key given twice is ambiguous, an error;
+ * a missing one is an error when required (every key of schema version 1
+ * as it was first written), else NULL with *absent set (the keys added
+ * since: results of an older vsampd lack them). Other keys are ignored.
  */
 static const msgpack_object *
-dec_get(struct dec *d, const msgpack_object *map, const char *where,
-    const char *key)
+dec_lookup(struct dec *d, const msgpack_object *map, const char *where,
+    const char *key, int required, int *absent)
 {
 	const msgpack_object *found = NULL;
 	size_t klen = strlen(key);
@@ -426,9 +505,26 @@ dec_get(struct dec *d, const msgpack_object *map, const char *where,
 		}
 		found = &map->via.map.ptr[i].val;
 	}
-	if (found == NULL)
+	if (found == NULL && required)
 		dec_fail(d, where, key, "missing");
+	if (absent != NULL)
+		*absent = found == NULL && !required;
 	return found;
+}
+
+static const msgpack_object *
+dec_get(struct dec *d, const msgpack_object *map, const char *where,
+    const char *key)
+{
+	return dec_lookup(d, map, where, key, 1, NULL);
+}
+
+/* A key added to schema version 1 later: NULL and *absent when missing. */
+static const msgpack_object *
+dec_added(struct dec *d, const msgpack_object *map, const char *where,
+    const char *key, int *absent)
+{
+	return dec_lookup(d, map, where, key, 0, absent);
 }
 
 #define DEC_NIL 1 /* nil is allowed (a string becomes NULL) */
@@ -606,6 +702,7 @@ dec_candidates(struct dec *d, struct result *r, const msgpack_object *top)
 {
 	const msgpack_object *o;
 	char where[48];
+	int absent;
 
 	if ((o = dec_get(d, top, "", "candidates")) == NULL)
 		return -1;
@@ -637,6 +734,12 @@ dec_candidates(struct dec *d, struct result *r, const msgpack_object *top)
 			NULL) != 0)
 			return -1;
 		cd->turn = (int)turn;
+		if (dec_added(d, c, where, "finish_reason", &absent) == NULL) {
+			if (!absent)
+				return -1;
+		} else if (dec_str(d, c, where, "finish_reason", DEC_NIL,
+			       &cd->finish_reason, NULL) != 0)
+			return -1;
 	}
 	return 0;
 }
@@ -762,6 +865,76 @@ dec_metadata(struct dec *d, struct result *r, const msgpack_object *top)
 	return 0;
 }
 
+/* provenance.decoding: nil, or the four keys. */
+static int
+dec_decoding(struct dec *d, struct provenance *pv, const msgpack_object *o)
+{
+	const msgpack_object *v;
+	int64_t mt;
+
+	if (o->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return dec_fail(d, "provenance.", "decoding", "expected map");
+	pv->has_decoding = 1;
+	if (dec_double(d, o, "provenance.decoding.", "temperature", DEC_NIL,
+		&pv->temperature) != 0 ||
+	    dec_double(d, o, "provenance.decoding.", "top_p", DEC_NIL,
+		&pv->top_p) != 0 ||
+	    (v = dec_get(d, o, "provenance.decoding.", "max_tokens")) == NULL)
+		return -1;
+	if (v->type != MSGPACK_OBJECT_NIL) {
+		if (dec_int(d, o, "provenance.decoding.", "max_tokens", 1,
+			LONG_MAX, &mt, NULL) != 0)
+			return -1;
+		pv->max_tokens = (long)mt;
+	}
+	if ((v = dec_get(d, o, "provenance.decoding.", "structured_output")) ==
+	    NULL)
+		return -1;
+	if (v->type != MSGPACK_OBJECT_BOOLEAN)
+		return dec_fail(d, "provenance.decoding.", "structured_output",
+		    "expected bool");
+	pv->structured = v->via.boolean;
+	return 0;
+}
+
+/* provenance: a map added to schema version 1; absent in older results
+ * (then every part of it is nil). */
+static int
+dec_provenance(struct dec *d, struct result *r, const msgpack_object *top)
+{
+	struct provenance *pv = &r->prov;
+	const msgpack_object *o, *v;
+	int absent;
+
+	free(pv->version);
+	pv->version = NULL;
+	if ((o = dec_added(d, top, "", "provenance", &absent)) == NULL)
+		return absent ? 0 : -1;
+	if (o->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return dec_fail(d, "", "provenance", "expected map");
+	if (dec_str(d, o, "provenance.", "created", DEC_NIL, &pv->created,
+		NULL) != 0 ||
+	    dec_str(d, o, "provenance.", "vsampd", DEC_NIL, &pv->version,
+		NULL) != 0 ||
+	    dec_str(d, o, "provenance.", "template", DEC_NIL,
+		&pv->template_id, NULL) != 0 ||
+	    (v = dec_get(d, o, "provenance.", "seed")) == NULL)
+		return -1;
+	if (v->type != MSGPACK_OBJECT_NIL) {
+		if (dec_uint(d, o, "provenance.", "seed", UINT64_MAX,
+			&pv->seed) != 0)
+			return -1;
+		pv->has_seed = 1;
+	}
+	if ((v = dec_get(d, o, "provenance.", "decoding")) == NULL)
+		return -1;
+	return dec_decoding(d, pv, v);
+}
+
 static int
 dec_result(struct dec *d, struct result *r, const msgpack_object *top)
 {
@@ -783,7 +956,8 @@ dec_result(struct dec *d, struct result *r, const msgpack_object *top)
 	    dec_str(d, top, "", "model", DEC_NIL, &r->model, NULL) != 0 ||
 	    dec_candidates(d, r, top) != 0 || dec_selected(d, r, top) != 0 ||
 	    dec_scores(d, r, top) != 0 || dec_counters(d, r, top) != 0 ||
-	    dec_source(d, r, top) != 0 || dec_metadata(d, r, top) != 0)
+	    dec_source(d, r, top) != 0 || dec_metadata(d, r, top) != 0 ||
+	    dec_provenance(d, r, top) != 0)
 		return -1;
 	return 0;
 }
@@ -880,6 +1054,38 @@ metadata_json(const struct result *r)
 	return j;
 }
 
+/* provenance as result_encode() writes it. */
+static json_t *
+provenance_json(const struct provenance *pv)
+{
+	json_t *o = jcheck(json_object()), *dec;
+
+	jset(o, "created", jstr_nil(pv->created));
+	jset(o, "vsampd", jstr_nil(pv->version));
+	jset(o, "template", jstr_nil(pv->template_id));
+	/* A string: JSON readers hold integers above 2^53 (and jansson
+	 * above 2^63 - 1) as floats, and a seed must be exact. */
+	if (pv->has_seed) {
+		char buf[24];
+
+		snprintf(buf, sizeof(buf), "%" PRIu64, pv->seed);
+		jset(o, "seed", json_string(buf));
+	} else
+		jset(o, "seed", json_null());
+	if (pv->has_decoding) {
+		dec = jcheck(json_object());
+		jset(dec, "temperature", mpjson_real(pv->temperature));
+		jset(dec, "top_p", mpjson_real(pv->top_p));
+		jset(dec, "max_tokens",
+		    pv->max_tokens > 0 ? json_integer(pv->max_tokens)
+				       : json_null());
+		jset(dec, "structured_output", json_boolean(pv->structured));
+		jset(o, "decoding", dec);
+	} else
+		jset(o, "decoding", json_null());
+	return o;
+}
+
 /*
  * The result as one compact JSON line without the newline: the keys of
  * result_encode(), in the same order and under the same rules, with
@@ -925,6 +1131,7 @@ result_to_json(const struct result *r)
 		jset(o, "probability", mpjson_real(c->probability));
 		jset(o, "verbalized", mpjson_real(c->verbalized));
 		jset(o, "turn", json_integer(c->turn));
+		jset(o, "finish_reason", jstr_nil(c->finish_reason));
 		if (json_array_append_new(a, o) != 0)
 			fatalx("out of memory");
 	}
@@ -969,6 +1176,7 @@ result_to_json(const struct result *r)
 		jset(root, "source", o);
 	} else
 		jset(root, "source", json_null());
+	jset(root, "provenance", provenance_json(&r->prov));
 	jset(root, "metadata", metadata_json(r));
 
 	s = mpjson_dumps(root);

@@ -55,6 +55,24 @@ same_double(double a, double b, const char *field)
 }
 
 static void
+same_provenance(const struct provenance *a, const struct provenance *b)
+{
+	same_str(a->created, b->created, "created");
+	same_str(a->version, b->version, "vsampd");
+	same_str(a->template_id, b->template_id, "template");
+	if (a->has_seed != b->has_seed || (a->has_seed && a->seed != b->seed))
+		mismatch("seed");
+	if (a->has_decoding != b->has_decoding)
+		mismatch("decoding");
+	if (!a->has_decoding)
+		return;
+	same_double(a->temperature, b->temperature, "temperature");
+	same_double(a->top_p, b->top_p, "top_p");
+	if (a->max_tokens != b->max_tokens || a->structured != b->structured)
+		mismatch("decoding");
+}
+
+static void
 same_result(const struct result *a, const struct result *b)
 {
 	same_str(a->id, b->id, "id");
@@ -74,6 +92,7 @@ same_result(const struct result *a, const struct result *b)
 		same_double(ca->verbalized, cb->verbalized, "verbalized");
 		if (ca->turn != cb->turn)
 			mismatch("turn");
+		same_str(ca->finish_reason, cb->finish_reason, "finish_reason");
 	}
 	if (a->selected != b->selected)
 		mismatch("selected");
@@ -100,6 +119,7 @@ same_result(const struct result *a, const struct result *b)
 		mismatch("source");
 	same_bytes(a->metadata, a->metadata_len, b->metadata, b->metadata_len,
 	    "metadata");
+	same_provenance(&a->prov, &b->prov);
 }
 
 int

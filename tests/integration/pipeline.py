@@ -9,6 +9,7 @@ VSAMPD_IT_PROFILE: "full" (default, 2,000 mixed jobs), "asan" (the
 
 import os
 import random
+import re
 import signal
 import sys
 import time
@@ -25,7 +26,10 @@ METHODS = ["direct", "direct_cot", "sequence", "multi_turn", "vs_standard",
 RESULT_KEYS = {"v", "id", "status", "error", "method", "backend", "model",
                "candidates", "selected", "dedup", "diversity", "usage",
                "attempts", "failed_calls", "latency_ms", "source",
-               "metadata"}
+               "provenance", "metadata"}
+PROV_KEYS = {"created", "vsampd", "template", "seed", "decoding"}
+DECODING_KEYS = {"temperature", "top_p", "max_tokens", "structured_output"}
+CREATED_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 tap = Tap()
 # A known secret: it must reach the backend and nothing else.
@@ -93,8 +97,11 @@ def schema_errors(v):
     if not isinstance(v["candidates"], list):
         errs.append("candidates")
     for c in v["candidates"] or []:
-        if set(c) != {"text", "probability", "verbalized", "turn"}:
+        if set(c) != {"text", "probability", "verbalized", "turn",
+                      "finish_reason"}:
             errs.append("candidate keys")
+        elif c["finish_reason"] != "stop":
+            errs.append("candidate finish_reason %r" % c["finish_reason"])
         elif not isinstance(c["text"], str) or not c["text"]:
             errs.append("candidate text")
         elif not isinstance(c["probability"], float):
@@ -147,6 +154,40 @@ def schema_errors(v):
     s = v["source"]
     if not isinstance(s, dict) or s.get("topic") != "vs.jobs":
         errs.append("source")
+    errs.extend(provenance_errors(v))
+    return errs
+
+
+def provenance_errors(v):
+    """What is wrong with a result's provenance: made now by this vsampd,
+    with the template of its method, the job's seed (a 64-bit hash of the
+    id when the job gives none) and the decoding its backend was sent."""
+    pv = v["provenance"]
+    if not isinstance(pv, dict) or set(pv) != PROV_KEYS:
+        return ["provenance keys"]
+    errs = []
+    if not (isinstance(pv["created"], str) and
+            CREATED_RE.match(pv["created"])):
+        errs.append("provenance.created %r" % pv["created"])
+    if pv["vsampd"] != vstest.version():
+        errs.append("provenance.vsampd %r" % pv["vsampd"])
+    if v["method"] is None:
+        if pv["template"] is not None or pv["decoding"] is not None:
+            errs.append("provenance of a job never planned")
+        return errs
+    t = pv["template"]
+    if not (isinstance(t, str) and re.match(r"^%s:[0-9a-f]{12}$" %
+                                            v["method"], t)):
+        errs.append("provenance.template %r" % t)
+    if not isinstance(pv["seed"], int) or not 0 <= pv["seed"] < 2 ** 64:
+        errs.append("provenance.seed %r" % pv["seed"])
+    d = pv["decoding"]
+    if not isinstance(d, dict) or set(d) != DECODING_KEYS:
+        errs.append("provenance.decoding %r" % d)
+    elif d["temperature"] != 0.7 or d["top_p"] is not None or \
+            d["max_tokens"] is not None or \
+            d["structured_output"] != (v["backend"] == "structured"):
+        errs.append("provenance.decoding %r" % d)
     return errs
 
 

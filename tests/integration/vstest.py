@@ -100,6 +100,18 @@ def vsampctl_bin():
     return os.path.join(BUILDDIR, "src", "vsampctl")
 
 
+_version = []
+
+
+def version():
+    """The version the built vsampd says it is (vsampd -V)."""
+    if not _version:
+        out = subprocess.run([vsampd_bin(), "-V"], capture_output=True,
+                             text=True, check=True).stdout.split()
+        _version.append(out[1])
+    return _version[0]
+
+
 def mockcluster_bin():
     return os.path.join(BUILDDIR, "tests", "fakes", "mockcluster")
 

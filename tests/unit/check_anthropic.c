@@ -82,6 +82,43 @@ START_TEST(test_request)
 }
 END_TEST
 
+/* What chat_sent says is sent is what the body holds. */
+START_TEST(test_sent)
+{
+	const double vals[] = {NAN, 0.0, 0.9, INFINITY};
+	const long maxes[] = {0, 300};
+
+	for (size_t a = 0; a < 4; a++)
+		for (size_t b = 0; b < 4; b++)
+			for (size_t e = 0; e < 2; e++) {
+				struct chat_params p = {.model = "m",
+				    .temperature = vals[a],
+				    .top_p = vals[b],
+				    .default_top_p = 0.5,
+				    .max_tokens = maxes[e],
+				    .schema = NULL};
+				struct chat_sent sent;
+				json_t *v = build(&p), *x;
+
+				anthropic_dialect.chat_sent(&p, &sent);
+				x = json_object_get(v, "temperature");
+				ck_assert(isnan(sent.temperature) == (x == NULL));
+				if (x != NULL)
+					ck_assert(json_real_value(x) ==
+					    sent.temperature);
+				x = json_object_get(v, "top_p");
+				ck_assert(isnan(sent.top_p) == (x == NULL));
+				if (x != NULL)
+					ck_assert(json_real_value(x) == sent.top_p);
+				ck_assert_int_eq(json_integer_value(json_object_get(
+						     v, "max_tokens")),
+				    sent.max_tokens);
+				ck_assert_int_eq(sent.structured, 0);
+				json_decref(v);
+			}
+}
+END_TEST
+
 static int
 parse(const char *body, struct chat_reply *r, char *err)
 {
@@ -175,6 +212,7 @@ main(void)
 	int failed;
 
 	tcase_add_test(tc, test_request);
+	tcase_add_test(tc, test_sent);
 	tcase_add_test(tc, test_parse);
 	tcase_add_test(tc, test_parse_errors);
 	tcase_add_test(tc, test_dialect);

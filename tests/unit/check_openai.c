@@ -196,6 +196,60 @@ START_TEST(test_chat_request_omits_unset)
 }
 END_TEST
 
+/* What chat_sent says is sent is what the body holds, for every mix of
+ * set, unset and non-finite parameters. */
+START_TEST(test_chat_sent)
+{
+	const double temps[] = {NAN, 0.0, 1.5, INFINITY};
+	const double tops[] = {NAN, 0.25};
+	const double dflt_tops[] = {NAN, 0.5};
+	const long maxes[] = {0, -5, 300};
+	struct chat c;
+	json_t *schema = json_object();
+
+	chat_init(&c);
+	chat_add(&c, ROLE_USER, "hi", 2);
+	for (size_t a = 0; a < 4; a++)
+		for (size_t b = 0; b < 2; b++)
+			for (size_t d = 0; d < 2; d++)
+				for (size_t e = 0; e < 3; e++)
+					for (int f = 0; f < 2; f++) {
+		struct chat_params p = no_params();
+		struct chat_sent sent;
+		json_t *root, *v;
+		char *body;
+		size_t len;
+
+		p.temperature = temps[a];
+		p.top_p = tops[b];
+		p.default_top_p = dflt_tops[d];
+		p.max_tokens = maxes[e];
+		p.schema = f ? schema : NULL;
+		openai_dialect.chat_sent(&p, &sent);
+		body = openai_chat_request(&c, &p, &len);
+		root = reload(body, len);
+		v = json_object_get(root, "temperature");
+		ck_assert(isnan(sent.temperature) == (v == NULL));
+		if (v != NULL)
+			ck_assert(json_real_value(v) == sent.temperature);
+		v = json_object_get(root, "top_p");
+		ck_assert(isnan(sent.top_p) == (v == NULL));
+		if (v != NULL)
+			ck_assert(json_real_value(v) == sent.top_p);
+		v = json_object_get(root, "max_tokens");
+		ck_assert((sent.max_tokens == 0) == (v == NULL));
+		if (v != NULL)
+			ck_assert_int_eq(json_integer_value(v), sent.max_tokens);
+		ck_assert_int_eq(sent.structured,
+		    json_object_get(root, "response_format") != NULL);
+		json_decref(root);
+		free(body);
+					}
+	json_decref(schema);
+	chat_free(&c);
+}
+END_TEST
+
 START_TEST(test_chat_request_bad_utf8)
 {
 	struct chat c;
@@ -671,6 +725,7 @@ openai_suite(void)
 	tc = tcase_create("chat_request");
 	tcase_add_test(tc, test_chat_request_full);
 	tcase_add_test(tc, test_chat_request_omits_unset);
+	tcase_add_test(tc, test_chat_sent);
 	tcase_add_test(tc, test_chat_request_bad_utf8);
 	suite_add_tcase(s, tc);
 

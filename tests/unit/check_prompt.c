@@ -600,6 +600,32 @@ check_string_prop(json_t *o, const char *key)
 	    json_string_value(json_object_get(p, "type")), "string");
 }
 
+/* Each method's template has an id of its own, "method:" and 12 hex
+ * digits, the same every time it is asked for. */
+START_TEST(test_template_ids)
+{
+	const char *ids[METHOD_COUNT];
+
+	for (int m = 0; m < METHOD_COUNT; m++) {
+		const char *id = prompt_template_id((enum method)m);
+		const char *name = method_name((enum method)m);
+		size_t nl = strlen(name);
+
+		ck_assert_ptr_nonnull(id);
+		ck_assert_uint_eq(strlen(id), nl + 1 + 12);
+		ck_assert_mem_eq(id, name, nl);
+		ck_assert_int_eq(id[nl], ':');
+		ck_assert_uint_eq(strspn(id + nl + 1, "0123456789abcdef"), 12);
+		ck_assert_ptr_eq(prompt_template_id((enum method)m), id);
+		for (int o = 0; o < m; o++)
+			ck_assert_str_ne(id + nl, strchr(ids[o], ':'));
+		ids[m] = id;
+	}
+	ck_assert_ptr_null(prompt_template_id(METHOD_COUNT));
+	ck_assert_ptr_null(prompt_template_id((enum method) - 1));
+}
+END_TEST
+
 START_TEST(test_schema_single)
 {
 	static const char *const one[] = {"response"};
@@ -720,6 +746,7 @@ prompt_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("schema");
+	tcase_add_test(tc, test_template_ids);
 	tcase_add_test(tc, test_schema_single);
 	tcase_add_test(tc, test_schema_lists);
 	suite_add_tcase(s, tc);

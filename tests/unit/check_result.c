@@ -23,9 +23,10 @@
 #define SRCDIR "."
 #endif
 
-static const char *top_keys[17] = {"v", "id", "status", "error", "method",
+static const char *top_keys[18] = {"v", "id", "status", "error", "method",
     "backend", "model", "candidates", "selected", "dedup", "diversity", "usage",
-    "attempts", "failed_calls", "latency_ms", "source", "metadata"};
+    "attempts", "failed_calls", "latency_ms", "source", "provenance",
+    "metadata"};
 
 /* {"k": "v", "n": [1, -2]} */
 static const char meta_small[] = "\x82\xa1k\xa1v\xa1n\x92\x01\xfe";
@@ -57,6 +58,7 @@ make_full(void)
 	r->cands[0].probability = 0.75;
 	r->cands[0].verbalized = 0.5;
 	r->cands[0].turn = 0;
+	r->cands[0].finish_reason = strdup("length");
 	r->cands[1].text = strdup("zweite — Ünïcödé 詩");
 	r->cands[1].len = strlen(r->cands[1].text);
 	r->cands[1].probability = 0.25;
@@ -83,6 +85,15 @@ make_full(void)
 	r->source_offset = 123456789012LL;
 	r->metadata_len = sizeof(meta_small) - 1;
 	r->metadata = dup_bytes(meta_small, r->metadata_len);
+	r->prov.created = strdup("2026-12-08T01:02:03.456Z");
+	r->prov.template_id = strdup("vs_standard:0123456789ab");
+	r->prov.has_seed = 1;
+	r->prov.seed = UINT64_MAX;
+	r->prov.has_decoding = 1;
+	r->prov.temperature = 0.7;
+	r->prov.top_p = NAN;
+	r->prov.max_tokens = 512;
+	r->prov.structured = 1;
 	return r;
 }
 
@@ -119,6 +130,8 @@ assert_result_eq(const struct result *a, const struct result *b)
 		ck_assert(
 		    dbl_eq(a->cands[i].verbalized, b->cands[i].verbalized));
 		ck_assert_int_eq(a->cands[i].turn, b->cands[i].turn);
+		ck_assert(str_eq(
+		    a->cands[i].finish_reason, b->cands[i].finish_reason));
 	}
 	ck_assert_int_eq(a->selected, b->selected);
 	ck_assert_int_eq(a->has_dedup, b->has_dedup);
@@ -144,6 +157,19 @@ assert_result_eq(const struct result *a, const struct result *b)
 	ck_assert((a->metadata == NULL) == (b->metadata == NULL));
 	if (a->metadata != NULL)
 		ck_assert_mem_eq(a->metadata, b->metadata, a->metadata_len);
+	ck_assert(str_eq(a->prov.created, b->prov.created));
+	ck_assert(str_eq(a->prov.version, b->prov.version));
+	ck_assert(str_eq(a->prov.template_id, b->prov.template_id));
+	ck_assert_int_eq(a->prov.has_seed, b->prov.has_seed);
+	if (a->prov.has_seed)
+		ck_assert_uint_eq(a->prov.seed, b->prov.seed);
+	ck_assert_int_eq(a->prov.has_decoding, b->prov.has_decoding);
+	if (a->prov.has_decoding) {
+		ck_assert(dbl_eq(a->prov.temperature, b->prov.temperature));
+		ck_assert(dbl_eq(a->prov.top_p, b->prov.top_p));
+		ck_assert_int_eq(a->prov.max_tokens, b->prov.max_tokens);
+		ck_assert_int_eq(a->prov.structured, b->prov.structured);
+	}
 }
 
 /* ---- reading msgpack back ---- */
@@ -215,12 +241,12 @@ is_f64(const msgpack_object *o, double d)
 	ck_assert(o->via.f64 == d);
 }
 
-/* The top-level map: 17 keys, in the contract's order. */
+/* The top-level map: 18 keys, in the contract's order. */
 static const msgpack_object *
 top_map(msgpack_unpacked *u)
 {
-	is_map(&u->data, 17);
-	for (uint32_t i = 0; i < 17; i++)
+	is_map(&u->data, 18);
+	for (uint32_t i = 0; i < 18; i++)
 		kv(&u->data, i, top_keys[i]);
 	return &u->data;
 }
@@ -287,6 +313,24 @@ START_TEST(test_new)
 	ck_assert_int_eq(r->source_offset, -1);
 	ck_assert_ptr_null(r->metadata);
 	ck_assert_uint_eq(r->metadata_len, 0);
+	ck_assert_ptr_null(r->prov.created);
+	ck_assert_str_eq(r->prov.version, PACKAGE_VERSION);
+	ck_assert_ptr_null(r->prov.template_id);
+	ck_assert_int_eq(r->prov.has_seed, 0);
+	ck_assert_int_eq(r->prov.has_decoding, 0);
+	/* Stamped once: the first time sticks. */
+	result_stamp(r);
+	ck_assert_ptr_nonnull(r->prov.created);
+	ck_assert_uint_eq(strlen(r->prov.created), 24);
+	ck_assert(r->prov.created[4] == '-' && r->prov.created[10] == 'T' &&
+	    r->prov.created[19] == '.' && r->prov.created[23] == 'Z');
+	ck_assert_mem_eq(r->prov.created, "20", 2);
+	{
+		const char *first = r->prov.created;
+
+		result_stamp(r);
+		ck_assert_ptr_eq(r->prov.created, first);
+	}
 	result_free(r);
 	result_free(NULL);
 }
@@ -314,17 +358,19 @@ START_TEST(test_encode_ok)
 	ck_assert_int_eq(o->type, MSGPACK_OBJECT_ARRAY);
 	ck_assert_uint_eq(o->via.array.size, 2);
 	c = &o->via.array.ptr[0];
-	is_map(c, 4);
+	is_map(c, 5);
 	is_str(kv(c, 0, "text"), "first\nline two\n");
 	is_f64(kv(c, 1, "probability"), 0.75);
 	is_f64(kv(c, 2, "verbalized"), 0.5);
 	is_uint(kv(c, 3, "turn"), 0);
+	is_str(kv(c, 4, "finish_reason"), "length");
 	c = &o->via.array.ptr[1];
-	is_map(c, 4);
+	is_map(c, 5);
 	is_str(kv(c, 0, "text"), "zweite — Ünïcödé 詩");
 	is_f64(kv(c, 1, "probability"), 0.25);
 	is_nil(kv(c, 2, "verbalized"));
 	is_uint(kv(c, 3, "turn"), 1);
+	is_nil(kv(c, 4, "finish_reason"));
 	is_uint(kv(m, 8, "selected"), 0);
 
 	o = kv(m, 9, "dedup");
@@ -353,11 +399,25 @@ START_TEST(test_encode_ok)
 	is_uint(kv(o, 2, "offset"), 123456789012ULL);
 
 	/* Metadata is copied verbatim: the last bytes of the buffer. */
-	o = kv(m, 16, "metadata");
+	o = kv(m, 17, "metadata");
 	is_map(o, 2);
 	ck_assert_uint_gt(len, sizeof(meta_small) - 1);
 	ck_assert_mem_eq(buf + len - (sizeof(meta_small) - 1), meta_small,
 	    sizeof(meta_small) - 1);
+	o = kv(m, 16, "provenance");
+	is_map(o, 5);
+	is_str(kv(o, 0, "created"), "2026-12-08T01:02:03.456Z");
+	is_str(kv(o, 1, "vsampd"), PACKAGE_VERSION);
+	is_str(kv(o, 2, "template"), "vs_standard:0123456789ab");
+	is_uint(kv(o, 3, "seed"), UINT64_MAX);
+	c = kv(o, 4, "decoding");
+	is_map(c, 4);
+	is_f64(kv(c, 0, "temperature"), 0.7);
+	is_nil(kv(c, 1, "top_p"));
+	is_uint(kv(c, 2, "max_tokens"), 512);
+	ck_assert_int_eq(kv(c, 3, "structured_output")->type,
+	    MSGPACK_OBJECT_BOOLEAN);
+	ck_assert(kv(c, 3, "structured_output")->via.boolean);
 
 	msgpack_unpacked_destroy(&u);
 	free(buf);
@@ -407,7 +467,7 @@ START_TEST(test_encode_error)
 	is_uint(kv(m, 12, "attempts"), 3);
 	o = kv(m, 15, "source");
 	is_str(kv(o, 0, "topic"), "vs.jobs");
-	is_map(kv(m, 16, "metadata"), 2);
+	is_map(kv(m, 17, "metadata"), 2);
 	msgpack_unpacked_destroy(&u);
 	free(buf);
 	result_free(r);
@@ -442,7 +502,15 @@ START_TEST(test_encode_nil)
 	is_uint(kv(o, 2, "completion_tokens"), 0);
 	is_uint(kv(m, 14, "latency_ms"), 0);
 	is_nil(kv(m, 15, "source"));
-	is_nil(kv(m, 16, "metadata"));
+	is_nil(kv(m, 17, "metadata"));
+	/* Provenance is a map whatever is known: here only the version. */
+	o = kv(m, 16, "provenance");
+	is_map(o, 5);
+	is_nil(kv(o, 0, "created"));
+	is_str(kv(o, 1, "vsampd"), PACKAGE_VERSION);
+	is_nil(kv(o, 2, "template"));
+	is_nil(kv(o, 3, "seed"));
+	is_nil(kv(o, 4, "decoding"));
 	msgpack_unpacked_destroy(&u);
 	free(buf);
 	result_free(r);
@@ -468,7 +536,7 @@ START_TEST(test_encode_defensive)
 	unpack(&u, buf, len);
 	m = top_map(&u);
 	is_nil(kv(m, 8, "selected"));
-	is_nil(kv(m, 16, "metadata"));
+	is_nil(kv(m, 17, "metadata"));
 	o = kv(m, 7, "candidates");
 	is_nil(kv(&o->via.array.ptr[0], 2, "verbalized"));
 	is_f64(kv(&o->via.array.ptr[0], 1, "probability"), 0.75);
@@ -492,7 +560,7 @@ START_TEST(test_encode_defensive)
 	is_nil(kv(m, 8, "selected"));
 	is_nil(kv(m, 9, "dedup"));
 	is_nil(kv(m, 10, "diversity"));
-	is_nil(kv(m, 16, "metadata"));
+	is_nil(kv(m, 17, "metadata"));
 	msgpack_unpacked_destroy(&u);
 	free(buf);
 	result_free(r);
@@ -603,6 +671,8 @@ START_TEST(test_golden_decode)
 	ck_assert(r->cands[0].probability == 0.6);
 	ck_assert(r->cands[0].verbalized == 0.7);
 	ck_assert_int_eq(r->cands[0].turn, 0);
+	ck_assert_str_eq(r->cands[0].finish_reason, "stop");
+	ck_assert_ptr_null(r->cands[1].finish_reason);
 	ck_assert_str_eq(r->cands[1].text, "Ünïcödé — 詩");
 	ck_assert_uint_eq(r->cands[1].len, strlen("Ünïcödé — 詩"));
 	ck_assert(r->cands[1].probability == 0.4);
@@ -629,6 +699,16 @@ START_TEST(test_golden_decode)
 	ck_assert_int_eq(r->source_offset, 987654321012LL);
 	ck_assert_uint_eq(r->metadata_len, sizeof(meta) - 1);
 	ck_assert_mem_eq(r->metadata, meta, sizeof(meta) - 1);
+	ck_assert_str_eq(r->prov.created, "2026-12-08T01:02:03.456Z");
+	ck_assert_str_eq(r->prov.version, "0.1.0");
+	ck_assert_str_eq(r->prov.template_id, "vs_standard:0123456789ab");
+	ck_assert_int_eq(r->prov.has_seed, 1);
+	ck_assert_uint_eq(r->prov.seed, UINT64_MAX);
+	ck_assert_int_eq(r->prov.has_decoding, 1);
+	ck_assert(r->prov.temperature == 0.7);
+	ck_assert(isnan(r->prov.top_p));
+	ck_assert_int_eq(r->prov.max_tokens, 512);
+	ck_assert_int_eq(r->prov.structured, 1);
 	result_free(r);
 	free(buf);
 
@@ -650,6 +730,12 @@ START_TEST(test_golden_decode)
 	ck_assert_int_eq(r->source_partition, 0);
 	ck_assert_int_eq(r->source_offset, 17);
 	ck_assert_ptr_null(r->metadata);
+	/* Written before provenance was added: all of it nil. */
+	ck_assert_ptr_null(r->prov.created);
+	ck_assert_ptr_null(r->prov.version);
+	ck_assert_ptr_null(r->prov.template_id);
+	ck_assert_int_eq(r->prov.has_seed, 0);
+	ck_assert_int_eq(r->prov.has_decoding, 0);
 	result_free(r);
 	free(buf);
 }
@@ -1161,6 +1247,15 @@ END_TEST
 
 /* ---- JSON ---- */
 
+/* The provenance of make_full() as JSON, with the comma after it. */
+#define PROV_FULL_JSON                                                 \
+	"\"provenance\":{\"created\":\"2026-12-08T01:02:03.456Z\","       \
+	"\"vsampd\":\"" PACKAGE_VERSION "\","                            \
+	"\"template\":\"vs_standard:0123456789ab\","                     \
+	"\"seed\":\"18446744073709551615\",\"decoding\":{"               \
+	"\"temperature\":0.7,\"top_p\":null,\"max_tokens\":512,"         \
+	"\"structured_output\":true}},"
+
 START_TEST(test_json_ok)
 {
 	struct result *r = make_full();
@@ -1171,9 +1266,9 @@ START_TEST(test_json_ok)
 	    "\"method\":\"vs_standard\",\"backend\":\"local\","
 	    "\"model\":\"m1\",\"candidates\":["
 	    "{\"text\":\"first\\nline two\\n\",\"probability\":0.75,"
-	    "\"verbalized\":0.5,\"turn\":0},"
+	    "\"verbalized\":0.5,\"turn\":0,\"finish_reason\":\"length\"},"
 	    "{\"text\":\"zweite — Ünïcödé 詩\",\"probability\":0.25,"
-	    "\"verbalized\":null,\"turn\":1}],"
+	    "\"verbalized\":null,\"turn\":1,\"finish_reason\":null}],"
 	    "\"selected\":0,\"dedup\":{\"in_job\":3,\"in_scope\":1},"
 	    "\"diversity\":{\"semantic\":null,\"rouge_l\":0.125,"
 	    "\"distinct_1\":0.5,\"distinct_2\":0.75,\"distinct_3\":1.0},"
@@ -1181,6 +1276,7 @@ START_TEST(test_json_ok)
 	    "\"completion_tokens\":250},\"attempts\":3,\"failed_calls\":1,"
 	    "\"latency_ms\":4321,\"source\":{\"topic\":\"vs.jobs\","
 	    "\"partition\":7,\"offset\":123456789012},"
+	    PROV_FULL_JSON
 	    "\"metadata\":{\"k\":\"v\",\"n\":[1,-2]}}");
 	ck_assert_ptr_null(strchr(s, '\n'));
 	free(s);
@@ -1200,6 +1296,8 @@ START_TEST(test_json_error_and_nil)
 	    "\"diversity\":null,\"usage\":{\"requests\":0,"
 	    "\"prompt_tokens\":0,\"completion_tokens\":0},\"attempts\":0,"
 	    "\"failed_calls\":0,\"latency_ms\":0,\"source\":null,"
+	    "\"provenance\":{\"created\":null,\"vsampd\":\"" PACKAGE_VERSION
+	    "\",\"template\":null,\"seed\":null,\"decoding\":null},"
 	    "\"metadata\":null}");
 	free(s);
 	result_free(r);
@@ -1218,7 +1316,9 @@ START_TEST(test_json_error_and_nil)
 	    "\"prompt_tokens\":100,\"completion_tokens\":250},"
 	    "\"attempts\":3,\"failed_calls\":1,\"latency_ms\":4321,"
 	    "\"source\":{\"topic\":\"vs.jobs\",\"partition\":7,"
-	    "\"offset\":123456789012},\"metadata\":{\"k\":\"v\","
+	    "\"offset\":123456789012},"
+	    PROV_FULL_JSON
+	    "\"metadata\":{\"k\":\"v\","
 	    "\"n\":[1,-2]}}");
 	free(s);
 	result_free(r);
@@ -1238,7 +1338,7 @@ START_TEST(test_json_nan)
 	s = result_to_json(r);
 	ck_assert_ptr_nonnull(strstr(s,
 	    "{\"text\":\"first\\nline two\\n\",\"probability\":null,"
-	    "\"verbalized\":null,\"turn\":0}"));
+	    "\"verbalized\":null,\"turn\":0,"));
 	ck_assert_ptr_nonnull(strstr(s,
 	    "\"diversity\":{\"semantic\":null,\"rouge_l\":null,"
 	    "\"distinct_1\":0.5,\"distinct_2\":null,\"distinct_3\":1.0}"));
