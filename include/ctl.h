@@ -34,6 +34,7 @@ int ctl_run(int argc, char **argv);
 int ctl_submit(int argc, char **argv);
 int ctl_tail(int argc, char **argv);
 int ctl_report(int argc, char **argv);
+int ctl_export(int argc, char **argv);
 
 /*
  * Load the config for a subcommand: need_kafka != 0 wants the kafka
