@@ -40,8 +40,6 @@
 #define LINE_MAX_BYTES (64 << 20)
 #define NAMED_MAX 5 /* bad inputs named one by one, then only counted */
 
-enum exp_format { FMT_JSONL, FMT_CSV };
-enum exp_rows { ROWS_JOB, ROWS_CANDIDATE };
 
 /* Where a column's value comes from. */
 enum col_kind {
@@ -110,8 +108,8 @@ struct export {
 };
 
 struct exp_opts {
-	enum exp_format format;
-	enum exp_rows rows;
+	int format_csv; /* --format csv; 0: jsonl */
+	int per_candidate; /* --rows candidate; 0: job */
 	const char *out; /* -o; NULL: standard output */
 	const char *jobs_file; /* --jobs */
 	int jobs_topic; /* --jobs-topic */
@@ -398,7 +396,7 @@ selected_index(json_t *res)
  * selected one; -1 when none), and the joined job (NULL: not found). A
  * new reference. */
 static json_t *
-col_value(const struct col *c, enum exp_rows rows, json_t *res, long ci,
+col_value(const struct col *c, int per_candidate, json_t *res, long ci,
     json_t *job)
 {
 	json_t *cands = json_object_get(res, "candidates");
@@ -414,7 +412,7 @@ col_value(const struct col *c, enum exp_rows rows, json_t *res, long ci,
 	case COL_NCANDS:
 		return json_integer((json_int_t)json_array_size(cands));
 	case COL_SELECTED:
-		if (rows == ROWS_CANDIDATE)
+		if (per_candidate)
 			return json_boolean(selected_index(res) == ci);
 		return ci < 0 ? json_null() : json_integer(ci);
 	case COL_INDEX:
@@ -466,7 +464,7 @@ csv_cell(FILE *fp, const json_t *v)
 static int
 col_on(const struct col *c, const struct exp_opts *o, const struct export *ex)
 {
-	return (c->in & (o->rows == ROWS_JOB ? IN_JOB : IN_CAND)) != 0 &&
+	return (c->in & (!o->per_candidate ? IN_JOB : IN_CAND)) != 0 &&
 	    (c->kind != COL_JOB || ex->jobs != NULL);
 }
 
@@ -500,8 +498,8 @@ write_row(FILE *fp, const struct exp_opts *o, const struct export *ex,
 
 		if (!col_on(c, o, ex))
 			continue;
-		v = col_value(c, o->rows, res, ci, job);
-		if (o->format == FMT_CSV) {
+		v = col_value(c, o->per_candidate, res, ci, job);
+		if (o->format_csv) {
 			if (!first)
 				fputc(',', fp);
 			csv_cell(fp, v);
@@ -510,7 +508,7 @@ write_row(FILE *fp, const struct exp_opts *o, const struct export *ex,
 			fatalx("out of memory");
 		first = 0;
 	}
-	if (o->format == FMT_CSV) {
+	if (o->format_csv) {
 		fputs("\r\n", fp);
 	} else {
 		s = mpjson_dumps(row);
@@ -544,7 +542,7 @@ export_write(struct export *ex, const struct exp_opts *o, size_t *joined)
 		return -1;
 	}
 	qsort(ex->ents, ex->nents, sizeof(*ex->ents), entry_cmp);
-	if (o->format == FMT_CSV)
+	if (o->format_csv)
 		csv_header(fp, o, ex);
 	for (size_t i = 0; i < ex->nents; i++) {
 		json_t *res = ex->ents[i].res, *job = NULL;
@@ -554,11 +552,11 @@ export_write(struct export *ex, const struct exp_opts *o, size_t *joined)
 		if (ex->jobs != NULL && id != NULL &&
 		    (job = json_object_get(ex->jobs, id)) != NULL)
 			(*joined)++;
-		if (o->rows == ROWS_JOB) {
+		if (!o->per_candidate) {
 			write_row(fp, o, ex, res, selected_index(res), job);
 			rows++;
 		}
-		for (size_t c = 0; o->rows == ROWS_CANDIDATE && c < nc; c++) {
+		for (size_t c = 0; o->per_candidate && c < nc; c++) {
 			write_row(fp, o, ex, res, (long)c, job);
 			rows++;
 		}
@@ -605,6 +603,21 @@ export_usage(FILE *fp)
 	    CONF_DEFAULT_PATH);
 }
 
+/* An option of two values: *which = 0 for the first, 1 for the second;
+ * returns 0, or -1 naming what is wrong. */
+static int
+choice(const char *flag, const char *arg, const char *first,
+    const char *second, int *which)
+{
+	if (strcmp(arg, first) == 0 || strcmp(arg, second) == 0) {
+		*which = strcmp(arg, second) == 0;
+		return 0;
+	}
+	fprintf(stderr, WHO ": %s takes %s or %s, not \"%s\"\n", flag, first,
+	    second, arg);
+	return -1;
+}
+
 /* export's options; returns -1 to go on, else the exit status. */
 static int
 export_args(
@@ -623,30 +636,14 @@ export_args(
 	    -1) {
 		switch (ch) {
 		case 'F':
-			if (strcmp(optarg, "jsonl") == 0)
-				o->format = FMT_JSONL;
-			else if (strcmp(optarg, "csv") == 0)
-				o->format = FMT_CSV;
-			else {
-				fprintf(stderr,
-				    WHO ": --format takes jsonl or csv, not "
-				    "\"%s\"\n",
-				    optarg);
+			if (choice("--format", optarg, "jsonl", "csv",
+				&o->format_csv) != 0)
 				return 2;
-			}
 			break;
 		case 'R':
-			if (strcmp(optarg, "job") == 0)
-				o->rows = ROWS_JOB;
-			else if (strcmp(optarg, "candidate") == 0)
-				o->rows = ROWS_CANDIDATE;
-			else {
-				fprintf(stderr,
-				    WHO ": --rows takes job or candidate, not "
-				    "\"%s\"\n",
-				    optarg);
+			if (choice("--rows", optarg, "job", "candidate",
+				&o->per_candidate) != 0)
 				return 2;
-			}
 			break;
 		case 'o':
 			o->out = optarg;
@@ -727,7 +724,7 @@ int
 ctl_export(int argc, char **argv)
 {
 	struct ctl_common co = {0};
-	struct exp_opts o = {FMT_JSONL, ROWS_JOB, NULL, NULL, 0, 0};
+	struct exp_opts o = {0, 0, NULL, NULL, 0, 0};
 	struct export ex;
 	size_t joined = 0;
 	long rows = 0;
