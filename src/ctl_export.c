@@ -751,8 +751,8 @@ ctl_export(int argc, char **argv)
 		    ex.dropped);
 		if (ex.jobs != NULL)
 			fprintf(stderr,
-			    WHO ": %zu of %zu job(s) joined with one of %zu "
-			    "job(s) read\n",
+			    WHO ": %zu of %zu job(s) found among the jobs "
+			    "(%zu read)\n",
 			    joined, ex.nents, ex.jobs_read);
 	}
 	for (size_t i = 0; i < ex.nents; i++)
