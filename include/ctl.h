@@ -10,6 +10,7 @@
 #define VSAMPD_CTL_H
 
 struct conf;
+struct json_t;
 struct option;
 
 /* Options every subcommand shares. */
@@ -33,6 +34,7 @@ int ctl_run(int argc, char **argv);
 int ctl_submit(int argc, char **argv);
 int ctl_tail(int argc, char **argv);
 int ctl_report(int argc, char **argv);
+int ctl_export(int argc, char **argv);
 
 /*
  * Load the config for a subcommand: need_kafka != 0 wants the kafka
@@ -40,6 +42,12 @@ int ctl_report(int argc, char **argv);
  * and key to stderr and returns NULL on failure.
  */
 struct conf *ctl_load_conf(const struct ctl_common *co, int need_kafka);
+
+/*
+ * The value at a dotted path ("metadata.task") inside the JSON value v,
+ * borrowed from v; NULL when a step is missing or not an object.
+ */
+struct json_t *ctl_json_get(struct json_t *v, const char *path);
 
 /*
  * Read the next line of fd into *line (NUL-terminated, without the

@@ -10,7 +10,8 @@
  * results with result_decode() and prints them through it.
  *
  * Leaf module: no I/O; it converts values it is handed and never parses
- * bytes (msgpack-c and the pre-scan in mpscan.c do that).
+ * bytes itself (msgpack-c and the pre-scan in mpscan.c do that, also for
+ * mpjson_bytes).
  */
 #ifndef VSAMPD_MPJSON_H
 #define VSAMPD_MPJSON_H
@@ -26,6 +27,14 @@
  * by msgpack-c's own nesting limit. Never NULL: out of memory is fatal.
  */
 json_t *mpjson_value(const msgpack_object *o);
+
+/*
+ * A new JSON value for the one msgpack object that buf[0..len) holds
+ * (metadata kept as bytes), pre-scanned by mpscan before msgpack-c
+ * unpacks it. NULL when len is 0 or the bytes are not exactly one
+ * well-formed object.
+ */
+json_t *mpjson_bytes(const void *buf, size_t len);
 
 /* A JSON number for d, or null for NaN and infinities. A magnitude that
  * 15 digits would round past the largest double prints as

@@ -1,8 +1,8 @@
 /*
  * ctl: what the vsampctl subcommands share (see ctl.h): the flags every
- * subcommand takes, loading the config, and the line reader of their
- * JSON-lines input. It owns no subcommand and never calls into one, nor
- * into vsampctl.c, which dispatches to them.
+ * subcommand takes, loading the config, a path into a JSON value, and
+ * the line reader of their JSON-lines input. It owns no subcommand and
+ * never calls into one, nor into vsampctl.c, which dispatches to them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "conf.h"
 #include "ctl.h"
@@ -78,6 +80,19 @@ ctl_load_conf(const struct ctl_common *co, int need_kafka)
 		return NULL;
 	}
 	return c;
+}
+
+/* The value at a dotted path of v (see ctl.h). */
+json_t *
+ctl_json_get(json_t *v, const char *path)
+{
+	char buf[256], *save = NULL, *part;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (part = strtok_r(buf, ".", &save); part != NULL && v != NULL;
+	     part = strtok_r(NULL, ".", &save))
+		v = json_object_get(v, part);
+	return v;
 }
 
 /* ---- the line reader ---- */

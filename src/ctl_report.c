@@ -63,19 +63,6 @@ struct report_opts {
 	int from_topic;
 };
 
-/* The value at a dotted path ("metadata.task") of a result. */
-static json_t *
-path_get(json_t *v, const char *path)
-{
-	char buf[256], *save = NULL, *part;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (part = strtok_r(buf, ".", &save); part != NULL && v != NULL;
-	     part = strtok_r(NULL, ".", &save))
-		v = json_object_get(v, part);
-	return v;
-}
-
 static struct group *
 group_get(struct report *rp, json_t *res)
 {
@@ -84,7 +71,7 @@ group_get(struct report *rp, json_t *res)
 
 	label[0] = '\0';
 	for (size_t i = 0; i < rp->nby; i++) {
-		json_t *v = path_get(res, rp->by[i]);
+		json_t *v = ctl_json_get(res, rp->by[i]);
 		char *s = NULL;
 
 		if (json_is_string(v))

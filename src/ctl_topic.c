@@ -1,7 +1,9 @@
 /*
  * ctl_topic: assign every partition of a topic (no subscribe, so no
  * group membership and no rebalance), read to the high watermarks taken
- * at the start, or follow.
+ * at the start, or follow. A partition is done when a message at its
+ * last offset arrives, or when the consumer's position reaches the end
+ * (past a transaction marker that is never delivered).
  *
  * vsampctl only: it reads; it never commits offsets or joins a group.
  */
@@ -15,6 +17,44 @@
 #include "xmalloc.h"
 
 #define META_MS 10000
+
+/*
+ * Mark done the partitions whose position has reached their end: on a
+ * transactional topic the last offset before the high watermark is a
+ * commit (or abort) marker, which is never delivered, so the offset of
+ * the last message seen stays short of it; the consumer's position
+ * moves past the marker all the same. Returns how many partitions it
+ * marked done.
+ */
+static int
+topic_reached(rd_kafka_t *rk, const char *topic,
+    const struct rd_kafka_metadata_topic *mt, int64_t *high)
+{
+	rd_kafka_topic_partition_list_t *pos;
+	int done = 0;
+
+	pos = rd_kafka_topic_partition_list_new(mt->partition_cnt);
+	for (int i = 0; i < mt->partition_cnt; i++)
+		if (high[i] >= 0)
+			rd_kafka_topic_partition_list_add(
+			    pos, topic, mt->partitions[i].id);
+	if (rd_kafka_position(rk, pos) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		for (int i = 0; i < mt->partition_cnt; i++) {
+			rd_kafka_topic_partition_t *tp;
+
+			if (high[i] < 0)
+				continue;
+			tp = rd_kafka_topic_partition_list_find(
+			    pos, topic, mt->partitions[i].id);
+			if (tp != NULL && tp->offset >= high[i]) {
+				high[i] = -1;
+				done++;
+			}
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(pos);
+	return done;
+}
 
 /* Read topic (see ctl_topic.h). */
 int
@@ -83,8 +123,14 @@ ctl_topic_read(const struct conf *conf, const char *topic, int from_end,
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
 		int idx = -1;
 
-		if (m == NULL)
+		if (m == NULL) {
+			/* Nothing delivered for a while: a partition may
+			 * have ended on a marker. */
+			if (left > 0)
+				left -= topic_reached(
+				    rk, topic, &md->topics[0], high);
 			continue;
+		}
 		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 				fprintf(stderr, "vsampctl: %s: %s\n", topic,

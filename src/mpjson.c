@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "mpjson.h"
+#include "mpscan.h"
 #include "utf8.h"
 #include "xmalloc.h"
 
@@ -154,6 +155,24 @@ mpjson_value(const msgpack_object *o)
 		return mpjson_map(o);
 	}
 	return json_null();
+}
+
+/* The one object of buf[0..len) as JSON (see mpjson.h). */
+json_t *
+mpjson_bytes(const void *buf, size_t len)
+{
+	msgpack_unpacked u;
+	size_t objlen, at, off = 0;
+	json_t *j = NULL;
+
+	if (buf == NULL || len == 0 ||
+	    mpscan_object(buf, len, &objlen, &at) != MPSCAN_OK || objlen != len)
+		return NULL;
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, buf, len, &off) == MSGPACK_UNPACK_SUCCESS)
+		j = mpjson_value(&u.data);
+	msgpack_unpacked_destroy(&u);
+	return j;
 }
 
 char *

@@ -1034,24 +1034,9 @@ jstr_nil(const char *s)
 static json_t *
 metadata_json(const struct result *r)
 {
-	msgpack_unpacked u;
-	json_t *j;
-	size_t objlen, off = 0;
-	char err[64];
+	json_t *j = mpjson_bytes(r->metadata, r->metadata_len);
 
-	if (r->metadata == NULL || r->metadata_len == 0 ||
-	    scan_result(
-		r->metadata, r->metadata_len, &objlen, err, sizeof(err)) != 0 ||
-	    objlen != r->metadata_len)
-		return json_null();
-	msgpack_unpacked_init(&u);
-	if (msgpack_unpack_next(&u, r->metadata, r->metadata_len, &off) ==
-	    MSGPACK_UNPACK_SUCCESS)
-		j = mpjson_value(&u.data);
-	else
-		j = json_null();
-	msgpack_unpacked_destroy(&u);
-	return j;
+	return j != NULL ? j : json_null();
 }
 
 /* provenance as result_encode() writes it. */
