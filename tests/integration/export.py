@@ -36,14 +36,22 @@ from vstest import Tap  # noqa: E402
 PROFILE = os.environ.get("VSAMPD_IT_PROFILE", "full")
 tap = Tap()
 
+PROV_COLS = ["created", "vsampd", "template", "seed", "decoding"]
 JOB_COLS = ["id", "status", "error_code", "error_message", "method",
             "backend", "model", "n_candidates", "selected", "text",
-            "probability", "semantic", "rouge_l", "distinct_1", "distinct_2",
-            "distinct_3", "metadata"]
+            "probability", "finish_reason", "semantic", "rouge_l",
+            "distinct_1", "distinct_2", "distinct_3", "metadata"] + PROV_COLS
 CAND_COLS = ["id", "index", "status", "method", "backend", "model",
              "selected", "text", "probability", "verbalized", "turn",
-             "semantic", "rouge_l", "distinct_1", "distinct_2", "distinct_3",
-             "metadata"]
+             "finish_reason", "semantic", "rouge_l", "distinct_1",
+             "distinct_2", "distinct_3", "metadata"] + PROV_COLS
+# The provenance of the results below (the JSON form: seed a string).
+DECODING = {"temperature": 0.7, "top_p": None, "max_tokens": 256,
+            "structured_output": False}
+PROV = {"created": "2026-12-08T01:02:03.456Z", "vsampd": "0.1.0",
+        "template": "vs_standard:0123456789ab",
+        "seed": 18446744073709551615, "decoding": DECODING}
+PROV_JSON = dict(PROV, seed="18446744073709551615")
 JOIN_COLS = ["prompt", "job_metadata"]
 
 
@@ -59,16 +67,21 @@ def ctl(*args, stdin=None, timeout=90):
 
 
 def result(rid, cands=(), selected=None, error=None, meta=None, offset=0,
-           model="m-1", div=(None, 0.25, 0.75, 1.0, 1.0)):
+           model="m-1", div=(None, 0.25, 0.75, 1.0, 1.0), prov=True):
     """A result message as docs/schema.md describes it: cands are
-    (text, probability, verbalized, turn); error a (code, message)."""
+    (text, probability, verbalized, turn[, finish_reason]); error a
+    (code, message); prov False: as an older vsampd wrote it, with no
+    provenance and no finish_reason."""
     ok = error is None
-    return {
+    r = {
         "v": 1, "id": rid, "status": "ok" if ok else "error",
         "error": None if ok else {"code": error[0], "message": error[1]},
         "method": "vs_standard", "backend": "local", "model": model,
-        "candidates": [{"text": t, "probability": p, "verbalized": v,
-                        "turn": n} for t, p, v, n in cands] if ok else [],
+        "candidates": [dict({"text": c[0], "probability": c[1],
+                             "verbalized": c[2], "turn": c[3]},
+                            **({"finish_reason": (c[4:] or ("stop",))[0]}
+                               if prov else {}))
+                       for c in cands] if ok else [],
         "selected": selected if ok else None,
         "dedup": {"in_job": 0, "in_scope": 0} if ok else None,
         "diversity": dict(zip(["semantic", "rouge_l", "distinct_1",
@@ -80,6 +93,16 @@ def result(rid, cands=(), selected=None, error=None, meta=None, offset=0,
         "source": {"topic": "ex.jobs", "partition": 0, "offset": offset},
         "metadata": meta,
     }
+    if prov:
+        r["provenance"] = PROV
+    return r
+
+
+def json_form(res):
+    """A result as vsampctl prints it: the seed a decimal string."""
+    if "provenance" in res:
+        res = dict(res, provenance=PROV_JSON)
+    return res
 
 
 TRICKY = 'a "quoted", two-line\nanswer'
@@ -87,9 +110,9 @@ RESULTS = [
     result("j-1", error=("timeout", "the job passed 1000 ms"), offset=1),
     result("j-2", [("old answer", 1.0, 1.0, 0)], 0, offset=2),
     result("j-1", [("first, with a comma", 0.4, 0.4, 0),
-                   (TRICKY, 0.6, None, 1)], 1,
+                   (TRICKY, 0.6, None, 1, "length")], 1,
            meta={"task": "poem", "tags": ["a", "b"]}, offset=1),
-    result("j-3", error=("backend", "HTTP 500"), offset=3),
+    result("j-3", error=("backend", "HTTP 500"), offset=3, prov=False),
     result("j-2", [("new answer", 0.7, 0.7, 0), ("other", 0.3, 0.3, 0)], 0,
            offset=2, model="m-2"),
     # A later error must not replace the ok result of j-1.
@@ -162,10 +185,25 @@ def want_rows(cols, table):
     return [dict(zip(cols, r)) for r in table]
 
 
+# The finish_reason of each job row's selected candidate; j-3's result
+# was written before provenance, so its provenance columns are null.
+WANT_FINISH = {"j-1": "length", "j-2": "stop", "j-3": None, "j-4": None,
+               None: None}
+
+
+def with_prov(row, rid):
+    row.update((c, None if rid == "j-3" else PROV_JSON[c])
+               for c in PROV_COLS)
+    return row
+
+
 def want_job_rows(join=False):
     out = []
+    base = [c for c in JOB_COLS if c != "finish_reason" and
+            c not in PROV_COLS]
     for rid, r in WANT_JOBS.items():
-        row = dict(zip(JOB_COLS, r))
+        row = with_prov(dict(zip(base, r)), rid)
+        row["finish_reason"] = WANT_FINISH[rid]
         if join:
             row.update(zip(JOIN_COLS, WANT_JOIN[rid]))
         out.append(row)
@@ -174,8 +212,12 @@ def want_job_rows(join=False):
 
 def want_cand_rows(join=False):
     out = []
+    base = [c for c in CAND_COLS if c != "finish_reason" and
+            c not in PROV_COLS]
     for r in WANT_CANDS:
-        row = dict(zip(CAND_COLS, r))
+        row = dict(zip(base, r))
+        with_prov(row, row["id"])
+        row["finish_reason"] = "length" if row["text"] == TRICKY else "stop"
         if join:
             row.update(zip(JOIN_COLS, WANT_JOIN[row["id"]]))
         out.append(row)
@@ -312,7 +354,7 @@ def export_file_tests(conf, jobs_file):
     ordered = vstest.scratch("order-", ".jsonl")
     with open(ordered, "w") as f:
         for res in [RESULTS[4], RESULTS[3], RESULTS[2], RESULTS[1]]:
-            f.write(json.dumps(res) + "\n")
+            f.write(json.dumps(json_form(res)) + "\n")
     out = vstest.scratch("out-", ".jsonl")
     r = ctl("export", "-o", out, ordered)
     with open(out) as f:
