@@ -1052,6 +1052,7 @@ exported(struct family **fp)
 	/* Every per-backend and per-topic series, as the daemon makes
 	 * them at start. */
 	stats_backend(st, "local", 8);
+	stats_model(st, "local", "fake");
 	stats_delivery_failure_topic(st, "vs.results");
 	buf_init(&b);
 	stats_render(st, &b);
