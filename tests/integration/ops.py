@@ -168,6 +168,13 @@ def check_promtool(text, what):
         tap.ok(ok, what, diag=out)
 
 
+def check_series(text, cases):
+    """One test per (name, labels, value, what): the sum of the series
+    of name with those labels is value (None: there is none)."""
+    for name, labels, want, what in cases:
+        tap.is_(vstest.metric(text, name, **labels), want, what)
+
+
 def main():
     if PROFILE == "skip":
         tap.skip("ops", "VSAMPD_IT_PROFILE=skip")
@@ -250,15 +257,16 @@ def main():
             "vsampd_jobs_total{status=ok} is 100")
     tap.is_(vstest.metric(m1, "vsampd_jobs_total", status="error"), 3,
             "vsampd_jobs_total{status=error} is 3")
-    tap.is_(vstest.metric(m1, "vsampd_jobs_total", status="ok",
-                          method="vs_standard", model="fake"), 100,
-            "the 100 ok jobs count as method=vs_standard model=fake")
-    tap.is_(vstest.metric(m1, "vsampd_jobs_total", status="error",
-                          method="none", model="none"), 3,
-            "the 3 jobs that did not decode count as none/none")
-    tap.is_(vstest.metric(m1, "vsampd_job_duration_seconds_count",
-                          method="none", model="none"), 3,
-            "and their durations too")
+    check_series(m1, [
+        ("vsampd_jobs_total", dict(status="ok", method="vs_standard",
+                                   model="fake"), 100,
+         "the 100 ok jobs count as method=vs_standard model=fake"),
+        ("vsampd_jobs_total", dict(status="error", method="none",
+                                   model="none"), 3,
+         "the 3 jobs that did not decode count as none/none"),
+        ("vsampd_job_duration_seconds_count", dict(method="none",
+                                                   model="none"), 3,
+         "and their durations too")])
     tap.is_(vstest.metric(m1, "vsampd_job_errors_total", code="bad_job"), 3,
             "vsampd_job_errors_total{code=bad_job} is 3")
     tap.is_(vstest.metric(m1, "vsampd_dlq_messages_total", code="bad_job"),
@@ -305,12 +313,13 @@ def main():
     vals = [got[j["id"]][-1].value for j in more]
     time.sleep(1)
     m1b = scrape(port)
-    tap.is_(vstest.metric(m1b, "vsampd_jobs_total", status="ok",
-                          method="direct", model="fake"), 3,
-            "method=direct jobs count under their method")
-    tap.is_(vstest.metric(m1b, "vsampd_jobs_total", status="ok",
-                          method="vs_standard", model="other"), 2,
-            "a job's own model that no profile has counts as other")
+    check_series(m1b, [
+        ("vsampd_jobs_total", dict(status="ok", method="direct",
+                                   model="fake"), 3,
+         "method=direct jobs count under their method"),
+        ("vsampd_jobs_total", dict(status="ok", method="vs_standard",
+                                   model="other"), 2,
+         "a job's own model that no profile has counts as other")])
     tap.ok('model="not-configured"' not in m1b,
            "a job's model never becomes a label value")
     otok = sum(v["usage"]["completion_tokens"] for v in vals[3:])
@@ -369,12 +378,13 @@ def main():
     added = [ls for (n, ls) in vstest.parse_metrics(m_hup)
              if n == "vsampd_jobs_total" and ("model", "fake-2") in ls]
     tap.is_(len(added), 2 * 7, "the reload's new model has its job series")
-    tap.is_(vstest.metric(m_hup, "vsampd_backend_tokens_total",
-                          backend="extra", model="fake-2"), 0,
-            "and the new profile its token series, at 0")
-    tap.is_(vstest.metric(m_hup, "vsampd_backend_tokens_total",
-                          backend="local", model="fake-2"), None,
-            "but not the old profile with the new model")
+    check_series(m_hup, [
+        ("vsampd_backend_tokens_total", dict(backend="extra",
+                                             model="fake-2"), 0,
+         "and the new profile its token series, at 0"),
+        ("vsampd_backend_tokens_total", dict(backend="local",
+                                             model="fake-2"), None,
+         "but not the old profile with the new model")])
     vstest.produce(kafka.bootstrap, "vs.jobs", [
         {"id": "hup-extra", "prompt": "On extra", "k": 3,
          "backend": "extra", "method": "vs_cot"}])
