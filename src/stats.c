@@ -180,8 +180,8 @@ struct stats {
 };
 
 static struct metrics_series *
-series3(struct stats *st, enum fam f, const char *a, const char *b,
-    const char *c)
+series3(
+    struct stats *st, enum fam f, const char *a, const char *b, const char *c)
 {
 	const char *v[3] = {a, b, c};
 
@@ -364,7 +364,8 @@ stats_job_done(struct stats *st, const struct result *r)
 			    r->semantic);
 		if (!isnan(r->rouge_l))
 			metrics_observe(
-			    metrics_get2(st->f[F_DIV_ROUGE], me, mo), r->rouge_l);
+			    metrics_get2(st->f[F_DIV_ROUGE], me, mo),
+			    r->rouge_l);
 	}
 }
 
