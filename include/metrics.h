@@ -13,7 +13,7 @@
 
 #include "xmalloc.h"
 
-#define METRICS_MAX_LABELS 3
+#define METRICS_MAX_LABELS 4
 
 enum metrics_type { METRICS_COUNTER, METRICS_GAUGE, METRICS_HISTOGRAM };
 

@@ -23,12 +23,24 @@ struct stats *stats_new(const char *version);
 void stats_free(struct stats *st);
 struct metrics *stats_metrics(struct stats *st);
 
-/* Create the per-backend series of backend name at 0, with its current
- * concurrency limit (idempotent: a reload calls it again). */
+/* Create the request, latency, limit and breaker series of backend name
+ * at 0, with its current concurrency limit (idempotent: a reload calls
+ * it again). */
 void stats_backend(struct stats *st, const char *name, int limit);
 
+/*
+ * Make model, the model of chat profile backend, known: the job,
+ * candidate, duplicate and diversity series of every method with it, and
+ * backend's token and parse-failure series, exist from now on at 0.
+ * Idempotent; a reload calls it for each profile again. A model stays
+ * known until stats_free() (its series stay too). A model never made
+ * known counts as "other".
+ */
+void stats_model(struct stats *st, const char *backend, const char *model);
+
 /* A result handed to the producer: jobs, errors by code, duration,
- * candidates, duplicates, diversity and tokens of its backend. */
+ * candidates, duplicates, diversity and tokens of its backend, by the
+ * result's method and model ("none" for NULL, "other" when unknown). */
 void stats_job_done(struct stats *st, const struct result *r);
 
 /*
@@ -40,8 +52,10 @@ void stats_backend_request(
 /* A backend's concurrency limit and whether its breaker is open. */
 void stats_backend_state(
     struct stats *st, const char *backend, int limit, int circuit_open);
-/* A reply of backend that did not parse. */
-void stats_parse_failure(struct stats *st, const char *backend);
+/* A reply of backend that did not parse, on a call of a job of method
+ * for model (labelled as for stats_job_done()). */
+void stats_parse_failure(struct stats *st, const char *backend,
+    const char *method, const char *model);
 /* A job whose embeddings request failed. */
 void stats_embedding_failure(struct stats *st);
 /* A DLQ copy produced for an error of this code. */

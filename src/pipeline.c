@@ -42,6 +42,7 @@
 #include "result.h"
 #include "scope.h"
 #include "select.h"
+#include "stats.h"
 #include "xmalloc.h"
 
 static void pgen_reap(void *arg);
@@ -57,6 +58,19 @@ pgen_free(struct pgen *g)
 	backend_free(g->embed);
 	conf_free(g->owned);
 	free(g);
+}
+
+/* Count g's backends into st, and make its chat models known there. */
+static void
+pgen_set_stats(struct pgen *g, struct stats *st)
+{
+	for (size_t i = 0; i < g->nbackends; i++) {
+		backend_set_stats(g->backends[i], st);
+		stats_model(st, backend_name(g->backends[i]),
+		    backend_profile(g->backends[i])->model);
+	}
+	if (g->embed != NULL)
+		backend_set_stats(g->embed, st);
 }
 
 /* A generation for conf, its backends counted in st; NULL with errstr
@@ -77,7 +91,6 @@ pgen_new(
 			pgen_free(g);
 			return NULL;
 		}
-		backend_set_stats(g->backends[i], p->st);
 	}
 	if (conf->has_embeddings) {
 		g->embed =
@@ -86,8 +99,8 @@ pgen_new(
 			pgen_free(g);
 			return NULL;
 		}
-		backend_set_stats(g->embed, p->st);
 	}
+	pgen_set_stats(g, p->st);
 	return g;
 }
 
@@ -188,16 +201,10 @@ pipeline_set_stats(struct pipeline *p, struct stats *st)
 	struct pgen *g;
 
 	p->st = st;
-	for (size_t i = 0; i < p->cur->nbackends; i++)
-		backend_set_stats(p->cur->backends[i], st);
-	if (p->cur->embed != NULL)
-		backend_set_stats(p->cur->embed, st);
+	pgen_set_stats(p->cur, st);
 	TAILQ_FOREACH(g, &p->retired, entry)
 	{
-		for (size_t i = 0; i < g->nbackends; i++)
-			backend_set_stats(g->backends[i], st);
-		if (g->embed != NULL)
-			backend_set_stats(g->embed, st);
+		pgen_set_stats(g, st);
 	}
 }
 

@@ -109,7 +109,8 @@ pcall_retry(struct pcall *c, enum err_code code, const char *msg)
 	struct pjob *j = c->job;
 	const struct conf_backend *prof = backend_profile(c->be);
 
-	stats_parse_failure(j->p->st, prof->name);
+	stats_parse_failure(j->p->st, prof->name, j->res->method,
+	    j->job->model != NULL ? j->job->model : prof->model);
 	if (c->attempts <= (unsigned)prof->max_retries) {
 		log_debug("%s: call %d: %s, asking again", j->tag, c->idx, msg);
 		pcall_start(c);

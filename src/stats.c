@@ -9,7 +9,9 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "method.h"
 #include "metrics.h"
 #include "stats.h"
 #include "xmalloc.h"
@@ -22,6 +24,15 @@ static const double score_bounds[] = {
 
 /* The backend codes every backend exports from start. */
 static const char *const backend_codes[] = {"200", "timeout", "connect", "tls"};
+
+/*
+ * The method and model labels of a job (docs/metrics.md): a method of
+ * method.c, a model of a configured chat profile, "other" for anything
+ * else, and "none" for a job that failed before they were known. Both
+ * sets are bounded by the code and the config, never by what jobs say.
+ */
+#define LABEL_NONE "none"
+#define LABEL_OTHER "other"
 
 enum fam {
 	F_JOBS,
@@ -60,19 +71,20 @@ static const struct famdef {
 	const char *name;
 	const char *help;
 	size_t nlabels;
-	const char *labels[2];
+	const char *labels[METRICS_MAX_LABELS];
 	const double *bounds;
 	size_t nbounds;
 } famdefs[F_COUNT] = {
     [F_JOBS] = {METRICS_COUNTER, "vsampd_jobs_total",
-	"Jobs answered with a result, by status.", 1, {"status"}, NULL, 0},
+	"Jobs answered with a result, by status, method and model.", 3,
+	{"status", "method", "model"}, NULL, 0},
     [F_JOB_ERRORS] = {METRICS_COUNTER, "vsampd_job_errors_total",
 	"Error results, by error code.", 1, {"code"}, NULL, 0},
     [F_INFLIGHT] = {METRICS_GAUGE, "vsampd_jobs_inflight",
 	"Jobs consumed and not yet acknowledged.", 0, {NULL}, NULL, 0},
     [F_JOB_DURATION] = {METRICS_HISTOGRAM, "vsampd_job_duration_seconds",
-	"Time from consuming a job to its result.", 0, {NULL}, latency_bounds,
-	NELEM(latency_bounds)},
+	"Time from consuming a job to its result, by method and model.", 2,
+	{"method", "model"}, latency_bounds, NELEM(latency_bounds)},
     [F_BE_REQUESTS] = {METRICS_COUNTER, "vsampd_backend_requests_total",
 	"HTTP attempts to backends (retries included), by backend and "
 	"HTTP status or timeout, connect, tls.",
@@ -82,8 +94,8 @@ static const struct famdef {
 	"Duration of one HTTP attempt to a backend.", 1, {"backend"},
 	latency_bounds, NELEM(latency_bounds)},
     [F_BE_TOKENS] = {METRICS_COUNTER, "vsampd_backend_tokens_total",
-	"Tokens reported by backends in usage, by kind.", 2,
-	{"backend", "kind"}, NULL, 0},
+	"Tokens reported by backends in usage, by kind, method and model.", 4,
+	{"backend", "kind", "method", "model"}, NULL, 0},
     [F_BE_LIMIT] = {METRICS_GAUGE, "vsampd_backend_concurrency_limit",
 	"Current limit of concurrent requests to a backend.", 1, {"backend"},
 	NULL, 0},
@@ -91,22 +103,26 @@ static const struct famdef {
 	"1 while a backend's circuit breaker is open.", 1, {"backend"}, NULL,
 	0},
     [F_CANDIDATES] = {METRICS_COUNTER, "vsampd_candidates_total",
-	"Candidates in ok results, after dedup.", 0, {NULL}, NULL, 0},
+	"Candidates in ok results, after dedup, by method and model.", 2,
+	{"method", "model"}, NULL, 0},
     [F_DUPLICATES] = {METRICS_COUNTER, "vsampd_duplicates_total",
 	"Candidates dropped as duplicates, in the job or in its "
-	"dedup_scope.",
-	1, {"where"}, NULL, 0},
+	"dedup_scope, by method and model.",
+	3, {"where", "method", "model"}, NULL, 0},
     [F_PARSE_FAILURES] = {METRICS_COUNTER, "vsampd_parse_failures_total",
-	"Backend replies that did not parse.", 1, {"backend"}, NULL, 0},
+	"Backend replies that did not parse, by method and model.", 3,
+	{"backend", "method", "model"}, NULL, 0},
     [F_EMBED_FAILURES] = {METRICS_COUNTER, "vsampd_embedding_failures_total",
 	"Jobs whose embeddings request failed (semantic left nil).", 0, {NULL},
 	NULL, 0},
     [F_DIV_SEMANTIC] = {METRICS_HISTOGRAM, "vsampd_diversity_semantic",
-	"Semantic diversity of ok results where it is defined.", 0, {NULL},
-	score_bounds, NELEM(score_bounds)},
+	"Semantic diversity of ok results where it is defined, by method "
+	"and model.",
+	2, {"method", "model"}, score_bounds, NELEM(score_bounds)},
     [F_DIV_ROUGE] = {METRICS_HISTOGRAM, "vsampd_diversity_rouge_l",
-	"Mean pairwise ROUGE-L F1 of ok results where it is defined.", 0,
-	{NULL}, score_bounds, NELEM(score_bounds)},
+	"Mean pairwise ROUGE-L F1 of ok results where it is defined, by "
+	"method and model.",
+	2, {"method", "model"}, score_bounds, NELEM(score_bounds)},
     [F_PAUSED] = {METRICS_GAUGE, "vsampd_kafka_partitions_paused",
 	"Assigned partitions paused for backpressure.", 0, {NULL}, NULL, 0},
     [F_ASSIGNED] = {METRICS_GAUGE, "vsampd_kafka_partitions_assigned",
@@ -148,18 +164,67 @@ static const struct famdef {
 struct stats {
 	struct metrics *m;
 	struct metrics_family *f[F_COUNT];
+	/* The models of chat profiles configured since start (owned): the
+	 * values the model label takes besides "other" and "none". */
+	char **models;
+	size_t nmodels;
 	/* Series without labels, or with one fixed label set. */
-	struct metrics_series *jobs_ok, *jobs_err;
 	struct metrics_series *errors[ERR_COUNT];
 	struct metrics_series *dlq[ERR_COUNT];
-	struct metrics_series *inflight, *duration, *candidates;
-	struct metrics_series *dup_job, *dup_scope, *embed_failures;
-	struct metrics_series *semantic, *rouge, *paused, *assigned;
+	struct metrics_series *inflight, *embed_failures;
+	struct metrics_series *paused, *assigned;
 	struct metrics_series *scope_entries, *reload_ok, *reload_err;
 	struct metrics_series *heartbeat, *blocked;
 	struct metrics_series *restoring, *restore_records;
 	struct metrics_series *log_entry, *log_tombstone;
 };
+
+static struct metrics_series *
+series3(
+    struct stats *st, enum fam f, const char *a, const char *b, const char *c)
+{
+	const char *v[3] = {a, b, c};
+
+	return metrics_series(st->f[f], v);
+}
+
+static struct metrics_series *
+tokens(struct stats *st, const char *backend, const char *kind,
+    const char *method, const char *model)
+{
+	const char *v[4] = {backend, kind, method, model};
+
+	return metrics_series(st->f[F_BE_TOKENS], v);
+}
+
+static const char *
+method_label(const char *method)
+{
+	enum method m;
+
+	if (method == NULL)
+		return LABEL_NONE;
+	if (method_parse(method, &m) != 0)
+		return LABEL_OTHER;
+	return method_name(m);
+}
+
+static int
+model_known(const struct stats *st, const char *model)
+{
+	for (size_t i = 0; i < st->nmodels; i++)
+		if (strcmp(st->models[i], model) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *
+model_label(const struct stats *st, const char *model)
+{
+	if (model == NULL)
+		return LABEL_NONE;
+	return model_known(st, model) ? model : LABEL_OTHER;
+}
 
 struct stats *
 stats_new(const char *version)
@@ -173,8 +238,9 @@ stats_new(const char *version)
 		st->f[i] = metrics_family(st->m, d->type, d->name, d->help,
 		    d->nlabels, d->labels, d->bounds, d->nbounds);
 	}
-	st->jobs_ok = metrics_get1(st->f[F_JOBS], "ok");
-	st->jobs_err = metrics_get1(st->f[F_JOBS], "error");
+	/* Jobs that fail before their method and model are known. */
+	(void)series3(st, F_JOBS, "error", LABEL_NONE, LABEL_NONE);
+	(void)metrics_get2(st->f[F_JOB_DURATION], LABEL_NONE, LABEL_NONE);
 	for (int c = ERR_NONE + 1; c < ERR_COUNT; c++) {
 		st->errors[c] = metrics_get1(
 		    st->f[F_JOB_ERRORS], err_code_name((enum err_code)c));
@@ -182,13 +248,7 @@ stats_new(const char *version)
 		    metrics_get1(st->f[F_DLQ], err_code_name((enum err_code)c));
 	}
 	st->inflight = metrics_get(st->f[F_INFLIGHT]);
-	st->duration = metrics_get(st->f[F_JOB_DURATION]);
-	st->candidates = metrics_get(st->f[F_CANDIDATES]);
-	st->dup_job = metrics_get1(st->f[F_DUPLICATES], "in_job");
-	st->dup_scope = metrics_get1(st->f[F_DUPLICATES], "in_scope");
 	st->embed_failures = metrics_get(st->f[F_EMBED_FAILURES]);
-	st->semantic = metrics_get(st->f[F_DIV_SEMANTIC]);
-	st->rouge = metrics_get(st->f[F_DIV_ROUGE]);
 	st->paused = metrics_get(st->f[F_PAUSED]);
 	st->assigned = metrics_get(st->f[F_ASSIGNED]);
 	st->scope_entries = metrics_get(st->f[F_SCOPE_ENTRIES]);
@@ -209,6 +269,9 @@ stats_free(struct stats *st)
 {
 	if (st == NULL)
 		return;
+	for (size_t i = 0; i < st->nmodels; i++)
+		free(st->models[i]);
+	free(st->models);
 	metrics_free(st->m);
 	free(st);
 }
@@ -229,45 +292,80 @@ stats_backend(struct stats *st, const char *name, int limit)
 		(void)metrics_get2(
 		    st->f[F_BE_REQUESTS], name, backend_codes[i]);
 	(void)metrics_get1(st->f[F_BE_DURATION], name);
-	(void)metrics_get2(st->f[F_BE_TOKENS], name, "prompt");
-	(void)metrics_get2(st->f[F_BE_TOKENS], name, "completion");
 	metrics_set(metrics_get1(st->f[F_BE_LIMIT], name), limit);
 	(void)metrics_get1(st->f[F_BE_CIRCUIT], name);
-	(void)metrics_get1(st->f[F_PARSE_FAILURES], name);
+}
+
+/* Make model known and create its series at 0 (see stats.h). */
+void
+stats_model(struct stats *st, const char *backend, const char *model)
+{
+	if (st == NULL || backend == NULL || model == NULL)
+		return;
+	if (!model_known(st, model)) {
+		st->models = xreallocarray(
+		    st->models, st->nmodels + 1, sizeof(*st->models));
+		st->models[st->nmodels++] = xstrdup(model);
+	}
+	for (int i = 0; i < METHOD_COUNT; i++) {
+		const char *me = method_name((enum method)i);
+
+		(void)series3(st, F_JOBS, "ok", me, model);
+		(void)series3(st, F_JOBS, "error", me, model);
+		(void)metrics_get2(st->f[F_JOB_DURATION], me, model);
+		(void)metrics_get2(st->f[F_CANDIDATES], me, model);
+		(void)series3(st, F_DUPLICATES, "in_job", me, model);
+		(void)series3(st, F_DUPLICATES, "in_scope", me, model);
+		(void)metrics_get2(st->f[F_DIV_SEMANTIC], me, model);
+		(void)metrics_get2(st->f[F_DIV_ROUGE], me, model);
+		(void)tokens(st, backend, "prompt", me, model);
+		(void)tokens(st, backend, "completion", me, model);
+		(void)series3(st, F_PARSE_FAILURES, backend, me, model);
+	}
 }
 
 /* Count a result (see stats.h). */
 void
 stats_job_done(struct stats *st, const struct result *r)
 {
+	const char *me, *mo;
+
 	if (st == NULL)
 		return;
-	metrics_observe(st->duration, (double)r->latency_ms / 1000.0);
+	me = method_label(r->method);
+	mo = model_label(st, r->model);
+	metrics_observe(metrics_get2(st->f[F_JOB_DURATION], me, mo),
+	    (double)r->latency_ms / 1000.0);
 	if (r->backend != NULL && (r->prompt_tokens || r->completion_tokens)) {
-		metrics_add(
-		    metrics_get2(st->f[F_BE_TOKENS], r->backend, "prompt"),
+		metrics_add(tokens(st, r->backend, "prompt", me, mo),
 		    (double)r->prompt_tokens);
-		metrics_add(
-		    metrics_get2(st->f[F_BE_TOKENS], r->backend, "completion"),
+		metrics_add(tokens(st, r->backend, "completion", me, mo),
 		    (double)r->completion_tokens);
 	}
 	if (r->code != ERR_NONE) {
-		metrics_add(st->jobs_err, 1);
+		metrics_add(series3(st, F_JOBS, "error", me, mo), 1);
 		if (r->code > ERR_NONE && r->code < ERR_COUNT)
 			metrics_add(st->errors[r->code], 1);
 		return;
 	}
-	metrics_add(st->jobs_ok, 1);
-	metrics_add(st->candidates, (double)r->ncands);
+	metrics_add(series3(st, F_JOBS, "ok", me, mo), 1);
+	metrics_add(
+	    metrics_get2(st->f[F_CANDIDATES], me, mo), (double)r->ncands);
 	if (r->has_dedup) {
-		metrics_add(st->dup_job, r->dedup_in_job);
-		metrics_add(st->dup_scope, r->dedup_in_scope);
+		metrics_add(series3(st, F_DUPLICATES, "in_job", me, mo),
+		    r->dedup_in_job);
+		metrics_add(series3(st, F_DUPLICATES, "in_scope", me, mo),
+		    r->dedup_in_scope);
 	}
 	if (r->has_diversity) {
 		if (!isnan(r->semantic))
-			metrics_observe(st->semantic, r->semantic);
+			metrics_observe(
+			    metrics_get2(st->f[F_DIV_SEMANTIC], me, mo),
+			    r->semantic);
 		if (!isnan(r->rouge_l))
-			metrics_observe(st->rouge, r->rouge_l);
+			metrics_observe(
+			    metrics_get2(st->f[F_DIV_ROUGE], me, mo),
+			    r->rouge_l);
 	}
 }
 
@@ -292,10 +390,13 @@ stats_backend_state(
 }
 
 void
-stats_parse_failure(struct stats *st, const char *backend)
+stats_parse_failure(struct stats *st, const char *backend, const char *method,
+    const char *model)
 {
 	if (st != NULL)
-		metrics_add(metrics_get1(st->f[F_PARSE_FAILURES], backend), 1);
+		metrics_add(series3(st, F_PARSE_FAILURES, backend,
+				method_label(method), model_label(st, model)),
+		    1);
 }
 
 void

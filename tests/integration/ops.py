@@ -42,6 +42,24 @@ os.environ["VSAMPD_OPS_KEY"] = SECRET
 FROM_START = [
     ("vsampd_jobs_total", {"status": "ok"}),
     ("vsampd_jobs_total", {"status": "error"}),
+    ("vsampd_jobs_total", {"status": "ok", "method": "vs_standard",
+                           "model": "fake"}),
+    ("vsampd_jobs_total", {"status": "error", "method": "direct",
+                           "model": "fake"}),
+    ("vsampd_jobs_total", {"status": "error", "method": "none",
+                           "model": "none"}),
+    ("vsampd_backend_tokens_total", {"backend": "local", "kind": "completion",
+                                     "method": "multi_turn",
+                                     "model": "fake"}),
+    ("vsampd_candidates_total", {"method": "vs_multi", "model": "fake"}),
+    ("vsampd_duplicates_total", {"where": "in_scope", "method": "sequence",
+                                 "model": "fake"}),
+    ("vsampd_parse_failures_total", {"backend": "local", "method": "vs_cot",
+                                     "model": "fake"}),
+    ("vsampd_job_duration_seconds_count", {"method": "none",
+                                           "model": "none"}),
+    ("vsampd_diversity_rouge_l_count", {"method": "direct_cot",
+                                        "model": "fake"}),
     ("vsampd_job_errors_total", {"code": "bad_job"}),
     ("vsampd_job_errors_total", {"code": "internal"}),
     ("vsampd_backend_requests_total", {"backend": "local", "code": "200"}),
@@ -63,16 +81,22 @@ FROM_START = [
 ]
 
 
-def write_conf(path, brokers, url, port):
+def write_conf(path, brokers, url, port, extra=False):
+    """The config; extra adds a second profile, "extra", whose model
+    ("fake-2") no profile had before."""
+    backends = [vstest.backend("local", url, api_key_env="VSAMPD_OPS_KEY",
+                               max_inflight=64, timeout_ms=20000,
+                               max_retries=2)]
+    if extra:
+        backends.append(vstest.backend("extra", url, model="fake-2",
+                                       api_key_env="VSAMPD_OPS_KEY"))
     return vstest.conf(
         path, brokers,
         kafka={"group_id": "vsampd-ops", "dlq_topic": "vs.jobs.dlq",
                "consumer": dict(vstest.FAST_CONSUMER,
                             auto_commit_interval_ms=500),
                "producer": {"linger_ms": 5}},
-        backends=[vstest.backend("local", url, api_key_env="VSAMPD_OPS_KEY",
-                                 max_inflight=64, timeout_ms=20000,
-                                 max_retries=2)],
+        backends=backends,
         defaults={"backend": "local", "method": "vs_standard", "k": 3},
         worker={"max_inflight": 256, "shutdown_timeout_ms": 20000},
         metrics={"listen": "127.0.0.1:%d" % port})
@@ -144,6 +168,13 @@ def check_promtool(text, what):
         tap.ok(ok, what, diag=out)
 
 
+def check_series(text, cases):
+    """One test per (name, labels, value, what): the sum of the series
+    of name with those labels is value (None: there is none)."""
+    for name, labels, want, what in cases:
+        tap.is_(vstest.metric(text, name, **labels), want, what)
+
+
 def main():
     if PROFILE == "skip":
         tap.skip("ops", "VSAMPD_IT_PROFILE=skip")
@@ -189,6 +220,12 @@ def main():
                if vstest.metric(m0, n, **l) != 0]
     tap.ok(not missing, "every counter is exported from start at 0",
            diag=repr(missing))
+    series = [ls for (n, ls) in vstest.parse_metrics(m0)
+              if n == "vsampd_jobs_total"]
+    tap.is_(len(series), 2 * 7 + 1, "vsampd_jobs_total: ok and error of "
+            "each method with the one model, and error of none/none")
+    tap.ok(not re.search(r'model="(other|fake-2)"', m0),
+           "no series of another model at start")
     tap.ok(vstest.metric(m0, "vsampd_build_info") == 1,
            "vsampd_build_info is 1")
     tap.is_(vstest.metric(m0, "vsampd_backend_concurrency_limit",
@@ -220,6 +257,16 @@ def main():
             "vsampd_jobs_total{status=ok} is 100")
     tap.is_(vstest.metric(m1, "vsampd_jobs_total", status="error"), 3,
             "vsampd_jobs_total{status=error} is 3")
+    check_series(m1, [
+        ("vsampd_jobs_total", dict(status="ok", method="vs_standard",
+                                   model="fake"), 100,
+         "the 100 ok jobs count as method=vs_standard model=fake"),
+        ("vsampd_jobs_total", dict(status="error", method="none",
+                                   model="none"), 3,
+         "the 3 jobs that did not decode count as none/none"),
+        ("vsampd_job_duration_seconds_count", dict(method="none",
+                                                   model="none"), 3,
+         "and their durations too")])
     tap.is_(vstest.metric(m1, "vsampd_job_errors_total", code="bad_job"), 3,
             "vsampd_job_errors_total{code=bad_job} is 3")
     tap.is_(vstest.metric(m1, "vsampd_dlq_messages_total", code="bad_job"),
@@ -242,6 +289,9 @@ def main():
     cands = sum(len(v["candidates"]) for v in vals if v["status"] == "ok")
     tap.is_(vstest.metric(m1, "vsampd_candidates_total"), cands,
             "vsampd_candidates_total matches the results (%d)" % cands)
+    tap.is_(vstest.metric(m1, "vsampd_candidates_total",
+                          method="vs_standard", model="fake"), cands,
+            "all of them under method=vs_standard model=fake")
     dups = sum(v["dedup"]["in_job"] for v in vals if v["dedup"])
     tap.is_(vstest.metric(m1, "vsampd_duplicates_total", where="in_job"),
             dups, "vsampd_duplicates_total{where=in_job} matches")
@@ -252,6 +302,31 @@ def main():
     tap.is_(vstest.metric(m1, "vsampd_kafka_partitions_assigned"), 4,
             "4 partitions assigned")
     check_promtool(m1, "promtool check metrics passes after the run")
+
+    # --- another method, and a model no profile has ----------------------
+    more = [{"id": "direct-%d" % i, "prompt": "Direct %d" % i,
+             "method": "direct", "k": 2} for i in range(3)]
+    more += [{"id": "own-model-%d" % i, "prompt": "Own %d" % i, "k": 3,
+              "model": "not-configured"} for i in range(2)]
+    vstest.produce(kafka.bootstrap, "vs.jobs", more)
+    got = results.wait(keys={j["id"] for j in more}, timeout=60)
+    vals = [got[j["id"]][-1].value for j in more]
+    time.sleep(1)
+    m1b = scrape(port)
+    check_series(m1b, [
+        ("vsampd_jobs_total", dict(status="ok", method="direct",
+                                   model="fake"), 3,
+         "method=direct jobs count under their method"),
+        ("vsampd_jobs_total", dict(status="ok", method="vs_standard",
+                                   model="other"), 2,
+         "a job's own model that no profile has counts as other")])
+    tap.ok('model="not-configured"' not in m1b,
+           "a job's model never becomes a label value")
+    otok = sum(v["usage"]["completion_tokens"] for v in vals[3:])
+    tap.is_(vstest.metric(m1b, "vsampd_backend_tokens_total",
+                          backend="local", kind="completion", model="other"),
+            otok, "their tokens count under model=other (%d)" % otok)
+    check_promtool(m1b, "promtool check metrics passes with model=other")
 
     log = proc.log_text()
     bad_lines = [ln for ln in log.splitlines()
@@ -274,7 +349,7 @@ def main():
     vstest.wait_for(lambda: len(fake.requests()) >= before1 + 10, 30,
                     what="slow jobs in flight")
     off = len(proc.log_text())
-    write_conf(conf, kafka.bootstrap, fake2.url, port)
+    write_conf(conf, kafka.bootstrap, fake2.url, port, extra=True)
     proc.send_signal(signal.SIGHUP)
     with tap.step("SIGHUP: the reload is applied and logged"):
         proc.wait_log(r"reload applied", timeout=20, start=off)
@@ -297,8 +372,27 @@ def main():
     after_at_1 = [r for r in fake.requests()[before1:]
                   if "After" in repr(r.get("body"))]
     tap.is_(len(after_at_1), 0, "and none to the old one")
-    tap.is_(vstest.metric(scrape(port), "vsampd_config_reloads_total",
+    m_hup = scrape(port)
+    tap.is_(vstest.metric(m_hup, "vsampd_config_reloads_total",
                           result="ok"), 1, "reloads_total{result=ok} is 1")
+    added = [ls for (n, ls) in vstest.parse_metrics(m_hup)
+             if n == "vsampd_jobs_total" and ("model", "fake-2") in ls]
+    tap.is_(len(added), 2 * 7, "the reload's new model has its job series")
+    check_series(m_hup, [
+        ("vsampd_backend_tokens_total", dict(backend="extra",
+                                             model="fake-2"), 0,
+         "and the new profile its token series, at 0"),
+        ("vsampd_backend_tokens_total", dict(backend="local",
+                                             model="fake-2"), None,
+         "but not the old profile with the new model")])
+    vstest.produce(kafka.bootstrap, "vs.jobs", [
+        {"id": "hup-extra", "prompt": "On extra", "k": 3,
+         "backend": "extra", "method": "vs_cot"}])
+    results.wait(keys={"hup-extra"}, timeout=60)
+    time.sleep(1)
+    tap.is_(vstest.metric(scrape(port), "vsampd_jobs_total", status="ok",
+                          method="vs_cot", model="fake-2"), 1,
+            "a job on the new profile counts under its model")
 
     # --- SIGHUP with a broken config and a restart-only change -----------
     with open(conf, "w") as f:
@@ -310,7 +404,7 @@ def main():
         assert re.search(re.escape(conf) + r":\d+: ", m.group(0)), \
             m.group(0)
     write_conf(conf, kafka.bootstrap.replace("127.0.0.1", "localhost"),
-               fake2.url, port)
+               fake2.url, port, extra=True)
     off = len(proc.log_text())
     proc.send_signal(signal.SIGHUP)
     with tap.step("a restart-only change is reported, the rest applied"):

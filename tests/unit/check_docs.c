@@ -15,7 +15,11 @@
  *   - the three places that say which keys a reload keeps (until a
  *     restart) name those confdiff_needs_restart() names, and no other;
  *   - docs/metrics.md lists every family with its type and label names,
- *     and lists nothing vsampd does not export.
+ *     and lists nothing vsampd does not export;
+ *   - the queries of docs/grafana-dashboard.json, docs/vsampd-alerts.yml
+ *     and metrics.md name only exported metrics and their labels, every
+ *     alert has a severity, a summary and a description, and metrics.md
+ *     lists the alerts of the file.
  * Every problem is printed on its own line, naming the file and the key
  * or metric, before the test fails.
  */
@@ -25,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "conf.h"
 #include "confdiff.h"
@@ -1052,6 +1058,7 @@ exported(struct family **fp)
 	/* Every per-backend and per-topic series, as the daemon makes
 	 * them at start. */
 	stats_backend(st, "local", 8);
+	stats_model(st, "local", "fake");
 	stats_delivery_failure_topic(st, "vs.results");
 	buf_init(&b);
 	stats_render(st, &b);
@@ -1232,6 +1239,447 @@ START_TEST(test_metrics_doc)
 }
 END_TEST
 
+/* ---- the dashboard, the alerting rules and the queries of metrics.md --- */
+
+/*
+ * Every query the repository ships (docs/grafana-dashboard.json's panels
+ * and variables, docs/vsampd-alerts.yml's rules, metrics.md's promql
+ * blocks) names only metrics vsampd exports, selects on their labels
+ * only, and groups by labels those metrics have; so that a rename in
+ * stats.c cannot leave a panel or an alert looking at nothing. The
+ * labels Prometheus adds to a target (instance, job) are allowed
+ * everywhere, le on a histogram's _bucket.
+ */
+
+#define DASHBOARD SRCDIR "/docs/grafana-dashboard.json"
+#define ALERTS SRCDIR "/docs/vsampd-alerts.yml"
+
+static int
+ident_char(int c)
+{
+	return isalnum(c) || c == '_' || c == ':';
+}
+
+/* Whether name is in a sorted comma-separated set. */
+static int
+set_has(const char *set, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *p = set; *p != '\0';) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+
+		if (n == len && strncmp(p, name, len) == 0)
+			return 1;
+		if (e == NULL)
+			break;
+		p = e + 1;
+	}
+	return 0;
+}
+
+/* The family a series name belongs to (a histogram's _bucket, _sum and
+ * _count too); *bucket set for a _bucket. NULL when vsampd has none. */
+static const struct family *
+family_of(const struct family *ex, size_t nex, const char *name, int *bucket)
+{
+	static const char *const suffix[] = {"_bucket", "_sum", "_count"};
+
+	*bucket = 0;
+	for (size_t i = 0; i < nex; i++) {
+		size_t len = strlen(ex[i].name);
+
+		if (strcmp(ex[i].name, name) == 0 &&
+		    strcmp(ex[i].type, "histogram") != 0)
+			return &ex[i];
+		if (strcmp(ex[i].type, "histogram") != 0 ||
+		    strncmp(ex[i].name, name, len) != 0)
+			continue;
+		for (size_t s = 0; s < 3; s++)
+			if (strcmp(name + len, suffix[s]) == 0) {
+				*bucket = s == 0;
+				return &ex[i];
+			}
+	}
+	return NULL;
+}
+
+/* Past a quoted string starting at p (its quote); at its end or NUL. */
+static const char *
+skip_string(const char *p)
+{
+	char q = *p++;
+
+	while (*p != '\0' && *p != q) {
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+		p++;
+	}
+	return *p == q ? p + 1 : p;
+}
+
+/* Read an identifier at p into out; returns past it. */
+static const char *
+read_ident(const char *p, char *out, size_t len)
+{
+	size_t n = 0;
+
+	while (ident_char((unsigned char)*p)) {
+		if (n + 1 < len)
+			out[n++] = *p;
+		p++;
+	}
+	out[n] = '\0';
+	return p;
+}
+
+/* Add the names of the comma-separated list to the set (unsorted). */
+static void
+list_add(char *set, size_t setlen, const char *list)
+{
+	for (const char *l = list; *l != '\0';) {
+		char one[64];
+		size_t n = strcspn(l, ",");
+
+		snprintf(one, sizeof(one), "%.*s", (int)n, l);
+		if (!set_has(set, one))
+			snprintf(set + strlen(set), setlen - strlen(set),
+			    "%s%s", set[0] != '\0' ? "," : "", one);
+		l += n + (l[n] == ',');
+	}
+}
+
+/* The next identifier of query q at or after p, outside strings, into
+ * tok; returns past it, or NULL at the end of q. */
+static const char *
+next_ident(const char *q, const char *p, char *tok, size_t len)
+{
+	while (*p != '\0') {
+		if (*p == '"' || *p == '\'' || *p == '`')
+			p = skip_string(p);
+		else if (ident_char((unsigned char)*p) &&
+		    (p == q || !ident_char((unsigned char)p[-1])))
+			return read_ident(p, tok, len);
+		else
+			p++;
+	}
+	return NULL;
+}
+
+/* The next label name of a {...} or (...) list, p inside it, into
+ * label; returns past it, or NULL at close (or the end). */
+static const char *
+next_label(const char *p, int close, char *label, size_t len)
+{
+	while (*p != '\0' && *p != close) {
+		if (*p == '"')
+			p = skip_string(p);
+		else if (ident_char((unsigned char)*p))
+			return read_ident(p, label, len);
+		else
+			p++;
+	}
+	return NULL;
+}
+
+/* A problem for each name of the set a that the set b lacks. */
+static void
+set_missing(struct probs *pr, const char *a, const char *b, const char *what)
+{
+	for (const char *p = a; *p != '\0';) {
+		char one[96];
+		size_t n = strcspn(p, ",");
+
+		snprintf(one, sizeof(one), "%.*s", (int)n, p);
+		if (!set_has(b, one))
+			prob(pr, "%s: %s", what, one);
+		p += n + (p[n] == ',');
+	}
+}
+
+static int
+target_label(const char *l)
+{
+	return strcmp(l, "instance") == 0 || strcmp(l, "job") == 0;
+}
+
+/*
+ * Check one query (where names it in the problems). Returns the number
+ * of vsampd metrics it names, so that a caller can tell an extraction
+ * that found nothing.
+ */
+static int
+check_query(struct probs *pr, const char *where, const char *q,
+    const struct family *ex, size_t nex)
+{
+	static const char *const grouping[] = {
+	    "by", "without", "on", "ignoring", "group_left", "group_right"};
+	const size_t ngrouping = sizeof(grouping) / sizeof(grouping[0]);
+	char used[512] = "", tok[128], label[64];
+	int nmetrics = 0;
+
+	/* First pass: the metrics, and the labels of their selectors. */
+	for (const char *p = q; (p = next_ident(q, p, tok, sizeof(tok)));) {
+		const struct family *f;
+		int bucket;
+
+		if (strncmp(tok, "vsampd_", 7) != 0)
+			continue;
+		nmetrics++;
+		if ((f = family_of(ex, nex, tok, &bucket)) == NULL) {
+			prob(pr, "%s: %s: not a metric vsampd exports", where,
+			    tok);
+			continue;
+		}
+		list_add(used, sizeof(used), f->labels);
+		if (*p != '{')
+			continue;
+		for (const char *l = p + 1;
+		     (l = next_label(l, '}', label, sizeof(label)));)
+			if (!set_has(f->labels, label) &&
+			    !target_label(label) &&
+			    !(bucket && strcmp(label, "le") == 0))
+				prob(pr, "%s: %s has no label %s", where,
+				    f->name, label);
+	}
+	/* Second pass: the labels of by, without, on and ignoring. */
+	for (const char *p = q; (p = next_ident(q, p, tok, sizeof(tok)));) {
+		const char *l = p + strspn(p, " \t\n");
+		size_t g = 0;
+
+		while (g < ngrouping && strcmp(tok, grouping[g]) != 0)
+			g++;
+		if (g == ngrouping || *l != '(')
+			continue;
+		for (l++; (l = next_label(l, ')', label, sizeof(label)));)
+			if (!set_has(used, label) && !target_label(label) &&
+			    strcmp(label, "le") != 0)
+				prob(pr,
+				    "%s: groups by %s, a label none of its "
+				    "metrics has",
+				    where, label);
+	}
+	return nmetrics;
+}
+
+/* What the walk of the dashboard checks against, and counts. */
+struct walk {
+	struct probs *pr;
+	const struct family *ex;
+	size_t nex;
+	int nqueries; /* strings checked */
+	int nmetrics; /* vsampd metrics named in them */
+};
+
+/* Every expr, query and definition string of the dashboard's JSON; ctx
+ * is the title (or name) of the panel or variable around v. */
+static void
+dashboard_walk(struct walk *w, json_t *v, const char *ctx)
+{
+	const char *key;
+	json_t *item, *title;
+	size_t i;
+
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, item) dashboard_walk(w, item, ctx);
+		return;
+	}
+	if (!json_is_object(v))
+		return;
+	if (json_is_string(title = json_object_get(v, "title")) ||
+	    json_is_string(title = json_object_get(v, "name")))
+		ctx = json_string_value(title);
+	json_object_foreach(v, key, item)
+	{
+		char where[160];
+
+		if (!json_is_string(item) ||
+		    (strcmp(key, "expr") != 0 && strcmp(key, "query") != 0 &&
+			strcmp(key, "definition") != 0)) {
+			dashboard_walk(w, item, ctx);
+			continue;
+		}
+		snprintf(where, sizeof(where),
+		    "grafana-dashboard.json: panel or variable \"%s\"", ctx);
+		w->nmetrics += check_query(
+		    w->pr, where, json_string_value(item), w->ex, w->nex);
+		w->nqueries++;
+	}
+}
+
+/*
+ * The alerting rules, a YAML file of our own: each "- alert:" up to the
+ * next rule. Its expr (on the line, or a block scalar below it) is
+ * checked as a query; it must have a severity of critical or warning,
+ * a summary and a description. Alert names are added to names. text is
+ * cut into lines in place.
+ */
+static void
+alerts_check(struct probs *pr, char *text, const struct family *ex, size_t nex,
+    char *names, size_t nameslen, int *nalerts)
+{
+	char alert[96] = "", *next = text;
+	int severity = 0, summary = 0, description = 0, lineno = 0, at = 0;
+	struct buf expr;
+	int in_expr = 0;
+	size_t expr_indent = 0;
+
+	buf_init(&expr);
+	/* Line by line, blank ones too (NULL after the last). */
+	for (char *l = next;; l = next) {
+		size_t indent;
+		char *t;
+		int end;
+
+		if (l != NULL && (next = strchr(l, '\n')) != NULL)
+			*next++ = '\0';
+		indent = l ? strspn(l, " ") : 0;
+		t = l ? l + indent : NULL;
+		end = l == NULL || strncmp(t, "- alert:", 8) == 0 ||
+		    strncmp(t, "- record:", 9) == 0;
+		lineno++;
+		if (in_expr && l != NULL &&
+		    (indent > expr_indent || *t == '\0')) {
+			buf_printf(&expr, "%s\n", t);
+			continue;
+		}
+		in_expr = 0;
+		if (end && alert[0] != '\0') {
+			char where[160];
+
+			snprintf(where, sizeof(where),
+			    "vsampd-alerts.yml:%d: %s", at, alert);
+			buf_append(&expr, "", 1);
+			if (check_query(pr, where, expr.data, ex, nex) == 0 &&
+			    strstr(expr.data, "up{") == NULL)
+				prob(pr, "%s: its expr names no metric", where);
+			if (!severity)
+				prob(pr,
+				    "%s: no severity label of critical or "
+				    "warning",
+				    where);
+			if (!summary || !description)
+				prob(pr,
+				    "%s: no summary or no description "
+				    "annotation",
+				    where);
+			list_add(names, nameslen, alert);
+			(*nalerts)++;
+			alert[0] = '\0';
+		}
+		if (l == NULL)
+			break;
+		if (end) {
+			snprintf(alert, sizeof(alert), "%s",
+			    trim(strchr(t, ':') + 1));
+			severity = summary = description = 0;
+			at = lineno;
+			buf_free(&expr);
+			buf_init(&expr);
+			if (strncmp(t, "- record:", 9) == 0)
+				alert[0] = '\0';
+			continue;
+		}
+		if (strncmp(t, "expr:", 5) == 0) {
+			char *v = trim(t + 5);
+			size_t n = strlen(v);
+
+			if (v[0] == '|' || v[0] == '>') { /* a block scalar */
+				in_expr = 1;
+				expr_indent = indent;
+				continue;
+			}
+			if (n >= 2 && (v[0] == '"' || v[0] == '\'') &&
+			    v[n - 1] == v[0]) {
+				v[n - 1] = '\0';
+				v++;
+			}
+			buf_printf(&expr, "%s\n", v);
+		} else if (strcmp(t, "severity: critical") == 0 ||
+		    strcmp(t, "severity: warning") == 0)
+			severity = 1;
+		else if (strncmp(t, "summary:", 8) == 0)
+			summary = 1;
+		else if (strncmp(t, "description:", 12) == 0)
+			description = 1;
+	}
+	buf_free(&expr);
+}
+
+/* The ```promql blocks of metrics.md, each one query. */
+static int
+metrics_md_queries(
+    struct probs *pr, const char *text, const struct family *ex, size_t nex)
+{
+	int n = 0;
+
+	for (const char *p = strstr(text, "```promql\n"); p != NULL;
+	     p = strstr(p, "```promql\n")) {
+		const char *end;
+		char *q;
+
+		p += 10;
+		if ((end = strstr(p, "```")) == NULL)
+			break;
+		q = xstrndup(p, (size_t)(end - p));
+		check_query(pr, "metrics.md: a promql block", q, ex, nex);
+		free(q);
+		n++;
+		p = end + 3;
+	}
+	return n;
+}
+
+START_TEST(test_queries)
+{
+	struct probs pr = {{NULL, 0, 0}, 0};
+	char *alerts = slurp(ALERTS), *md = slurp(METRICS_MD), *copy;
+	char names[2048] = "", listed[2048] = "";
+	struct family *ex;
+	size_t nex;
+	json_error_t jerr;
+	json_t *dash = json_load_file(DASHBOARD, 0, &jerr);
+	struct walk w = {&pr, NULL, 0, 0, 0};
+	int nalerts = 0;
+
+	ck_assert_msg(
+	    dash != NULL, "%s:%d: %s", DASHBOARD, jerr.line, jerr.text);
+	ck_assert_msg(alerts != NULL, "cannot read %s", ALERTS);
+	ck_assert_msg(md != NULL, "cannot read %s", METRICS_MD);
+	buf_init(&pr.b);
+	nex = exported(&ex);
+	w.ex = ex;
+	w.nex = nex;
+	dashboard_walk(&w, dash, "(top)");
+	/* The panels, not an empty walk. */
+	ck_assert_int_gt(w.nqueries, 30);
+	ck_assert_int_gt(w.nmetrics, 30);
+	copy = xstrdup(alerts); /* alerts_check() cuts it into lines */
+	alerts_check(&pr, copy, ex, nex, names, sizeof(names), &nalerts);
+	free(copy);
+	ck_assert_int_gt(nalerts, 10);
+	ck_assert_int_ge(metrics_md_queries(&pr, md, ex, nex), 8);
+	/* metrics.md lists every alert of the file, and no other. */
+	for (const char *p = strstr(md, "\n| `Vsampd"); p != NULL;
+	     p = strstr(p + 1, "\n| `Vsampd")) {
+		char a[96];
+
+		snprintf(a, sizeof(a), "%.*s", (int)strcspn(p + 4, "`"), p + 4);
+		list_add(listed, sizeof(listed), a);
+	}
+	set_missing(&pr, names, listed,
+	    "metrics.md does not list the alert of vsampd-alerts.yml");
+	set_missing(&pr, listed, names,
+	    "metrics.md lists an alert vsampd-alerts.yml does not have");
+	json_decref(dash);
+	free(ex);
+	free(alerts);
+	free(md);
+	probs_done(&pr, "the dashboard and the alerts against /metrics");
+}
+END_TEST
+
 static Suite *
 docs_suite(void)
 {
@@ -1242,6 +1690,7 @@ docs_suite(void)
 	tcase_add_test(tc, test_sample_config);
 	tcase_add_test(tc, test_reload_doc);
 	tcase_add_test(tc, test_metrics_doc);
+	tcase_add_test(tc, test_queries);
 	suite_add_tcase(s, tc);
 	return s;
 }

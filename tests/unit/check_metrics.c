@@ -108,6 +108,31 @@ START_TEST(test_escaping)
 }
 END_TEST
 
+START_TEST(test_max_labels)
+{
+	struct metrics *m = metrics_new();
+	const char *lab[METRICS_MAX_LABELS] = {"a", "b", "c", "d"};
+	const char *v1[] = {"1", "2", "3", "4"}, *v2[] = {"1", "2", "3", "5"};
+	struct metrics_family *c = metrics_family(m, METRICS_COUNTER,
+	    "f_total", "Four.", METRICS_MAX_LABELS, lab, NULL, 0);
+	struct metrics_series *s1 = metrics_series(c, v1);
+	char *out;
+
+	ck_assert_int_eq(METRICS_MAX_LABELS, 4);
+	/* Only the last label differs: a series of its own. */
+	ck_assert_ptr_ne(metrics_series(c, v2), s1);
+	ck_assert_ptr_eq(metrics_series(c, v1), s1);
+	metrics_add(s1, 2);
+	out = render(m);
+	ck_assert_str_eq(out, "# HELP f_total Four.\n"
+			      "# TYPE f_total counter\n"
+			      "f_total{a=\"1\",b=\"2\",c=\"3\",d=\"4\"} 2\n"
+			      "f_total{a=\"1\",b=\"2\",c=\"3\",d=\"5\"} 0\n");
+	free(out);
+	metrics_free(m);
+}
+END_TEST
+
 START_TEST(test_values)
 {
 	struct metrics *m = metrics_new();
@@ -154,34 +179,84 @@ value(struct stats *st, const char *name, const char *label)
 	return v;
 }
 
+/*
+ * The sum of the series of name whose labels include every pair of
+ * want (`a="x",b="y"`, any order; NULL: any series), and in *np how many
+ * there are. The sum is -1 when none matches.
+ */
+static double
+total(struct stats *st, const char *name, const char *want, int *np)
+{
+	struct buf b;
+	char *text, *save = NULL, head[128];
+	double sum = 0;
+	int n = 0;
+
+	buf_init(&b);
+	stats_render(st, &b);
+	buf_append(&b, "", 1);
+	text = buf_release(&b, NULL);
+	snprintf(head, sizeof(head), "%s{", name);
+	for (char *l = strtok_r(text, "\n", &save); l != NULL;
+	     l = strtok_r(NULL, "\n", &save)) {
+		char pairs[256], *psave = NULL, *end;
+		int all = 1;
+
+		if (strncmp(l, head, strlen(head)) != 0)
+			continue;
+		end = strchr(l, '}');
+		ck_assert_ptr_nonnull(end);
+		snprintf(pairs, sizeof(pairs), "%s", want ? want : "");
+		for (char *p = strtok_r(pairs, ",", &psave); p != NULL;
+		     p = strtok_r(NULL, ",", &psave)) {
+			char *at = strstr(l, p);
+
+			/* A whole pair, inside the braces. */
+			if (at == NULL || at > end ||
+			    (at[-1] != '{' && at[-1] != ','))
+				all = 0;
+		}
+		if (!all)
+			continue;
+		sum += strtod(end + 2, NULL);
+		n++;
+	}
+	free(text);
+	if (np != NULL)
+		*np = n;
+	return n > 0 ? sum : -1;
+}
+
 START_TEST(test_stats_from_start)
 {
 	struct stats *st = stats_new("1.2.3");
 
 	stats_backend(st, "local", 64);
+	stats_model(st, "local", "m1");
 	/* Every counter is there at 0 from start. */
-	ck_assert(value(st, "vsampd_jobs_total", "status=\"ok\"") == 0);
-	ck_assert(value(st, "vsampd_jobs_total", "status=\"error\"") == 0);
+	ck_assert(total(st, "vsampd_jobs_total", "status=\"ok\"", NULL) == 0);
+	ck_assert(
+	    total(st, "vsampd_jobs_total", "status=\"error\"", NULL) == 0);
 	ck_assert(value(st, "vsampd_job_errors_total", "code=\"bad_job\"") ==
 	    0);
 	ck_assert(value(st, "vsampd_job_errors_total", "code=\"internal\"") ==
 	    0);
 	ck_assert(value(st, "vsampd_dlq_messages_total", "code=\"parse\"") ==
 	    0);
-	ck_assert(value(st, "vsampd_duplicates_total", "where=\"in_scope\"") ==
-	    0);
+	ck_assert(total(st, "vsampd_duplicates_total", "where=\"in_scope\"",
+		      NULL) == 0);
 	ck_assert(value(st, "vsampd_backend_requests_total",
 		      "backend=\"local\",code=\"timeout\"") == 0);
-	ck_assert(value(st, "vsampd_backend_tokens_total",
-		      "backend=\"local\",kind=\"completion\"") == 0);
+	ck_assert(total(st, "vsampd_backend_tokens_total",
+		      "backend=\"local\",kind=\"completion\"", NULL) == 0);
 	ck_assert(value(st, "vsampd_backend_concurrency_limit",
 		      "backend=\"local\"") == 64);
 	ck_assert(value(st, "vsampd_backend_circuit_open",
 		      "backend=\"local\"") == 0);
-	ck_assert(value(st, "vsampd_parse_failures_total",
-		      "backend=\"local\"") == 0);
+	ck_assert(total(st, "vsampd_parse_failures_total",
+		      "backend=\"local\"", NULL) == 0);
 	ck_assert(value(st, "vsampd_embedding_failures_total", NULL) == 0);
-	ck_assert(value(st, "vsampd_candidates_total", NULL) == 0);
+	ck_assert(total(st, "vsampd_candidates_total", NULL, NULL) == 0);
 	ck_assert(value(st, "vsampd_kafka_partitions_paused", NULL) == 0);
 	ck_assert(value(st, "vsampd_build_info", "version=\"1.2.3\"") == 1);
 	stats_free(st);
@@ -189,12 +264,173 @@ START_TEST(test_stats_from_start)
 }
 END_TEST
 
+/* The series of each method with each configured model, and no others. */
+START_TEST(test_stats_models)
+{
+	struct stats *st = stats_new("x");
+	const char *methods[] = {"direct", "direct_cot", "sequence",
+	    "multi_turn", "vs_standard", "vs_cot", "vs_multi"};
+	int n;
+
+	stats_backend(st, "a", 8);
+	stats_backend(st, "b", 8);
+	stats_backend(st, "emb", 8); /* embeddings: no model of its own */
+	stats_model(st, "a", "m1");
+	stats_model(st, "b", "m2");
+	stats_model(st, "a", "m1"); /* a reload: nothing new */
+	/* Before any job: only the error series of a job with neither. */
+	ck_assert(total(st, "vsampd_jobs_total",
+		      "method=\"none\",model=\"none\"", &n) == 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert(total(st, "vsampd_jobs_total",
+		      "status=\"error\",method=\"none\"", NULL) == 0);
+	ck_assert(total(st, "vsampd_jobs_total", NULL, &n) == 0);
+	ck_assert_int_eq(n, 2 * 7 * 2 + 1);
+	for (size_t i = 0; i < 7; i++) {
+		char want[128];
+
+		snprintf(want, sizeof(want), "method=\"%s\",model=\"m2\"",
+		    methods[i]);
+		ck_assert(total(st, "vsampd_jobs_total", want, &n) == 0);
+		ck_assert_int_eq(n, 2);
+		ck_assert(total(st, "vsampd_job_duration_seconds_count", want,
+			      &n) == 0);
+		ck_assert_int_eq(n, 1);
+		ck_assert(total(st, "vsampd_candidates_total", want, &n) == 0);
+		ck_assert_int_eq(n, 1);
+		ck_assert(total(st, "vsampd_duplicates_total", want, &n) == 0);
+		ck_assert_int_eq(n, 2);
+		ck_assert(total(st, "vsampd_diversity_semantic_count", want,
+			      &n) == 0);
+		ck_assert_int_eq(n, 1);
+		ck_assert(total(st, "vsampd_diversity_rouge_l_count", want,
+			      &n) == 0);
+		ck_assert_int_eq(n, 1);
+	}
+	/* Tokens and parse failures: each backend with its own model. */
+	ck_assert(total(st, "vsampd_backend_tokens_total",
+		      "backend=\"a\",model=\"m1\"", &n) == 0);
+	ck_assert_int_eq(n, 7 * 2);
+	ck_assert(total(st, "vsampd_backend_tokens_total",
+		      "backend=\"a\",model=\"m2\"", &n) == -1);
+	ck_assert(total(st, "vsampd_backend_tokens_total",
+		      "backend=\"emb\"", &n) == -1);
+	ck_assert(total(st, "vsampd_parse_failures_total",
+		      "backend=\"b\",method=\"vs_cot\",model=\"m2\"",
+		      &n) == 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert(total(st, "vsampd_parse_failures_total", NULL, &n) == 0);
+	ck_assert_int_eq(n, 7 * 2);
+	/* A reload that adds a model adds its series. */
+	ck_assert(total(st, "vsampd_jobs_total", "model=\"m3\"", NULL) == -1);
+	stats_model(st, "b", "m3");
+	ck_assert(total(st, "vsampd_jobs_total", "model=\"m3\"", &n) == 0);
+	ck_assert_int_eq(n, 2 * 7);
+	ck_assert(total(st, "vsampd_backend_tokens_total",
+		      "backend=\"b\",model=\"m3\"", &n) == 0);
+	ck_assert_int_eq(n, 7 * 2);
+	/* No "other" until something counts as other. */
+	ck_assert(total(st, "vsampd_jobs_total", "model=\"other\"", NULL) ==
+	    -1);
+	stats_model(NULL, "a", "m1");
+	stats_model(st, "a", NULL);
+	stats_free(st);
+}
+END_TEST
+
+/* A new result of backend, method and model, as the pipeline makes it. */
+static struct result *
+labelled(const char *backend, const char *method, const char *model)
+{
+	struct result *r = result_new();
+
+	r->backend = xstrdup(backend);
+	r->method = xstrdup(method);
+	r->model = xstrdup(model);
+	return r;
+}
+
+/* A result is counted under its method and model, bounded. */
+START_TEST(test_stats_labels)
+{
+	struct stats *st = stats_new("x");
+	struct result *r = labelled("a", "vs_cot", "m1"), *bad = result_new();
+
+	stats_model(st, "a", "m1");
+	r->ncands = 3;
+	r->prompt_tokens = 7;
+	r->completion_tokens = 11;
+	r->latency_ms = 200;
+	stats_job_done(st, r);
+	ck_assert(total(st, "vsampd_jobs_total",
+		      "status=\"ok\",method=\"vs_cot\",model=\"m1\"",
+		      NULL) == 1);
+	ck_assert(total(st, "vsampd_jobs_total", "status=\"ok\"", NULL) == 1);
+	ck_assert(total(st, "vsampd_candidates_total",
+		      "method=\"vs_cot\",model=\"m1\"", NULL) == 3);
+	ck_assert(total(st, "vsampd_job_duration_seconds_count",
+		      "method=\"vs_cot\",model=\"m1\"", NULL) == 1);
+	ck_assert(total(st, "vsampd_backend_tokens_total",
+		      "backend=\"a\",kind=\"completion\",method=\"vs_cot\","
+		      "model=\"m1\"",
+		      NULL) == 11);
+	/* A model no profile has (a job's own "model"), and a method that
+	 * is none of ours, are "other": the label set stays bounded. */
+	free(r->model);
+	r->model = xstrdup("gpt-from-a-job");
+	stats_job_done(st, r);
+	free(r->method);
+	r->method = xstrdup("no-such-method");
+	stats_job_done(st, r);
+	ck_assert(total(st, "vsampd_jobs_total",
+		      "method=\"vs_cot\",model=\"other\"", NULL) == 1);
+	ck_assert(total(st, "vsampd_jobs_total",
+		      "method=\"other\",model=\"other\"", NULL) == 1);
+	ck_assert(total(st, "vsampd_jobs_total", "model=\"gpt-from-a-job\"",
+		      NULL) == -1);
+	ck_assert(total(st, "vsampd_backend_tokens_total",
+		      "kind=\"prompt\",model=\"other\"", NULL) == 14);
+	/* A job that failed before its method and model were known. */
+	result_set_error(bad, ERR_BAD_JOB, "not msgpack");
+	stats_job_done(st, bad);
+	ck_assert(total(st, "vsampd_jobs_total",
+		      "status=\"error\",method=\"none\",model=\"none\"",
+		      NULL) == 1);
+	ck_assert(total(st, "vsampd_job_duration_seconds_count",
+		      "method=\"none\",model=\"none\"", NULL) == 1);
+	/* Parse failures: labelled the same way. */
+	stats_parse_failure(st, "a", "direct", "m1");
+	stats_parse_failure(st, "a", "direct", "m9");
+	stats_parse_failure(st, "a", NULL, NULL);
+	ck_assert(total(st, "vsampd_parse_failures_total",
+		      "backend=\"a\",method=\"direct\",model=\"m1\"",
+		      NULL) == 1);
+	ck_assert(total(st, "vsampd_parse_failures_total",
+		      "method=\"direct\",model=\"other\"", NULL) == 1);
+	ck_assert(total(st, "vsampd_parse_failures_total",
+		      "method=\"none\",model=\"none\"", NULL) == 1);
+	/* A model a reload adds is itself from then on. */
+	stats_model(st, "a", "gpt-from-a-job");
+	free(r->method);
+	r->method = xstrdup("direct");
+	stats_job_done(st, r);
+	ck_assert(total(st, "vsampd_jobs_total",
+		      "method=\"direct\",model=\"gpt-from-a-job\"",
+		      NULL) == 1);
+	r->ncands = 0; /* counted only; no candidate array to free */
+	result_free(r);
+	result_free(bad);
+	stats_free(st);
+}
+END_TEST
+
 START_TEST(test_stats_results)
 {
 	struct stats *st = stats_new("x");
-	struct result *ok = result_new(), *bad = result_new();
+	struct result *ok = labelled("local", "vs_standard", "fake");
+	struct result *bad = result_new();
 
-	ok->backend = xstrdup("local");
+	stats_model(st, "local", "fake");
 	ok->ncands = 4;
 	ok->has_dedup = 1;
 	ok->dedup_in_job = 2;
@@ -212,36 +448,42 @@ START_TEST(test_stats_results)
 	stats_dlq(st, ERR_BAD_JOB);
 	stats_backend_request(st, "local", "200", 0.2);
 	stats_backend_request(st, "local", "429", 0.01);
-	stats_parse_failure(st, "local");
+	stats_parse_failure(st, "local", "vs_standard", "fake");
 	stats_embedding_failure(st);
 	stats_set_partitions(st, 4, 1);
-	ck_assert(value(st, "vsampd_jobs_total", "status=\"ok\"") == 3);
-	ck_assert(value(st, "vsampd_jobs_total", "status=\"error\"") == 1);
+	ck_assert(total(st, "vsampd_jobs_total", "status=\"ok\"", NULL) == 3);
+	ck_assert(
+	    total(st, "vsampd_jobs_total", "status=\"error\"", NULL) == 1);
 	ck_assert(value(st, "vsampd_job_errors_total", "code=\"bad_job\"") ==
 	    1);
 	ck_assert(value(st, "vsampd_dlq_messages_total", "code=\"bad_job\"") ==
 	    1);
-	ck_assert(value(st, "vsampd_candidates_total", NULL) == 12);
-	ck_assert(value(st, "vsampd_duplicates_total", "where=\"in_job\"") ==
-	    6);
-	ck_assert(value(st, "vsampd_duplicates_total", "where=\"in_scope\"") ==
-	    3);
-	ck_assert(value(st, "vsampd_backend_tokens_total",
-		      "backend=\"local\",kind=\"prompt\"") == 30);
-	ck_assert(value(st, "vsampd_backend_tokens_total",
-		      "backend=\"local\",kind=\"completion\"") == 90);
+	ck_assert(total(st, "vsampd_candidates_total", NULL, NULL) == 12);
+	ck_assert(total(st, "vsampd_duplicates_total", "where=\"in_job\"",
+		      NULL) == 6);
+	ck_assert(total(st, "vsampd_duplicates_total", "where=\"in_scope\"",
+		      NULL) == 3);
+	ck_assert(total(st, "vsampd_backend_tokens_total",
+		      "backend=\"local\",kind=\"prompt\"", NULL) == 30);
+	ck_assert(total(st, "vsampd_backend_tokens_total",
+		      "backend=\"local\",kind=\"completion\"", NULL) == 90);
 	ck_assert(value(st, "vsampd_backend_requests_total",
 		      "backend=\"local\",code=\"429\"") == 1);
-	ck_assert(value(st, "vsampd_job_duration_seconds_count", NULL) == 4);
+	ck_assert(total(st, "vsampd_job_duration_seconds_count", NULL, NULL) ==
+	    4);
 	/* Cumulative: the error result (0 ms) and three of 1.5 s. */
-	ck_assert(value(st, "vsampd_job_duration_seconds_bucket",
-		      "le=\"1\"") == 1);
-	ck_assert(value(st, "vsampd_job_duration_seconds_bucket",
-		      "le=\"2.5\"") == 4);
-	ck_assert(value(st, "vsampd_diversity_rouge_l_count", NULL) == 3);
-	ck_assert(value(st, "vsampd_diversity_semantic_count", NULL) == 0);
-	ck_assert(value(st, "vsampd_parse_failures_total",
-		      "backend=\"local\"") == 1);
+	ck_assert(total(st, "vsampd_job_duration_seconds_bucket",
+		      "le=\"1\"", NULL) == 1);
+	ck_assert(total(st, "vsampd_job_duration_seconds_bucket",
+		      "le=\"2.5\"", NULL) == 4);
+	ck_assert(total(st, "vsampd_job_duration_seconds_bucket",
+		      "method=\"vs_standard\",model=\"fake\",le=\"2.5\"",
+		      NULL) == 3);
+	ck_assert(total(st, "vsampd_diversity_rouge_l_count", NULL, NULL) == 3);
+	ck_assert(total(st, "vsampd_diversity_semantic_count", NULL, NULL) ==
+	    0);
+	ck_assert(total(st, "vsampd_parse_failures_total",
+		      "backend=\"local\"", NULL) == 1);
 	ck_assert(value(st, "vsampd_embedding_failures_total", NULL) == 1);
 	ck_assert(value(st, "vsampd_kafka_partitions_assigned", NULL) == 4);
 	ck_assert(value(st, "vsampd_kafka_partitions_paused", NULL) == 1);
@@ -261,8 +503,11 @@ metrics_suite(void)
 	tcase_add_test(tc, test_counter_gauge);
 	tcase_add_test(tc, test_histogram);
 	tcase_add_test(tc, test_escaping);
+	tcase_add_test(tc, test_max_labels);
 	tcase_add_test(tc, test_values);
 	tcase_add_test(tc, test_stats_from_start);
+	tcase_add_test(tc, test_stats_models);
+	tcase_add_test(tc, test_stats_labels);
 	tcase_add_test(tc, test_stats_results);
 	suite_add_tcase(s, tc);
 	return s;
