@@ -16,6 +16,10 @@
 struct conf_prop {
 	char *name;
 	char *value;
+	/* A value read from a file or the environment: "file" or "env",
+	 * and the path or variable as given; NULL for a value in the file. */
+	const char *from;
+	char *source;
 };
 
 struct conf_backend {

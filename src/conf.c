@@ -466,8 +466,112 @@ conf_strlist(struct loadctx *lc, const config_setting_t *s, const char *key,
 	return 0;
 }
 
+static int read_secret(const char *, char **, char *, size_t);
+
+/* Does name end in suffix? */
+static int
+ends_with(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), m = strlen(suffix);
+
+	return n > m && strcmp(name + n - m, suffix) == 0;
+}
+
+/*
+ * A whole file (a PEM key or certificate), trailing white space removed;
+ * at most 1 MiB.
+ */
+static int
+read_file_all(const char *file, char **out, char *why, size_t whylen)
+{
+	struct buf b;
+	char chunk[4096];
+	size_t got;
+	FILE *fp;
+
+	if ((fp = fopen(file, "re")) == NULL) {
+		snprintf(
+		    why, whylen, "cannot open %s: %s", file, strerror(errno));
+		return -1;
+	}
+	buf_init(&b);
+	while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0 &&
+	    b.len <= 1024 * 1024)
+		buf_append(&b, chunk, got);
+	explicit_bzero(chunk, sizeof(chunk));
+	if (ferror(fp) || b.len > 1024 * 1024) {
+		snprintf(why, whylen,
+		    ferror(fp) ? "cannot read %s" : "%s is larger than 1 MiB",
+		    file);
+		fclose(fp);
+		explicit_bzero(b.data, b.len);
+		buf_free(&b);
+		return -1;
+	}
+	fclose(fp);
+	while (b.len > 0 && strchr(" \t\r\n", b.data[b.len - 1]) != NULL)
+		b.data[--b.len] = '\0';
+	if (b.len == 0 || memchr(b.data, '\0', b.len) != NULL) {
+		snprintf(why, whylen, "%s is %s", file,
+		    b.len == 0 ? "empty" : "not text");
+		explicit_bzero(b.data, b.len);
+		buf_free(&b);
+		return -1;
+	}
+	*out = xstrndup(b.data, b.len);
+	explicit_bzero(b.data, b.len);
+	buf_free(&b);
+	return 0;
+}
+
+/*
+ * A property written NAME_file or NAME_env (docs/vsampd.conf.5, Secrets):
+ * NAME's value is read from the file, or the environment variable, that
+ * v names. A file name without a '/' is a systemd credential, looked up
+ * in $CREDENTIALS_DIRECTORY. A *.pem property reads the whole file, any
+ * other its first line. name is NAME (the suffix taken off), from "file"
+ * or "env"; on success prop holds the secret and where it came from.
+ */
+static int
+prop_indirect(struct loadctx *lc, const config_setting_t *s,
+    const char *pkey, const char *name, const char *from, const char *v,
+    struct conf_prop *prop)
+{
+	char path[PATH_MAX], why[PATH_MAX + 128];
+	const char *dir, *e;
+	char *secret = NULL;
+
+	prop->from = from;
+	if (strcmp(from, "env") == 0) {
+		if ((e = getenv(v)) == NULL || *e == '\0')
+			return conf_err(lc, s, pkey,
+			    "environment variable %s is not set", v);
+		secret = xstrdup(e);
+	} else {
+		if (strchr(v, '/') == NULL) {
+			if ((dir = getenv("CREDENTIALS_DIRECTORY")) == NULL ||
+			    *dir == '\0')
+				return conf_err(lc, s, pkey,
+				    "\"%s\" names a systemd credential, but "
+				    "CREDENTIALS_DIRECTORY is not set (give a "
+				    "path, or LoadCredential=%s:... in the unit)",
+				    v, v);
+			snprintf(path, sizeof(path), "%s/%s", dir, v);
+		} else
+			snprintf(path, sizeof(path), "%s", v);
+		if ((ends_with(name, ".pem")
+			    ? read_file_all(path, &secret, why, sizeof(why))
+			    : read_secret(path, &secret, why, sizeof(why))) == -1)
+			return conf_err(lc, s, pkey, "%s", why);
+	}
+	prop->source = xstrdup(v);
+	prop->value = secret;
+	return 0;
+}
+
 /* Load a group of librdkafka properties: names get '.' for '_', values
- * become strings, and the properties vsampd owns are refused. */
+ * become strings, and the properties vsampd owns are refused. NAME_file
+ * and NAME_env read NAME's value from a file or the environment. */
 static int
 conf_props(struct loadctx *lc, const config_setting_t *g, const char *key,
     const struct conf_key *k, void *base)
@@ -484,7 +588,7 @@ conf_props(struct loadctx *lc, const config_setting_t *g, const char *key,
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_get_elem(g, i);
 		char pkey[300], val[64], *name;
-		const char *v = val;
+		const char *v = val, *from = NULL;
 		double d;
 
 		keypath(pkey, sizeof(pkey), "%s.%s", key, s->name);
@@ -492,6 +596,12 @@ conf_props(struct loadctx *lc, const config_setting_t *g, const char *key,
 		for (char *p = name; *p != '\0'; p++)
 			if (*p == '_')
 				*p = '.';
+		if (ends_with(name, ".file"))
+			from = "file";
+		else if (ends_with(name, ".env"))
+			from = "env";
+		if (from != NULL)
+			name[strlen(name) - strlen(from) - 1] = '\0';
 		for (size_t j = 0; j < NKEYS(owned_props); j++) {
 			if (strcmp(name, owned_props[j].prop) == 0) {
 				conf_err(lc, s, pkey,
@@ -530,9 +640,34 @@ conf_props(struct loadctx *lc, const config_setting_t *g, const char *key,
 			return conf_err(
 			    lc, s, pkey, "must be a string, number or boolean");
 		}
+		if (from != NULL) {
+			if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+				free(name);
+				return conf_err(lc, s, pkey,
+				    "must be a string (a %s)",
+				    strcmp(from, "env") == 0
+					? "variable name"
+					: "file name");
+			}
+			if (prop_indirect(lc, s, pkey, name, from, v,
+				&(*propsp)[*np]) == -1) {
+				free(name);
+				return -1;
+			}
+			(*propsp)[(*np)++].name = name;
+			continue;
+		}
 		(*propsp)[*np].name = name;
 		(*propsp)[(*np)++].value = xstrdup(v);
 	}
+	/* NAME and NAME_file (or NAME_env) would each set NAME. */
+	for (size_t i = 0; i < *np; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp((*propsp)[i].name, (*propsp)[j].name) == 0)
+				return conf_err(lc, g, key,
+				    "%s is given more than once (directly, "
+				    "or with _file or _env)",
+				    (*propsp)[i].name);
 	return 0;
 }
 
@@ -1179,7 +1314,11 @@ conf_release(const struct conf_key *tab, size_t ntab, void *base)
 			n = *(size_t *)((char *)base + tab[i].noff);
 			for (size_t j = 0; j < n; j++) {
 				free(props[j].name);
+				if (props[j].value != NULL)
+					explicit_bzero(props[j].value,
+					    strlen(props[j].value));
 				free(props[j].value);
+				free(props[j].source);
 			}
 			free(props);
 			*(struct conf_prop **)p = NULL;
@@ -1305,9 +1444,16 @@ print_props(FILE *fp, const char *leaf, const struct conf_prop *props, size_t n,
 		print_indent(fp, depth + 1);
 		for (const char *p = props[i].name; *p != '\0'; p++)
 			fputc(*p == '.' ? '_' : *p, fp);
-		fputs(" = ", fp);
-		print_string(fp,
-		    prop_secret(props[i].name) ? "(redacted)" : props[i].value);
+		/* Where a secret comes from, never the secret. */
+		if (props[i].from != NULL) {
+			fprintf(fp, "_%s = ", props[i].from);
+			print_string(fp, props[i].source);
+		} else {
+			fputs(" = ", fp);
+			print_string(fp, prop_secret(props[i].name)
+				? "(redacted)"
+				: props[i].value);
+		}
 		fputs(";\n", fp);
 	}
 	print_indent(fp, depth);

@@ -152,6 +152,9 @@ expect_error(const char *text, int flags, const char *suffix)
 #define ONE_BACKEND                                                         \
 	"backends = ( { name = \"a\"; url = \"http://127.0.0.1:8080/v1\"; " \
 	"} );\n"
+/* A config with one backend and these kafka settings besides brokers. */
+#define KAFKA_WITH(settings)                                                \
+	"kafka = { brokers = \"127.0.0.1:9092\";\n  " settings "\n};\n" ONE_BACKEND
 
 /* The golden files of dir, sorted, each without ".conf". */
 static size_t
@@ -554,6 +557,121 @@ START_TEST(test_redaction)
 }
 END_TEST
 
+/* A file of text in a fresh directory; *dirp gets the directory. */
+static char *
+secret_file(const char *name, const char *text, char **dirp)
+{
+	char tmpl[] = "/tmp/check_conf.XXXXXX", *dir, *path;
+	FILE *fp;
+
+	dir = mkdtemp(tmpl);
+	ck_assert_ptr_nonnull(dir);
+	*dirp = strdup(dir);
+	ck_assert_int_ne(asprintf(&path, "%s/%s", dir, name), -1);
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs(text, fp);
+	fclose(fp);
+	return path;
+}
+
+/* Kafka secrets from a file (a systemd credential) or the environment. */
+START_TEST(test_kafka_secrets)
+{
+	struct tmpconf t;
+	struct conf *c;
+	char err[1024], *out, *dir, *pem_dir, *pw, *pem, *text;
+
+	pw = secret_file("kafka-password", "pw-from-file\nsecond line\n", &dir);
+	pem = secret_file("client.pem",
+	    "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n\n",
+	    &pem_dir);
+	ck_assert_int_eq(setenv("VSAMPD_TEST_KAFKA_SECRET", "s-env", 1), 0);
+	ck_assert_int_eq(setenv("CREDENTIALS_DIRECTORY", dir, 1), 0);
+	ck_assert_int_ne(asprintf(&text,
+			     "kafka = {\n"
+			     "  brokers = \"127.0.0.1:9092\";\n"
+			     "  consumer = { sasl_password_file = "
+			     "\"kafka-password\";\n"
+			     "    ssl_key_pem_file = \"%s\"; };\n"
+			     "  producer = { sasl_password_file = \"%s\";\n"
+			     "    sasl_oauthbearer_client_secret_env = "
+			     "\"VSAMPD_TEST_KAFKA_SECRET\"; };\n"
+			     "};\n" ONE_BACKEND,
+			     pem, pw),
+	    -1);
+	c = load_text(text, CONF_NEED_KAFKA, err, sizeof(err), &t);
+	tmpconf_done(&t);
+	ck_assert_msg(c != NULL, "%s", err);
+	/* A credential name is looked up in CREDENTIALS_DIRECTORY; the
+	 * first line of a secret, the whole of a PEM file. */
+	ck_assert_str_eq(c->consumer_props[0].name, "sasl.password");
+	ck_assert_str_eq(c->consumer_props[0].value, "pw-from-file");
+	ck_assert_str_eq(c->consumer_props[1].name, "ssl.key.pem");
+	ck_assert_str_eq(c->consumer_props[1].value,
+	    "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----");
+	ck_assert_str_eq(c->producer_props[0].value, "pw-from-file");
+	ck_assert_str_eq(c->producer_props[1].name,
+	    "sasl.oauthbearer.client.secret");
+	ck_assert_str_eq(c->producer_props[1].value, "s-env");
+	/* vsampd -n says where each comes from, never what it is. */
+	out = printed(c);
+	ck_assert_ptr_null(strstr(out, "pw-from-file"));
+	ck_assert_ptr_null(strstr(out, "s-env"));
+	ck_assert_ptr_null(strstr(out, "AAAA"));
+	ck_assert_ptr_nonnull(
+	    strstr(out, "\t\tsasl_password_file = \"kafka-password\";\n"));
+	ck_assert_ptr_nonnull(strstr(out,
+	    "\t\tsasl_oauthbearer_client_secret_env = "
+	    "\"VSAMPD_TEST_KAFKA_SECRET\";\n"));
+	free(out);
+	conf_free(c);
+	free(text);
+
+	expect_error(KAFKA_WITH("consumer = { sasl_password_file = "
+				"\"/nonexistent/pw\"; };"),
+	    CONF_NEED_KAFKA,
+	    ":2: kafka.consumer.sasl_password_file: cannot open /nonexistent/pw: "
+	    "No such file or directory");
+	expect_error(KAFKA_WITH("consumer = { sasl_password_env = "
+				"\"VSAMPD_TEST_NO_SUCH_VARIABLE\"; };"),
+	    CONF_NEED_KAFKA,
+	    ":2: kafka.consumer.sasl_password_env: environment variable "
+	    "VSAMPD_TEST_NO_SUCH_VARIABLE is not set");
+	expect_error(KAFKA_WITH("consumer = { sasl_password_file = 5; };"),
+	    CONF_NEED_KAFKA,
+	    ":2: kafka.consumer.sasl_password_file: must be a string (a file "
+	    "name)");
+	expect_error(KAFKA_WITH("producer = { sasl_password = \"x\";\n"
+				"  sasl_password_file = \"kafka-password\"; };"),
+	    CONF_NEED_KAFKA,
+	    ":2: kafka.producer: sasl.password is given more than once "
+	    "(directly, or with _file or _env)");
+	/* What vsampd owns cannot come in by the side door. */
+	expect_error(KAFKA_WITH("consumer = { group_id_env = "
+				"\"VSAMPD_TEST_KAFKA_SECRET\"; };"),
+	    CONF_NEED_KAFKA,
+	    ":2: kafka.consumer.group_id_env: group.id is owned by vsampd; set "
+	    "kafka.group_id instead");
+	ck_assert_int_eq(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+	expect_error(KAFKA_WITH("consumer = { sasl_password_file = "
+				"\"kafka-password\"; };"),
+	    CONF_NEED_KAFKA,
+	    ":2: kafka.consumer.sasl_password_file: \"kafka-password\" names a "
+	    "systemd credential, but CREDENTIALS_DIRECTORY is not set (give "
+	    "a path, or LoadCredential=kafka-password:... in the unit)");
+	unsetenv("VSAMPD_TEST_KAFKA_SECRET");
+	unlink(pw);
+	unlink(pem);
+	rmdir(dir);
+	rmdir(pem_dir);
+	free(pw);
+	free(pem);
+	free(dir);
+	free(pem_dir);
+}
+END_TEST
+
 #define ENV_BACKEND                                                     \
 	KAFKA "backends = (\n"                                          \
 	      "  { name = \"a\"; url = \"http://127.0.0.1:8080/v1\";\n" \
@@ -952,6 +1070,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_autoconvert);
 	tcase_add_test(tc, test_int64);
 	tcase_add_test(tc, test_redaction);
+	tcase_add_test(tc, test_kafka_secrets);
 	tcase_add_test(tc, test_api_key_env);
 	tcase_add_test(tc, test_api_key_file);
 	tcase_add_test(tc, test_duplicate_backend);
