@@ -48,6 +48,9 @@ int kafka_topics_exist(rd_kafka_t *rk, const char *const *names, size_t n,
 /* The restore consumer of the dedup changelog (see kafka.c). */
 rd_kafka_t *kafka_restore_consumer_new(
     const struct conf *c, char *errstr, size_t errlen);
+/* The consumer of vsampctl replay, in group (see kafka.c). */
+rd_kafka_t *kafka_replay_consumer_new(
+    const struct conf *c, const char *group, char *errstr, size_t errlen);
 
 /* The offset auto.offset.reset names for a partition with no committed
  * offset: RD_KAFKA_OFFSET_END for latest (largest, end), else

@@ -2,10 +2,11 @@
  * vsampctl: the companion tool of vsampd for people (vsampctl(1)):
  * submit JSON-lines jobs to the jobs topic, tail results as JSON
  * lines, run jobs with no Kafka at all through the daemon's own
- * pipeline, and report on the diversity of a results file or topic.
+ * pipeline, report on the diversity of a results file or topic, and
+ * replay failed jobs from the DLQ.
  * This file holds main() and nothing else: it dispatches to the
- * subcommands (ctl_run.c, ctl_kafka.c, ctl_report.c), which share
- * ctl.c; none of them calls back into it.
+ * subcommands (ctl_run.c, ctl_kafka.c, ctl_report.c, ctl_replay.c),
+ * which share ctl.c; none of them calls back into it.
  */
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +30,8 @@ usage(FILE *fp)
 	    "  tail    print results from the results topic as JSON lines\n"
 	    "  report  a diversity table and an SVG chart per method, from\n"
 	    "          a results file or topic\n"
+	    "  replay  produce the DLQ copies of failed jobs back to the\n"
+	    "          jobs topic (vsampctl replay --help)\n"
 	    "\n"
 	    "Each command takes -f FILE (the vsampd config, default %s)\n"
 	    "and --help. See vsampctl(1).\n",
@@ -70,6 +73,8 @@ main(int argc, char *argv[])
 		rc = ctl_tail(argc - 1, argv + 1);
 	else if (strcmp(cmd, "report") == 0)
 		rc = ctl_report(argc - 1, argv + 1);
+	else if (strcmp(cmd, "replay") == 0)
+		rc = ctl_replay(argc - 1, argv + 1);
 	else {
 		fprintf(stderr, "vsampctl: unknown command \"%s\"\n\n", cmd);
 		usage(stderr);
