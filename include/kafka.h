@@ -20,8 +20,12 @@ typedef void (*kafka_dr_cb)(
 /* A consumer in conf's group. Returns NULL with errstr. */
 rd_kafka_t *kafka_consumer_new(const struct conf *c, const char *group,
     kafka_rebalance_cb rebalance, void *opaque, char *errstr, size_t errlen);
-/* An idempotent producer (murmur2_random partitioner). */
+/* An idempotent producer (murmur2_random partitioner), transactional
+ * with kafka.exactly_once. */
 rd_kafka_t *kafka_producer_new(const struct conf *c, kafka_dr_cb dr,
+    void *opaque, char *errstr, size_t errlen);
+/* The same for vsampctl, never transactional (see kafka.c). */
+rd_kafka_t *kafka_ctl_producer_new(const struct conf *c, kafka_dr_cb dr,
     void *opaque, char *errstr, size_t errlen);
 /* Whether librdkafka takes the consumer's and the producer's properties
  * (names and values; what only a connection can tell is not checked).

@@ -280,7 +280,7 @@ ctl_submit(int argc, char **argv)
 		conf_free(conf);
 		return 1;
 	}
-	sub.rk = kafka_producer_new(
+	sub.rk = kafka_ctl_producer_new(
 	    conf, submit_on_delivery, &sub, err, sizeof(err));
 	if (sub.rk == NULL) {
 		fprintf(stderr, "vsampctl submit: %s\n", err);

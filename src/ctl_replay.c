@@ -698,7 +698,7 @@ ctl_replay(int argc, char **argv)
 	}
 	status = 1;
 	if (!r.dry_run) {
-		r.producer = kafka_producer_new(
+		r.producer = kafka_ctl_producer_new(
 		    conf, replay_on_delivery, &r, err, sizeof(err));
 		if (r.producer == NULL) {
 			fprintf(stderr, "vsampctl replay: %s\n", err);

@@ -328,9 +328,10 @@ kafka_replay_consumer_new(
 	    sizeof(forced) / sizeof(forced[0]), "vsampctl", errstr, errlen);
 }
 
-/* The producer's librdkafka configuration; NULL with errstr. */
+/* The producer's librdkafka configuration, transactional when txn and
+ * kafka.exactly_once say so; NULL with errstr. */
 static rd_kafka_conf_t *
-producer_conf(const struct conf *c, char *errstr, size_t errlen)
+producer_conf(const struct conf *c, int txn, char *errstr, size_t errlen)
 {
 	rd_kafka_conf_t *kc;
 	char num[32];
@@ -367,7 +368,7 @@ producer_conf(const struct conf *c, char *errstr, size_t errlen)
 		rd_kafka_conf_destroy(kc);
 		return NULL;
 	}
-	if (c->exactly_once) {
+	if (txn && c->exactly_once) {
 		/* Below the unit's WatchdogSec (30 s): a transaction call
 		 * blocks the loop at most this long. */
 		if (kafka_set(kc, "transactional.id", c->transactional_id,
@@ -398,18 +399,37 @@ producer_conf(const struct conf *c, char *errstr, size_t errlen)
 	return kc;
 }
 
-rd_kafka_t *
-kafka_producer_new(const struct conf *c, kafka_dr_cb dr, void *opaque,
+static rd_kafka_t *
+producer_new(const struct conf *c, int txn, kafka_dr_cb dr, void *opaque,
     char *errstr, size_t errlen)
 {
 	rd_kafka_conf_t *kc;
 
-	if ((kc = producer_conf(c, errstr, errlen)) == NULL)
+	if ((kc = producer_conf(c, txn, errstr, errlen)) == NULL)
 		return NULL;
 	if (dr != NULL)
 		rd_kafka_conf_set_dr_msg_cb(kc, dr);
 	rd_kafka_conf_set_opaque(kc, opaque);
 	return kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errlen);
+}
+
+rd_kafka_t *
+kafka_producer_new(const struct conf *c, kafka_dr_cb dr, void *opaque,
+    char *errstr, size_t errlen)
+{
+	return producer_new(c, 1, dr, opaque, errstr, errlen);
+}
+
+/*
+ * vsampctl's producer: the daemon's, but never transactional. Its
+ * messages are not part of a consume-transform-produce transaction, and
+ * the daemon's transactional.id would fence the daemon that owns it.
+ */
+rd_kafka_t *
+kafka_ctl_producer_new(const struct conf *c, kafka_dr_cb dr, void *opaque,
+    char *errstr, size_t errlen)
+{
+	return producer_new(c, 0, dr, opaque, errstr, errlen);
 }
 
 int
@@ -420,7 +440,7 @@ kafka_check(const struct conf *c, char *errstr, size_t errlen)
 	if ((kc = consumer_conf(c, c->group_id, errstr, errlen)) == NULL)
 		return -1;
 	rd_kafka_conf_destroy(kc);
-	if ((kc = producer_conf(c, errstr, errlen)) == NULL)
+	if ((kc = producer_conf(c, 1, errstr, errlen)) == NULL)
 		return -1;
 	rd_kafka_conf_destroy(kc);
 	return 0;
