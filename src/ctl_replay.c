@@ -305,6 +305,11 @@ replay_open(struct replay *r, char *errstr, size_t errlen)
 		    r->dlq, r->conf->brokers);
 		goto out;
 	}
+	/* A missing jobs topic would show only as deliveries that time
+	 * out, minutes later. */
+	if (!r->dry_run && kafka_topics_exist(r->consumer, &r->jobs, 1, NULL,
+			       META_MS, errstr, errlen) == -1)
+		goto out;
 	r->nparts = md->topics[0].partition_cnt;
 	r->parts = xcalloc((size_t)r->nparts, sizeof(*r->parts));
 	parts = rd_kafka_topic_partition_list_new(r->nparts);

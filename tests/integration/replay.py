@@ -136,6 +136,12 @@ def usage_errors(conf):
     r = ctl("replay", "-f", conf, "--dlq-topic", "rp.jobs")
     tap.ok(r.returncode == 2 and "both rp.jobs" in r.stderr,
            "the DLQ topic as the jobs topic: exit 2", diag=r.stderr)
+    r = ctl("replay", "-f", conf, "--dlq-topic", "rp.nope")
+    tap.ok(r.returncode == 1 and "topic rp.nope does not exist" in r.stderr,
+           "a missing DLQ topic: exit 1, named", diag=r.stderr)
+    r = ctl("replay", "-f", conf, "-t", "rp.nope")
+    tap.ok(r.returncode == 1 and "topic rp.nope does not exist" in r.stderr,
+           "a missing jobs topic: exit 1, named", diag=r.stderr)
     r = ctl("replay", "--help")
     tap.ok(r.returncode == 0 and r.stdout.startswith(
         "usage: vsampctl replay"), "replay --help")
