@@ -112,36 +112,32 @@ def fail_jobs(kafka, conf, batch, dlq):
     return got
 
 
+USAGE_ERRORS = [
+    (["--code", "backend,nope"], 2,
+     ['"nope"', "bad_job, backend, timeout, rate_limited, parse, "
+      "too_large, internal, poison"],
+     "--code nope: exit 2, the code named and the valid ones listed"),
+    (["--since", "yesterday"], 2, ["--since", '"yesterday"', "RFC 3339"],
+     "--since yesterday: exit 2, named, the forms given"),
+    (["--until", "2026-04-31T00:00:00Z"], 2, ["no such date"],
+     "--until on April 31: exit 2, no such date"),
+    (["--max", "0"], 2, ["--max"], "--max 0: exit 2"),
+    (["--since", "1h", "--until", "2h"], 2,
+     ["--since is not before --until"], "--since after --until: exit 2"),
+    (["--dlq-topic", "rp.jobs"], 2, ["both rp.jobs"],
+     "the DLQ topic as the jobs topic: exit 2"),
+    (["--dlq-topic", "rp.nope"], 1, ["topic rp.nope does not exist"],
+     "a missing DLQ topic: exit 1, named"),
+    (["-t", "rp.nope"], 1, ["topic rp.nope does not exist"],
+     "a missing jobs topic: exit 1, named"),
+]
+
+
 def usage_errors(conf):
-    r = ctl("replay", "-f", conf, "--code", "backend,nope")
-    tap.ok(r.returncode == 2 and '"nope"' in r.stderr and
-           "bad_job, backend, timeout, rate_limited, parse, too_large, "
-           "internal, poison" in r.stderr,
-           "--code nope: exit 2, the code named and the valid ones listed",
-           diag=r.stderr)
-    r = ctl("replay", "-f", conf, "--since", "yesterday")
-    tap.ok(r.returncode == 2 and "--since" in r.stderr and
-           '"yesterday"' in r.stderr and "RFC 3339" in r.stderr,
-           "--since yesterday: exit 2, named, the forms given",
-           diag=r.stderr)
-    r = ctl("replay", "-f", conf, "--until", "2026-04-31T00:00:00Z")
-    tap.ok(r.returncode == 2 and "no such date" in r.stderr,
-           "--until on April 31: exit 2, no such date", diag=r.stderr)
-    r = ctl("replay", "-f", conf, "--max", "0")
-    tap.ok(r.returncode == 2 and "--max" in r.stderr,
-           "--max 0: exit 2", diag=r.stderr)
-    r = ctl("replay", "-f", conf, "--since", "1h", "--until", "2h")
-    tap.ok(r.returncode == 2 and "--since is not before --until" in
-           r.stderr, "--since after --until: exit 2", diag=r.stderr)
-    r = ctl("replay", "-f", conf, "--dlq-topic", "rp.jobs")
-    tap.ok(r.returncode == 2 and "both rp.jobs" in r.stderr,
-           "the DLQ topic as the jobs topic: exit 2", diag=r.stderr)
-    r = ctl("replay", "-f", conf, "--dlq-topic", "rp.nope")
-    tap.ok(r.returncode == 1 and "topic rp.nope does not exist" in r.stderr,
-           "a missing DLQ topic: exit 1, named", diag=r.stderr)
-    r = ctl("replay", "-f", conf, "-t", "rp.nope")
-    tap.ok(r.returncode == 1 and "topic rp.nope does not exist" in r.stderr,
-           "a missing jobs topic: exit 1, named", diag=r.stderr)
+    for args, status, texts, desc in USAGE_ERRORS:
+        r = ctl("replay", "-f", conf, *args)
+        tap.ok(r.returncode == status and all(t in r.stderr for t in texts),
+               desc, diag="status %d: %s" % (r.returncode, r.stderr))
     r = ctl("replay", "--help")
     tap.ok(r.returncode == 0 and r.stdout.startswith(
         "usage: vsampctl replay"), "replay --help")
