@@ -9,6 +9,8 @@
 #ifndef VSAMPD_CTL_H
 #define VSAMPD_CTL_H
 
+#include <signal.h>
+
 struct conf;
 struct json_t;
 struct option;
@@ -30,11 +32,17 @@ struct ctl_common {
 int ctl_getopt(struct ctl_common *co, int argc, char **argv, const char *opts,
     const struct option *longopts);
 
+/* Set by SIGINT and SIGTERM once ctl_catch_signals() has run: the
+ * subcommand stops reading and finishes what it began. */
+extern volatile sig_atomic_t ctl_interrupted;
+void ctl_catch_signals(void);
+
 int ctl_run(int argc, char **argv);
 int ctl_submit(int argc, char **argv);
 int ctl_tail(int argc, char **argv);
 int ctl_report(int argc, char **argv);
 int ctl_export(int argc, char **argv);
+int ctl_replay(int argc, char **argv);
 
 /*
  * Load the config for a subcommand: need_kafka != 0 wants the kafka

@@ -20,8 +20,12 @@ typedef void (*kafka_dr_cb)(
 /* A consumer in conf's group. Returns NULL with errstr. */
 rd_kafka_t *kafka_consumer_new(const struct conf *c, const char *group,
     kafka_rebalance_cb rebalance, void *opaque, char *errstr, size_t errlen);
-/* An idempotent producer (murmur2_random partitioner). */
+/* An idempotent producer (murmur2_random partitioner), transactional
+ * with kafka.exactly_once. */
 rd_kafka_t *kafka_producer_new(const struct conf *c, kafka_dr_cb dr,
+    void *opaque, char *errstr, size_t errlen);
+/* The same for vsampctl, never transactional (see kafka.c). */
+rd_kafka_t *kafka_ctl_producer_new(const struct conf *c, kafka_dr_cb dr,
     void *opaque, char *errstr, size_t errlen);
 /* Whether librdkafka takes the consumer's and the producer's properties
  * (names and values; what only a connection can tell is not checked).
@@ -48,6 +52,9 @@ int kafka_topics_exist(rd_kafka_t *rk, const char *const *names, size_t n,
 /* The restore consumer of the dedup changelog (see kafka.c). */
 rd_kafka_t *kafka_restore_consumer_new(
     const struct conf *c, char *errstr, size_t errlen);
+/* The consumer of vsampctl replay, in group (see kafka.c). */
+rd_kafka_t *kafka_replay_consumer_new(
+    const struct conf *c, const char *group, char *errstr, size_t errlen);
 
 /* The offset auto.offset.reset names for a partition with no committed
  * offset: RD_KAFKA_OFFSET_END for latest (largest, end), else

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,27 @@ ctl_getopt(struct ctl_common *co, int argc, char **argv, const char *opts,
 			return ch;
 		}
 	}
+}
+
+volatile sig_atomic_t ctl_interrupted;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	ctl_interrupted = 1;
+}
+
+/* SIGINT and SIGTERM set ctl_interrupted (see ctl.h). */
+void
+ctl_catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 }
 
 static void

@@ -36,26 +36,6 @@
 #include "result.h"
 #include "xmalloc.h"
 
-static volatile sig_atomic_t interrupted;
-
-static void
-on_sigint(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
-static void
-catch_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigint;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
-
 /* Print librdkafka's queued logs at warning level and above. */
 static void
 drain_logs(rd_kafka_t *rk, rd_kafka_queue_t *q)
@@ -224,7 +204,7 @@ submit_finish(struct submit *s, int quiet)
 		rd_kafka_poll(s->rk, 100);
 		drain_logs(s->rk, s->mq);
 		progress_update(&s->prog, s->delivered, s->failed, 0);
-		if (interrupted && i > 50)
+		if (ctl_interrupted && i > 50)
 			break;
 	}
 	progress_update(&s->prog, s->delivered, s->failed, 1);
@@ -300,7 +280,7 @@ ctl_submit(int argc, char **argv)
 		conf_free(conf);
 		return 1;
 	}
-	sub.rk = kafka_producer_new(
+	sub.rk = kafka_ctl_producer_new(
 	    conf, submit_on_delivery, &sub, err, sizeof(err));
 	if (sub.rk == NULL) {
 		fprintf(stderr, "vsampctl submit: %s\n", err);
@@ -309,9 +289,9 @@ ctl_submit(int argc, char **argv)
 		return 2;
 	}
 	sub.mq = rd_kafka_queue_get_main(sub.rk);
-	catch_signals();
+	ctl_catch_signals();
 	progress_init(&sub.prog, "jobs", 0, !co.quiet);
-	while (!interrupted &&
+	while (!ctl_interrupted &&
 	    (n = ctl_reader_next(
 		 in, &line, (size_t)conf->max_message_bytes + 1, &cut)) >= 0)
 		submit_line(&sub, line, n, cut);
@@ -469,9 +449,10 @@ ctl_tail(int argc, char **argv)
 		free(f.ids);
 		return 2;
 	}
-	catch_signals();
+	ctl_catch_signals();
 	rc = ctl_topic_read(conf, co.topic ? co.topic : conf->results_topic,
-	    from_end, follow, &interrupted, tail_print, &f, err, sizeof(err));
+	    from_end, follow, &ctl_interrupted, tail_print, &f, err,
+	    sizeof(err));
 	if (rc == -1)
 		fprintf(stderr, "vsampctl tail: %s\n", err);
 	free(f.ids);

@@ -15,6 +15,7 @@
 
 #include "conf.h"
 #include "daemon_int.h"
+#include "dlq.h"
 #include "kafka.h"
 #include "log.h"
 #include "loop.h"
@@ -55,19 +56,19 @@ dlq_headers(const struct djob *j, const struct result *r, const struct conf *c)
 
 	h = j->hdrs != NULL ? rd_kafka_headers_copy(j->hdrs)
 			    : rd_kafka_headers_new(8);
-	rd_kafka_header_add(h, "vsampd-error", -1, err_code_name(r->code), -1);
+	rd_kafka_header_add(h, DLQ_HDR_ERROR, -1, err_code_name(r->code), -1);
 	rd_kafka_header_add(
-	    h, "vsampd-error-message", -1, r->errmsg ? r->errmsg : "", -1);
+	    h, DLQ_HDR_ERROR_MESSAGE, -1, r->errmsg ? r->errmsg : "", -1);
 	snprintf(num, sizeof(num), "%u", r->attempts);
-	rd_kafka_header_add(h, "vsampd-attempts", -1, num, -1);
-	rd_kafka_header_add(h, "vsampd-source-topic", -1, c->jobs_topic, -1);
+	rd_kafka_header_add(h, DLQ_HDR_ATTEMPTS, -1, num, -1);
+	rd_kafka_header_add(h, DLQ_HDR_SOURCE_TOPIC, -1, c->jobs_topic, -1);
 	snprintf(num, sizeof(num), "%" PRId32, j->partition);
-	rd_kafka_header_add(h, "vsampd-source-partition", -1, num, -1);
+	rd_kafka_header_add(h, DLQ_HDR_SOURCE_PARTITION, -1, num, -1);
 	snprintf(num, sizeof(num), "%" PRId64, j->offset);
-	rd_kafka_header_add(h, "vsampd-source-offset", -1, num, -1);
+	rd_kafka_header_add(h, DLQ_HDR_SOURCE_OFFSET, -1, num, -1);
 	if (j->value == NULL) {
 		snprintf(num, sizeof(num), "%zu", j->vlen);
-		rd_kafka_header_add(h, "vsampd-original-size", -1, num, -1);
+		rd_kafka_header_add(h, DLQ_HDR_ORIGINAL_SIZE, -1, num, -1);
 	}
 	return h;
 }
@@ -428,10 +429,10 @@ daemon_delivery_failed(struct daemon *d, struct djob *j, const char *topic,
 			    ? rd_kafka_headers_copy(hdrs)
 			    : rd_kafka_headers_new(1);
 
-			rd_kafka_header_remove(h, "vsampd-original-size");
+			rd_kafka_header_remove(h, DLQ_HDR_ORIGINAL_SIZE);
 			snprintf(num, sizeof(num), "%zu", j->vlen);
 			rd_kafka_header_add(
-			    h, "vsampd-original-size", -1, num, -1);
+			    h, DLQ_HDR_ORIGINAL_SIZE, -1, num, -1);
 			daemon_produce(d, topic, key, keylen, "", 0, h, j);
 		}
 		return;

@@ -233,15 +233,47 @@ kafka_consumer_new(const struct conf *c, const char *group,
 }
 
 /*
- * The restore consumer of the dedup changelog (kafka.scope_topic): the
- * user's consumer properties (security, timeouts) with what a restore
- * needs forced on top. It is only ever assigned partitions at explicit
- * offsets, never subscribed, so its group id (the group's, plus
- * ".scope-restore") never joins a group and never commits. An offset out
- * of range is reported, not reset, so that a stale checkpoint is seen;
- * the end of a partition is reported too (that ends its restore); and
- * only committed records are read, so that an aborted transaction's
- * entries never come back.
+ * A consumer that is only ever assigned partitions at explicit offsets,
+ * never subscribed, so that it never joins its group: the user's
+ * consumer properties (security, timeouts) with forced[0..nforced) on
+ * top, group.id group, and client.id client_id unless the user set one.
+ */
+static rd_kafka_t *
+assign_consumer_new(const struct conf *c, const char *group,
+    const char *const (*forced)[2], size_t nforced, const char *client_id,
+    char *errstr, size_t errlen)
+{
+	rd_kafka_conf_t *kc;
+	rd_kafka_t *rk;
+	int rc;
+
+	kc = kafka_conf_new(
+	    c, c->consumer_props, c->nconsumer_props, errstr, errlen);
+	if (kc == NULL)
+		return NULL;
+	rc = kafka_set(kc, "group.id", group, errstr, errlen);
+	for (size_t i = 0; rc == 0 && i < nforced; i++)
+		rc = kafka_set(kc, forced[i][0], forced[i][1], errstr, errlen);
+	if (rc == 0 &&
+	    !kafka_has_prop(c->consumer_props, c->nconsumer_props, "client.id"))
+		rc = kafka_set(kc, "client.id", client_id, errstr, errlen);
+	if (rc == -1) {
+		rd_kafka_conf_destroy(kc);
+		return NULL;
+	}
+	if ((rk = kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errlen)) == NULL)
+		return NULL;
+	rd_kafka_poll_set_consumer(rk);
+	return rk;
+}
+
+/*
+ * The restore consumer of the dedup changelog (kafka.scope_topic): it
+ * never commits, under the group id of the group plus ".scope-restore".
+ * An offset out of range is reported, not reset, so that a stale
+ * checkpoint is seen; the end of a partition is reported too (that ends
+ * its restore); and only committed records are read, so that an aborted
+ * transaction's entries never come back.
  */
 rd_kafka_t *
 kafka_restore_consumer_new(const struct conf *c, char *errstr, size_t errlen)
@@ -258,38 +290,48 @@ kafka_restore_consumer_new(const struct conf *c, char *errstr, size_t errlen)
 	     * restoring). */
 	    {"fetch.wait.max.ms", "10"},
 	};
-	rd_kafka_conf_t *kc;
 	rd_kafka_t *rk;
 	char *group;
-	int rc;
 
-	kc = kafka_conf_new(
-	    c, c->consumer_props, c->nconsumer_props, errstr, errlen);
-	if (kc == NULL)
-		return NULL;
 	group = xasprintf("%s.scope-restore", c->group_id);
-	rc = kafka_set(kc, "group.id", group, errstr, errlen);
+	rk = assign_consumer_new(c, group, forced,
+	    sizeof(forced) / sizeof(forced[0]), "vsampd-restore", errstr,
+	    errlen);
 	free(group);
-	for (size_t i = 0; rc == 0 && i < sizeof(forced) / sizeof(forced[0]);
-	     i++)
-		rc = kafka_set(kc, forced[i][0], forced[i][1], errstr, errlen);
-	if (rc == 0 &&
-	    !kafka_has_prop(c->consumer_props, c->nconsumer_props, "client.id"))
-		rc = kafka_set(
-		    kc, "client.id", "vsampd-restore", errstr, errlen);
-	if (rc == -1) {
-		rd_kafka_conf_destroy(kc);
-		return NULL;
-	}
-	if ((rk = kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errlen)) == NULL)
-		return NULL;
-	rd_kafka_poll_set_consumer(rk);
 	return rk;
 }
 
-/* The producer's librdkafka configuration; NULL with errstr. */
+/*
+ * The consumer of `vsampctl replay` (docs/operations.md): assigned the
+ * DLQ topic's partitions at group's committed offsets, it commits only
+ * when told, after the replayed jobs are delivered. A partition with no
+ * committed offset, or one past the topic's retention, starts at the
+ * beginning; its end is reported, so that a partition whose last
+ * offsets are transaction markers (never delivered) is seen to end;
+ * and only committed copies are read (an aborted transaction's are not
+ * failed jobs).
+ */
+rd_kafka_t *
+kafka_replay_consumer_new(
+    const struct conf *c, const char *group, char *errstr, size_t errlen)
+{
+	static const char *const forced[][2] = {
+	    {"enable.auto.commit", "false"},
+	    {"enable.auto.offset.store", "false"},
+	    {"enable.partition.eof", "true"},
+	    {"auto.offset.reset", "earliest"},
+	    {"isolation.level", "read_committed"},
+	    {"allow.auto.create.topics", "false"},
+	};
+
+	return assign_consumer_new(c, group, forced,
+	    sizeof(forced) / sizeof(forced[0]), "vsampctl", errstr, errlen);
+}
+
+/* The producer's librdkafka configuration, transactional when txn and
+ * kafka.exactly_once say so; NULL with errstr. */
 static rd_kafka_conf_t *
-producer_conf(const struct conf *c, char *errstr, size_t errlen)
+producer_conf(const struct conf *c, int txn, char *errstr, size_t errlen)
 {
 	rd_kafka_conf_t *kc;
 	char num[32];
@@ -326,7 +368,7 @@ producer_conf(const struct conf *c, char *errstr, size_t errlen)
 		rd_kafka_conf_destroy(kc);
 		return NULL;
 	}
-	if (c->exactly_once) {
+	if (txn && c->exactly_once) {
 		/* Below the unit's WatchdogSec (30 s): a transaction call
 		 * blocks the loop at most this long. */
 		if (kafka_set(kc, "transactional.id", c->transactional_id,
@@ -357,18 +399,37 @@ producer_conf(const struct conf *c, char *errstr, size_t errlen)
 	return kc;
 }
 
-rd_kafka_t *
-kafka_producer_new(const struct conf *c, kafka_dr_cb dr, void *opaque,
+static rd_kafka_t *
+producer_new(const struct conf *c, int txn, kafka_dr_cb dr, void *opaque,
     char *errstr, size_t errlen)
 {
 	rd_kafka_conf_t *kc;
 
-	if ((kc = producer_conf(c, errstr, errlen)) == NULL)
+	if ((kc = producer_conf(c, txn, errstr, errlen)) == NULL)
 		return NULL;
 	if (dr != NULL)
 		rd_kafka_conf_set_dr_msg_cb(kc, dr);
 	rd_kafka_conf_set_opaque(kc, opaque);
 	return kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errlen);
+}
+
+rd_kafka_t *
+kafka_producer_new(const struct conf *c, kafka_dr_cb dr, void *opaque,
+    char *errstr, size_t errlen)
+{
+	return producer_new(c, 1, dr, opaque, errstr, errlen);
+}
+
+/*
+ * vsampctl's producer: the daemon's, but never transactional. Its
+ * messages are not part of a consume-transform-produce transaction, and
+ * the daemon's transactional.id would fence the daemon that owns it.
+ */
+rd_kafka_t *
+kafka_ctl_producer_new(const struct conf *c, kafka_dr_cb dr, void *opaque,
+    char *errstr, size_t errlen)
+{
+	return producer_new(c, 0, dr, opaque, errstr, errlen);
 }
 
 int
@@ -379,7 +440,7 @@ kafka_check(const struct conf *c, char *errstr, size_t errlen)
 	if ((kc = consumer_conf(c, c->group_id, errstr, errlen)) == NULL)
 		return -1;
 	rd_kafka_conf_destroy(kc);
-	if ((kc = producer_conf(c, errstr, errlen)) == NULL)
+	if ((kc = producer_conf(c, 1, errstr, errlen)) == NULL)
 		return -1;
 	rd_kafka_conf_destroy(kc);
 	return 0;

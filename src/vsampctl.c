@@ -3,9 +3,10 @@
  * submit JSON-lines jobs to the jobs topic, tail results as JSON
  * lines, run jobs with no Kafka at all through the daemon's own
  * pipeline, report on the diversity of a results file or topic, and
- * export results as a dataset.
+ * export results as a dataset; replay failed jobs from the DLQ.
  * This file holds main() and nothing else: it dispatches to the
- * subcommands (ctl_run.c, ctl_kafka.c, ctl_report.c, ctl_export.c),
+ * subcommands (ctl_run.c, ctl_kafka.c, ctl_report.c, ctl_export.c,
+ * ctl_replay.c),
  * which share ctl.c; none of them calls back into it.
  */
 #include <stdio.h>
@@ -32,6 +33,8 @@ usage(FILE *fp)
 	    "          a results file or topic\n"
 	    "  export  results as a dataset, JSON lines or CSV, one row per\n"
 	    "          job or per candidate, from a results file or topic\n"
+	    "  replay  produce the DLQ copies of failed jobs back to the\n"
+	    "          jobs topic (vsampctl replay --help)\n"
 	    "\n"
 	    "Each command takes -f FILE (the vsampd config, default %s)\n"
 	    "and --help. See vsampctl(1).\n",
@@ -75,6 +78,8 @@ main(int argc, char *argv[])
 		rc = ctl_report(argc - 1, argv + 1);
 	else if (strcmp(cmd, "export") == 0)
 		rc = ctl_export(argc - 1, argv + 1);
+	else if (strcmp(cmd, "replay") == 0)
+		rc = ctl_replay(argc - 1, argv + 1);
 	else {
 		fprintf(stderr, "vsampctl: unknown command \"%s\"\n\n", cmd);
 		usage(stderr);
