@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # install.sh: `make install DESTDIR=...` lays out what a Debian-style
-# install needs, and the man pages render without a warning. TAP output.
+# install needs (both units, the config and its sample), a second install
+# over an edited config leaves it untouched, uninstall keeps it (and
+# removes everything of an unedited install), and the man pages render
+# without a warning. TAP output.
 #
 # It configures a private build with --prefix=/usr --sysconfdir=/etc
 # --localstatedir=/var (the layout of a distribution package) in a
@@ -34,7 +37,7 @@ esac
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vsampd-install.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-echo "1..11"
+echo "1..20"
 
 # A source tree configured in place (./configure && make check, the
 # README's build by hand) refuses a second, separate build directory:
@@ -63,7 +66,9 @@ ok $rc "configure --prefix=/usr --sysconfdir=/etc, make, make install DESTDIR"
 
 root=$tmp/root
 for f in usr/sbin/vsampd usr/bin/vsampctl etc/vsampd/vsampd.conf \
+	etc/vsampd/vsampd.conf.sample \
 	usr/lib/systemd/system/vsampd.service \
+	usr/lib/systemd/system/vsampd@.service \
 	usr/share/man/man8/vsampd.8 usr/share/man/man5/vsampd.conf.5 \
 	usr/share/man/man1/vsampctl.1; do
 	test -f "$root/$f"
@@ -77,6 +82,11 @@ ok $? "the installed unit runs /usr/sbin/vsampd on /etc/vsampd/vsampd.conf"
 "$root/usr/sbin/vsampd" -n -f "$root/etc/vsampd/vsampd.conf" 2>&1 |
 	grep -q '^configuration OK$'
 ok $? "the installed sample config passes vsampd -n"
+
+t=$root/usr/lib/systemd/system/vsampd@.service
+grep -qx 'ExecStart=/usr/sbin/vsampd -f /etc/vsampd/%i.conf' "$t" &&
+	grep -qx 'StateDirectory=vsampd/%i' "$t"
+ok $? "the template unit runs each instance on /etc/vsampd/INSTANCE.conf with a state directory of its own"
 
 # man(1) prints groff's warnings on stderr; a clean page prints none.
 if command -v man >/dev/null 2>&1; then
@@ -92,4 +102,33 @@ else
 	n=$((n + 1))
 	echo "ok $n - man pages render # SKIP no man(1)"
 fi
+# A second install over an edited config leaves it as it is, and puts
+# the new sample beside it.
+conf=$root/etc/vsampd/vsampd.conf
+printf '\n# edited by the operator\nworker = { max_inflight = 64; };\n' >>"$conf"
+cp "$conf" "$tmp/edited.conf"
+(cd "$cfgdir" && make -s install DESTDIR="$tmp/root" >"$tmp/install2.log" 2>&1)
+ok $? "make install again over an edited config"
+cmp -s "$conf" "$tmp/edited.conf"
+ok $? "the edited /etc/vsampd/vsampd.conf is untouched by the second install"
+cmp -s "$root/etc/vsampd/vsampd.conf.sample" "$src/conf/vsampd.conf"
+ok $? "the sample is installed beside it as vsampd.conf.sample"
+grep -q 'keeping .*vsampd.conf' "$tmp/install2.log"
+ok $? "make install says it kept the config"
+
+# Uninstall keeps the edited config and removes the rest of ours.
+(cd "$cfgdir" && make -s uninstall DESTDIR="$tmp/root" >"$tmp/uninstall.log" 2>&1) &&
+	cmp -s "$conf" "$tmp/edited.conf" &&
+	[ ! -e "$root/etc/vsampd/vsampd.conf.sample" ] &&
+	[ ! -e "$root/usr/sbin/vsampd" ]
+ok $? "make uninstall keeps the edited config and removes the sample"
+
+# An unedited install uninstalls to nothing (as distcheck wants).
+(cd "$cfgdir" && make -s install DESTDIR="$tmp/root2" >/dev/null 2>&1 &&
+	make -s uninstall DESTDIR="$tmp/root2" >/dev/null 2>&1)
+left=$(find "$tmp/root2" -type f 2>/dev/null)
+[ -z "$left" ]
+ok $? "install then uninstall of an unedited config leaves no file"
+[ -n "$left" ] && printf '%s\n' "$left" | sed 's/^/# /'
+
 [ $failed -eq 0 ]

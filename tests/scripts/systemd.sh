@@ -21,7 +21,7 @@ max_exposure=2.0
 
 n=0
 failed=0
-echo "1..10"
+echo "1..13"
 
 ok() {
 	n=$((n + 1))
@@ -209,6 +209,44 @@ if [ "$start" = "$builddir/src/vsampd -f $tmp/etc/vsampd/vsampd.conf" ]; then
 	ok "ExecStart runs the built daemon on the generated config path"
 else
 	not_ok "ExecStart=${start:-(unset)}"
+fi
+
+# 11-13. The template unit (vsampd@.service), made from the unit as make
+# makes it: verify is clean for an instance, the exposure is the same,
+# and each instance has its own config and state directory.
+sed -f "$srcdir/systemd/vsampd@.sed" "$unit" >"$tmp/vsampd@.service" &&
+	cp "$tmp/vsampd@.service" "$tmp/vsampd@a.service" &&
+	cp "$conf" "$tmp/etc/vsampd/a.conf"
+tunit=$tmp/vsampd@a.service
+if [ $have_analyze -eq 0 ]; then
+	skip "template: systemd-analyze verify is clean" "no systemd-analyze"
+	skip "template: exposure level at most $max_exposure" "no systemd-analyze"
+else
+	verify "$tunit"
+	if [ "$(cat "$tmp/verify.rc")" = 0 ] &&
+		! grep -q -F vsampd@ "$tmp/verify.out"; then
+		ok "template: systemd-analyze verify is clean for vsampd@a"
+	else
+		not_ok "template: systemd-analyze verify is clean for vsampd@a"
+		diag <"$tmp/verify.out"
+	fi
+	level=$(systemd-analyze security --offline=true --no-pager "$tunit" 2>&1 |
+		sed -n 's/.*Overall exposure level for [^:]*: *\([0-9][0-9.]*\).*/\1/p' |
+		tail -n 1)
+	if [ -n "$level" ] && awk -v l="$level" -v m="$max_exposure" \
+	    'BEGIN { exit !(l + 0 <= m + 0) }'; then
+		ok "template: exposure level $level at most $max_exposure"
+	else
+		not_ok "template: exposure level ${level:-(none)} at most $max_exposure"
+	fi
+fi
+if grep -qx "ExecStart=$builddir/src/vsampd -f $tmp/etc/vsampd/%i.conf" "$tunit" &&
+	grep -qx 'StateDirectory=vsampd/%i' "$tunit" &&
+	grep -qx 'Type=notify' "$tunit"; then
+	ok "template: ExecStart on %i.conf, StateDirectory=vsampd/%i, the rest as the unit"
+else
+	not_ok "template: ExecStart on %i.conf, StateDirectory=vsampd/%i"
+	grep -e ExecStart -e StateDirectory "$tunit" | diag
 fi
 
 if [ $failed -gt 0 ]; then
