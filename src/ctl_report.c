@@ -32,6 +32,7 @@
 #define NMEAS 5
 #define MAX_GROUPS 256
 #define MAX_BY 4
+#define MAX_MODELS 8
 
 static const char *const meas_name[NMEAS] = {
     "semantic", "rouge_l", "distinct_1", "distinct_2", "distinct_3"};
@@ -43,8 +44,9 @@ struct group {
 	size_t jobs, ok;
 	double cands;
 	double sum[NMEAS];
+	double min[NMEAS], max[NMEAS]; /* over the n[] results */
 	size_t n[NMEAS];
-	double dup_job, dup_scope;
+	double dup_job, dup_scope; /* totals, not means */
 };
 
 struct report {
@@ -53,15 +55,34 @@ struct report {
 	struct group g[MAX_GROUPS];
 	size_t ng;
 	size_t lines, bad;
+	char *models[MAX_MODELS]; /* the models of the ok results */
+	size_t nmodels, more_models;
 };
 
 /* What to print: the table as text or JSON, and the chart. */
 struct report_opts {
 	const char *svg; /* -o; NULL: no chart */
 	const char *title;
+	const char *caption; /* --caption: a line under the chart */
 	int as_json;
 	int from_topic;
 };
+
+/* Note the model of an ok result, for the chart's footer. */
+static void
+report_model(struct report *rp, const char *model)
+{
+	if (model == NULL)
+		return;
+	for (size_t i = 0; i < rp->nmodels; i++)
+		if (strcmp(rp->models[i], model) == 0)
+			return;
+	if (rp->nmodels == MAX_MODELS) {
+		rp->more_models++;
+		return;
+	}
+	rp->models[rp->nmodels++] = xstrdup(model);
+}
 
 static struct group *
 group_get(struct report *rp, json_t *res)
@@ -124,10 +145,17 @@ report_add(struct report *rp, json_t *res)
 		json_t *v = json_object_get(div, meas_name[i]);
 
 		if (json_is_number(v) && isfinite(json_number_value(v))) {
-			g->sum[i] += json_number_value(v);
+			double x = json_number_value(v);
+
+			if (g->n[i] == 0 || x < g->min[i])
+				g->min[i] = x;
+			if (g->n[i] == 0 || x > g->max[i])
+				g->max[i] = x;
+			g->sum[i] += x;
 			g->n[i]++;
 		}
 	}
+	report_model(rp, json_string_value(json_object_get(res, "model")));
 	dd = json_object_get(res, "dedup");
 	g->dup_job += json_number_value(json_object_get(dd, "in_job"));
 	g->dup_scope += json_number_value(json_object_get(dd, "in_scope"));
@@ -209,6 +237,11 @@ print_table(const struct report *rp, FILE *fp)
 		}
 		fprintf(fp, " %8.0f %8.0f\n", g->dup_job, g->dup_scope);
 	}
+	fprintf(fp,
+	    "\nsemantic to distinct_3: means over each group's ok results "
+	    "that have the figure\n(vsampctl report -j gives their n, min "
+	    "and max); cands: candidates per ok result;\ndup_job, dup_scope: "
+	    "totals, the candidates dropped as duplicates.\n");
 }
 
 static void
@@ -229,9 +262,19 @@ print_json(const struct report *rp, FILE *fp)
 		    json_real(g->ok ? g->cands / (double)g->ok : 0.0));
 		for (int m = 0; m < NMEAS; m++) {
 			double v = mean(g, m);
+			char k[32];
 
 			json_object_set_new(o, meas_name[m],
 			    isnan(v) ? json_null() : json_real(v));
+			snprintf(k, sizeof(k), "%s_n", meas_name[m]);
+			json_object_set_new(
+			    o, k, json_integer((json_int_t)g->n[m]));
+			snprintf(k, sizeof(k), "%s_min", meas_name[m]);
+			json_object_set_new(o, k,
+			    g->n[m] ? json_real(g->min[m]) : json_null());
+			snprintf(k, sizeof(k), "%s_max", meas_name[m]);
+			json_object_set_new(o, k,
+			    g->n[m] ? json_real(g->max[m]) : json_null());
 		}
 		json_object_set_new(o, "dup_in_job", json_real(g->dup_job));
 		json_object_set_new(o, "dup_in_scope", json_real(g->dup_scope));
@@ -270,16 +313,95 @@ svg_text(FILE *fp, const char *s)
 	}
 }
 
+/* Write s as lines of at most max characters, broken at spaces, from
+ * (x, y) down by 15 px a line; returns the number of lines. */
+static int
+svg_lines(FILE *fp, double x, double y, const char *s, size_t max, int draw)
+{
+	int nl = 0;
+
+	while (*s != '\0') {
+		size_t len = strlen(s), cut = len;
+		char *line;
+
+		if (len > max) {
+			for (cut = max; cut > 0 && s[cut] != ' '; cut--)
+				;
+			if (cut == 0)
+				cut = max;
+		}
+		if (draw) {
+			line = xstrndup(s, cut);
+			fprintf(fp,
+			    "<text x=\"%.0f\" y=\"%.0f\" fill=\"#333\">", x,
+			    y + 15.0 * nl);
+			svg_text(fp, line);
+			fputs("</text>\n", fp);
+			free(line);
+		}
+		nl++;
+		s += cut;
+		while (*s == ' ')
+			s++;
+	}
+	return nl;
+}
+
+/* One bar: the mean, a whisker from min to max, the mean's value above
+ * the whisker and n under the axis. */
+static void
+svg_bar(FILE *fp, const struct group *g, int m, double x, double top,
+    double ph, double bar)
+{
+	double v = mean(g, m), h, lo, hi, cx = x + bar / 2 - 1;
+
+	if (isnan(v))
+		return;
+#define CLIP01(a) ((a) < 0 ? 0 : (a) > 1 ? 1 : (a))
+	h = ph * CLIP01(v);
+	lo = top + ph - ph * CLIP01(g->min[m]);
+	hi = top + ph - ph * CLIP01(g->max[m]);
+#undef CLIP01
+	fprintf(fp,
+	    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" height=\"%.1f\" "
+	    "fill=\"%s\"><title>%s %s: mean %.4f, min %.4f, max %.4f, "
+	    "n %zu</title></rect>\n",
+	    x, top + ph - h, bar - 2, h, meas_color[m], meas_name[m],
+	    g->label, v, g->min[m], g->max[m], g->n[m]);
+	if (g->n[m] > 1)
+		fprintf(fp,
+		    "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fh6M%.1f %.1fh6\" "
+		    "stroke=\"#222\" stroke-width=\"1\" fill=\"none\" "
+		    "class=\"whisker\"/>\n",
+		    cx, lo, hi, cx - 3, lo, cx - 3, hi);
+	fprintf(fp,
+	    "<text x=\"%.1f\" y=\"%.1f\" font-size=\"9\" "
+	    "text-anchor=\"middle\">%.2f</text>\n"
+	    "<text x=\"%.1f\" y=\"%.1f\" font-size=\"8\" fill=\"#555\" "
+	    "text-anchor=\"middle\" class=\"n\">%zu</text>\n",
+	    cx, hi - 3, v, cx, top + ph + 11, g->n[m]);
+}
+
 /*
  * A grouped bar chart: one cluster per group, one bar per measure, all
- * on one 0..1 axis, the value above each bar.
+ * on one 0..1 axis: the mean, a whisker from the least to the largest
+ * value, the value over it and the number of results (n) under it;
+ * under each cluster its jobs and the total of duplicates dropped; in
+ * the footer the models of the results and the caption.
  */
 static void
-write_svg(const struct report *rp, FILE *fp, const char *title)
+write_svg(const struct report *rp, FILE *fp, const char *title,
+    const char *caption)
 {
-	const double bar = 16, gap = 28, left = 60, top = 60, ph = 300;
-	double cw = NMEAS * bar, width, height = top + ph + 110, slot;
-	size_t maxlabel = 0;
+	static const char sub[] =
+	    "bars: the mean over each group's ok results; whiskers: min to "
+	    "max; under a bar: n, the results it holds. Higher semantic and "
+	    "distinct-n, lower ROUGE-L: more diverse.";
+	const double bar = 16, gap = 28, left = 60, ph = 300;
+	double cw = NMEAS * bar, width, height, slot, foot, top;
+	size_t maxlabel = 0, wrap;
+	struct buf models;
+	int ncap, nsub;
 
 	/* A cluster is as wide as its bars or its label (about 7 px a
 	 * character at 12 px), whichever is wider. */
@@ -289,9 +411,30 @@ write_svg(const struct report *rp, FILE *fp, const char *title)
 	slot = cw + gap;
 	if ((double)maxlabel * 7.0 + 12 > slot)
 		slot = (double)maxlabel * 7.0 + 12;
+	/* and no narrower than its "N duplicates in all" at 10 px */
+	if (slot < 130)
+		slot = 130;
 	width = left + (double)rp->ng * slot + gap + 20;
-	if (width < 520)
-		width = 520;
+	if (width < 640)
+		width = 640;
+	wrap = (size_t)((width - left - 20) / 6.5);
+	nsub = svg_lines(fp, 0, 0, sub, wrap, 0);
+	top = 60 + 15.0 * (nsub - 1);
+	buf_init(&models);
+	buf_puts(&models, rp->nmodels == 1 ? "model: " : "models: ");
+	for (size_t i = 0; i < rp->nmodels; i++) {
+		buf_puts(&models, i ? ", " : "");
+		buf_puts(&models, rp->models[i]);
+	}
+	if (rp->nmodels == 0)
+		buf_puts(&models, "none (no ok result)");
+	if (rp->more_models > 0)
+		buf_printf(&models, " and %zu more", rp->more_models);
+	foot = top + ph + 104;
+	ncap = 1 + (caption != NULL && *caption != '\0'
+			   ? svg_lines(fp, 0, 0, caption, wrap, 0)
+			   : 0);
+	height = foot + 15.0 * ncap + 16;
 	fprintf(fp,
 	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 	    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
@@ -302,11 +445,8 @@ write_svg(const struct report *rp, FILE *fp, const char *title)
 	    "font-weight=\"bold\">",
 	    width, height, width, height, left);
 	svg_text(fp, title);
-	fprintf(fp,
-	    "</text>\n<text x=\"%.0f\" y=\"46\" fill=\"#555\">"
-	    "mean per group; higher semantic and distinct-n, lower "
-	    "ROUGE-L: more diverse</text>\n",
-	    left);
+	fputs("</text>\n", fp);
+	svg_lines(fp, left, 46, sub, wrap, 1);
 	for (int t = 0; t <= 10; t += 2) {
 		double y = top + ph - ph * t / 10.0;
 
@@ -321,33 +461,24 @@ write_svg(const struct report *rp, FILE *fp, const char *title)
 		double x0 =
 		    left + gap + (double)i * slot + (slot - gap - cw) / 2;
 
-		for (int m = 0; m < NMEAS; m++) {
-			double v = mean(g, m), h, x = x0 + m * bar;
-
-			if (isnan(v))
-				continue;
-			h = ph * (v < 0 ? 0 : v > 1 ? 1 : v);
-			fprintf(fp,
-			    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" "
-			    "height=\"%.1f\" fill=\"%s\"><title>%s %s: %.4f"
-			    "</title></rect>\n",
-			    x, top + ph - h, bar - 2, h, meas_color[m],
-			    meas_name[m], g->label, v);
-			fprintf(fp,
-			    "<text x=\"%.1f\" y=\"%.1f\" font-size=\"9\" "
-			    "text-anchor=\"middle\">%.2f</text>\n",
-			    x + bar / 2 - 1, top + ph - h - 3, v);
-		}
+		fprintf(fp, "<g class=\"group\">\n");
+		for (int m = 0; m < NMEAS; m++)
+			svg_bar(fp, g, m, x0 + m * bar, top, ph, bar);
 		fprintf(fp,
 		    "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">",
-		    x0 + cw / 2, top + ph + 18);
+		    x0 + cw / 2, top + ph + 27);
 		svg_text(fp, g->label);
 		fprintf(fp,
 		    "</text>\n<text x=\"%.1f\" y=\"%.0f\" "
 		    "text-anchor=\"middle\" fill=\"#555\" "
-		    "font-size=\"10\">%zu job%s, %.0f dup</text>\n",
-		    x0 + cw / 2, top + ph + 32, g->jobs,
-		    g->jobs == 1 ? "" : "s", g->dup_job + g->dup_scope);
+		    "font-size=\"10\">%zu job%s, %zu ok</text>\n"
+		    "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\" "
+		    "fill=\"#555\" font-size=\"10\" class=\"dups\">%.0f "
+		    "duplicate%s in all</text>\n</g>\n",
+		    x0 + cw / 2, top + ph + 41, g->jobs,
+		    g->jobs == 1 ? "" : "s", g->ok, x0 + cw / 2,
+		    top + ph + 53, g->dup_job + g->dup_scope,
+		    g->dup_job + g->dup_scope == 1 ? "" : "s");
 	}
 	for (int m = 0; m < NMEAS; m++) {
 		double x = left + m * 100.0;
@@ -355,10 +486,15 @@ write_svg(const struct report *rp, FILE *fp, const char *title)
 		fprintf(fp,
 		    "<rect x=\"%.0f\" y=\"%.0f\" width=\"12\" height=\"12\" "
 		    "fill=\"%s\"/><text x=\"%.0f\" y=\"%.0f\">%s</text>\n",
-		    x, top + ph + 60, meas_color[m], x + 16, top + ph + 71,
+		    x, top + ph + 68, meas_color[m], x + 16, top + ph + 79,
 		    meas_name[m]);
 	}
-	fprintf(fp, "</svg>\n");
+	fprintf(fp, "<g class=\"footer\">\n");
+	svg_lines(fp, left, foot, models.data, wrap, 1);
+	if (caption != NULL && *caption != '\0')
+		svg_lines(fp, left, foot + 15, caption, wrap, 1);
+	fprintf(fp, "</g>\n</svg>\n");
+	buf_free(&models);
 }
 
 static void
@@ -366,7 +502,7 @@ report_usage(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: vsampctl report [-j] [-g FIELD]... [-o chart.svg]\n"
-	    "                       [--title T] [FILE...]\n"
+	    "                       [--title T] [--caption T] [FILE...]\n"
 	    "       vsampctl report -T [-f conf] [-b brokers] [-t topic] ...\n"
 	    "\n"
 	    "Print a table of the diversity of results, per group (default:\n"
@@ -380,6 +516,8 @@ report_usage(FILE *fp)
 	    "              method)\n"
 	    "  -o FILE     write the SVG chart to FILE\n"
 	    "  --title T   the chart's title\n"
+	    "  --caption T a line under the chart: what it shows and what\n"
+	    "              it cannot\n"
 	    "  -j          print the table as JSON\n"
 	    "  -T          read the results topic (kafka.results_topic, or\n"
 	    "              -t) instead of files\n"
@@ -395,7 +533,8 @@ report_args(int argc, char **argv, struct ctl_common *co, struct report *rp,
 {
 	static const struct option longopts[] = {
 	    {"help", no_argument, NULL, 'h'},
-	    {"title", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0}};
+	    {"title", required_argument, NULL, 'L'},
+	    {"caption", required_argument, NULL, 'C'}, {NULL, 0, NULL, 0}};
 	int ch;
 
 	optind = 1;
@@ -415,6 +554,9 @@ report_args(int argc, char **argv, struct ctl_common *co, struct report *rp,
 			break;
 		case 'L':
 			o->title = optarg;
+			break;
+		case 'C':
+			o->caption = optarg;
 			break;
 		case 'j':
 			o->as_json = 1;
@@ -504,7 +646,7 @@ report_print(struct report *rp, const struct report_opts *o)
 		fprintf(stderr, "vsampctl report: %s: cannot write\n", o->svg);
 		return 1;
 	}
-	write_svg(rp, fp, o->title);
+	write_svg(rp, fp, o->title, o->caption);
 	return fclose(fp) != 0 ? 1 : 0;
 }
 
@@ -513,7 +655,7 @@ ctl_report(int argc, char **argv)
 {
 	struct ctl_common co = {0};
 	struct report *rp = xcalloc(1, sizeof(*rp));
-	struct report_opts o = {NULL, "vsampd: diversity by method", 0, 0};
+	struct report_opts o = {NULL, "vsampd: diversity by method", NULL, 0, 0};
 	int status;
 
 	if ((status = report_args(argc, argv, &co, rp, &o)) != -1) {
@@ -532,6 +674,8 @@ ctl_report(int argc, char **argv)
 		status = 1;
 	for (size_t i = 0; i < rp->ng; i++)
 		free(rp->g[i].label);
+	for (size_t i = 0; i < rp->nmodels; i++)
+		free(rp->models[i]);
 	free(rp);
 	return status;
 }

@@ -223,8 +223,10 @@ def main():
         for k in sorted(from_run):
             f.write(json.dumps(from_run[k]) + "\n")
     svg = vstest.scratch("report-", ".svg")
-    r = ctl("report", "-o", svg, resf)
-    rows = {ln.split()[0]: ln.split() for ln in r.stdout.splitlines()[1:]}
+    caption = "A caption & what it cannot show <here>"
+    r = ctl("report", "-o", svg, "--caption", caption, resf)
+    table = r.stdout.split("\n\n")[0]
+    rows = {ln.split()[0]: ln.split() for ln in table.splitlines()[1:]}
     tap.ok(r.returncode == 0 and set(rows) == set(METHODS),
            "report: a row per method", diag=r.stdout + r.stderr)
     tap.ok(all(rows[m][1] == "2" and rows[m][2] == "2" for m in METHODS),
@@ -234,13 +236,48 @@ def main():
         bars = [e for e in root.iter() if e.tag.endswith("rect")]
         tap.ok(root.tag.endswith("svg") and len(bars) > len(METHODS),
                "report -o writes a well-formed SVG with bars")
+        texts = ["".join(e.itertext()) for e in root.iter()
+                 if e.tag.endswith("text")]
+        groups = [e for e in root.iter() if e.tag.endswith("}g") and
+                  e.get("class") == "group"]
+        models = {v["model"] for v in from_run.values()}
+        ns = [t for g in groups for e in g.iter()
+              if e.tag.endswith("text") and e.get("class") == "n"
+              for t in ["".join(e.itertext())]]
+        whiskers = [e for e in root.iter() if e.get("class") == "whisker"]
+        footer = " ".join(texts)
+        tap.ok(len(groups) == len(METHODS) and ns and
+               all(n in ("1", "2") for n in ns) and whiskers,
+               "report -o: each bar says its n, with a min-max whisker "
+               "where n > 1", diag="%r %d" % (ns[:10], len(whiskers)))
+        tap.ok(caption in footer and
+               all(m in footer for m in models) and
+               any("duplicate" in t and "in all" in t for t in texts),
+               "report -o: the caption, the models and the duplicates "
+               "labelled as totals", diag=repr(texts[-6:]))
     except ET.ParseError as e:
         tap.ok(False, "report -o writes a well-formed SVG", diag=str(e))
+    tap.ok("totals" in r.stdout.split("\n\n", 1)[-1],
+           "report: the table's note says which columns are totals",
+           diag=r.stdout)
     r = ctl("report", "-j", "-g", "method", "-g", "metadata.task", resf)
     js = json.loads(r.stdout)
     tap.ok(len(js) == len(METHODS) and all(
         g["group"].endswith(" / animal") for g in js),
         "report -j -g groups by several fields")
+    spread = []
+    for g in js:
+        m = g["group"].split(" / ")[0]
+        vals = [v["diversity"]["distinct_1"] for v in from_run.values()
+                if v["method"] == m and v["status"] == "ok" and
+                v["diversity"] and v["diversity"]["distinct_1"] is not None]
+        spread.append(g["distinct_1_n"] == len(vals) and
+                      (not vals or
+                       (abs(g["distinct_1_min"] - min(vals)) < 1e-6 and
+                        abs(g["distinct_1_max"] - max(vals)) < 1e-6)))
+    tap.ok(spread and all(spread),
+           "report -j: each measure's n, min and max per group",
+           diag=repr(js[:1]))
     r = ctl("report", "-T", "-f", conf)
     tap.ok(r.returncode == 0 and "vs_multi" in r.stdout,
            "report -T reads the results topic", diag=r.stderr)
