@@ -30,7 +30,14 @@ broker), or all:
   overhead    saturation with 8 dedup_scopes, without and with
               kafka.scope_topic, alternating: vsampd CPU per job; target
               <= 1.10 x. Medians of --runs runs each (3).
-  all         all of the above, in that order, on one broker.
+  realbatch   the real local model (tests/model/server.mjs, SmolLM2-135M
+              on the CPU) serving --parallel 8 sequences in one batch:
+              completion tokens/s at fixed concurrencies 1, 2, 4, 8
+              (its peak), then vsampd with its defaults (the backend's
+              max_inflight 8) on direct jobs, and its share of that
+              peak. Needs `tests/model/model.sh install`; not in all.
+  all         all of the above but realbatch, in that order, on one
+              broker.
 
 Every job is produced before the consumer starts, so produce speed is
 not measured; the clock starts when the worker logs its partition
@@ -1181,6 +1188,115 @@ metrics = { listen = "127.0.0.1:%d"; };
     return worst
 
 
+class RealServer:
+    """The real local model, batching --parallel sequences, looking like
+    a Fake to run_vsampd (its /health is its stats)."""
+
+    def __init__(self, parallel):
+        self.m = vstest.RealModel(seed=7, extra=["--parallel",
+                                                 str(parallel)]).start()
+        self.pid = self.m.proc.pid
+        self.url = self.m.url
+
+    def stats(self):
+        st, body = vstest.http_get(self.m.base + "/health", timeout=5)
+        return json.loads(body) if st == 200 else {}
+
+    def stop(self):
+        self.m.stop()
+
+
+REAL_PROMPTS = ["a short poem about the sea", "a joke about coffee",
+                "the opening line of a story set in a lighthouse",
+                "a haiku about snow", "a riddle about time",
+                "a one-sentence fable about a fox"]
+
+
+def real_request(url, i, max_tokens):
+    import urllib.request
+    body = {"messages": [{"role": "user", "content": "Write %s." %
+                          REAL_PROMPTS[i % len(REAL_PROMPTS)]}],
+            "max_tokens": max_tokens, "temperature": 0.8, "seed": 100 + i}
+    req = urllib.request.Request(
+        url + "/chat/completions", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return json.loads(r.read())["usage"]["completion_tokens"]
+
+
+def real_sweep(url, conc, per, max_tokens):
+    """Completion tokens/s with conc clients of per requests each."""
+    import threading
+    toks, lock = [], threading.Lock()
+
+    def client(c):
+        for j in range(per):
+            n = real_request(url, c * per + j, max_tokens)
+            with lock:
+                toks.append(n)
+    t = time.monotonic()
+    th = [threading.Thread(target=client, args=(c,)) for c in range(conc)]
+    for x in th:
+        x.start()
+    for x in th:
+        x.join()
+    return sum(toks) / (time.monotonic() - t)
+
+
+def bench_realbatch(env, rep):
+    a = env.args
+    par, max_tokens = 8, 48
+    per = 2 if a.quick else 4
+    n = a.jobs or (16 if a.quick else 48)
+    if not vstest.RealModel.installed():
+        print("# realbatch: the real model is not installed "
+              "(bash tests/model/model.sh install)", flush=True)
+        return
+    rep.start("realbatch")
+    rep.say("realbatch: SmolLM2-135M-Instruct on server.mjs --parallel %d "
+            "(1 llama.cpp thread), direct replies of at most %d tokens"
+            % (par, max_tokens))
+    env.broker()
+    real = RealServer(par)
+    try:
+        real_request(real.url, 0, 8)
+        sweep = {}
+        for conc in (1, 2, 4, 8):
+            sweep[conc] = real_sweep(real.url, conc, per, max_tokens)
+            rep.say("  concurrency %d: %.1f completion tokens/s" % (
+                conc, sweep[conc]))
+        peak_c = max(sweep, key=sweep.get)
+        peak = sweep[peak_c]
+        topics = env.topics("real")
+        jobs = [{"id": "real-%d" % i, "method": "direct", "n": 1,
+                 "max_tokens": max_tokens,
+                 "prompt": "Write %s." % REAL_PROMPTS[i % len(REAL_PROMPTS)]}
+                for i in range(n)]
+        env.produce(topics["jobs"], jobs)
+        r = run_vsampd(env, "real%d" % env.ntopics, n, topics, real, 256,
+                       par, timeout_ms=600000, timeout=1200)
+        st = real.stats()
+        toks = 0
+        for _, v in read_all(env.kafka.bootstrap, topics["results"]):
+            toks += vstest.decode_value(v)["usage"]["completion_tokens"]
+    finally:
+        real.stop()
+    got = toks / r["elapsed_s"] if r.get("elapsed_s") else 0
+    rep.say("  peak %.1f tokens/s at concurrency %d; vsampd (defaults, "
+            "backend max_inflight %d) %.1f tokens/s over %d jobs in %.1f s "
+            "= %.2f x the peak; the server ran at most %s at once" % (
+                peak, peak_c, par, got, n, r.get("elapsed_s", 0),
+                got / peak if peak else 0, st.get("peak_active")))
+    rep.say("  (2 shared cores: the ratio is the figure, measured side "
+            "by side in one run, not the tokens/s)")
+    rep.data = {"parallel": par, "max_tokens": max_tokens, "sweep":
+                {str(k): v for k, v in sweep.items()}, "peak": peak,
+                "peak_concurrency": peak_c, "vsampd_tokens_per_s": got,
+                "ratio": got / peak if peak else 0, "jobs": n,
+                "peak_active": st.get("peak_active")}
+    rep.save()
+
+
 def ensure_venv():
     """The peers' venv (cached); its python, or None with the reason."""
     py = os.path.join(VENV, "bin", "python")
@@ -1546,7 +1662,7 @@ def main():
     ap.add_argument("what", nargs="+",
                     choices=["saturation", "littles", "peers", "soak",
                              "profile", "memory", "stall", "restore",
-                             "overhead", "all"],
+                             "overhead", "realbatch", "all"],
                     help="one or more benchmarks, run in the order below "
                     "on one broker, or all of them")
     ap.add_argument("--quick", action="store_true",
@@ -1582,8 +1698,10 @@ def main():
                          ("memory", bench_memory),
                          ("stall", bench_stall),
                          ("restore", bench_restore),
-                         ("overhead", bench_overhead)):
-            if what in a.what or "all" in a.what:
+                         ("overhead", bench_overhead),
+                         ("realbatch", bench_realbatch)):
+            if what in a.what or ("all" in a.what and
+                                  what != "realbatch"):
                 t1 = time.monotonic()
                 fn(env, rep)
                 print("# %s took %.0f s" % (what, time.monotonic() - t1),
