@@ -1091,6 +1091,7 @@ exported(struct family **fp)
 	 * them at start. */
 	stats_backend(st, "local", 8);
 	stats_model(st, "local", "fake");
+	stats_cost_backend(st, "local"); /* as for a priced profile */
 	stats_delivery_failure_topic(st, "vs.results");
 	buf_init(&b);
 	stats_render(st, &b);
