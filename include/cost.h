@@ -3,8 +3,9 @@
  * reports and the price of the backend that served it (docs/schema.md,
  * usage.cost). Prices are per million tokens, in whatever currency the
  * config's prices are in. A backend without a price is unpriced, and a
- * job that had a reply from one has no cost (nil), never a partial sum
- * that would read as the whole. Leaf module: arithmetic only.
+ * job that had a reply from one (or a reply that reported no usage) has
+ * no cost (nil), never a partial sum that would read as the whole. Leaf
+ * module: arithmetic only.
  */
 #ifndef VSAMPD_COST_H
 #define VSAMPD_COST_H
@@ -22,7 +23,7 @@ struct price {
 struct cost {
 	double sum;
 	unsigned priced;
-	unsigned unpriced;
+	unsigned unpriced; /* or of unknown cost: no usage reported */
 };
 
 /* An unpriced price. */
@@ -38,7 +39,8 @@ double cost_of(const struct price *p, uint64_t prompt_tokens,
 void cost_init(struct cost *c);
 /*
  * Count one reply that reported these tokens, served by a backend of
- * price p. Returns its cost (cost_of), NAN when unpriced.
+ * price p; p NULL when its cost cannot be known (the reply reported no
+ * usage). Returns its cost (cost_of), NAN when unpriced or unknown.
  */
 double cost_add(struct cost *c, const struct price *p, uint64_t prompt_tokens,
     uint64_t completion_tokens);

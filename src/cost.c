@@ -6,9 +6,10 @@
  * operations in the same order gets the same bits.
  *
  * A job is priced only when all of its replies were: a reply from an
- * unpriced backend (a fallback without a price, say) makes the job's cost
- * nil rather than the priced part, which would be too low and look like
- * the whole. vsampd_cost_total still counts the priced part, per backend.
+ * unpriced backend (a fallback without a price, say), or one that
+ * reported no usage, makes the job's cost nil rather than the priced
+ * part, which would be too low and look like the whole.
+ * vsampd_cost_total still counts the priced part, per backend.
  */
 #include <math.h>
 #include <stddef.h>

@@ -355,19 +355,22 @@ pjob_note_decoding(struct pjob *j)
 }
 
 /*
- * Count the usage of one reply of backend be (the tokens are already in
- * the result): its cost at be's price goes to the job's usage.cost
- * (cost.h: nil once a reply was unpriced) and to be's vsampd_cost_total.
- * A job that fails over keeps each reply at its own backend's price.
+ * Count the usage of reply rep of backend be (its tokens are already in
+ * the result): its cost at be's price goes to the job's usage.cost and
+ * to be's vsampd_cost_total. A reply from an unpriced backend, or one
+ * that reported no usage, has no known cost, and the job's is nil from
+ * then on (cost.h). A job that fails over pays each reply at its own
+ * backend's price.
  */
 void
-pjob_add_cost(struct pjob *j, const struct backend *be, uint64_t prompt_tokens,
-    uint64_t completion_tokens)
+pjob_add_cost(
+    struct pjob *j, const struct backend *be, const struct chat_reply *rep)
 {
 	const struct conf_backend *prof = backend_profile(be);
 	double v;
 
-	v = cost_add(&j->cost, &prof->price, prompt_tokens, completion_tokens);
+	v = cost_add(&j->cost, rep->has_usage ? &prof->price : NULL,
+	    rep->prompt_tokens, rep->completion_tokens);
 	if (!isnan(v))
 		stats_cost(j->p->st, prof->name, v);
 	j->res->cost = cost_total(&j->cost);

@@ -133,8 +133,8 @@ struct pipeline {
 void pjob_finish(struct pjob *j);
 void pjob_fail(struct pjob *j, enum err_code code, const char *msg);
 void pjob_use_backend(struct pjob *j, struct backend *be);
-void pjob_add_cost(struct pjob *j, const struct backend *be,
-    uint64_t prompt_tokens, uint64_t completion_tokens);
+void pjob_add_cost(
+    struct pjob *j, const struct backend *be, const struct chat_reply *rep);
 struct backend *pjob_pick_backend(struct pjob *j, int *more);
 
 /* pipeline_call.c */

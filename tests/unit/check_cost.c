@@ -91,6 +91,11 @@ START_TEST(test_cost_unpriced_is_nil)
 	ck_assert(isnan(cost_total(&c)));
 	ck_assert_uint_eq(c.priced, 2);
 	ck_assert_uint_eq(c.unpriced, 1);
+	/* a reply that reported no usage (NULL): unknown, so nil too */
+	cost_init(&c);
+	cost_add(&c, &a, 100, 40);
+	ck_assert(isnan(cost_add(&c, NULL, 0, 0)));
+	ck_assert(isnan(cost_total(&c)));
 	/* a priced reply of no tokens costs a real 0 */
 	cost_init(&c);
 	cost_add(&c, &a, 0, 0);
