@@ -64,6 +64,7 @@ struct chat_reply {
 	size_t len;
 	uint64_t prompt_tokens; /* 0 when the reply has no usage */
 	uint64_t completion_tokens;
+	int has_usage; /* the reply reported usage (its cost is known) */
 	char *finish_reason; /* owned, or NULL */
 };
 

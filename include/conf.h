@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "cost.h"
+
 #define CONF_DEFAULT_PATH SYSCONFDIR "/vsampd/vsampd.conf"
 
 /* A librdkafka property passed through (name with '.' restored). */
@@ -44,6 +46,7 @@ struct conf_backend {
 	long tpm; /* 0: unlimited */
 	char **fallback; /* backend names */
 	size_t nfallback;
+	struct price price; /* per million tokens; NAN in both: unpriced */
 };
 
 struct conf {

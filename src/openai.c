@@ -256,6 +256,7 @@ openai_chat_parse(const char *body, size_t len, struct chat_reply *out,
 		    xstrndup(json_string_value(fr), json_string_length(fr));
 	usage = json_object_get(root, "usage");
 	if (json_is_object(usage)) {
+		out->has_usage = 1;
 		out->prompt_tokens = token_count(usage, "prompt_tokens");
 		out->completion_tokens =
 		    token_count(usage, "completion_tokens");
