@@ -23,6 +23,7 @@
 #include "blob.h"
 #include "conf.h"
 #include "aimd.h"
+#include "gradient.h"
 #include "breaker.h"
 #include "dialect.h"
 #include "http.h"
@@ -92,6 +93,7 @@ struct backend {
 	struct ratelimit rl;
 	int conc; /* enum conf_concurrency */
 	struct aimd aimd;
+	struct gradient grad;
 	struct breaker br;
 	struct loop_timer *wake; /* dispatch again when a budget frees */
 	struct backend_reqs failing; /* refused, to be answered */
@@ -101,8 +103,8 @@ struct backend {
 static void backend_dispatch(struct backend *b);
 
 /*
- * The concurrency limit, by the profile's `concurrency`: the limiter's
- * (aimd.h), or max_inflight itself ("fixed"). The answers below teach
+ * The concurrency limit, by the profile's `concurrency`: a limiter's
+ * (aimd.h, gradient.h), or max_inflight itself ("fixed"). The answers below teach
  * it; a fixed limit learns nothing.
  */
 static int
@@ -110,6 +112,8 @@ flow_limit(const struct backend *b)
 {
 	if (b->conc == CONF_CONC_FIXED)
 		return b->p->max_inflight;
+	if (b->conc == CONF_CONC_GRADIENT)
+		return gradient_limit(&b->grad);
 	return aimd_limit(&b->aimd);
 }
 
@@ -119,6 +123,8 @@ flow_success(struct backend *b, double latency_ms, size_t inflight)
 {
 	if (b->conc == CONF_CONC_AIMD)
 		aimd_success(&b->aimd, latency_ms, inflight);
+	else if (b->conc == CONF_CONC_GRADIENT)
+		gradient_success(&b->grad, latency_ms, inflight);
 }
 
 /* A 429 or a timeout: overload. */
@@ -127,6 +133,8 @@ flow_overload(struct backend *b, size_t inflight)
 {
 	if (b->conc == CONF_CONC_AIMD)
 		aimd_overload(&b->aimd, inflight);
+	else if (b->conc == CONF_CONC_GRADIENT)
+		gradient_overload(&b->grad);
 }
 
 /* Any other answer. */
@@ -135,6 +143,8 @@ flow_other(struct backend *b)
 {
 	if (b->conc == CONF_CONC_AIMD)
 		aimd_other(&b->aimd);
+	else if (b->conc == CONF_CONC_GRADIENT)
+		gradient_other(&b->grad);
 }
 static void backend_on_wake(void *arg);
 static void backend_on_fail(void *arg);
@@ -212,6 +222,7 @@ backend_new(struct backend_shared *s, const struct conf_backend *p,
 	/* conf.c has checked the name. */
 	b->conc = conf_concurrency(p->concurrency);
 	aimd_init(&b->aimd, p->max_inflight);
+	gradient_init(&b->grad, p->max_inflight);
 	breaker_init(&b->br);
 	b->wake = loop_timer_new(b->loop, backend_on_wake, b);
 	b->fail_timer = loop_timer_new(b->loop, backend_on_fail, b);

@@ -319,6 +319,7 @@ check_btype(const char *s, char *why, size_t whylen)
 
 static const char *const concurrency_names[] = {
     [CONF_CONC_AIMD] = "aimd",
+    [CONF_CONC_GRADIENT] = "gradient",
     [CONF_CONC_FIXED] = "fixed",
 };
 
@@ -337,7 +338,7 @@ check_concurrency(const char *s, char *why, size_t whylen)
 	if (conf_concurrency(s) >= 0)
 		return 0;
 	snprintf(why, whylen,
-	    "unknown concurrency \"%s\" (allowed: aimd, fixed)", s);
+	    "unknown concurrency \"%s\" (allowed: aimd, gradient, fixed)", s);
 	return -1;
 }
 
