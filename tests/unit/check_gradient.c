@@ -184,31 +184,23 @@ knee(int B, double *ratio, double *queue, double *p95_ratio,
 	sim_free(&s);
 }
 
-START_TEST(test_knee_small_batch)
+/* A small and a large batch: the targets of tests/bench/README.md. */
+START_TEST(test_knee_batches)
 {
+	static const int batches[] = {32, 256};
 	double ratio, queue, p95, p99;
 
-	knee(32, &ratio, &queue, &p95, &p99);
-	ck_assert_double_ge(ratio, 0.95);
-	ck_assert_double_le(queue, 32 / 4.0);
-	/* The probes up queue a few percent of the requests (see
-	 * gradient.h): the p95 holds the knee's latency, the p99 pays. */
-	ck_assert_double_le(p95, 1.5);
-	ck_assert_double_le(p99, 2.0);
-}
-END_TEST
-
-START_TEST(test_knee_large_batch)
-{
-	double ratio, queue, p95, p99;
-
-	knee(256, &ratio, &queue, &p95, &p99);
-	ck_assert_double_ge(ratio, 0.95);
-	ck_assert_double_le(queue, 256 / 4.0);
-	/* The probes up queue a few percent of the requests (see
-	 * gradient.h): the p95 holds the knee's latency, the p99 pays. */
-	ck_assert_double_le(p95, 1.5);
-	ck_assert_double_le(p99, 2.0);
+	for (size_t i = 0; i < 2; i++) {
+		int B = batches[i];
+		knee(B, &ratio, &queue, &p95, &p99);
+		ck_assert_double_ge(ratio, 0.95);
+		ck_assert_double_le(queue, B / 4.0);
+		/* The probes up queue a few percent of the requests (see
+		 * gradient.h): the p95 holds the knee's latency, the p99
+		 * pays. */
+		ck_assert_double_le(p95, 1.5);
+		ck_assert_double_le(p99, 2.0);
+	}
 }
 END_TEST
 
@@ -246,8 +238,7 @@ gradient_suite(void)
 	tcase_add_test(tc, test_grow_to_max);
 	tcase_add_test(tc, test_unused_does_not_grow);
 	tcase_add_test(tc, test_overload);
-	tcase_add_test(tc, test_knee_small_batch);
-	tcase_add_test(tc, test_knee_large_batch);
+	tcase_add_test(tc, test_knee_batches);
 	tcase_add_test(tc, test_knee_follows);
 	suite_add_tcase(s, tc);
 	return s;
