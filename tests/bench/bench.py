@@ -30,6 +30,10 @@ broker), or all:
   overhead    saturation with 8 dedup_scopes, without and with
               kafka.scope_topic, alternating: vsampd CPU per job; target
               <= 1.10 x. Medians of --runs runs each (3).
+  knee        a batching fake (B = 32 and 256, --knee-batch B): its
+              peak from fixed concurrencies 1..2B, then aimd and gradient
+              against it: >= 0.95 x peak, mean queue <= B/4, p99 <= 1.5 x
+              the knee's latency.
   all         all of the above, in that order, on one broker.
 
 Every job is produced before the consumer starts, so produce speed is
