@@ -24,6 +24,13 @@ struct conf_prop {
 	char *source;
 };
 
+/* How a backend's concurrency limit is set within its max_inflight. */
+enum conf_concurrency {
+	CONF_CONC_AIMD, /* aimd.h */
+	CONF_CONC_GRADIENT, /* gradient.h */
+	CONF_CONC_FIXED /* always max_inflight */
+};
+
 struct conf_backend {
 	char *name;
 	char *type; /* "openai" */
@@ -34,6 +41,7 @@ struct conf_backend {
 	char *api_key; /* resolved secret, or NULL; never printed */
 	char *ca_file; /* NULL: system default */
 	int max_inflight; /* default 64 */
+	char *concurrency; /* "aimd" (default), "gradient" or "fixed" */
 	long timeout_ms; /* default 120000 */
 	int max_retries; /* default 3 */
 	long max_retry_after_ms; /* default 60000 */
@@ -152,5 +160,9 @@ struct conf_keyinfo {
 /* Key i of conf.c's tables, for documentation checks: 0, or -1 past the
  * last key. */
 int conf_key_info(size_t i, struct conf_keyinfo *ki);
+
+/* The enum conf_concurrency named s ("aimd", "gradient", "fixed"), or
+ * -1 for any other string. */
+int conf_concurrency(const char *s);
 
 #endif

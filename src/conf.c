@@ -74,6 +74,7 @@ struct conf_key {
 
 static int check_url(const char *, char *, size_t);
 static int check_btype(const char *, char *, size_t);
+static int check_concurrency(const char *, char *, size_t);
 static int check_listen(const char *, char *, size_t);
 
 #define C(f) offsetof(struct conf, f)
@@ -170,6 +171,7 @@ static const struct conf_key profile_keys[] = {
     STR("api_key_file", B(api_key_file), NULL, CK_UNSET, NULL),
     STR("ca_file", B(ca_file), NULL, CK_UNSET, NULL),
     NUM("max_inflight", CT_INT, 1, 10000, 64, B(max_inflight), 0),
+    STR("concurrency", B(concurrency), "aimd", 0, check_concurrency),
     NUM("timeout_ms", CT_LONG, 100, 3600000, 120000, B(timeout_ms), 0),
     NUM("max_retries", CT_INT, 0, 100, 3, B(max_retries), 0),
     NUM("max_retry_after_ms", CT_LONG, 0, 3600000, 60000, B(max_retry_after_ms),
@@ -318,6 +320,31 @@ check_btype(const char *s, char *why, size_t whylen)
 		return 0;
 	dialect_names(names, sizeof(names));
 	snprintf(why, whylen, "unknown type \"%s\" (allowed: %s)", s, names);
+	return -1;
+}
+
+static const char *const concurrency_names[] = {
+    [CONF_CONC_AIMD] = "aimd",
+    [CONF_CONC_GRADIENT] = "gradient",
+    [CONF_CONC_FIXED] = "fixed",
+};
+
+int
+conf_concurrency(const char *s)
+{
+	for (size_t i = 0; i < NKEYS(concurrency_names); i++)
+		if (strcmp(s, concurrency_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int
+check_concurrency(const char *s, char *why, size_t whylen)
+{
+	if (conf_concurrency(s) >= 0)
+		return 0;
+	snprintf(why, whylen,
+	    "unknown concurrency \"%s\" (allowed: aimd, gradient, fixed)", s);
 	return -1;
 }
 

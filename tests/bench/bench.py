@@ -30,6 +30,10 @@ broker), or all:
   overhead    saturation with 8 dedup_scopes, without and with
               kafka.scope_topic, alternating: vsampd CPU per job; target
               <= 1.10 x. Medians of --runs runs each (3).
+  knee        a batching fake (B = 32 and 256, --knee-batch B): its
+              peak from fixed concurrencies 1..2B, then aimd and gradient
+              against it: >= 0.95 x peak, mean queue <= B/4, p99 <= 1.5 x
+              the knee's latency.
   realbatch   the real local model (tests/model/server.mjs, SmolLM2-135M
               on the CPU) serving --parallel 8 sequences in one batch:
               completion tokens/s at fixed concurrencies 1, 2, 4, 8
@@ -420,11 +424,12 @@ def backend_names(nbackends):
 def vsampd_conf(path, bootstrap, group, jobs, results, url,
                 worker_inflight, backend_inflight, timeout_ms=30000,
                 retries=3, dlq=None, consumer_extra="", nbackends=1,
-                scope_topic=None, scope_capacity=None):
+                scope_topic=None, scope_capacity=None, concurrency=None):
     profiles = ",\n".join(
         """  { name = "%s"; type = "openai"; url = "%s"; model = "fake";
-    max_inflight = %d; timeout_ms = %d; max_retries = %d; }""" % (
-            name, url, backend_inflight, timeout_ms, retries)
+    max_inflight = %d; timeout_ms = %d; max_retries = %d; %s}""" % (
+            name, url, backend_inflight, timeout_ms, retries,
+            'concurrency = "%s"; ' % concurrency if concurrency else "")
         for name in backend_names(nbackends))
     with open(path, "w") as f:
         f.write("""# written by tests/bench/bench.py
@@ -528,7 +533,8 @@ class Env:
 
 
 def measure(env, proc, ready_rx, n, results_topic, pids, fake=None,
-            timeout=300, rss_pids=("worker",), on_start=None):
+            timeout=300, rss_pids=("worker",), on_start=None,
+            on_progress=None):
     """Wait until proc logs ready_rx (its partition assignment), then
     until results_topic holds n messages. pids: {name: pid} whose CPU is
     taken over the window ("worker" is the one measured per job)."""
@@ -558,6 +564,8 @@ def measure(env, proc, ready_rx, n, results_topic, pids, fake=None,
         cnt = wm.count()
         t = time.monotonic() - t0
         timeline.append((t, cnt))
+        if on_progress:
+            on_progress(cnt, t)
         if t - last_rss >= 0.2:
             for k in rss_pids:
                 v = rss_kb(pids[k])
@@ -633,15 +641,16 @@ def steady(r, lo=0.1, hi=0.9):
 def run_vsampd(env, name, n, topics, fake, worker_inflight,
                backend_inflight, timeout_ms=30000, retries=3, timeout=300,
                dlq=None, on_start=None, wrap=None, nbackends=1,
-               consumer_extra=None, scope_topic=None):
+               consumer_extra=None, scope_topic=None, concurrency=None,
+               on_progress=None, args=()):
     conf = vstest.scratch("vsampd-%s-" % name, ".conf")
     vsampd_conf(conf, env.kafka.bootstrap, "bench-" + name, topics["jobs"],
                 topics["results"], fake.url, worker_inflight,
                 backend_inflight, timeout_ms, retries, dlq,
                 consumer_extra if consumer_extra is not None else
                 getattr(env.args, "consumer_props", None) or "", nbackends,
-                scope_topic=scope_topic)
-    argv = [env.vsampd, "-f", conf]
+                scope_topic=scope_topic, concurrency=concurrency)
+    argv = [env.vsampd, "-f", conf] + list(args)
     if wrap:
         argv = wrap + argv
     proc = vstest.spawn(argv, name="vsampd-" + name)
@@ -650,7 +659,7 @@ def run_vsampd(env, name, n, topics, fake, worker_inflight,
                 "fake": fake.pid}
         r = measure(env, proc, r"assigned [1-9]\d* partition", n,
                     topics["results"], pids, fake=fake, timeout=timeout,
-                    on_start=on_start)
+                    on_start=on_start, on_progress=on_progress)
         r["log"] = proc.log
         r["pid"] = proc.pid
         r["hwm_kb"] = rss_kb(proc.pid, "VmHWM")
@@ -1041,6 +1050,130 @@ def bench_littles(env, rep):
                 "target_ok": ratio >= 0.95 and rssmb <= 128}
     rep.save()
     return r
+
+
+# The batching fake's step model (fakebackend --batch, batchmodel.h).
+KNEE_T0_MS = 15.0
+KNEE_C_MS = 0.25
+KNEE_TOKENS = 20
+
+
+def knee_model_rps(batch, n):
+    """The model's throughput with n in flight (1/(T+1) of them queued
+    between steps; tests/unit/check_batchmodel.c): to size the runs."""
+    b = min(n, batch)
+    return b / (KNEE_TOKENS * (KNEE_T0_MS + KNEE_C_MS * b) / 1000.0)
+
+
+def knee_run(env, batch, label, n, conc, inflight, lo, hi):
+    """One vsampd run against a fresh batching fake of batch B: the
+    fake's figures (/stats "batch") between lo and hi of the n jobs."""
+    fake = Fake(env.fake_bin, 0, extra=[
+        "--batch", str(batch), "--step-ms", str(KNEE_T0_MS),
+        "--step-per-seq-ms", str(KNEE_C_MS),
+        "--reply-tokens", str(KNEE_TOKENS)])
+    snap = {}
+
+    def progress(cnt, t):
+        if "t_lo" not in snap and cnt >= lo * n:
+            fake.reset()
+            snap["t_lo"] = t
+        elif "t_lo" in snap and "hi" not in snap and cnt >= hi * n:
+            snap["hi"] = fake.stats().get("batch", {})
+            snap["t_hi"] = t
+    try:
+        topics = env.topics("knee")
+        env.produce(topics["jobs"], make_jobs("knee", n))
+        # The worker's own window is never the bottleneck: the backend
+        # profile's max_inflight is, and within it the limiter.
+        r = run_vsampd(env, "knee%d" % env.ntopics, n, topics, fake,
+                       max(4 * inflight, 64), inflight, timeout=240,
+                       concurrency=conc, on_progress=progress,
+                       # the limit's changes are logged at debug level
+                       args=["-d"] if conc != "fixed" else [])
+    finally:
+        fake.stop()
+    b = snap.get("hi", {})
+    try:
+        with open(r["log"], errors="replace") as f:
+            limits = re.findall(r"concurrency limit \d+ -> (\d+)", f.read())
+    except OSError:
+        limits = []
+    return {"label": label, "n": n, "concurrency": conc,
+            "max_inflight": inflight, "elapsed_s": r["elapsed_s"],
+            "window_s": (snap["t_hi"] - snap["t_lo"]) if b else None,
+            "rps": b.get("throughput_rps"), "mean_batch": b.get("mean_batch"),
+            "mean_queue": b.get("mean_queue"),
+            "peak_queue": b.get("peak_queue"),
+            "p50_ms": b.get("latency_ms_p50"),
+            "p99_ms": b.get("latency_ms_p99"),
+            "mean_ms": b.get("latency_ms_mean"),
+            "cpu_us_per_job": r["cpu_us_per_job"].get("worker"),
+            "limits": [int(x) for x in limits][-12:]}
+
+
+def bench_knee(env, rep):
+    """A batching backend: the peak throughput from fixed
+    concurrencies, then the adaptive limiters against it."""
+    a = env.args
+    secs = 4 if a.quick else 10
+    batches = a.knee_batch or [32, 256]
+    for batch in batches:
+        rep.start("knee")
+        rep.say("knee: batching fake B = %d, steps of %g + %g b ms, "
+                "replies of %d tokens (model peak %.1f req/s at %.0f ms); "
+                "%s runs" % (batch, KNEE_T0_MS, KNEE_C_MS, KNEE_TOKENS,
+                             knee_model_rps(batch, batch),
+                             KNEE_TOKENS * (KNEE_T0_MS + KNEE_C_MS * batch),
+                             "quick" if a.quick else "full"))
+        env.broker()
+        sweep = []
+        c = 1
+        while c <= 2 * batch:
+            n = int(max(24, 3 * c, knee_model_rps(batch, c) * secs))
+            r = knee_run(env, batch, "fixed %d" % c, n, "fixed", c,
+                         0.2, 0.95)
+            sweep.append(r)
+            rep.say("  fixed %4d: %7.1f req/s, mean batch %6.1f, mean "
+                    "queue %6.1f, latency p50 %5s ms p99 %5s ms (%d jobs, "
+                    "%.1f s)" % (c, r["rps"] or 0, r["mean_batch"] or 0,
+                                 r["mean_queue"] or 0, r["p50_ms"],
+                                 r["p99_ms"], n, r["elapsed_s"]))
+            c *= 2
+        peak = max(r["rps"] or 0 for r in sweep)
+        # The knee: the most throughput per latency (Kleinrock's power).
+        knee = max(sweep, key=lambda r: (r["rps"] or 0) /
+                   max(r["p50_ms"] or 1, 1))
+        rep.say("  peak %.1f req/s; the knee (the fixed concurrency of the "
+                "most throughput per latency): %d in flight, latency p50 "
+                "%s ms" % (peak, knee["max_inflight"], knee["p50_ms"]))
+        adaptive = []
+        cap = 4 * batch
+        n = int(knee_model_rps(batch, batch) * (25 if a.quick else 50))
+        for conc in ("aimd", "gradient"):
+            r = knee_run(env, batch, conc, n, conc, cap, 0.5, 0.95)
+            ratio = (r["rps"] or 0) / peak if peak else 0
+            qok = (r["mean_queue"] or 0) <= batch / 4.0
+            lok = (r["p99_ms"] or 1e9) <= 1.5 * (knee["p50_ms"] or 0)
+            r.update({"ratio": ratio, "target_ok": ratio >= 0.95 and qok
+                      and lok})
+            adaptive.append(r)
+            rep.say("  %-8s (max_inflight %d): %.1f req/s = %.3f x peak "
+                    "(>= 0.95: %s); mean batch %.1f; mean queue %.1f "
+                    "(<= B/4 = %g: %s, peak %s); latency p50 %s ms, p99 %s "
+                    "ms (<= 1.5 x the knee's %s ms: %s); %d jobs in %.1f s,"
+                    " measured over the last half; last limits %s" % (
+                        conc, cap, r["rps"] or 0, ratio,
+                        verdict(ratio >= 0.95), r["mean_batch"] or 0,
+                        r["mean_queue"] or 0, batch / 4.0, verdict(qok),
+                        r["peak_queue"], r["p50_ms"], r["p99_ms"],
+                        knee["p50_ms"], verdict(lok), n, r["elapsed_s"],
+                        r["limits"]))
+        rep.data = {"batch": batch, "t0_ms": KNEE_T0_MS, "c_ms": KNEE_C_MS,
+                    "reply_tokens": KNEE_TOKENS, "sweep": sweep,
+                    "peak_rps": peak, "knee_inflight": knee["max_inflight"],
+                    "knee_p50_ms": knee["p50_ms"], "adaptive": adaptive}
+        rep.save()
 
 
 def bench_memory(env, rep):
@@ -1662,7 +1795,7 @@ def main():
     ap.add_argument("what", nargs="+",
                     choices=["saturation", "littles", "peers", "soak",
                              "profile", "memory", "stall", "restore",
-                             "overhead", "realbatch", "all"],
+                             "overhead", "knee", "realbatch", "all"],
                     help="one or more benchmarks, run in the order below "
                     "on one broker, or all of them")
     ap.add_argument("--quick", action="store_true",
@@ -1685,6 +1818,9 @@ def main():
                     help="extra kafka.consumer settings for vsampd, e.g. "
                     "'fetch_wait_max_ms = 20;' (experiments; the default "
                     "is librdkafka's defaults)")
+    ap.add_argument("--knee-batch", type=int, action="append",
+                    metavar="B", help="the knee's batch sizes (32 and 256; "
+                    "repeat for several)")
     a = ap.parse_args()
     if a.jobs and ("all" in a.what or len(a.what) > 1):
         ap.error("--jobs applies to one benchmark, not to several")
@@ -1699,6 +1835,7 @@ def main():
                          ("stall", bench_stall),
                          ("restore", bench_restore),
                          ("overhead", bench_overhead),
+                         ("knee", bench_knee),
                          ("realbatch", bench_realbatch)):
             if what in a.what or ("all" in a.what and
                                   what != "realbatch"):
