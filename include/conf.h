@@ -161,7 +161,8 @@ struct conf_keyinfo {
  * last key. */
 int conf_key_info(size_t i, struct conf_keyinfo *ki);
 
-/* The enum conf_concurrency named s ("aimd", "gradient", "fixed"), or
+/* The enum conf_concurrency named s ("aimd", "gradient", "fixed"; NULL:
+ * the default, aimd), or
  * -1 for any other string. */
 int conf_concurrency(const char *s);
 

@@ -332,6 +332,9 @@ static const char *const concurrency_names[] = {
 int
 conf_concurrency(const char *s)
 {
+	/* Unset (a profile not loaded from a file): the default. */
+	if (s == NULL)
+		return CONF_CONC_AIMD;
 	for (size_t i = 0; i < NKEYS(concurrency_names); i++)
 		if (strcmp(s, concurrency_names[i]) == 0)
 			return (int)i;
