@@ -73,6 +73,8 @@ struct result {
 	double semantic;
 	double rouge_l;
 	double distinct[3]; /* distinct_1, _2, _3 */
+	double vendi;
+	int classes; /* -1: nil */
 	uint64_t requests;
 	uint64_t prompt_tokens;
 	uint64_t completion_tokens;

@@ -502,6 +502,66 @@ pairs_rouge_l(const uint32_t *ids, const size_t *off, size_t n, uint32_t nid)
 	return sum / ((double)n * (double)(n - 1) / 2.0);
 }
 
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The size of the multiset intersection of two sorted id lists. */
+static size_t
+overlap_sorted(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
+{
+	size_t i = 0, j = 0, o = 0;
+
+	while (i < na && j < nb) {
+		if (a[i] < b[j])
+			i++;
+		else if (a[i] > b[j])
+			j++;
+		else {
+			o++;
+			i++;
+			j++;
+		}
+	}
+	return o;
+}
+
+/*
+ * Distinct classes (diversity.h): each text is compared with the first
+ * text of each class so far, by ROUGE-1 F1 over its sorted ids.
+ */
+static int
+classes_count(const uint32_t *ids, const size_t *off, size_t n)
+{
+	uint32_t *s = xreallocarray(NULL, off[n] ? off[n] : 1, sizeof(*s));
+	size_t *rep = xreallocarray(NULL, n, sizeof(*rep)), nrep = 0;
+
+	if (off[n] > 0)
+		memcpy(s, ids, off[n] * sizeof(*s));
+	for (size_t i = 0; i < n; i++)
+		qsort(s + off[i], off[i + 1] - off[i], sizeof(*s), cmp_u32);
+	for (size_t j = 0; j < n; j++) {
+		size_t nj = off[j + 1] - off[j], r;
+
+		for (r = 0; r < nrep; r++) {
+			size_t i = rep[r], ni = off[i + 1] - off[i];
+			size_t o = overlap_sorted(s + off[i], ni, s + off[j], nj);
+
+			if (f1(o, ni, nj) > DIVERSITY_CLASS_ROUGE1)
+				break;
+		}
+		if (r == nrep)
+			rep[nrep++] = j;
+	}
+	free(rep);
+	free(s);
+	return (int)nrep;
+}
+
 void
 diversity_lexical(const char *const *texts, const size_t *lens, size_t n,
     struct diversity *out)
@@ -512,7 +572,9 @@ diversity_lexical(const char *const *texts, const size_t *lens, size_t n,
 	size_t *off, total = 0;
 
 	out->semantic = NAN;
+	out->vendi = NAN;
 	out->rouge_l = NAN;
+	out->classes = -1;
 	for (size_t k = 0; k < 3; k++)
 		out->distinct[k] = NAN;
 	if (n == 0)
@@ -545,6 +607,7 @@ diversity_lexical(const char *const *texts, const size_t *lens, size_t n,
 
 	if (n >= 2)
 		out->rouge_l = pairs_rouge_l(ids, off, n, map.n);
+	out->classes = classes_count(ids, off, n);
 	free(off);
 	free(ids);
 	idmap_free(&map);
@@ -588,4 +651,110 @@ diversity_semantic(const float *vecs, size_t n, size_t dim)
 	}
 	free(norm);
 	return sum / ((double)n * (double)(n - 1) / 2.0);
+}
+
+/*
+ * Cyclic Jacobi: rotate away each off-diagonal element in turn until the
+ * off-diagonal mass is negligible next to the diagonal (at most 64
+ * sweeps; a few suffice for the small matrices of one job).
+ */
+void
+diversity_sym_eigenvalues(double *a, size_t m, double *w)
+{
+	for (int sweep = 0; sweep < 64; sweep++) {
+		double off = 0.0, diag = 0.0;
+
+		for (size_t p = 0; p < m; p++) {
+			diag += a[p * m + p] * a[p * m + p];
+			for (size_t q = p + 1; q < m; q++)
+				off += a[p * m + q] * a[p * m + q];
+		}
+		if (off <= 1e-30 * (diag > 0 ? diag : 1.0))
+			break;
+		for (size_t p = 0; p < m; p++) {
+			for (size_t q = p + 1; q < m; q++) {
+				double apq = a[p * m + q], theta, t, c, sn;
+
+				if (fabs(apq) < 1e-300)
+					continue;
+				theta = (a[q * m + q] - a[p * m + p]) / (2 * apq);
+				t = (theta >= 0 ? 1.0 : -1.0) /
+				    (fabs(theta) + sqrt(theta * theta + 1));
+				c = 1 / sqrt(t * t + 1);
+				sn = t * c;
+				for (size_t k = 0; k < m; k++) {
+					double akp = a[k * m + p], akq = a[k * m + q];
+
+					a[k * m + p] = c * akp - sn * akq;
+					a[k * m + q] = sn * akp + c * akq;
+				}
+				for (size_t k = 0; k < m; k++) {
+					double apk = a[p * m + k], aqk = a[q * m + k];
+
+					a[p * m + k] = c * apk - sn * aqk;
+					a[q * m + k] = sn * apk + c * aqk;
+				}
+			}
+		}
+	}
+	for (size_t p = 0; p < m; p++)
+		w[p] = a[p * m + p];
+}
+
+double
+diversity_vendi(const float *vecs, size_t n, size_t dim)
+{
+	size_t m = n <= dim ? n : dim;
+	double *x, *g, *w, trace = 0.0, h = 0.0;
+
+	if (n == 0 || dim == 0)
+		return NAN;
+	/* The unit vectors, row after row (zero rows stay zero). */
+	x = xreallocarray(NULL, n * dim, sizeof(*x));
+	for (size_t i = 0; i < n; i++) {
+		double s = 0.0;
+
+		for (size_t d = 0; d < dim; d++)
+			s += (double)vecs[i * dim + d] * vecs[i * dim + d];
+		s = sqrt(s);
+		for (size_t d = 0; d < dim; d++)
+			x[i * dim + d] = s > 0 && isfinite(s)
+			    ? (double)vecs[i * dim + d] / s
+			    : 0.0;
+	}
+	/* X X^T (n x n) or X^T X (dim x dim): the same nonzero
+	 * eigenvalues, in the smaller matrix. */
+	g = xcalloc(m * m, sizeof(*g));
+	for (size_t p = 0; p < m; p++) {
+		for (size_t q = p; q < m; q++) {
+			double s = 0.0;
+
+			if (n <= dim)
+				for (size_t d = 0; d < dim; d++)
+					s += x[p * dim + d] * x[q * dim + d];
+			else
+				for (size_t i = 0; i < n; i++)
+					s += x[i * dim + p] * x[i * dim + q];
+			g[p * m + q] = g[q * m + p] = s;
+		}
+	}
+	for (size_t p = 0; p < m; p++)
+		trace += g[p * m + p];
+	if (!(trace > 0)) {
+		free(g);
+		free(x);
+		return NAN;
+	}
+	w = xreallocarray(NULL, m, sizeof(*w));
+	diversity_sym_eigenvalues(g, m, w);
+	for (size_t p = 0; p < m; p++) {
+		double l = w[p] / trace;
+
+		if (l > 1e-12)
+			h -= l * log(l);
+	}
+	free(w);
+	free(g);
+	free(x);
+	return exp(h);
 }

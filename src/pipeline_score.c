@@ -46,6 +46,16 @@ cands_compact(struct result *r, double *p, const unsigned char *keep)
 	r->ncands = w;
 }
 
+/* The lexical scores of div into the result. */
+static void
+take_lexical(struct result *r, const struct diversity *div)
+{
+	r->rouge_l = div->rouge_l;
+	for (int i = 0; i < 3; i++)
+		r->distinct[i] = div->distinct[i];
+	r->classes = div->classes;
+}
+
 static void
 pjob_on_embeddings(void *arg, const struct backend_reply *rep)
 {
@@ -53,9 +63,13 @@ pjob_on_embeddings(void *arg, const struct backend_reply *rep)
 	struct result *r = j->res;
 
 	j->embed_req = NULL;
-	if (rep->ok)
+	if (rep->ok) {
 		r->semantic =
 		    diversity_semantic(rep->vecs, r->ncands, rep->dim);
+		if (!isnan(r->semantic))
+			r->vendi =
+			    diversity_vendi(rep->vecs, r->ncands, rep->dim);
+	}
 	if (isnan(r->semantic)) {
 		/* The result goes out all the same, without `semantic`. */
 		j->p->embed_failures++;
@@ -217,9 +231,7 @@ pjob_scored(void *arg, int cancelled)
 		cands_compact(r, j->probs, s->keep);
 		pjob_after_dedup(j, s->lexical ? &s->div : NULL);
 	} else {
-		r->rouge_l = s->div.rouge_l;
-		for (int i = 0; i < 3; i++)
-			r->distinct[i] = s->div.distinct[i];
+		take_lexical(r, &s->div);
 		pjob_scored_finish(j);
 	}
 	score_free(s);
@@ -291,9 +303,7 @@ pjob_lexical(struct pjob *j)
 		lens[i] = r->cands[i].len;
 	}
 	diversity_lexical(texts, lens, r->ncands, &div);
-	r->rouge_l = div.rouge_l;
-	for (int i = 0; i < 3; i++)
-		r->distinct[i] = div.distinct[i];
+	take_lexical(r, &div);
 	free(texts);
 	free(lens);
 	pjob_scored_finish(j);
@@ -327,9 +337,7 @@ pjob_after_dedup(struct pjob *j, const struct diversity *div)
 		return;
 	}
 	if (div != NULL) {
-		r->rouge_l = div->rouge_l;
-		for (int i = 0; i < 3; i++)
-			r->distinct[i] = div->distinct[i];
+		take_lexical(r, div);
 		pjob_scored_finish(j);
 		return;
 	}

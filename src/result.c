@@ -82,6 +82,8 @@ result_new(void)
 	r->rouge_l = NAN;
 	for (int i = 0; i < 3; i++)
 		r->distinct[i] = NAN;
+	r->vendi = NAN;
+	r->classes = -1;
 	r->cost = NAN;
 	r->source_partition = -1;
 	r->source_offset = -1;
@@ -169,6 +171,8 @@ result_set_error(struct result *r, enum err_code code, const char *msg)
 	r->rouge_l = NAN;
 	for (int i = 0; i < 3; i++)
 		r->distinct[i] = NAN;
+	r->vendi = NAN;
+	r->classes = -1;
 }
 
 /* ---- the msgpack pre-scan ---- */
@@ -313,7 +317,7 @@ pk_scores(msgpack_packer *pk, const struct result *r)
 		msgpack_pack_nil(pk);
 	pk_cstr(pk, "diversity");
 	if (ok && r->has_diversity) {
-		msgpack_pack_map(pk, 5);
+		msgpack_pack_map(pk, 7);
 		pk_cstr(pk, "semantic");
 		pk_double_nil(pk, r->semantic);
 		pk_cstr(pk, "rouge_l");
@@ -324,6 +328,13 @@ pk_scores(msgpack_packer *pk, const struct result *r)
 		pk_double_nil(pk, r->distinct[1]);
 		pk_cstr(pk, "distinct_3");
 		pk_double_nil(pk, r->distinct[2]);
+		pk_cstr(pk, "vendi");
+		pk_double_nil(pk, r->vendi);
+		pk_cstr(pk, "classes");
+		if (r->classes >= 0)
+			msgpack_pack_int(pk, r->classes);
+		else
+			msgpack_pack_nil(pk);
 	} else
 		msgpack_pack_nil(pk);
 }
@@ -766,6 +777,31 @@ dec_selected(struct dec *d, struct result *r, const msgpack_object *top)
 	return 0;
 }
 
+/* diversity.vendi and diversity.classes, added to schema version 1:
+ * nil when absent. */
+static int
+dec_diversity_added(struct dec *d, struct result *r, const msgpack_object *o)
+{
+	const msgpack_object *v;
+	int64_t k;
+	int absent;
+
+	if ((v = dec_added(d, o, "diversity.", "vendi", &absent)) == NULL) {
+		if (!absent)
+			return -1;
+	} else if (dec_double(d, o, "diversity.", "vendi", DEC_NIL,
+		       &r->vendi) != 0)
+		return -1;
+	if ((v = dec_added(d, o, "diversity.", "classes", &absent)) == NULL)
+		return absent ? 0 : -1;
+	if (v->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (dec_int(d, o, "diversity.", "classes", 0, INT_MAX, &k, NULL) != 0)
+		return -1;
+	r->classes = (int)k;
+	return 0;
+}
+
 static int
 dec_scores(struct dec *d, struct result *r, const msgpack_object *top)
 {
@@ -801,7 +837,8 @@ dec_scores(struct dec *d, struct result *r, const msgpack_object *top)
 		    dec_double(d, o, "diversity.", "distinct_2", DEC_NIL,
 			&r->distinct[1]) != 0 ||
 		    dec_double(d, o, "diversity.", "distinct_3", DEC_NIL,
-			&r->distinct[2]) != 0)
+			&r->distinct[2]) != 0 ||
+		    dec_diversity_added(d, r, o) != 0)
 			return -1;
 	}
 	return 0;
@@ -1151,6 +1188,9 @@ result_to_json(const struct result *r)
 		jset(o, "distinct_1", mpjson_real(r->distinct[0]));
 		jset(o, "distinct_2", mpjson_real(r->distinct[1]));
 		jset(o, "distinct_3", mpjson_real(r->distinct[2]));
+		jset(o, "vendi", mpjson_real(r->vendi));
+		jset(o, "classes", r->classes >= 0 ? json_integer(r->classes)
+						   : json_null());
 		jset(root, "diversity", o);
 	} else
 		jset(root, "diversity", json_null());

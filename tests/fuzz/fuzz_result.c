@@ -106,6 +106,9 @@ same_result(const struct result *a, const struct result *b)
 	same_double(a->rouge_l, b->rouge_l, "rouge_l");
 	for (int i = 0; i < 3; i++)
 		same_double(a->distinct[i], b->distinct[i], "distinct");
+	same_double(a->vendi, b->vendi, "vendi");
+	if (a->classes != b->classes)
+		mismatch("classes");
 	if (a->requests != b->requests ||
 	    a->prompt_tokens != b->prompt_tokens ||
 	    a->completion_tokens != b->completion_tokens)

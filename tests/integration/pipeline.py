@@ -123,7 +123,7 @@ def schema_errors(v):
             errs.append("dedup")
         dv = v["diversity"]
         dkeys = {"semantic", "rouge_l", "distinct_1", "distinct_2",
-                 "distinct_3"}
+                 "distinct_3", "vendi", "classes"}
         if not v["candidates"]:
             if dv is not None or sel is not None:
                 errs.append("diversity/selected not nil without candidates")
@@ -131,8 +131,18 @@ def schema_errors(v):
             errs.append("diversity keys")
         else:
             for k2, x in dv.items():
-                if x is not None and not (isinstance(x, float) and
-                                          0.0 <= x <= 1.0):
+                if k2 == "classes":
+                    if not (isinstance(x, int) and
+                            1 <= x <= len(v["candidates"])):
+                        errs.append("diversity classes %r" % x)
+                elif k2 == "vendi":
+                    if x is not None and not (
+                            isinstance(x, float) and
+                            1.0 - 1e-9 <= x <= len(v["candidates"]) + 1e-9
+                            and dv["semantic"] is not None):
+                        errs.append("diversity vendi %r" % x)
+                elif x is not None and not (isinstance(x, float) and
+                                            0.0 <= x <= 1.0):
                     errs.append("diversity %s" % k2)
             if len(v["candidates"]) < 2 and (dv["rouge_l"] is not None or
                                               dv["semantic"] is not None):

@@ -56,6 +56,13 @@ def main():
     tap.ok(isinstance(sp, float) and isinstance(su, float) and
            sp < 0.6 * su, "paraphrases score clearly lower than unrelated "
            "texts")
+    vp = v["para"]["diversity"]["vendi"]
+    vu = v["unrel"]["diversity"]["vendi"]
+    tap.diag("Vendi score: paraphrases %r, unrelated %r" % (vp, vu))
+    tap.ok(isinstance(vp, float) and isinstance(vu, float) and
+           1.0 <= vp < vu <= 5.0 + 1e-9,
+           "the Vendi score is computed with semantic, between 1 and k, "
+           "lower for paraphrases than for unrelated texts")
     tap.ok(all(r.value["usage"]["requests"] == 1 for r in got),
            "one model call per vs_standard job")
     d.stop()

@@ -580,6 +580,138 @@ START_TEST(test_semantic_hand)
 }
 END_TEST
 
+/* exp(-sum p log p) of eigenvalues l[0..m) of K/n, computed apart. */
+static double
+vendi_of(const double *l, size_t m)
+{
+	double h = 0.0;
+
+	for (size_t i = 0; i < m; i++)
+		if (l[i] > 0)
+			h -= l[i] * log(l[i]);
+	return exp(h);
+}
+
+START_TEST(test_vendi)
+{
+	const float same[] = {3, 4, 6, 8, 0.3f, 0.4f};
+	const float orth[] = {1, 0, 0, 0, 2, 0, 0, 0, 5};
+	/* cos = 0.5: K = [[1, .5], [.5, 1]], eigenvalues 1.5 and 0.5. */
+	const float half[] = {1, 0, 0.5f, (float)(sqrt(3.0) / 2)};
+	const double lh[] = {0.75, 0.25};
+	/* Four vectors in two dimensions (the Gram side): e1 twice, e2
+	 * twice; K/4 has eigenvalues 1/2, 1/2, 0, 0. */
+	const float four[] = {1, 0, 2, 0, 0, 1, 0, 3};
+	/* Opposite vectors: cosine -1, unclipped: eigenvalues 2 and 0. */
+	const float opp[] = {1, 0, -1, 0};
+	const float zero[] = {0, 0, 0, 0};
+	const float withzero[] = {1, 0, 0, 0, 0, 1};
+
+	ck_assert_double_eq_tol(diversity_vendi(same, 3, 2), 1.0, 1e-6);
+	ck_assert_double_eq_tol(diversity_vendi(orth, 3, 3), 3.0, 1e-9);
+	ck_assert_double_eq_tol(
+	    diversity_vendi(half, 2, 2), vendi_of(lh, 2), 1e-6);
+	ck_assert_double_eq_tol(diversity_vendi(four, 4, 2), 2.0, 1e-9);
+	ck_assert_double_eq_tol(diversity_vendi(opp, 2, 2), 1.0, 1e-9);
+	ck_assert_double_eq_tol(diversity_vendi(orth, 1, 3), 1.0, 1e-12);
+	/* A zero vector counts for nothing: e1 and e2 give 2. */
+	ck_assert_double_eq_tol(diversity_vendi(withzero, 3, 2), 2.0, 1e-9);
+	ck_assert(isnan(diversity_vendi(zero, 2, 2)));
+	ck_assert(isnan(diversity_vendi(NULL, 0, 2)));
+}
+END_TEST
+
+START_TEST(test_vendi_random)
+{
+	/* 12 random unit vectors in 5 dimensions, both sides of the Gram
+	 * trick: the n x n and the dim x dim matrix agree, and the score
+	 * lies between 1 and min(n, dim). */
+	float v[12 * 5];
+	uint64_t s = 88172645463325252ULL;
+	double a, b;
+
+	for (size_t i = 0; i < 12 * 5; i++) {
+		s ^= s << 13;
+		s ^= s >> 7;
+		s ^= s << 17;
+		v[i] = (float)((double)(s >> 11) / 9007199254740992.0 - 0.5);
+	}
+	a = diversity_vendi(v, 5, 5); /* n x n, n == dim */
+	b = diversity_vendi(v, 12, 5); /* dim x dim */
+	ck_assert(a > 1 && a <= 5 + 1e-9);
+	ck_assert(b > 1 && b <= 5 + 1e-9);
+	/* The same 5 vectors as 5 rows of a 12-column layout padded with
+	 * zeros would be n x n too: the score does not depend on padding. */
+	{
+		float p[5 * 12];
+
+		memset(p, 0, sizeof(p));
+		for (size_t i = 0; i < 5; i++)
+			memcpy(p + i * 12, v + i * 5, 5 * sizeof(float));
+		ck_assert_double_eq_tol(diversity_vendi(p, 5, 12), a, 1e-9);
+	}
+}
+END_TEST
+
+START_TEST(test_eigenvalues)
+{
+	/* Tridiagonal 2, 1: eigenvalues 2 - sqrt 2, 2, 2 + sqrt 2. */
+	double a[9] = {2, 1, 0, 1, 2, 1, 0, 1, 2}, w[3], t;
+
+	diversity_sym_eigenvalues(a, 3, w);
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++)
+			if (w[j] < w[i]) {
+				t = w[i];
+				w[i] = w[j];
+				w[j] = t;
+			}
+	ck_assert_double_eq_tol(w[0], 2 - sqrt(2.0), 1e-12);
+	ck_assert_double_eq_tol(w[1], 2, 1e-12);
+	ck_assert_double_eq_tol(w[2], 2 + sqrt(2.0), 1e-12);
+}
+END_TEST
+
+static int
+classes_of(const char *const *t, size_t n)
+{
+	size_t lens[16];
+	struct diversity d;
+
+	for (size_t i = 0; i < n; i++)
+		lens[i] = strlen(t[i]);
+	diversity_lexical(t, lens, n, &d);
+	return d.classes;
+}
+
+START_TEST(test_classes)
+{
+	const char *same[] = {"The cat sat.", "the cat sat", "THE CAT SAT!"};
+	const char *apart[] = {"red apples in autumn", "a train leaves at noon",
+	    "quiet snow on pines", "my uncle sells boats"};
+	/* F1 of the first two: 5 of 6 unigrams shared, 0.833. */
+	const char *near[] = {"the cat sat on the mat", "the cat sat on a mat",
+	    "dogs bark at night"};
+	/* a~b (F1 0.6), b~c (0.6), a!~c (0.2): c is compared with a, the
+	 * first of the class, so it starts a class of its own. */
+	const char *chain[] = {"w1 w2 w3 w4 w5", "w3 w4 w5 w6 w7",
+	    "w5 w6 w7 w8 w9"};
+	/* Half the words shared (F1 0.5) is above 0.458: one class; two
+	 * of five (F1 0.4) is not. */
+	const char *half[] = {"a b c d", "a b e f"};
+	const char *less[] = {"a b c d e", "a b f g h"};
+
+	ck_assert_int_eq(classes_of(same, 3), 1);
+	ck_assert_int_eq(classes_of(apart, 4), 4);
+	ck_assert_int_eq(classes_of(near, 3), 2);
+	ck_assert_int_eq(classes_of(chain, 3), 2);
+	ck_assert_int_eq(classes_of(half, 2), 1);
+	ck_assert_int_eq(classes_of(less, 2), 2);
+	ck_assert_int_eq(classes_of(apart, 1), 1);
+	ck_assert_int_eq(classes_of(apart, 0), -1);
+}
+END_TEST
+
 static Suite *
 diversity_suite(void)
 {
@@ -599,6 +731,10 @@ diversity_suite(void)
 	tcase_add_test(tc, test_lexical_random);
 	tcase_add_test(tc, test_golden);
 	tcase_add_test(tc, test_semantic_hand);
+	tcase_add_test(tc, test_vendi);
+	tcase_add_test(tc, test_vendi_random);
+	tcase_add_test(tc, test_eigenvalues);
+	tcase_add_test(tc, test_classes);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -74,6 +74,8 @@ make_full(void)
 	r->distinct[0] = 0.5;
 	r->distinct[1] = 0.75;
 	r->distinct[2] = 1.0;
+	r->vendi = 1.5;
+	r->classes = 2;
 	r->requests = 2;
 	r->prompt_tokens = 100;
 	r->completion_tokens = 250;
@@ -143,6 +145,8 @@ assert_result_eq(const struct result *a, const struct result *b)
 	ck_assert(dbl_eq(a->rouge_l, b->rouge_l));
 	for (int i = 0; i < 3; i++)
 		ck_assert(dbl_eq(a->distinct[i], b->distinct[i]));
+	ck_assert(dbl_eq(a->vendi, b->vendi));
+	ck_assert_int_eq(a->classes, b->classes);
 	ck_assert_uint_eq(a->requests, b->requests);
 	ck_assert_uint_eq(a->prompt_tokens, b->prompt_tokens);
 	ck_assert_uint_eq(a->completion_tokens, b->completion_tokens);
@@ -242,6 +246,13 @@ is_f64(const msgpack_object *o, double d)
 	ck_assert_int_eq(o->type, MSGPACK_OBJECT_FLOAT64);
 	ck_assert(o->via.f64 == d);
 }
+
+/* diversity's keys added to schema version 1, as make_full() sets them. */
+#define DIVERSITY_ADDED(o)                                   \
+	do {                                                 \
+		is_f64(kv(o, 5, "vendi"), 1.5);              \
+		is_uint(kv(o, 6, "classes"), 2);             \
+	} while (0)
 
 /* The top-level map: 18 keys, in the contract's order. */
 static const msgpack_object *
@@ -380,12 +391,13 @@ START_TEST(test_encode_ok)
 	is_uint(kv(o, 0, "in_job"), 3);
 	is_uint(kv(o, 1, "in_scope"), 1);
 	o = kv(m, 10, "diversity");
-	is_map(o, 5);
+	is_map(o, 7);
 	is_nil(kv(o, 0, "semantic"));
 	is_f64(kv(o, 1, "rouge_l"), 0.125);
 	is_f64(kv(o, 2, "distinct_1"), 0.5);
 	is_f64(kv(o, 3, "distinct_2"), 0.75);
 	is_f64(kv(o, 4, "distinct_3"), 1.0);
+	DIVERSITY_ADDED(o);
 	o = kv(m, 11, "usage");
 	is_map(o, 4);
 	is_uint(kv(o, 0, "requests"), 2);
@@ -550,6 +562,7 @@ START_TEST(test_encode_defensive)
 	o = kv(m, 10, "diversity");
 	is_nil(kv(o, 2, "distinct_1"));
 	is_f64(kv(o, 4, "distinct_3"), 1.0);
+	DIVERSITY_ADDED(o);
 	msgpack_unpacked_destroy(&u);
 	free(buf);
 
@@ -625,6 +638,8 @@ START_TEST(test_roundtrip)
 	r->semantic = r->rouge_l = NAN;
 	for (int i = 0; i < 3; i++)
 		r->distinct[i] = NAN;
+	r->vendi = NAN;
+	r->classes = -1;
 	r->requests = UINT64_MAX;
 	r->latency_ms = UINT64_MAX - 1;
 	r->attempts = UINT32_MAX;
@@ -695,6 +710,8 @@ START_TEST(test_golden_decode)
 	ck_assert(r->distinct[0] == 0.8);
 	ck_assert(r->distinct[1] == 0.9);
 	ck_assert(r->distinct[2] == 1.0);
+	ck_assert(isnan(r->vendi));
+	ck_assert_int_eq(r->classes, 2);
 	ck_assert_uint_eq(r->requests, 2);
 	ck_assert_uint_eq(r->prompt_tokens, 120);
 	ck_assert_uint_eq(r->completion_tokens, 345);
@@ -1298,7 +1315,8 @@ START_TEST(test_json_ok)
 	    "\"verbalized\":null,\"turn\":1,\"finish_reason\":null}],"
 	    "\"selected\":0,\"dedup\":{\"in_job\":3,\"in_scope\":1},"
 	    "\"diversity\":{\"semantic\":null,\"rouge_l\":0.125,"
-	    "\"distinct_1\":0.5,\"distinct_2\":0.75,\"distinct_3\":1.0},"
+	    "\"distinct_1\":0.5,\"distinct_2\":0.75,\"distinct_3\":1.0,"
+	    "\"vendi\":1.5,\"classes\":2},"
 	    "\"usage\":{\"requests\":2,\"prompt_tokens\":100,"
 	    "\"completion_tokens\":250,\"cost\":0.00275},\"attempts\":3,"
 	    "\"failed_calls\":1,"
@@ -1371,7 +1389,8 @@ START_TEST(test_json_nan)
 	    "\"verbalized\":null,\"turn\":0,"));
 	ck_assert_ptr_nonnull(strstr(s,
 	    "\"diversity\":{\"semantic\":null,\"rouge_l\":null,"
-	    "\"distinct_1\":0.5,\"distinct_2\":null,\"distinct_3\":1.0}"));
+	    "\"distinct_1\":0.5,\"distinct_2\":null,\"distinct_3\":1.0,"
+	    "\"vendi\":1.5,\"classes\":2}"));
 	free(s);
 	result_free(r);
 }
