@@ -44,6 +44,16 @@ uint64_t dedup_norm_hash(const char *text, size_t len);
  */
 size_t dedup_token_set(const struct tokens *tok, uint64_t *out);
 
+/* Sort n token hashes ascending, in place (repeats kept). */
+void dedup_sort_hashes(uint64_t *h, size_t n);
+
+/*
+ * The number of values two ascending arrays share, by one merge: the size
+ * of the intersection of two sets, or, with repeats, of two multisets.
+ */
+size_t dedup_sorted_overlap(
+    const uint64_t *a, size_t na, const uint64_t *b, size_t nb);
+
 /*
  * The Jaccard similarity |A and B| / |A or B| of two sets given as sorted
  * arrays of distinct values, computed as the double quotient of the two

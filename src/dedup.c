@@ -115,15 +115,23 @@ dedup_token_set(const struct tokens *tok, uint64_t *out)
 	if (tok->n == 0)
 		return 0;
 	memcpy(out, tok->h, tok->n * sizeof(*out));
-	qsort(out, tok->n, sizeof(*out), cmp_u64);
+	dedup_sort_hashes(out, tok->n);
 	for (size_t i = 0; i < tok->n; i++)
 		if (n == 0 || out[n - 1] != out[i])
 			out[n++] = out[i];
 	return n;
 }
 
-static size_t
-intersect(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
+void
+dedup_sort_hashes(uint64_t *h, size_t n)
+{
+	if (n > 1)
+		qsort(h, n, sizeof(*h), cmp_u64);
+}
+
+size_t
+dedup_sorted_overlap(
+    const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
 {
 	size_t i = 0, j = 0, c = 0;
 
@@ -152,7 +160,7 @@ dedup_jaccard(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
 
 	if (na == 0 || nb == 0)
 		return 0.0;
-	c = intersect(a, na, b, nb);
+	c = dedup_sorted_overlap(a, na, b, nb);
 	return (double)c / (double)(na + nb - c);
 }
 

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dedup.h"
 #include "diversity.h"
 #include "hash.h"
 #include "tokens.h"
@@ -502,63 +503,41 @@ pairs_rouge_l(const uint32_t *ids, const size_t *off, size_t n, uint32_t nid)
 	return sum / ((double)n * (double)(n - 1) / 2.0);
 }
 
-static int
-cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The size of the multiset intersection of two sorted id lists. */
-static size_t
-overlap_sorted(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
-{
-	size_t i = 0, j = 0, o = 0;
-
-	while (i < na && j < nb) {
-		if (a[i] < b[j])
-			i++;
-		else if (a[i] > b[j])
-			j++;
-		else {
-			o++;
-			i++;
-			j++;
-		}
-	}
-	return o;
-}
-
 /*
  * Distinct classes (diversity.h): each text is compared with the first
- * text of each class so far, by ROUGE-1 F1 over its sorted ids.
+ * text of each class so far, by ROUGE-1 F1 over its sorted token
+ * hashes (a multiset: repeats count).
  */
 static int
-classes_count(const uint32_t *ids, const size_t *off, size_t n)
+classes_count(const struct tokens *tk, size_t n)
 {
-	uint32_t *s = xreallocarray(NULL, off[n] ? off[n] : 1, sizeof(*s));
+	uint64_t **s = xcalloc(n, sizeof(*s));
 	size_t *rep = xreallocarray(NULL, n, sizeof(*rep)), nrep = 0;
 
-	if (off[n] > 0)
-		memcpy(s, ids, off[n] * sizeof(*s));
-	for (size_t i = 0; i < n; i++)
-		qsort(s + off[i], off[i + 1] - off[i], sizeof(*s), cmp_u32);
+	for (size_t i = 0; i < n; i++) {
+		s[i] = xreallocarray(NULL, tk[i].n ? tk[i].n : 1, sizeof(**s));
+		if (tk[i].n > 0)
+			memcpy(s[i], tk[i].h, tk[i].n * sizeof(**s));
+		dedup_sort_hashes(s[i], tk[i].n);
+	}
 	for (size_t j = 0; j < n; j++) {
-		size_t nj = off[j + 1] - off[j], r;
+		size_t r;
 
 		for (r = 0; r < nrep; r++) {
-			size_t i = rep[r], ni = off[i + 1] - off[i];
-			size_t o = overlap_sorted(s + off[i], ni, s + off[j], nj);
+			size_t i = rep[r];
+			size_t o = dedup_sorted_overlap(
+			    s[i], tk[i].n, s[j], tk[j].n);
 
-			if (f1(o, ni, nj) > DIVERSITY_CLASS_ROUGE1)
+			if (f1(o, tk[i].n, tk[j].n) > DIVERSITY_CLASS_ROUGE1)
 				break;
 		}
 		if (r == nrep)
 			rep[nrep++] = j;
 	}
-	free(rep);
+	for (size_t i = 0; i < n; i++)
+		free(s[i]);
 	free(s);
+	free(rep);
 	return (int)nrep;
 }
 
@@ -607,7 +586,7 @@ diversity_lexical(const char *const *texts, const size_t *lens, size_t n,
 
 	if (n >= 2)
 		out->rouge_l = pairs_rouge_l(ids, off, n, map.n);
-	out->classes = classes_count(ids, off, n);
+	out->classes = classes_count(tk, n);
 	free(off);
 	free(ids);
 	idmap_free(&map);
