@@ -266,7 +266,7 @@ openai_chat_parse_choices(const char *body, size_t len, size_t want,
 {
 	json_t *root, *err, *choices, *usage;
 	const json_t *content;
-	size_t n, got = 0;
+	size_t n, got = 0, faults = 0;
 
 	memset(out, 0, sizeof(*out));
 	if ((root = load_object(body, len, "reply", errstr, errlen)) == NULL)
@@ -293,9 +293,11 @@ openai_chat_parse_choices(const char *body, size_t len, size_t want,
 		struct chat_choice *c;
 
 		/* The first fault is the one reported, should none do. */
-		if (choice_text(choices, i, &content, got ? NULL : errstr,
-			got ? 0 : errlen) == -1)
+		if (choice_text(choices, i, &content, faults ? NULL : errstr,
+			faults ? 0 : errlen) == -1) {
+			faults++;
 			continue;
+		}
 		if (got++ == 0) {
 			out->len = json_string_length(content);
 			out->content =
