@@ -224,9 +224,10 @@ pjob_free(struct pjob *j)
 	for (int i = 0; i < j->ncalls; i++) {
 		backend_cancel(j->calls[i].req);
 		offload_cancel(j->calls[i].ptask);
+		/* Before the reply: it says how many items there are. */
+		pcall_free_item_finish(&j->calls[i]);
 		reply_free(&j->calls[i].reply);
 		free(j->calls[i].finish_reason);
-		pcall_free_item_finish(&j->calls[i]);
 	}
 	free(j->calls);
 	offload_cancel(j->task);
