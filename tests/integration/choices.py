@@ -16,13 +16,17 @@ honours n (docs/backends.md, "Several choices in one request"):
   - a choice whose text is unusable is left out, the others kept, with
     no request again; a reply with none usable is asked again whole;
   - a request that fails is retried whole (attempts and requests count
-    it), and the job still gets its n candidates.
+    it), and the job still gets its n candidates;
+  - large choices (a reply over 256 KiB) are parsed on the worker
+    thread, each one a candidate.
 
 TAP output. VSAMPD_IT_PROFILE=skip skips (distcheck: no broker).
 """
 
 import json
 import os
+import random
+import string
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,6 +35,17 @@ from vstest import Tap  # noqa: E402
 
 PROFILE = os.environ.get("VSAMPD_IT_PROFILE", "full")
 tap = Tap()
+
+# Three choices of about 120 KB each: the reply and its texts are over
+# the 256 KiB that are parsed on the worker thread.
+# Words of random letters, so that no two are near-duplicates.
+def big_text(seed):
+    rng = random.Random(seed)
+    return " ".join("".join(rng.choice(string.ascii_lowercase)
+                            for _ in range(7)) for _ in range(15000))
+
+
+BIG = [big_text(c) for c in range(3)]
 
 SCRIPT = {
     # Two finish reasons, so that each candidate's can be told apart.
@@ -44,6 +59,7 @@ SCRIPT = {
     "empty": {"sequence": [{"contents": [""]},
                            {"contents": ["late but good", "also good"]}]},
     "flaky": {"sequence": [{"status": 500}, {}]},
+    "big": {"contents": BIG},
 }
 
 
@@ -91,6 +107,8 @@ def main():
          "prompt": "A stone %s" % vstest.marker("empty")},
         {"id": "ch-flaky", "n": 4,
          "prompt": "A river %s" % vstest.marker("flaky")},
+        {"id": "ch-big", "n": 3,
+         "prompt": "A long story %s" % vstest.marker("big")},
     ]
     vstest.produce(kafka.bootstrap, "ch.jobs", jobs, fmt="json")
     got = vstest.consume(kafka.bootstrap, "ch.results", count=len(jobs),
@@ -203,6 +221,13 @@ def main():
            "a request that fails (500) is sent again whole: 2 attempts, "
            "4 candidates", diag="%r %r" % (rf["attempts"],
                                           [b.get("n") for b in fb]))
+
+    # large choices, parsed off the loop
+    tap.ok([c["text"] for c in res["ch-big"]["candidates"]] == BIG,
+           "three choices of 120 KB, parsed on the worker thread, each "
+           "a candidate", diag="lengths %r, dedup %r" % (
+               [len(c["text"]) for c in res["ch-big"]["candidates"]],
+               res["ch-big"]["dedup"]))
 
     tap.is_(d.stop(), 0, "vsampd exits 0")
     fake.stop()
