@@ -80,6 +80,7 @@ struct chat_reply {
 	uint64_t prompt_tokens; /* 0 when the reply has no usage; for all
 				 * of its choices */
 	uint64_t completion_tokens;
+	int has_usage; /* the reply reported usage (its cost is known) */
 	char *finish_reason; /* owned, or NULL */
 	struct chat_choice *more; /* owned, NULL when nmore is 0 */
 	size_t nmore;

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "cost.h"
+
 #define CONF_DEFAULT_PATH SYSCONFDIR "/vsampd/vsampd.conf"
 
 /* A librdkafka property passed through (name with '.' restored). */
@@ -22,6 +24,13 @@ struct conf_prop {
 	char *source;
 };
 
+/* How a backend's concurrency limit is set within its max_inflight. */
+enum conf_concurrency {
+	CONF_CONC_AIMD, /* aimd.h */
+	CONF_CONC_GRADIENT, /* gradient.h */
+	CONF_CONC_FIXED /* always max_inflight */
+};
+
 struct conf_backend {
 	char *name;
 	char *type; /* "openai" */
@@ -32,6 +41,7 @@ struct conf_backend {
 	char *api_key; /* resolved secret, or NULL; never printed */
 	char *ca_file; /* NULL: system default */
 	int max_inflight; /* default 64 */
+	char *concurrency; /* "aimd" (default), "gradient" or "fixed" */
 	long timeout_ms; /* default 120000 */
 	int max_retries; /* default 3 */
 	long max_retry_after_ms; /* default 60000 */
@@ -46,6 +56,7 @@ struct conf_backend {
 	long tpm; /* 0: unlimited */
 	char **fallback; /* backend names */
 	size_t nfallback;
+	struct price price; /* per million tokens; NAN in both: unpriced */
 };
 
 struct conf {
@@ -151,5 +162,10 @@ struct conf_keyinfo {
 /* Key i of conf.c's tables, for documentation checks: 0, or -1 past the
  * last key. */
 int conf_key_info(size_t i, struct conf_keyinfo *ki);
+
+/* The enum conf_concurrency named s ("aimd", "gradient", "fixed"; NULL:
+ * the default, aimd), or
+ * -1 for any other string. */
+int conf_concurrency(const char *s);
 
 #endif

@@ -53,8 +53,8 @@ struct provenance {
  * A result owns every string and buffer it points to (result_free frees
  * them). Nil fields: id NULL; method/backend/model NULL; selected -1;
  * has_dedup 0; has_diversity 0 (then all of diversity is nil), and inside
- * diversity each NAN is nil; source_topic NULL; metadata NULL; in prov,
- * as struct provenance says.
+ * diversity each NAN is nil; cost NAN; source_topic NULL; metadata NULL;
+ * in prov, as struct provenance says.
  */
 struct result {
 	char *id;
@@ -76,6 +76,8 @@ struct result {
 	uint64_t requests;
 	uint64_t prompt_tokens;
 	uint64_t completion_tokens;
+	/* usage.cost at the backends' prices (cost.h); NAN: nil */
+	double cost;
 	unsigned attempts;
 	unsigned failed_calls;
 	uint64_t latency_ms;

@@ -38,6 +38,14 @@ void stats_backend(struct stats *st, const char *name, int limit);
  */
 void stats_model(struct stats *st, const char *backend, const char *model);
 
+/* Create the cost series of backend, a priced profile, at 0
+ * (idempotent: a reload calls it again for each priced profile). */
+void stats_cost_backend(struct stats *st, const char *backend);
+/* One reply of backend cost this much (cost.h): added to its series. A
+ * counter is counted as replies come, so it holds what was spent even
+ * on jobs whose result is never produced. */
+void stats_cost(struct stats *st, const char *backend, double cost);
+
 /* A result handed to the producer: jobs, errors by code, duration,
  * candidates, duplicates, diversity and tokens of its backend, by the
  * result's method and model ("none" for NULL, "other" when unknown). */

@@ -168,6 +168,7 @@ anthropic_parse(const char *body, size_t len, struct chat_reply *out,
 	if (out->content == NULL)
 		out->content = xstrdup("");
 	usage = json_object_get(root, "usage");
+	out->has_usage = json_is_object(usage);
 	out->prompt_tokens = count(usage, "input_tokens");
 	out->completion_tokens = count(usage, "output_tokens");
 	sr = json_object_get(root, "stop_reason");

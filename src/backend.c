@@ -23,6 +23,7 @@
 #include "blob.h"
 #include "conf.h"
 #include "aimd.h"
+#include "gradient.h"
 #include "breaker.h"
 #include "dialect.h"
 #include "http.h"
@@ -91,7 +92,9 @@ struct backend {
 	uint64_t rng;
 	struct stats *st; /* borrowed; NULL: not counted */
 	struct ratelimit rl;
+	int conc; /* enum conf_concurrency */
 	struct aimd aimd;
+	struct gradient grad;
 	struct breaker br;
 	struct loop_timer *wake; /* dispatch again when a budget frees */
 	struct backend_reqs failing; /* refused, to be answered */
@@ -99,6 +102,51 @@ struct backend {
 };
 
 static void backend_dispatch(struct backend *b);
+
+/*
+ * The concurrency limit, by the profile's `concurrency`: a limiter's
+ * (aimd.h, gradient.h), or max_inflight itself ("fixed"). The answers below teach
+ * it; a fixed limit learns nothing.
+ */
+static int
+flow_limit(const struct backend *b)
+{
+	if (b->conc == CONF_CONC_FIXED)
+		return b->p->max_inflight;
+	if (b->conc == CONF_CONC_GRADIENT)
+		return gradient_limit(&b->grad);
+	return aimd_limit(&b->aimd);
+}
+
+/* A success after latency_ms, sent with inflight in flight. */
+static void
+flow_success(struct backend *b, double latency_ms, size_t inflight)
+{
+	if (b->conc == CONF_CONC_AIMD)
+		aimd_success(&b->aimd, latency_ms, inflight);
+	else if (b->conc == CONF_CONC_GRADIENT)
+		gradient_success(&b->grad, latency_ms, inflight);
+}
+
+/* A 429 or a timeout: overload. */
+static void
+flow_overload(struct backend *b, size_t inflight)
+{
+	if (b->conc == CONF_CONC_AIMD)
+		aimd_overload(&b->aimd, inflight);
+	else if (b->conc == CONF_CONC_GRADIENT)
+		gradient_overload(&b->grad);
+}
+
+/* Any other answer. */
+static void
+flow_other(struct backend *b)
+{
+	if (b->conc == CONF_CONC_AIMD)
+		aimd_other(&b->aimd);
+	else if (b->conc == CONF_CONC_GRADIENT)
+		gradient_other(&b->grad);
+}
 static void backend_on_wake(void *arg);
 static void backend_on_fail(void *arg);
 
@@ -172,7 +220,10 @@ backend_new(struct backend_shared *s, const struct conf_backend *p,
 	TAILQ_INIT(&b->failing);
 	b->rng = loop_clock_ms() ^ (uint64_t)(uintptr_t)b;
 	ratelimit_init(&b->rl, p->rpm, p->tpm, loop_clock_ms());
+	/* conf.c has checked the name. */
+	b->conc = conf_concurrency(p->concurrency);
 	aimd_init(&b->aimd, p->max_inflight);
+	gradient_init(&b->grad, p->max_inflight);
 	breaker_init(&b->br);
 	b->wake = loop_timer_new(b->loop, backend_on_wake, b);
 	b->fail_timer = loop_timer_new(b->loop, backend_on_fail, b);
@@ -263,7 +314,7 @@ void
 backend_set_stats(struct backend *b, struct stats *st)
 {
 	b->st = st;
-	stats_backend(st, b->p->name, aimd_limit(&b->aimd));
+	stats_backend(st, b->p->name, flow_limit(b));
 }
 
 const struct conf_backend *
@@ -288,7 +339,7 @@ backend_available(const struct backend *b)
 int
 backend_limit(const struct backend *b)
 {
-	return aimd_limit(&b->aimd);
+	return flow_limit(b);
 }
 
 size_t
@@ -371,7 +422,7 @@ breq_count(struct backend *b, const struct http_resp *resp)
 static void
 backend_publish(struct backend *b)
 {
-	stats_backend_state(b->st, b->p->name, aimd_limit(&b->aimd),
+	stats_backend_state(b->st, b->p->name, flow_limit(b),
 	    b->br.state == BREAKER_OPEN);
 }
 
@@ -388,29 +439,29 @@ breq_learn(
     struct backend *b, struct backend_req *r, const struct http_resp *resp)
 {
 	uint64_t now = loop_clock_ms();
-	int lim = aimd_limit(&b->aimd), open = b->br.state;
+	int lim = flow_limit(b), open = b->br.state;
 	long reset;
 
 	if (resp->timed_out || resp->stalled) {
 		/* A reply that stopped mid-body is a timeout too. */
-		aimd_overload(&b->aimd, r->sent_inflight);
+		flow_overload(b, r->sent_inflight);
 		breaker_timeout(&b->br, now);
 	} else if (resp->status == 429) {
 		/* Its Retry-After delays this request's retry (breq_on_http),
 		 * not the profile: a backend out of quota says so in its
 		 * rate-limit headers, below. */
-		aimd_overload(&b->aimd, r->sent_inflight);
+		flow_overload(b, r->sent_inflight);
 		breaker_success(&b->br);
 	} else if (resp->status == 0 || resp->status >= 500) {
-		aimd_other(&b->aimd);
+		flow_other(b);
 		breaker_failure(&b->br, now);
 	} else {
 		breaker_success(&b->br);
 		if (resp->status >= 200 && resp->status < 300)
-			aimd_success(&b->aimd, (double)(now - r->sent_at),
+			flow_success(b, (double)(now - r->sent_at),
 			    r->sent_inflight);
 		else
-			aimd_other(&b->aimd);
+			flow_other(b);
 	}
 	/* "Nothing left" from the backend's own headers. */
 	if (strcmp(resp->rl_requests, "0") == 0 &&
@@ -421,7 +472,7 @@ breq_learn(
 	    (reset = retry_reset_ms(
 		 resp->rl_reset_tokens, (long long)time(NULL))) > 0)
 		ratelimit_close(&b->rl, now, (uint64_t)reset);
-	if (aimd_limit(&b->aimd) != lim || (int)b->br.state != open) {
+	if (flow_limit(b) != lim || (int)b->br.state != open) {
 		if (b->br.state == BREAKER_OPEN && open != BREAKER_OPEN)
 			log_warnx("backend %s: circuit open after %s; retrying "
 				  "in %llu ms",
@@ -433,9 +484,9 @@ breq_learn(
 		else if (b->br.state == BREAKER_CLOSED &&
 		    open != BREAKER_CLOSED)
 			log_notice("backend %s: circuit closed", b->p->name);
-		if (aimd_limit(&b->aimd) != lim)
+		if (flow_limit(b) != lim)
 			log_debug("backend %s: concurrency limit %d -> %d",
-			    b->p->name, lim, aimd_limit(&b->aimd));
+			    b->p->name, lim, flow_limit(b));
 		backend_publish(b);
 	}
 }
@@ -689,7 +740,7 @@ backend_dispatch(struct backend *b)
 	struct backend_req *r;
 	struct http_opts o;
 	uint64_t now = loop_clock_ms(), wait;
-	int limit = aimd_limit(&b->aimd);
+	int limit = flow_limit(b);
 
 	if (limit > b->p->max_inflight)
 		limit = b->p->max_inflight;

@@ -74,6 +74,7 @@ struct conf_key {
 
 static int check_url(const char *, char *, size_t);
 static int check_btype(const char *, char *, size_t);
+static int check_concurrency(const char *, char *, size_t);
 static int check_listen(const char *, char *, size_t);
 
 #define C(f) offsetof(struct conf, f)
@@ -170,6 +171,7 @@ static const struct conf_key profile_keys[] = {
     STR("api_key_file", B(api_key_file), NULL, CK_UNSET, NULL),
     STR("ca_file", B(ca_file), NULL, CK_UNSET, NULL),
     NUM("max_inflight", CT_INT, 1, 10000, 64, B(max_inflight), 0),
+    STR("concurrency", B(concurrency), "aimd", 0, check_concurrency),
     NUM("timeout_ms", CT_LONG, 100, 3600000, 120000, B(timeout_ms), 0),
     NUM("max_retries", CT_INT, 0, 100, 3, B(max_retries), 0),
     NUM("max_retry_after_ms", CT_LONG, 0, 3600000, 60000, B(max_retry_after_ms),
@@ -184,6 +186,12 @@ static const struct conf_key profile_keys[] = {
     NUM("rpm", CT_INT, 0, 1000000000, 0, B(rpm), 0),
     NUM("tpm", CT_LONG, 0, 1e15, 0, B(tpm), 0),
     LIST("fallback", CT_STRLIST, B(fallback), B(nfallback), 0),
+    /* unset: the profile is unpriced (its results' usage.cost is nil) */
+    SECT("price", CT_SECTION, CK_UNSET),
+    NUM("price.prompt", CT_DOUBLE, 0, 1000000, NAN, B(price.prompt),
+	CK_REQUIRED),
+    NUM("price.completion", CT_DOUBLE, 0, 1000000, NAN, B(price.completion),
+	CK_REQUIRED),
 };
 
 #define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
@@ -317,6 +325,34 @@ check_btype(const char *s, char *why, size_t whylen)
 	return -1;
 }
 
+static const char *const concurrency_names[] = {
+    [CONF_CONC_AIMD] = "aimd",
+    [CONF_CONC_GRADIENT] = "gradient",
+    [CONF_CONC_FIXED] = "fixed",
+};
+
+int
+conf_concurrency(const char *s)
+{
+	/* Unset (a profile not loaded from a file): the default. */
+	if (s == NULL)
+		return CONF_CONC_AIMD;
+	for (size_t i = 0; i < NKEYS(concurrency_names); i++)
+		if (strcmp(s, concurrency_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int
+check_concurrency(const char *s, char *why, size_t whylen)
+{
+	if (conf_concurrency(s) >= 0)
+		return 0;
+	snprintf(why, whylen,
+	    "unknown concurrency \"%s\" (allowed: aimd, gradient, fixed)", s);
+	return -1;
+}
+
 /* "host:port" or "[v6addr]:port", the port from 1 to 65535; "" is off. */
 static int
 check_listen(const char *s, char *why, size_t whylen)
@@ -407,10 +443,12 @@ range_err(struct loadctx *lc, const config_setting_t *s, const char *key,
     const struct conf_key *k)
 {
 	if (k->type == CT_DOUBLE && (k->flags & CK_EXCL_MIN))
-		conf_err(lc, s, key, "must be greater than %g and at most %g",
-		    k->min, k->max);
+		conf_err(lc, s, key,
+		    "must be greater than %.15g and at most %.15g", k->min,
+		    k->max);
 	else if (k->type == CT_DOUBLE)
-		conf_err(lc, s, key, "must be from %g to %g", k->min, k->max);
+		conf_err(
+		    lc, s, key, "must be from %.15g to %.15g", k->min, k->max);
 	else
 		conf_err(lc, s, key, "must be from %lld to %lld",
 		    (long long)k->min, (long long)k->max);
@@ -972,6 +1010,12 @@ fallback_check(struct loadctx *lc, const config_setting_t *g, const char *key,
 		    "embeddings need an OpenAI-compatible /embeddings (type "
 		    "openai)");
 	}
+	if (strcmp(key, "embeddings") == 0 && price_set(&b->price)) {
+		keypath(fkey, sizeof(fkey), "%s.price", key);
+		return conf_err(lc, config_setting_get_member(g, "price"), fkey,
+		    "embeddings requests are not priced: usage.cost counts "
+		    "the chat replies of a job only");
+	}
 	if (dl != NULL && b->structured_output && !dl->structured_output) {
 		keypath(fkey, sizeof(fkey), "%s.structured_output", key);
 		return conf_err(lc,
@@ -1414,8 +1458,13 @@ static void
 print_double(FILE *fp, double d)
 {
 	char b[64];
+	int prec = 1;
 
-	for (int prec = 1; prec <= 17; prec++) {
+	/* Not fewer digits than the integer part has, so that 10 is 10.0
+	 * and not 1e+01. */
+	for (double a = fabs(d); a >= 10 && prec < 17; a /= 10)
+		prec++;
+	for (; prec <= 17; prec++) {
 		snprintf(b, sizeof(b), "%.*g", prec, d);
 		if (strtod(b, NULL) == d)
 			break;
@@ -1519,30 +1568,47 @@ print_value(FILE *fp, const struct conf_key *k, const void *base)
 	}
 }
 
-/* One key; whether it is set is judged by its value and CK_UNSET. */
-static void
-print_key(FILE *fp, const struct conf_key *k, const char *leaf,
-    const void *base, const struct conf *c, int depth)
+/*
+ * Whether key k of tab (in base) is not set: by its value and CK_UNSET;
+ * a section marked CK_UNSET is unset when none of its keys is set.
+ */
+static int
+key_unset(const struct conf_key *tab, size_t ntab, const struct conf_key *k,
+    const void *base, const struct conf *c)
 {
 	const char *p = (const char *)base + k->off;
-	int unset = 0;
 
 	switch (k->type) {
 	case CT_STRING:
-		unset = *(char *const *)p == NULL;
-		break;
+		return *(char *const *)p == NULL;
 	case CT_DOUBLE:
-		unset = isnan(*(const double *)p);
-		break;
+		return isnan(*(const double *)p);
 	case CT_LONG:
-		unset = (k->flags & CK_UNSET) && *(const long *)p == 0;
-		break;
+		return (k->flags & CK_UNSET) && *(const long *)p == 0;
 	case CT_PROFILE:
-		unset = !c->has_embeddings;
-		break;
+		return !c->has_embeddings;
+	case CT_SECTION:
+		if (!(k->flags & CK_UNSET))
+			return 0;
+		for (size_t i = 0; i < ntab; i++)
+			if (key_child(tab[i].name, k->name) != NULL &&
+			    !key_unset(tab, ntab, &tab[i], base, c))
+				return 0;
+		return 1;
 	default:
-		break;
+		return 0;
 	}
+}
+
+/* One key of tab, set or not (key_unset). */
+static void
+print_key(FILE *fp, const struct conf_key *tab, size_t ntab,
+    const struct conf_key *k, const char *leaf, const void *base,
+    const struct conf *c, int depth)
+{
+	const char *p = (const char *)base + k->off;
+	int unset = key_unset(tab, ntab, k, base, c);
+
 	print_indent(fp, depth);
 	if (unset) {
 		fprintf(fp, "# %s: not set\n", leaf);
@@ -1551,8 +1617,7 @@ print_key(FILE *fp, const struct conf_key *k, const char *leaf,
 	switch (k->type) {
 	case CT_SECTION:
 		fprintf(fp, "%s = {\n", leaf);
-		print_table(fp, conf_keys, NKEYS(conf_keys), k->name, base, c,
-		    depth + 1);
+		print_table(fp, tab, ntab, k->name, base, c, depth + 1);
 		print_indent(fp, depth);
 		fputs("};\n", fp);
 		return;
@@ -1595,7 +1660,7 @@ print_table(FILE *fp, const struct conf_key *tab, size_t ntab,
 
 	for (size_t i = 0; i < ntab; i++)
 		if ((leaf = key_child(tab[i].name, tpath)) != NULL)
-			print_key(fp, &tab[i], leaf, base, c, depth);
+			print_key(fp, tab, ntab, &tab[i], leaf, base, c, depth);
 }
 
 /*

@@ -84,6 +84,9 @@ static const struct col {
     {"distinct_1", IN_BOTH, COL_RESULT, "diversity.distinct_1"},
     {"distinct_2", IN_BOTH, COL_RESULT, "diversity.distinct_2"},
     {"distinct_3", IN_BOTH, COL_RESULT, "diversity.distinct_3"},
+    /* the job's, not a candidate's: summing candidate rows would
+     * count it once per candidate */
+    {"cost", IN_JOB, COL_RESULT, "usage.cost"},
     {"metadata", IN_BOTH, COL_RESULT, "metadata"},
     {"created", IN_BOTH, COL_RESULT, "provenance.created"},
     {"vsampd", IN_BOTH, COL_RESULT, "provenance.vsampd"},

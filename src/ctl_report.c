@@ -9,7 +9,9 @@
  * counted from the JSON that tail would print for it. Each figure is the mean
  * over the ok results where it is defined (semantic is absent without
  * embeddings; rouge_l with fewer than 2 candidates), as docs/diversity.md
- * defines them.
+ * defines them. Costs (usage.cost, docs/schema.md) are totals over the
+ * results that have one, ok or not, since an error result's replies were
+ * paid for too; the JSON adds the mean over the ok ones.
  *
  * The shared flags, config and line reader are ctl.c's; this file never
  * reaches back into vsampctl.c.
@@ -47,6 +49,10 @@ struct group {
 	double min[NMEAS], max[NMEAS]; /* over the n[] results */
 	size_t n[NMEAS];
 	double dup_job, dup_scope; /* totals, not means */
+	double cost; /* usage.cost over the cost_n results that have one */
+	size_t cost_n;
+	double cost_ok; /* the same over the ok ones */
+	size_t cost_ok_n;
 };
 
 struct report {
@@ -55,6 +61,7 @@ struct report {
 	struct group g[MAX_GROUPS];
 	size_t ng;
 	size_t lines, bad;
+	size_t priced; /* results with a usage.cost */
 	char *models[MAX_MODELS]; /* the models of the ok results */
 	size_t nmodels, more_models;
 };
@@ -114,12 +121,25 @@ group_get(struct report *rp, json_t *res)
 	return &rp->g[rp->ng++];
 }
 
+/* The result's usage.cost, or NAN when it has none (nil, or a result of
+ * an older vsampd). */
+static double
+result_cost(json_t *res)
+{
+	json_t *v = json_object_get(json_object_get(res, "usage"), "cost");
+
+	if (!json_is_number(v) || !isfinite(json_number_value(v)))
+		return NAN;
+	return json_number_value(v);
+}
+
 /* Count one result object. */
 static void
 report_add(struct report *rp, json_t *res)
 {
 	struct group *g;
 	json_t *div, *dd, *c;
+	double cost;
 
 	if (json_is_object(json_object_get(res, "result")))
 		res = json_object_get(res, "result");
@@ -132,12 +152,21 @@ report_add(struct report *rp, json_t *res)
 		return;
 	}
 	g->jobs++;
+	if (!isnan(cost = result_cost(res))) {
+		g->cost += cost;
+		g->cost_n++;
+		rp->priced++;
+	}
 	if (strcmp(json_string_value(json_object_get(res, "status"))
 		    ? json_string_value(json_object_get(res, "status"))
 		    : "",
 		"ok") != 0)
 		return;
 	g->ok++;
+	if (!isnan(cost)) {
+		g->cost_ok += cost;
+		g->cost_ok_n++;
+	}
 	c = json_object_get(res, "candidates");
 	g->cands += (double)json_array_size(c);
 	div = json_object_get(res, "diversity");
@@ -221,7 +250,10 @@ print_table(const struct report *rp, FILE *fp)
 	fprintf(fp, "%-*s %6s %6s %6s", (int)w, "group", "jobs", "ok", "cands");
 	for (int m = 0; m < NMEAS; m++)
 		fprintf(fp, " %10s", meas_name[m]);
-	fprintf(fp, " %8s %8s\n", "dup_job", "dup_scope");
+	fprintf(fp, " %8s %8s", "dup_job", "dup_scope");
+	if (rp->priced > 0)
+		fprintf(fp, " %12s", "cost");
+	fputc('\n', fp);
 	for (size_t i = 0; i < rp->ng; i++) {
 		const struct group *g = &rp->g[i];
 
@@ -235,13 +267,23 @@ print_table(const struct report *rp, FILE *fp)
 			else
 				fprintf(fp, " %10.4f", v);
 		}
-		fprintf(fp, " %8.0f %8.0f\n", g->dup_job, g->dup_scope);
+		fprintf(fp, " %8.0f %8.0f", g->dup_job, g->dup_scope);
+		if (rp->priced > 0 && g->cost_n > 0)
+			fprintf(fp, " %12.6f", g->cost);
+		else if (rp->priced > 0)
+			fprintf(fp, " %12s", "-");
+		fputc('\n', fp);
 	}
 	fprintf(fp,
 	    "\nsemantic to distinct_3: means over each group's ok results "
 	    "that have the figure\n(vsampctl report -j gives their n, min "
 	    "and max); cands: candidates per ok result;\ndup_job, dup_scope: "
 	    "totals, the candidates dropped as duplicates.\n");
+	if (rp->priced > 0)
+		fprintf(fp,
+		    "cost: the total usage.cost of the group's results that "
+		    "have one, ok or not\n(-: none has; -j gives their n and "
+		    "the mean per ok result).\n");
 }
 
 static void
@@ -278,6 +320,13 @@ print_json(const struct report *rp, FILE *fp)
 		}
 		json_object_set_new(o, "dup_in_job", json_real(g->dup_job));
 		json_object_set_new(o, "dup_in_scope", json_real(g->dup_scope));
+		json_object_set_new(
+		    o, "cost", g->cost_n ? json_real(g->cost) : json_null());
+		json_object_set_new(
+		    o, "cost_n", json_integer((json_int_t)g->cost_n));
+		json_object_set_new(o, "cost_per_ok",
+		    g->cost_ok_n ? json_real(g->cost_ok / (double)g->cost_ok_n)
+				 : json_null());
 		json_array_append_new(arr, o);
 	}
 	s = json_dumps(arr, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
@@ -506,7 +555,8 @@ report_usage(FILE *fp)
 	    "       vsampctl report -T [-f conf] [-b brokers] [-t topic] ...\n"
 	    "\n"
 	    "Print a table of the diversity of results, per group (default:\n"
-	    "per method), and with -o draw it as an SVG bar chart. Input:\n"
+	    "per method), with their cost when they have one, and with -o\n"
+	    "draw it as an SVG bar chart. Input:\n"
 	    "JSON lines of `vsampctl run` or `vsampctl tail` from FILEs\n"
 	    "(default: standard input), or with -T the results topic read\n"
 	    "to its end.\n"

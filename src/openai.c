@@ -316,6 +316,7 @@ openai_chat_parse_choices(const char *body, size_t len, size_t want,
 		goto fail;
 	usage = json_object_get(root, "usage");
 	if (json_is_object(usage)) {
+		out->has_usage = 1;
 		out->prompt_tokens = token_count(usage, "prompt_tokens");
 		out->completion_tokens =
 		    token_count(usage, "completion_tokens");

@@ -31,6 +31,7 @@
 #include "blob.h"
 #include "chat.h"
 #include "conf.h"
+#include "cost.h"
 #include "job.h"
 #include "log.h"
 #include "loop.h"
@@ -60,14 +61,19 @@ pgen_free(struct pgen *g)
 	free(g);
 }
 
-/* Count g's backends into st, and make its chat models known there. */
+/* Count g's backends into st, make its chat models known there, and
+ * the cost series of its priced profiles. */
 static void
 pgen_set_stats(struct pgen *g, struct stats *st)
 {
 	for (size_t i = 0; i < g->nbackends; i++) {
+		const struct conf_backend *prof =
+		    backend_profile(g->backends[i]);
+
 		backend_set_stats(g->backends[i], st);
-		stats_model(st, backend_name(g->backends[i]),
-		    backend_profile(g->backends[i])->model);
+		stats_model(st, backend_name(g->backends[i]), prof->model);
+		if (price_set(&prof->price))
+			stats_cost_backend(st, prof->name);
 	}
 	if (g->embed != NULL)
 		backend_set_stats(g->embed, st);
@@ -361,6 +367,28 @@ pjob_note_decoding(struct pjob *j)
 }
 
 /*
+ * Count the usage of reply rep of backend be (its tokens are already in
+ * the result): its cost at be's price goes to the job's usage.cost and
+ * to be's vsampd_cost_total. A reply from an unpriced backend, or one
+ * that reported no usage, has no known cost, and the job's is nil from
+ * then on (cost.h). A job that fails over pays each reply at its own
+ * backend's price.
+ */
+void
+pjob_add_cost(
+    struct pjob *j, const struct backend *be, const struct chat_reply *rep)
+{
+	const struct conf_backend *prof = backend_profile(be);
+	double v;
+
+	v = cost_add(&j->cost, rep->has_usage ? &prof->price : NULL,
+	    rep->prompt_tokens, rep->completion_tokens);
+	if (!isnan(v))
+		stats_cost(j->p->st, prof->name, v);
+	j->res->cost = cost_total(&j->cost);
+}
+
+/*
  * Run the job's calls on backend be: the result names it, and the
  * model and decoding settings come from the job, else be's profile,
  * else the defaults (also when a job fails over to a fallback).
@@ -435,6 +463,7 @@ pjob_new(struct pipeline *p, const struct pipeline_src *src, void *token)
 	j->token = token;
 	j->started = loop_clock_ms();
 	j->res = result_new();
+	cost_init(&j->cost);
 	chat_init(&j->chat);
 	TAILQ_INSERT_TAIL(&p->jobs, j, entry);
 	p->njobs++;

@@ -329,6 +329,7 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 	}
 	j->res->prompt_tokens += rep->chat.prompt_tokens;
 	j->res->completion_tokens += rep->chat.completion_tokens;
+	pjob_add_cost(j, c->be, &rep->chat);
 	free(c->finish_reason);
 	c->finish_reason = rep->chat.finish_reason != NULL
 	    ? xstrdup(rep->chat.finish_reason)

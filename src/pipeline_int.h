@@ -20,6 +20,7 @@
 #include <sys/queue.h>
 
 #include "chat.h"
+#include "cost.h"
 #include "pipeline.h"
 #include "prompt.h"
 #include "reply.h"
@@ -108,6 +109,7 @@ struct pjob {
 	int nfailed;
 	enum err_code last_code;
 	char last_err[320];
+	struct cost cost; /* of its replies so far: usage.cost */
 	struct chat chat; /* the conversation so far (conversations) */
 	struct backend_req *embed_req;
 	struct loop_timer *timeout;
@@ -139,6 +141,8 @@ struct pipeline {
 void pjob_finish(struct pjob *j);
 void pjob_fail(struct pjob *j, enum err_code code, const char *msg);
 void pjob_use_backend(struct pjob *j, struct backend *be);
+void pjob_add_cost(
+    struct pjob *j, const struct backend *be, const struct chat_reply *rep);
 struct backend *pjob_pick_backend(struct pjob *j, int *more);
 int pjob_chunk(const struct backend *be);
 

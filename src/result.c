@@ -82,6 +82,7 @@ result_new(void)
 	r->rouge_l = NAN;
 	for (int i = 0; i < 3; i++)
 		r->distinct[i] = NAN;
+	r->cost = NAN;
 	r->source_partition = -1;
 	r->source_offset = -1;
 	r->prov.version = xstrdup(PACKAGE_VERSION);
@@ -332,13 +333,15 @@ static void
 pk_counters(msgpack_packer *pk, const struct result *r)
 {
 	pk_cstr(pk, "usage");
-	msgpack_pack_map(pk, 3);
+	msgpack_pack_map(pk, 4);
 	pk_cstr(pk, "requests");
 	msgpack_pack_uint64(pk, r->requests);
 	pk_cstr(pk, "prompt_tokens");
 	msgpack_pack_uint64(pk, r->prompt_tokens);
 	pk_cstr(pk, "completion_tokens");
 	msgpack_pack_uint64(pk, r->completion_tokens);
+	pk_cstr(pk, "cost");
+	pk_double_nil(pk, r->cost);
 	pk_cstr(pk, "attempts");
 	msgpack_pack_unsigned_int(pk, r->attempts);
 	pk_cstr(pk, "failed_calls");
@@ -808,7 +811,7 @@ static int
 dec_counters(struct dec *d, struct result *r, const msgpack_object *top)
 {
 	const msgpack_object *o;
-	int nil;
+	int nil, absent;
 
 	if ((o = dec_map(d, top, "", "usage", 0, &nil)) == NULL)
 		return -1;
@@ -819,6 +822,14 @@ dec_counters(struct dec *d, struct result *r, const msgpack_object *top)
 	    dec_uint(d, o, "usage.", "completion_tokens", UINT64_MAX,
 		&r->completion_tokens) != 0)
 		return -1;
+	/* cost came later: a result without it has none (nil) */
+	if (dec_added(d, o, "usage.", "cost", &absent) == NULL) {
+		if (!absent)
+			return -1;
+	} else if (dec_double(d, o, "usage.", "cost", DEC_NIL, &r->cost) != 0)
+		return -1;
+	else if (r->cost < 0)
+		return dec_fail(d, "usage.", "cost", "negative");
 	if (dec_unsigned(d, top, "", "attempts", &r->attempts) != 0 ||
 	    dec_unsigned(d, top, "", "failed_calls", &r->failed_calls) != 0 ||
 	    dec_uint(d, top, "", "latency_ms", UINT64_MAX, &r->latency_ms) != 0)
@@ -1148,6 +1159,7 @@ result_to_json(const struct result *r)
 	jset(o, "requests", mpjson_uint(r->requests));
 	jset(o, "prompt_tokens", mpjson_uint(r->prompt_tokens));
 	jset(o, "completion_tokens", mpjson_uint(r->completion_tokens));
+	jset(o, "cost", mpjson_real(r->cost));
 	jset(root, "usage", o);
 	jset(root, "attempts", json_integer(r->attempts));
 	jset(root, "failed_calls", json_integer(r->failed_calls));

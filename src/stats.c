@@ -42,6 +42,7 @@ enum fam {
 	F_BE_REQUESTS,
 	F_BE_DURATION,
 	F_BE_TOKENS,
+	F_COST,
 	F_BE_LIMIT,
 	F_BE_CIRCUIT,
 	F_CANDIDATES,
@@ -96,6 +97,10 @@ static const struct famdef {
     [F_BE_TOKENS] = {METRICS_COUNTER, "vsampd_backend_tokens_total",
 	"Tokens reported by backends in usage, by kind, method and model.", 4,
 	{"backend", "kind", "method", "model"}, NULL, 0},
+    [F_COST] = {METRICS_COUNTER, "vsampd_cost_total",
+	"Cost of the replies of priced backends, at the profile's price per "
+	"million tokens, in its currency, by backend.",
+	1, {"backend"}, NULL, 0},
     [F_BE_LIMIT] = {METRICS_GAUGE, "vsampd_backend_concurrency_limit",
 	"Current limit of concurrent requests to a backend.", 1, {"backend"},
 	NULL, 0},
@@ -294,6 +299,22 @@ stats_backend(struct stats *st, const char *name, int limit)
 	(void)metrics_get1(st->f[F_BE_DURATION], name);
 	metrics_set(metrics_get1(st->f[F_BE_LIMIT], name), limit);
 	(void)metrics_get1(st->f[F_BE_CIRCUIT], name);
+}
+
+/* Create backend's cost series at 0 (see stats.h). */
+void
+stats_cost_backend(struct stats *st, const char *backend)
+{
+	if (st != NULL && backend != NULL)
+		(void)metrics_get1(st->f[F_COST], backend);
+}
+
+/* Add one reply's cost to its backend's series (see stats.h). */
+void
+stats_cost(struct stats *st, const char *backend, double cost)
+{
+	if (st != NULL && backend != NULL && isfinite(cost))
+		metrics_add(metrics_get1(st->f[F_COST], backend), cost);
 }
 
 /* Make model known and create its series at 0 (see stats.h). */

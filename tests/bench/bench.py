@@ -30,6 +30,16 @@ broker), or all:
   overhead    saturation with 8 dedup_scopes, without and with
               kafka.scope_topic, alternating: vsampd CPU per job; target
               <= 1.10 x. Medians of --runs runs each (3).
+  knee        a batching fake (B = 32 and 256, --knee-batch B): its
+              peak from fixed concurrencies 1..2B, then aimd and gradient
+              against it: >= 0.95 x peak, mean queue <= B/4, p99 <= 1.5 x
+              the knee's latency.
+  realbatch   the real local model (tests/model/server.mjs, SmolLM2-135M
+              on the CPU) serving --parallel 8 sequences in one batch:
+              completion tokens/s at fixed concurrencies 1, 2, 4, 8
+              (its peak), then vsampd with its defaults (the backend's
+              max_inflight 8) on direct jobs, and its share of that
+              peak. Needs `tests/model/model.sh install`; not in all.
   tokens      prompt tokens and requests per candidate of direct jobs
               (n = 32) on a profile without supports_n and on one with
               it (n_chunk = 16), and of vs_standard (k = 5), against the
@@ -37,7 +47,8 @@ broker), or all:
               words of a request's messages as its prompt tokens, once
               per request); target: supports_n divides direct's by
               n / ceil(n / n_chunk) = 16.
-  all         all of the above, in that order, on one broker.
+  all         all of the above but realbatch, in that order, on one
+              broker.
 
 Every job is produced before the consumer starts, so produce speed is
 not measured; the clock starts when the worker logs its partition
@@ -420,14 +431,16 @@ def backend_names(nbackends):
 def vsampd_conf(path, bootstrap, group, jobs, results, url,
                 worker_inflight, backend_inflight, timeout_ms=30000,
                 retries=3, dlq=None, consumer_extra="", nbackends=1,
-                scope_topic=None, scope_capacity=None, profile_extra=None):
+                scope_topic=None, scope_capacity=None, concurrency=None,
+                profile_extra=None):
     """profile_extra: {name: libconfig settings}: one more profile of
     that name (the same url and limits) for each, with those settings."""
     names = backend_names(nbackends) + list(profile_extra or {})
     profiles = ",\n".join(
         """  { name = "%s"; type = "openai"; url = "%s"; model = "fake";
-    max_inflight = %d; timeout_ms = %d; max_retries = %d; %s }""" % (
+    max_inflight = %d; timeout_ms = %d; max_retries = %d; %s%s }""" % (
             name, url, backend_inflight, timeout_ms, retries,
+            'concurrency = "%s"; ' % concurrency if concurrency else "",
             (profile_extra or {}).get(name, ""))
         for name in names)
     with open(path, "w") as f:
@@ -532,7 +545,8 @@ class Env:
 
 
 def measure(env, proc, ready_rx, n, results_topic, pids, fake=None,
-            timeout=300, rss_pids=("worker",), on_start=None):
+            timeout=300, rss_pids=("worker",), on_start=None,
+            on_progress=None):
     """Wait until proc logs ready_rx (its partition assignment), then
     until results_topic holds n messages. pids: {name: pid} whose CPU is
     taken over the window ("worker" is the one measured per job)."""
@@ -562,6 +576,8 @@ def measure(env, proc, ready_rx, n, results_topic, pids, fake=None,
         cnt = wm.count()
         t = time.monotonic() - t0
         timeline.append((t, cnt))
+        if on_progress:
+            on_progress(cnt, t)
         if t - last_rss >= 0.2:
             for k in rss_pids:
                 v = rss_kb(pids[k])
@@ -637,15 +653,17 @@ def steady(r, lo=0.1, hi=0.9):
 def run_vsampd(env, name, n, topics, fake, worker_inflight,
                backend_inflight, timeout_ms=30000, retries=3, timeout=300,
                dlq=None, on_start=None, wrap=None, nbackends=1,
-               consumer_extra=None, scope_topic=None, profile_extra=None):
+               consumer_extra=None, scope_topic=None, concurrency=None,
+               on_progress=None, args=(), profile_extra=None):
     conf = vstest.scratch("vsampd-%s-" % name, ".conf")
     vsampd_conf(conf, env.kafka.bootstrap, "bench-" + name, topics["jobs"],
                 topics["results"], fake.url, worker_inflight,
                 backend_inflight, timeout_ms, retries, dlq,
                 consumer_extra if consumer_extra is not None else
                 getattr(env.args, "consumer_props", None) or "", nbackends,
-                scope_topic=scope_topic, profile_extra=profile_extra)
-    argv = [env.vsampd, "-f", conf]
+                scope_topic=scope_topic, concurrency=concurrency,
+                profile_extra=profile_extra)
+    argv = [env.vsampd, "-f", conf] + list(args)
     if wrap:
         argv = wrap + argv
     proc = vstest.spawn(argv, name="vsampd-" + name)
@@ -654,7 +672,7 @@ def run_vsampd(env, name, n, topics, fake, worker_inflight,
                 "fake": fake.pid}
         r = measure(env, proc, r"assigned [1-9]\d* partition", n,
                     topics["results"], pids, fake=fake, timeout=timeout,
-                    on_start=on_start)
+                    on_start=on_start, on_progress=on_progress)
         r["log"] = proc.log
         r["pid"] = proc.pid
         r["hwm_kb"] = rss_kb(proc.pid, "VmHWM")
@@ -1047,6 +1065,130 @@ def bench_littles(env, rep):
     return r
 
 
+# The batching fake's step model (fakebackend --batch, batchmodel.h).
+KNEE_T0_MS = 15.0
+KNEE_C_MS = 0.25
+KNEE_TOKENS = 20
+
+
+def knee_model_rps(batch, n):
+    """The model's throughput with n in flight (1/(T+1) of them queued
+    between steps; tests/unit/check_batchmodel.c): to size the runs."""
+    b = min(n, batch)
+    return b / (KNEE_TOKENS * (KNEE_T0_MS + KNEE_C_MS * b) / 1000.0)
+
+
+def knee_run(env, batch, label, n, conc, inflight, lo, hi):
+    """One vsampd run against a fresh batching fake of batch B: the
+    fake's figures (/stats "batch") between lo and hi of the n jobs."""
+    fake = Fake(env.fake_bin, 0, extra=[
+        "--batch", str(batch), "--step-ms", str(KNEE_T0_MS),
+        "--step-per-seq-ms", str(KNEE_C_MS),
+        "--reply-tokens", str(KNEE_TOKENS)])
+    snap = {}
+
+    def progress(cnt, t):
+        if "t_lo" not in snap and cnt >= lo * n:
+            fake.reset()
+            snap["t_lo"] = t
+        elif "t_lo" in snap and "hi" not in snap and cnt >= hi * n:
+            snap["hi"] = fake.stats().get("batch", {})
+            snap["t_hi"] = t
+    try:
+        topics = env.topics("knee")
+        env.produce(topics["jobs"], make_jobs("knee", n))
+        # The worker's own window is never the bottleneck: the backend
+        # profile's max_inflight is, and within it the limiter.
+        r = run_vsampd(env, "knee%d" % env.ntopics, n, topics, fake,
+                       max(4 * inflight, 64), inflight, timeout=240,
+                       concurrency=conc, on_progress=progress,
+                       # the limit's changes are logged at debug level
+                       args=["-d"] if conc != "fixed" else [])
+    finally:
+        fake.stop()
+    b = snap.get("hi", {})
+    try:
+        with open(r["log"], errors="replace") as f:
+            limits = re.findall(r"concurrency limit \d+ -> (\d+)", f.read())
+    except OSError:
+        limits = []
+    return {"label": label, "n": n, "concurrency": conc,
+            "max_inflight": inflight, "elapsed_s": r["elapsed_s"],
+            "window_s": (snap["t_hi"] - snap["t_lo"]) if b else None,
+            "rps": b.get("throughput_rps"), "mean_batch": b.get("mean_batch"),
+            "mean_queue": b.get("mean_queue"),
+            "peak_queue": b.get("peak_queue"),
+            "p50_ms": b.get("latency_ms_p50"),
+            "p99_ms": b.get("latency_ms_p99"),
+            "mean_ms": b.get("latency_ms_mean"),
+            "cpu_us_per_job": r["cpu_us_per_job"].get("worker"),
+            "limits": [int(x) for x in limits][-12:]}
+
+
+def bench_knee(env, rep):
+    """A batching backend: the peak throughput from fixed
+    concurrencies, then the adaptive limiters against it."""
+    a = env.args
+    secs = 4 if a.quick else 10
+    batches = a.knee_batch or [32, 256]
+    for batch in batches:
+        rep.start("knee")
+        rep.say("knee: batching fake B = %d, steps of %g + %g b ms, "
+                "replies of %d tokens (model peak %.1f req/s at %.0f ms); "
+                "%s runs" % (batch, KNEE_T0_MS, KNEE_C_MS, KNEE_TOKENS,
+                             knee_model_rps(batch, batch),
+                             KNEE_TOKENS * (KNEE_T0_MS + KNEE_C_MS * batch),
+                             "quick" if a.quick else "full"))
+        env.broker()
+        sweep = []
+        c = 1
+        while c <= 2 * batch:
+            n = int(max(24, 3 * c, knee_model_rps(batch, c) * secs))
+            r = knee_run(env, batch, "fixed %d" % c, n, "fixed", c,
+                         0.2, 0.95)
+            sweep.append(r)
+            rep.say("  fixed %4d: %7.1f req/s, mean batch %6.1f, mean "
+                    "queue %6.1f, latency p50 %5s ms p99 %5s ms (%d jobs, "
+                    "%.1f s)" % (c, r["rps"] or 0, r["mean_batch"] or 0,
+                                 r["mean_queue"] or 0, r["p50_ms"],
+                                 r["p99_ms"], n, r["elapsed_s"]))
+            c *= 2
+        peak = max(r["rps"] or 0 for r in sweep)
+        # The knee: the most throughput per latency (Kleinrock's power).
+        knee = max(sweep, key=lambda r: (r["rps"] or 0) /
+                   max(r["p50_ms"] or 1, 1))
+        rep.say("  peak %.1f req/s; the knee (the fixed concurrency of the "
+                "most throughput per latency): %d in flight, latency p50 "
+                "%s ms" % (peak, knee["max_inflight"], knee["p50_ms"]))
+        adaptive = []
+        cap = 4 * batch
+        n = int(knee_model_rps(batch, batch) * (25 if a.quick else 50))
+        for conc in ("aimd", "gradient"):
+            r = knee_run(env, batch, conc, n, conc, cap, 0.5, 0.95)
+            ratio = (r["rps"] or 0) / peak if peak else 0
+            qok = (r["mean_queue"] or 0) <= batch / 4.0
+            lok = (r["p99_ms"] or 1e9) <= 1.5 * (knee["p50_ms"] or 0)
+            r.update({"ratio": ratio, "target_ok": ratio >= 0.95 and qok
+                      and lok})
+            adaptive.append(r)
+            rep.say("  %-8s (max_inflight %d): %.1f req/s = %.3f x peak "
+                    "(>= 0.95: %s); mean batch %.1f; mean queue %.1f "
+                    "(<= B/4 = %g: %s, peak %s); latency p50 %s ms, p99 %s "
+                    "ms (<= 1.5 x the knee's %s ms: %s); %d jobs in %.1f s,"
+                    " measured over the last half; last limits %s" % (
+                        conc, cap, r["rps"] or 0, ratio,
+                        verdict(ratio >= 0.95), r["mean_batch"] or 0,
+                        r["mean_queue"] or 0, batch / 4.0, verdict(qok),
+                        r["peak_queue"], r["p50_ms"], r["p99_ms"],
+                        knee["p50_ms"], verdict(lok), n, r["elapsed_s"],
+                        r["limits"]))
+        rep.data = {"batch": batch, "t0_ms": KNEE_T0_MS, "c_ms": KNEE_C_MS,
+                    "reply_tokens": KNEE_TOKENS, "sweep": sweep,
+                    "peak_rps": peak, "knee_inflight": knee["max_inflight"],
+                    "knee_p50_ms": knee["p50_ms"], "adaptive": adaptive}
+        rep.save()
+
+
 def bench_memory(env, rep):
     """Bounded memory per job: three `direct` jobs with n = 1000 and a
     600 KB prompt each (both within the documented limits) run to
@@ -1261,6 +1403,115 @@ metrics = { listen = "127.0.0.1:%d"; };
                 not failed}
     rep.save()
     return worst
+
+
+class RealServer:
+    """The real local model, batching --parallel sequences, looking like
+    a Fake to run_vsampd (its /health is its stats)."""
+
+    def __init__(self, parallel):
+        self.m = vstest.RealModel(seed=7, extra=["--parallel",
+                                                 str(parallel)]).start()
+        self.pid = self.m.proc.pid
+        self.url = self.m.url
+
+    def stats(self):
+        st, body = vstest.http_get(self.m.base + "/health", timeout=5)
+        return json.loads(body) if st == 200 else {}
+
+    def stop(self):
+        self.m.stop()
+
+
+REAL_PROMPTS = ["a short poem about the sea", "a joke about coffee",
+                "the opening line of a story set in a lighthouse",
+                "a haiku about snow", "a riddle about time",
+                "a one-sentence fable about a fox"]
+
+
+def real_request(url, i, max_tokens):
+    import urllib.request
+    body = {"messages": [{"role": "user", "content": "Write %s." %
+                          REAL_PROMPTS[i % len(REAL_PROMPTS)]}],
+            "max_tokens": max_tokens, "temperature": 0.8, "seed": 100 + i}
+    req = urllib.request.Request(
+        url + "/chat/completions", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return json.loads(r.read())["usage"]["completion_tokens"]
+
+
+def real_sweep(url, conc, per, max_tokens):
+    """Completion tokens/s with conc clients of per requests each."""
+    import threading
+    toks, lock = [], threading.Lock()
+
+    def client(c):
+        for j in range(per):
+            n = real_request(url, c * per + j, max_tokens)
+            with lock:
+                toks.append(n)
+    t = time.monotonic()
+    th = [threading.Thread(target=client, args=(c,)) for c in range(conc)]
+    for x in th:
+        x.start()
+    for x in th:
+        x.join()
+    return sum(toks) / (time.monotonic() - t)
+
+
+def bench_realbatch(env, rep):
+    a = env.args
+    par, max_tokens = 8, 48
+    per = 2 if a.quick else 4
+    n = a.jobs or (16 if a.quick else 48)
+    if not vstest.RealModel.installed():
+        print("# realbatch: the real model is not installed "
+              "(bash tests/model/model.sh install)", flush=True)
+        return
+    rep.start("realbatch")
+    rep.say("realbatch: SmolLM2-135M-Instruct on server.mjs --parallel %d "
+            "(1 llama.cpp thread), direct replies of at most %d tokens"
+            % (par, max_tokens))
+    env.broker()
+    real = RealServer(par)
+    try:
+        real_request(real.url, 0, 8)
+        sweep = {}
+        for conc in (1, 2, 4, 8):
+            sweep[conc] = real_sweep(real.url, conc, per, max_tokens)
+            rep.say("  concurrency %d: %.1f completion tokens/s" % (
+                conc, sweep[conc]))
+        peak_c = max(sweep, key=sweep.get)
+        peak = sweep[peak_c]
+        topics = env.topics("real")
+        jobs = [{"id": "real-%d" % i, "method": "direct", "n": 1,
+                 "max_tokens": max_tokens,
+                 "prompt": "Write %s." % REAL_PROMPTS[i % len(REAL_PROMPTS)]}
+                for i in range(n)]
+        env.produce(topics["jobs"], jobs)
+        r = run_vsampd(env, "real%d" % env.ntopics, n, topics, real, 256,
+                       par, timeout_ms=600000, timeout=1200)
+        st = real.stats()
+        toks = 0
+        for _, v in read_all(env.kafka.bootstrap, topics["results"]):
+            toks += vstest.decode_value(v)["usage"]["completion_tokens"]
+    finally:
+        real.stop()
+    got = toks / r["elapsed_s"] if r.get("elapsed_s") else 0
+    rep.say("  peak %.1f tokens/s at concurrency %d; vsampd (defaults, "
+            "backend max_inflight %d) %.1f tokens/s over %d jobs in %.1f s "
+            "= %.2f x the peak; the server ran at most %s at once" % (
+                peak, peak_c, par, got, n, r.get("elapsed_s", 0),
+                got / peak if peak else 0, st.get("peak_active")))
+    rep.say("  (2 shared cores: the ratio is the figure, measured side "
+            "by side in one run, not the tokens/s)")
+    rep.data = {"parallel": par, "max_tokens": max_tokens, "sweep":
+                {str(k): v for k, v in sweep.items()}, "peak": peak,
+                "peak_concurrency": peak_c, "vsampd_tokens_per_s": got,
+                "ratio": got / peak if peak else 0, "jobs": n,
+                "peak_active": st.get("peak_active")}
+    rep.save()
 
 
 def ensure_venv():
@@ -1628,7 +1879,8 @@ def main():
     ap.add_argument("what", nargs="+",
                     choices=["saturation", "littles", "peers", "soak",
                              "profile", "memory", "stall", "restore",
-                             "overhead", "tokens", "all"],
+                             "overhead", "knee", "realbatch", "tokens",
+                             "all"],
                     help="one or more benchmarks, run in the order below "
                     "on one broker, or all of them")
     ap.add_argument("--quick", action="store_true",
@@ -1651,6 +1903,9 @@ def main():
                     help="extra kafka.consumer settings for vsampd, e.g. "
                     "'fetch_wait_max_ms = 20;' (experiments; the default "
                     "is librdkafka's defaults)")
+    ap.add_argument("--knee-batch", type=int, action="append",
+                    metavar="B", help="the knee's batch sizes (32 and 256; "
+                    "repeat for several)")
     a = ap.parse_args()
     if a.jobs and ("all" in a.what or len(a.what) > 1):
         ap.error("--jobs applies to one benchmark, not to several")
@@ -1665,8 +1920,11 @@ def main():
                          ("stall", bench_stall),
                          ("restore", bench_restore),
                          ("overhead", bench_overhead),
+                         ("knee", bench_knee),
+                         ("realbatch", bench_realbatch),
                          ("tokens", bench_tokens)):
-            if what in a.what or "all" in a.what:
+            if what in a.what or ("all" in a.what and
+                                  what != "realbatch"):
                 t1 = time.monotonic()
                 fn(env, rep)
                 print("# %s took %.0f s" % (what, time.monotonic() - t1),

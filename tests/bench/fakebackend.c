@@ -9,6 +9,8 @@
  *
  *   fakebackend [--port N] [--latency-ms N] [--chaos] [--seed N]
  *               [--parent-pid PID] [--words N] [--vocab N]
+ *               [--batch B [--step-ms T0] [--step-per-seq-ms C]
+ *                [--reply-tokens N|max]]
  *
  * POST /v1/chat/completions (and /chat/completions): a chat completion
  * whose content is a verbalized-sampling reply,
@@ -26,6 +28,17 @@
  * --chaos is the soak's mix: 30% 500, 10% 429 with Retry-After: 1, 5%
  * never answered (the client's timeout fires), 5% a 200 whose body is
  * malformed JSON, the rest good.
+ *
+ * --batch B models a batching model server instead of a fixed latency
+ * (batchmodel.h): up to B sequences decode together, a step with b of
+ * them takes T0 + C * b ms (default 15 + 0.25 b, so 15..31 ms at B = 64,
+ * as a vLLM server on one GPU), a reply needs N steps (--reply-tokens,
+ * default 20; "max": the request's max_tokens, else 20), and requests
+ * beyond B wait in a FIFO queue for a free slot at a step boundary. A
+ * request whose connection closes keeps decoding (its answer is
+ * dropped). /stats then adds "batch": throughput, mean batch, mean and
+ * peak queue, latency percentiles (arrival to answer). Exclusive with
+ * --latency-ms and --chaos.
  *
  * HTTP: keep-alive, Content-Length bodies, "Expect: 100-continue"
  * answered, no chunked request bodies (rejected with 411), pipelined
@@ -51,6 +64,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "batchmodel.h"
 
 #define MAX_REQ (4 << 20) /* request head + body cap */
 #define MAX_EVENTS 256
@@ -92,6 +107,10 @@ static int nwords = 24;
 static unsigned vocab = 0; /* 0: the 64 words below */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 static uint64_t counter;
+static int batching; /* --batch: the engine below answers */
+static struct bmodel engine;
+static double step_ms = 15, step_per_seq_ms = 0.25;
+static long reply_tokens = 20; /* 0: the request's max_tokens */
 
 static struct timer *heap;
 static size_t heap_len, heap_cap;
@@ -367,6 +386,23 @@ guess_k(const char *body, size_t len)
 	return (int)best;
 }
 
+/* The request's "max_tokens", or 0 when it has none. */
+static long
+request_max_tokens(const char *body, size_t len)
+{
+	const char *p = memmem(body, len, "\"max_tokens\"", 12);
+	const char *end = body + len;
+	long v = 0;
+
+	if (p == NULL)
+		return 0;
+	for (p += 12; p < end && (*p == ' ' || *p == ':'); p++)
+		;
+	while (p < end && *p >= '0' && *p <= '9' && v < 1000000)
+		v = v * 10 + (*p++ - '0');
+	return v;
+}
+
 static const char *const words[64] = {"sea", "salt", "tide", "moon", "harbor",
     "gull", "wave", "foam", "amber", "lantern", "quiet", "storm", "drift",
     "coral", "shell", "night", "morning", "silver", "anchor", "rope", "sail",
@@ -503,6 +539,33 @@ stats_body(struct buf *b)
 	    st.max_inflight, el,
 	    el > 0 ? st.inflight_integral_us / (el * 1e6) : 0.0,
 	    st.inflight_integral_us / 1e6, latency_ms);
+	if (batching) {
+		double bel = (double)(t - engine.st.since_us) / 1e6;
+		double mq = bm_mean_queue(&engine, t);
+
+		b->len--; /* reopen the object */
+		buf_printf(b,
+		    ",\"batch\":{\"B\":%d,\"t0_ms\":%.3f,\"c_ms\":%.3f,"
+		    "\"reply_tokens\":%ld,\"elapsed_s\":%.6f,\"steps\":%llu,"
+		    "\"done\":%llu,\"tokens\":%llu,\"throughput_rps\":%.3f,"
+		    "\"tokens_per_s\":%.1f,\"mean_batch\":%.3f,"
+		    "\"busy\":%.4f,\"mean_queue\":%.3f,\"peak_queue\":%zu,"
+		    "\"queue\":%zu,\"active\":%d,\"latency_ms_mean\":%.1f,"
+		    "\"latency_ms_p50\":%.0f,\"latency_ms_p99\":%.0f}}",
+		    engine.B, engine.t0_us / 1000, engine.c_us / 1000,
+		    reply_tokens, bel, (unsigned long long)engine.st.steps,
+		    (unsigned long long)engine.st.done,
+		    (unsigned long long)engine.st.tokens,
+		    bel > 0 ? (double)engine.st.done / bel : 0.0,
+		    bel > 0 ? (double)engine.st.tokens / bel : 0.0,
+		    bm_mean_batch(&engine),
+		    bel > 0 ? engine.st.busy_us / (bel * 1e6) : 0.0, mq,
+		    engine.st.peak_queue, engine.qlen, engine.nact,
+		    engine.st.done ? engine.st.latency_sum_us /
+			    (double)engine.st.done / 1000
+				   : 0.0,
+		    bm_latency_pct(&engine, 50), bm_latency_pct(&engine, 99));
+	}
 }
 
 static void
@@ -514,6 +577,8 @@ stats_reset(void)
 	st.open = st.max_open = open;
 	st.inflight = st.max_inflight = inflight;
 	st.t_reset_us = st.t_last_us = now_us();
+	if (batching)
+		bm_stats_reset(&engine, st.t_reset_us);
 }
 
 static enum outcome
@@ -579,7 +644,7 @@ handle(struct conn *c, const char *head, size_t hlen, const char *body,
 		inflight_add(1);
 		return;
 	}
-	dst = latency_ms > 0 ? &c->pending : &c->out;
+	dst = latency_ms > 0 || batching ? &c->pending : &c->out;
 	switch (o) {
 	case OUT_500: {
 		static const char e[] =
@@ -611,7 +676,19 @@ handle(struct conn *c, const char *head, size_t hlen, const char *body,
 		break;
 	}
 	}
-	if (latency_ms > 0) {
+	if (batching) {
+		long n = reply_tokens;
+		if (n == 0 && (n = request_max_tokens(body, blen)) == 0)
+			n = 20;
+		c->waiting = 1;
+		c->pending_close = close;
+		inflight_add(1);
+		if (bm_submit(&engine, now_us(),
+			(uint64_t)c->gen << 32 | (uint32_t)c->fd, n) < 0) {
+			perror("fakebackend: batch queue");
+			exit(2);
+		}
+	} else if (latency_ms > 0) {
 		struct timer t = {
 		    now_us() + (uint64_t)latency_ms * 1000u, c->fd, c->gen};
 		c->waiting = 1;
@@ -790,29 +867,65 @@ accept_all(int lfd)
 	}
 }
 
+/* Send the response held for connection fd of generation gen, if it
+ * is still there. */
+static void
+deliver(int fd, unsigned gen)
+{
+	struct conn *c = fd >= 0 && (size_t)fd < nconns_cap ? conns[fd] : NULL;
+
+	if (c == NULL || c->gen != gen || !c->waiting)
+		return;
+	c->waiting = 0;
+	inflight_add(-1);
+	buf_add(&c->out, c->pending.p, c->pending.len);
+	c->pending.len = 0;
+	c->close_after = c->pending_close;
+	if (conn_flush(c) == 0 && c->in.len > 0)
+		process(c);
+}
+
 /* Answer what is due; the ms until the next timer, or -1 with none. */
 static int
 run_timers(void)
 {
-	uint64_t t = now_us();
+	uint64_t t = now_us(), due;
 
 	while (heap_len > 0 && heap[0].due_us <= t) {
 		struct timer tm = heap_pop();
-		struct conn *c =
-		    (size_t)tm.fd < nconns_cap ? conns[tm.fd] : NULL;
-		if (c == NULL || c->gen != tm.gen || !c->waiting)
-			continue;
-		c->waiting = 0;
-		inflight_add(-1);
-		buf_add(&c->out, c->pending.p, c->pending.len);
-		c->pending.len = 0;
-		c->close_after = c->pending_close;
-		if (conn_flush(c) == 0 && c->in.len > 0)
-			process(c);
+		deliver(tm.fd, tm.gen);
 	}
-	if (heap_len == 0)
+	while (batching && (due = bm_due(&engine)) != 0 && due <= t) {
+		uint64_t *done = xrealloc(NULL, (size_t)engine.B * 8);
+		/* The step ends when it was due, not when we woke. */
+		int n = bm_step_end(&engine, due, done);
+		for (int i = 0; i < n; i++)
+			deliver((int)(uint32_t)done[i],
+			    (unsigned)(done[i] >> 32));
+		free(done);
+	}
+	due = heap_len > 0 ? heap[0].due_us : 0;
+	if (batching && bm_due(&engine) != 0 &&
+	    (due == 0 || bm_due(&engine) < due))
+		due = bm_due(&engine);
+	if (due == 0)
 		return -1;
-	return (int)((heap[0].due_us - t + 999) / 1000);
+	return due > t ? (int)((due - t + 999) / 1000) : 0;
+}
+
+/* A number option's value within [min, max], else a clear exit. */
+static double
+num_arg(const char *opt, const char *v, double min, double max)
+{
+	char *end;
+	double d = strtod(v, &end);
+
+	if (end == v || *end != '\0' || d < min || d > max) {
+		fprintf(stderr, "fakebackend: %s: \"%s\" is not a number in "
+				"[%g, %g]\n", opt, v, min, max);
+		exit(2);
+	}
+	return d;
 }
 
 static void
@@ -821,7 +934,9 @@ usage(void)
 	fprintf(stderr,
 	    "usage: fakebackend [--port N] [--latency-ms N] "
 	    "[--chaos] [--seed N] [--parent-pid PID] [--words N] "
-	    "[--vocab N]\n");
+	    "[--vocab N]\n"
+	    "       [--batch B [--step-ms T0] [--step-per-seq-ms C] "
+	    "[--reply-tokens N|max]]\n");
 	exit(2);
 }
 
@@ -853,6 +968,16 @@ main(int argc, char **argv)
 			    strtoull(v, NULL, 0) * 0x9e3779b97f4a7c15ULL | 1;
 		else if (strcmp(a, "--parent-pid") == 0)
 			parent = strtol(v, NULL, 10);
+		else if (strcmp(a, "--batch") == 0)
+			batching = (int)num_arg(a, v, 1, 1000000);
+		else if (strcmp(a, "--step-ms") == 0)
+			step_ms = num_arg(a, v, 0, 60000);
+		else if (strcmp(a, "--step-per-seq-ms") == 0)
+			step_per_seq_ms = num_arg(a, v, 0, 60000);
+		else if (strcmp(a, "--reply-tokens") == 0)
+			reply_tokens = strcmp(v, "max") == 0
+			    ? 0
+			    : (long)num_arg(a, v, 1, 1000000);
 		else if (strcmp(a, "--vocab") == 0)
 			vocab = (unsigned)strtoul(v, NULL, 10);
 		else if (strcmp(a, "--words") == 0) {
@@ -864,6 +989,17 @@ main(int argc, char **argv)
 		i++;
 	}
 
+	if (batching && (latency_ms > 0 || chaos)) {
+		fprintf(stderr, "fakebackend: --batch models its own latency: "
+				"it cannot be used with --latency-ms or "
+				"--chaos\n");
+		return 2;
+	}
+	if (batching &&
+	    bm_init(&engine, batching, step_ms, step_per_seq_ms, now_us()) < 0) {
+		perror("fakebackend: batch");
+		return 2;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if (parent > 0)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);

@@ -110,6 +110,7 @@ same_result(const struct result *a, const struct result *b)
 	    a->prompt_tokens != b->prompt_tokens ||
 	    a->completion_tokens != b->completion_tokens)
 		mismatch("usage");
+	same_double(a->cost, b->cost, "cost");
 	if (a->attempts != b->attempts || a->failed_calls != b->failed_calls ||
 	    a->latency_ms != b->latency_ms)
 		mismatch("counters");

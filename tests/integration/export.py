@@ -40,7 +40,8 @@ PROV_COLS = ["created", "vsampd", "template", "seed", "decoding"]
 JOB_COLS = ["id", "status", "error_code", "error_message", "method",
             "backend", "model", "n_candidates", "selected", "text",
             "probability", "finish_reason", "semantic", "rouge_l",
-            "distinct_1", "distinct_2", "distinct_3", "metadata"] + PROV_COLS
+            "distinct_1", "distinct_2", "distinct_3", "cost",
+            "metadata"] + PROV_COLS
 CAND_COLS = ["id", "index", "status", "method", "backend", "model",
              "selected", "text", "probability", "verbalized", "turn",
              "finish_reason", "semantic", "rouge_l", "distinct_1",
@@ -67,11 +68,13 @@ def ctl(*args, stdin=None, timeout=90):
 
 
 def result(rid, cands=(), selected=None, error=None, meta=None, offset=0,
-           model="m-1", div=(None, 0.25, 0.75, 1.0, 1.0), prov=True):
+           model="m-1", div=(None, 0.25, 0.75, 1.0, 1.0), prov=True,
+           cost=()):
     """A result message as docs/schema.md describes it: cands are
     (text, probability, verbalized, turn[, finish_reason]); error a
     (code, message); prov False: as an older vsampd wrote it, with no
-    provenance and no finish_reason."""
+    provenance and no finish_reason; cost: usage.cost (a number or None;
+    left out: as an older vsampd wrote it)."""
     ok = error is None
     r = {
         "v": 1, "id": rid, "status": "ok" if ok else "error",
@@ -87,8 +90,9 @@ def result(rid, cands=(), selected=None, error=None, meta=None, offset=0,
         "diversity": dict(zip(["semantic", "rouge_l", "distinct_1",
                                "distinct_2", "distinct_3"], div))
         if ok and cands else None,
-        "usage": {"requests": 1, "prompt_tokens": 10,
-                  "completion_tokens": 20},
+        "usage": dict({"requests": 1, "prompt_tokens": 10,
+                       "completion_tokens": 20},
+                      **({"cost": cost} if cost != () else {})),
         "attempts": 1, "failed_calls": 0 if ok else 1, "latency_ms": 7,
         "source": {"topic": "ex.jobs", "partition": 0, "offset": offset},
         "metadata": meta,
@@ -114,11 +118,11 @@ RESULTS = [
            meta={"task": "poem", "tags": ["a", "b"]}, offset=1),
     result("j-3", error=("backend", "HTTP 500"), offset=3, prov=False),
     result("j-2", [("new answer", 0.7, 0.7, 0), ("other", 0.3, 0.3, 0)], 0,
-           offset=2, model="m-2"),
+           offset=2, model="m-2", cost=0.0125),
     # A later error must not replace the ok result of j-1.
     result("j-1", error=("timeout", "again"), offset=1),
     result("j-4", [("only one", 1.0, 1.0, 0)], None, offset=4,
-           div=(None, None, 1.0, 1.0, None)),
+           div=(None, None, 1.0, 1.0, None), cost=None),
     result(None, error=("bad_job", "job: not a msgpack map or JSON object"),
            offset=9),
 ]
@@ -140,17 +144,18 @@ J2_MESSAGES = [{"role": "system", "content": "Be brief."},
 # What export must write per job, in the order of the columns.
 WANT_JOBS = {
     "j-1": ["j-1", "ok", None, None, "vs_standard", "local", "m-1", 2, 1,
-            TRICKY, 0.6, None, 0.25, 0.75, 1.0, 1.0,
+            TRICKY, 0.6, None, 0.25, 0.75, 1.0, 1.0, None,
             {"task": "poem", "tags": ["a", "b"]}],
     "j-2": ["j-2", "ok", None, None, "vs_standard", "local", "m-2", 2, 0,
-            "new answer", 0.7, None, 0.25, 0.75, 1.0, 1.0, None],
+            "new answer", 0.7, None, 0.25, 0.75, 1.0, 1.0, 0.0125, None],
     "j-3": ["j-3", "error", "backend", "HTTP 500", "vs_standard", "local",
-            "m-1", 0, None, None, None, None, None, None, None, None, None],
+            "m-1", 0, None, None, None, None, None, None, None, None, None,
+            None],
     "j-4": ["j-4", "ok", None, None, "vs_standard", "local", "m-1", 1, None,
-            None, None, None, None, 1.0, 1.0, None, None],
+            None, None, None, None, 1.0, 1.0, None, None, None],
     None: [None, "error", "bad_job", "job: not a msgpack map or JSON object",
            "vs_standard", "local", "m-1", 0, None, None, None, None, None,
-           None, None, None, None],
+           None, None, None, None, None],
 }
 DIV = [None, 0.25, 0.75, 1.0, 1.0]
 WANT_CANDS = [

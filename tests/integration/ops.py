@@ -83,13 +83,15 @@ FROM_START = [
 
 def write_conf(path, brokers, url, port, extra=False):
     """The config; extra adds a second profile, "extra", whose model
-    ("fake-2") no profile had before."""
+    ("fake-2") no profile had before, and which has a price."""
     backends = [vstest.backend("local", url, api_key_env="VSAMPD_OPS_KEY",
                                max_inflight=64, timeout_ms=20000,
                                max_retries=2)]
     if extra:
         backends.append(vstest.backend("extra", url, model="fake-2",
-                                       api_key_env="VSAMPD_OPS_KEY"))
+                                       api_key_env="VSAMPD_OPS_KEY",
+                                       price={"prompt": 1.0,
+                                              "completion": 2.0}))
     return vstest.conf(
         path, brokers,
         kafka={"group_id": "vsampd-ops", "dlq_topic": "vs.jobs.dlq",
@@ -226,6 +228,8 @@ def main():
             "each method with the one model, and error of none/none")
     tap.ok(not re.search(r'model="(other|fake-2)"', m0),
            "no series of another model at start")
+    tap.ok(vstest.metric(m0, "vsampd_cost_total") is None,
+           "no vsampd_cost_total series without a priced profile")
     tap.ok(vstest.metric(m0, "vsampd_build_info") == 1,
            "vsampd_build_info is 1")
     tap.is_(vstest.metric(m0, "vsampd_backend_concurrency_limit",
@@ -384,15 +388,27 @@ def main():
          "and the new profile its token series, at 0"),
         ("vsampd_backend_tokens_total", dict(backend="local",
                                              model="fake-2"), None,
-         "but not the old profile with the new model")])
+         "but not the old profile with the new model"),
+        ("vsampd_cost_total", dict(backend="extra"), 0,
+         "the new priced profile has its cost series, at 0"),
+        ("vsampd_cost_total", dict(backend="local"), None,
+         "and the unpriced one none")])
     vstest.produce(kafka.bootstrap, "vs.jobs", [
         {"id": "hup-extra", "prompt": "On extra", "k": 3,
          "backend": "extra", "method": "vs_cot"}])
-    results.wait(keys={"hup-extra"}, timeout=60)
+    hx = results.wait(keys={"hup-extra"}, timeout=60)["hup-extra"][-1]
     time.sleep(1)
-    tap.is_(vstest.metric(scrape(port), "vsampd_jobs_total", status="ok",
+    m_x = scrape(port)
+    tap.is_(vstest.metric(m_x, "vsampd_jobs_total", status="ok",
                           method="vs_cot", model="fake-2"), 1,
             "a job on the new profile counts under its model")
+    u = hx["usage"]
+    tap.ok(u["cost"] is not None and u["cost"] > 0 and
+           vstest.metric(m_x, "vsampd_cost_total", backend="extra") ==
+           u["cost"],
+           "and its cost in usage.cost and in vsampd_cost_total",
+           diag="%r %r" % (u, vstest.metric(m_x, "vsampd_cost_total",
+                                              backend="extra")))
 
     # --- SIGHUP with a broken config and a restart-only change -----------
     with open(conf, "w") as f:

@@ -146,8 +146,11 @@ def schema_errors(v):
             errs.append("error result fields not nil")
     u = v["usage"]
     if not isinstance(u, dict) or set(u) != {"requests", "prompt_tokens",
-                                             "completion_tokens"}:
+                                             "completion_tokens", "cost"}:
         errs.append("usage")
+    elif u["cost"] is not None and not (isinstance(u["cost"], float) and
+                                        u["cost"] >= 0):
+        errs.append("usage.cost")
     for k in ("attempts", "failed_calls", "latency_ms"):
         if not isinstance(v[k], int) or v[k] < 0:
             errs.append(k)

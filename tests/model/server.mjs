@@ -9,7 +9,10 @@
 //     --threads N       llama.cpp threads (default 1: on 2 shared cores,
 //                       2 threads stall badly whenever another process
 //                       runs; README.md has the numbers)
-//     --ctx N           context size in tokens (default 2048)
+//     --ctx N           context size in tokens of each sequence (2048)
+//     --parallel N      sequences decoded together in one batch (default
+//                       1): up to N requests are answered at once, each
+//                       on a sequence of its own, the rest wait in order
 //     --max-tokens N    completion cap when a request sets none (1024)
 //     --max-queue N     requests allowed to wait (64); beyond, 503
 //     --seed N          requests without a seed get N, N+1, N+2, ... in
@@ -83,12 +86,13 @@ function parseArgs(argv) {
 	const o = {
 		port: 0, model: null, parentPid: 0, threads: 1, ctx: 2048,
 		maxTokens: 1024, maxQueue: 64, nodeModules: null, modelName: null,
-		repeatPenalty: 1, dry: 0, seed: -1, maxString: 400,
+		repeatPenalty: 1, dry: 0, seed: -1, maxString: 400, parallel: 1,
 	};
 	const ints = {
 		"--port": "port", "--parent-pid": "parentPid", "--threads": "threads",
 		"--ctx": "ctx", "--max-tokens": "maxTokens", "--max-queue": "maxQueue",
 		"--seed": "seed", "--max-string": "maxString",
+		"--parallel": "parallel",
 	};
 	const nums = { "--repeat-penalty": "repeatPenalty", "--dry": "dry" };
 	const strs = {
@@ -106,6 +110,7 @@ function parseArgs(argv) {
 			process.stdout.write("usage: server.mjs --model FILE.gguf " +
 			    "[--port N] [--parent-pid PID] [--threads N] [--ctx N] " +
 			    "[--max-tokens N] [--max-queue N] [--seed N] " +
+			    "[--parallel N] " +
 			    "[--max-string N] [--repeat-penalty X] [--dry X] " +
 			    "[--node-modules DIR] [--model-name NAME]\n" +
 			    "(see the comment at the top of this file)\n");
@@ -132,6 +137,8 @@ function parseArgs(argv) {
 	}
 	if (!o.model)
 		die("--model FILE.gguf is required");
+	if (o.parallel < 1 || o.parallel > 64)
+		die(`--parallel: from 1 to 64, not ${o.parallel}`);
 	if (o.port > 65535)
 		die("--port out of range");
 	if (o.threads < 1)
@@ -423,7 +430,8 @@ const nlc = await loadNodeLlamaCpp(opts.nodeModules);
 const { getLlama, LlamaChat, LlamaLogLevel } = nlc;
 
 const t0 = Date.now();
-let llama, model, context, sequence, chatWrapper;
+let llama, model, context, chatWrapper;
+const free = [];	// the sequences no request holds
 try {
 	llama = await getLlama({
 		gpu: false, build: "never", skipDownload: true,
@@ -437,10 +445,12 @@ try {
 	});
 	model = await llama.loadModel({ modelPath: opts.model, gpuLayers: 0 });
 	context = await model.createContext({
-		contextSize: opts.ctx, sequences: 1, threads: opts.threads,
+		contextSize: opts.ctx, sequences: opts.parallel,
+		threads: opts.threads,
 	});
-	sequence = context.getSequence();
-	const probe = new LlamaChat({ contextSequence: sequence });
+	for (let i = 0; i < opts.parallel; i++)
+		free.push(context.getSequence());
+	const probe = new LlamaChat({ contextSequence: free[0] });
 	chatWrapper = probe.chatWrapper;
 	probe.dispose({ disposeSequence: false });
 } catch (e) {
@@ -499,7 +509,7 @@ function countTokens(history) {
 	return state.contextText.tokenize(model.tokenizer).length;
 }
 
-async function complete(body, signal) {
+async function complete(body, signal, sequence) {
 	if (!body || typeof body !== "object" || Array.isArray(body))
 		throw bad("the request body must be a JSON object");
 	if (body.stream)
@@ -667,14 +677,33 @@ function readBody(req) {
 	});
 }
 
-let queue = Promise.resolve();
-let waiting = 0, served = 0;
+// Requests wait in arrival order for a free sequence; with --parallel N,
+// N run at once and node-llama-cpp decodes their tokens in one batch.
+const pending = [];
+let waiting = 0, served = 0, active = 0, peakActive = 0;
 
 function enqueue(fn) {
 	waiting++;
-	const p = queue.then(fn).finally(() => { waiting--; });
-	queue = p.catch(() => {});
-	return p;
+	return new Promise((resolve, reject) => {
+		pending.push({ fn, resolve, reject });
+		dispatch();
+	});
+}
+
+function dispatch() {
+	while (free.length > 0 && pending.length > 0) {
+		const { fn, resolve, reject } = pending.shift();
+		const seq = free.pop();
+		waiting--;
+		active++;
+		if (active > peakActive)
+			peakActive = active;
+		fn(seq).then(resolve, reject).finally(() => {
+			active--;
+			free.push(seq);
+			dispatch();
+		});
+	}
 }
 
 async function handle(req, res) {
@@ -698,6 +727,8 @@ async function handle(req, res) {
 			req.resume();
 			send(res, 200, {
 				status: "ok", model: opts.modelName, waiting, served,
+				active, peak_active: peakActive,
+				parallel: opts.parallel,
 			});
 			return;
 		}
@@ -737,11 +768,11 @@ async function handle(req, res) {
 				ac.abort(new Error("client closed the connection"));
 		});
 		const tQueued = Date.now();
-		const out = await enqueue(async () => {
+		const out = await enqueue(async (seq) => {
 			if (ac.signal.aborted)
 				return null;
 			const wait = (Date.now() - tQueued) / 1000;
-			const r = await complete(body, ac.signal);
+			const r = await complete(body, ac.signal, seq);
 			r.info.wait = wait;
 			return r;
 		});
@@ -812,6 +843,7 @@ server.listen(opts.port, HOST, () => {
 	const port = server.address().port;
 	log(`ready on http://${HOST}:${port}/v1 model=${opts.modelName} ` +
 	    `ctx=${context.contextSize} threads=${opts.threads} ` +
+	    `parallel=${opts.parallel} ` +
 	    `wrapper=${chatWrapper.wrapperName ?? chatWrapper.constructor.name} ` +
 	    `binary=${llama.buildType} gpu=${llama.gpu} ` +
 	    `load=${((Date.now() - t0) / 1000).toFixed(2)}s`);

@@ -142,6 +142,7 @@ START_TEST(test_parse)
 	ck_assert_uint_eq(r.len, 12);
 	ck_assert_uint_eq(r.prompt_tokens, 12);
 	ck_assert_uint_eq(r.completion_tokens, 3);
+	ck_assert_int_eq(r.has_usage, 1);
 	ck_assert_str_eq(r.finish_reason, "end_turn");
 	chat_reply_free(&r);
 	/* No usage: zero tokens, still ok. */
@@ -150,6 +151,7 @@ START_TEST(test_parse)
 	    0);
 	ck_assert_str_eq(r.content, "");
 	ck_assert_uint_eq(r.prompt_tokens, 0);
+	ck_assert_int_eq(r.has_usage, 0); /* its cost is unknown */
 	chat_reply_free(&r);
 }
 END_TEST

@@ -1054,6 +1054,55 @@ START_TEST(test_confdiff)
 }
 END_TEST
 
+/* A profile's price: loaded as given, NAN in both when absent; a reload
+ * reports a price set, changed or removed, and applies it (no restart). */
+START_TEST(test_price)
+{
+	struct tmpconf ta, tb;
+	struct conf *a, *b;
+	struct diffs d;
+	char err[1024];
+
+	a = load_text(KAFKA
+	    "backends = ( { name = \"a\"; url = \"http://h/\";\n"
+	    "  price = { prompt = 2.5; completion = 10; }; },\n"
+	    "  { name = \"b\"; url = \"http://h/\"; } );\n",
+	    CONF_NEED_KAFKA, err, sizeof(err), &ta);
+	ck_assert_msg(a != NULL, "%s", err);
+	ck_assert(price_set(&a->backends[0].price));
+	ck_assert_double_eq(a->backends[0].price.prompt, 2.5);
+	ck_assert_double_eq(a->backends[0].price.completion, 10.0);
+	ck_assert(!price_set(&a->backends[1].price));
+	ck_assert(isnan(a->backends[1].price.prompt));
+	ck_assert(isnan(a->backends[1].price.completion));
+	b = load_text(KAFKA
+	    "backends = ( { name = \"a\"; url = \"http://h/\";\n"
+	    "  price = { prompt = 3; completion = 10.0; }; },\n"
+	    "  { name = \"b\"; url = \"http://h/\";\n"
+	    "  price = { prompt = 0; completion = 0; }; } );\n",
+	    CONF_NEED_KAFKA, err, sizeof(err), &tb);
+	ck_assert_msg(b != NULL, "%s", err);
+	ck_assert(price_set(&b->backends[1].price));
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(confdiff_each(a, b, diff_cb, &d), 3);
+	ck_assert_str_eq(d.text,
+	    "backends[a].price.prompt: 2.5 -> 3.0\n"
+	    "backends[b].price.prompt: (unset) -> 0.0\n"
+	    "backends[b].price.completion: (unset) -> 0.0\n");
+	ck_assert_int_eq(d.restart, 0);
+	/* and back: the price removed */
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(confdiff_each(b, a, diff_cb, &d), 3);
+	ck_assert_msg(strstr(d.text, "backends[b].price.prompt: 0.0 -> "
+				     "(unset)\n") != NULL,
+	    "%s", d.text);
+	conf_free(a);
+	conf_free(b);
+	tmpconf_done(&ta);
+	tmpconf_done(&tb);
+}
+END_TEST
+
 static Suite *
 conf_suite(void)
 {
@@ -1081,6 +1130,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_misc_errors);
 	tcase_add_test(tc, test_include_directory);
 	tcase_add_test(tc, test_confdiff);
+	tcase_add_test(tc, test_price);
 	suite_add_tcase(s, tc);
 	return s;
 }

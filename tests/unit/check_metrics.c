@@ -494,6 +494,41 @@ START_TEST(test_stats_results)
 }
 END_TEST
 
+/* vsampd_cost_total: a series for each priced backend from start, none
+ * for an unpriced one, and each reply's cost added to its backend's. */
+START_TEST(test_stats_cost)
+{
+	struct stats *st = stats_new("x");
+	double a = 1200 * 2.5 / 1e6 + 300 * 10.0 / 1e6, b = 0.000125;
+	int n;
+
+	stats_backend(st, "priced", 8);
+	stats_backend(st, "free", 8);
+	stats_backend(st, "unpriced", 8);
+	stats_cost_backend(st, "priced");
+	stats_cost_backend(st, "free");
+	stats_cost_backend(st, "priced"); /* a reload: nothing new */
+	ck_assert(total(st, "vsampd_cost_total", NULL, &n) == 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert(value(st, "vsampd_cost_total", "backend=\"priced\"") == 0);
+	ck_assert(value(st, "vsampd_cost_total", "backend=\"free\"") == 0);
+	ck_assert(value(st, "vsampd_cost_total", "backend=\"unpriced\"") ==
+	    -1);
+	stats_cost(st, "priced", a);
+	stats_cost(st, "priced", b);
+	stats_cost(st, "free", 0.0);
+	stats_cost(st, "priced", NAN); /* unpriced: not counted */
+	ck_assert(value(st, "vsampd_cost_total", "backend=\"priced\"") ==
+	    a + b);
+	ck_assert(value(st, "vsampd_cost_total", "backend=\"free\"") == 0);
+	ck_assert(total(st, "vsampd_cost_total", NULL, &n) == a + b);
+	ck_assert_int_eq(n, 2);
+	stats_cost(NULL, "priced", a);
+	stats_cost_backend(NULL, "priced");
+	stats_free(st);
+}
+END_TEST
+
 static Suite *
 metrics_suite(void)
 {
@@ -509,6 +544,7 @@ metrics_suite(void)
 	tcase_add_test(tc, test_stats_models);
 	tcase_add_test(tc, test_stats_labels);
 	tcase_add_test(tc, test_stats_results);
+	tcase_add_test(tc, test_stats_cost);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -314,6 +314,7 @@ START_TEST(test_chat_parse_unicode)
 	ck_assert_str_eq(r.finish_reason, "length");
 	ck_assert_uint_eq(r.prompt_tokens, 0);
 	ck_assert_uint_eq(r.completion_tokens, 0);
+	ck_assert_int_eq(r.has_usage, 0);
 	chat_reply_free(&r);
 	free(body);
 }
@@ -385,17 +386,18 @@ START_TEST(test_chat_parse_usage)
 	static const struct {
 		const char *usage;
 		uint64_t p, c;
+		int has; /* a usage object: the reply's cost is known */
 	} cases[] = {
-	    {"{\"prompt_tokens\":7,\"completion_tokens\":9}", 7, 9},
-	    {"{\"prompt_tokens\":-7,\"completion_tokens\":9}", 0, 9},
-	    {"{\"prompt_tokens\":7.5,\"completion_tokens\":\"9\"}", 0, 0},
-	    {"{\"prompt_tokens\":null}", 0, 0},
-	    {"{\"prompt_tokens\":true,\"completion_tokens\":3}", 0, 3},
-	    {"{}", 0, 0},
-	    {"null", 0, 0},
-	    {"[1,2]", 0, 0},
+	    {"{\"prompt_tokens\":7,\"completion_tokens\":9}", 7, 9, 1},
+	    {"{\"prompt_tokens\":-7,\"completion_tokens\":9}", 0, 9, 1},
+	    {"{\"prompt_tokens\":7.5,\"completion_tokens\":\"9\"}", 0, 0, 1},
+	    {"{\"prompt_tokens\":null}", 0, 0, 1},
+	    {"{\"prompt_tokens\":true,\"completion_tokens\":3}", 0, 3, 1},
+	    {"{}", 0, 0, 1},
+	    {"null", 0, 0, 0},
+	    {"[1,2]", 0, 0, 0},
 	    {"{\"prompt_tokens\":4294967296,\"completion_tokens\":0}",
-		4294967296ULL, 0},
+		4294967296ULL, 0, 1},
 	};
 	struct chat_reply r;
 	char body[512];
@@ -408,6 +410,7 @@ START_TEST(test_chat_parse_usage)
 		parse_str(body, 0, NULL, &r);
 		ck_assert_uint_eq(r.prompt_tokens, cases[i].p);
 		ck_assert_uint_eq(r.completion_tokens, cases[i].c);
+		ck_assert_int_eq(r.has_usage, cases[i].has);
 		ck_assert_str_eq(r.content, "x");
 		chat_reply_free(&r);
 	}

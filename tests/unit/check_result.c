@@ -77,6 +77,7 @@ make_full(void)
 	r->requests = 2;
 	r->prompt_tokens = 100;
 	r->completion_tokens = 250;
+	r->cost = 0.00275;
 	r->attempts = 3;
 	r->failed_calls = 1;
 	r->latency_ms = 4321;
@@ -145,6 +146,7 @@ assert_result_eq(const struct result *a, const struct result *b)
 	ck_assert_uint_eq(a->requests, b->requests);
 	ck_assert_uint_eq(a->prompt_tokens, b->prompt_tokens);
 	ck_assert_uint_eq(a->completion_tokens, b->completion_tokens);
+	ck_assert(dbl_eq(a->cost, b->cost));
 	ck_assert_uint_eq(a->attempts, b->attempts);
 	ck_assert_uint_eq(a->failed_calls, b->failed_calls);
 	ck_assert_uint_eq(a->latency_ms, b->latency_ms);
@@ -385,10 +387,11 @@ START_TEST(test_encode_ok)
 	is_f64(kv(o, 3, "distinct_2"), 0.75);
 	is_f64(kv(o, 4, "distinct_3"), 1.0);
 	o = kv(m, 11, "usage");
-	is_map(o, 3);
+	is_map(o, 4);
 	is_uint(kv(o, 0, "requests"), 2);
 	is_uint(kv(o, 1, "prompt_tokens"), 100);
 	is_uint(kv(o, 2, "completion_tokens"), 250);
+	is_f64(kv(o, 3, "cost"), 0.00275);
 	is_uint(kv(m, 12, "attempts"), 3);
 	is_uint(kv(m, 13, "failed_calls"), 1);
 	is_uint(kv(m, 14, "latency_ms"), 4321);
@@ -464,6 +467,8 @@ START_TEST(test_encode_error)
 	is_nil(kv(m, 10, "diversity"));
 	o = kv(m, 11, "usage");
 	is_uint(kv(o, 0, "requests"), 2);
+	/* what the job's requests cost stays on an error */
+	is_f64(kv(o, 3, "cost"), 0.00275);
 	is_uint(kv(m, 12, "attempts"), 3);
 	o = kv(m, 15, "source");
 	is_str(kv(o, 0, "topic"), "vs.jobs");
@@ -498,8 +503,10 @@ START_TEST(test_encode_nil)
 	is_nil(kv(m, 9, "dedup"));
 	is_nil(kv(m, 10, "diversity"));
 	o = kv(m, 11, "usage");
-	is_map(o, 3);
+	is_map(o, 4);
 	is_uint(kv(o, 2, "completion_tokens"), 0);
+	/* no cost: nil, never a 0 that looks real */
+	is_nil(kv(o, 3, "cost"));
 	is_uint(kv(m, 14, "latency_ms"), 0);
 	is_nil(kv(m, 15, "source"));
 	is_nil(kv(m, 17, "metadata"));
@@ -691,6 +698,7 @@ START_TEST(test_golden_decode)
 	ck_assert_uint_eq(r->requests, 2);
 	ck_assert_uint_eq(r->prompt_tokens, 120);
 	ck_assert_uint_eq(r->completion_tokens, 345);
+	ck_assert(r->cost == 0.00375);
 	ck_assert_uint_eq(r->attempts, 3);
 	ck_assert_uint_eq(r->failed_calls, 0);
 	ck_assert_uint_eq(r->latency_ms, 1234);
@@ -730,6 +738,8 @@ START_TEST(test_golden_decode)
 	ck_assert_int_eq(r->source_partition, 0);
 	ck_assert_int_eq(r->source_offset, 17);
 	ck_assert_ptr_null(r->metadata);
+	/* Written before usage.cost was added: nil. */
+	ck_assert(isnan(r->cost));
 	/* Written before provenance was added: all of it nil. */
 	ck_assert_ptr_null(r->prov.created);
 	ck_assert_ptr_null(r->prov.version);
@@ -991,6 +1001,12 @@ START_TEST(test_decode_rejects)
 	reject_patch(o, "usage", P_SET, o_nil(), "usage: expected map");
 	reject_patch(o, "usage.requests", P_SET, o_int(-3),
 	    "usage.requests: out of range");
+	reject_patch(o, "usage.cost", P_SET, o_cstr("0.1"),
+	    "usage.cost: expected float");
+	reject_patch(
+	    o, "usage.cost", P_SET, o_f64(-0.5), "usage.cost: negative");
+	reject_patch(
+	    o, "usage.cost", P_DUP, o_nil(), "usage.cost: duplicate key");
 	reject_patch(
 	    o, "attempts", P_SET, o_int(1LL << 32), "attempts: out of range");
 	reject_patch(
@@ -1028,6 +1044,17 @@ START_TEST(test_decode_rejects)
 	arr.via.array.ptr = NULL;
 	r = accept_patch(o, "diversity.semantic", P_SET, o_f64(0.5));
 	ck_assert(r->semantic == 0.5);
+	result_free(r);
+	/* usage.cost: nil is none, and so is no key (an older vsampd) */
+	r = accept_patch(o, "usage.cost", P_SET, o_nil());
+	ck_assert(isnan(r->cost));
+	result_free(r);
+	r = accept_patch(o, "usage.cost", P_DEL, o_nil());
+	ck_assert(isnan(r->cost));
+	ck_assert_uint_eq(r->completion_tokens, 345);
+	result_free(r);
+	r = accept_patch(o, "usage.cost", P_SET, o_int(0));
+	ck_assert(r->cost == 0.0);
 	result_free(r);
 	r = accept_patch(o, "metadata", P_SET, arr);
 	ck_assert_uint_eq(r->metadata_len, 1);
@@ -1273,7 +1300,8 @@ START_TEST(test_json_ok)
 	    "\"diversity\":{\"semantic\":null,\"rouge_l\":0.125,"
 	    "\"distinct_1\":0.5,\"distinct_2\":0.75,\"distinct_3\":1.0},"
 	    "\"usage\":{\"requests\":2,\"prompt_tokens\":100,"
-	    "\"completion_tokens\":250},\"attempts\":3,\"failed_calls\":1,"
+	    "\"completion_tokens\":250,\"cost\":0.00275},\"attempts\":3,"
+	    "\"failed_calls\":1,"
 	    "\"latency_ms\":4321,\"source\":{\"topic\":\"vs.jobs\","
 	    "\"partition\":7,\"offset\":123456789012},"
 	    PROV_FULL_JSON
@@ -1294,7 +1322,8 @@ START_TEST(test_json_error_and_nil)
 	    "\"method\":null,\"backend\":null,\"model\":null,"
 	    "\"candidates\":[],\"selected\":null,\"dedup\":null,"
 	    "\"diversity\":null,\"usage\":{\"requests\":0,"
-	    "\"prompt_tokens\":0,\"completion_tokens\":0},\"attempts\":0,"
+	    "\"prompt_tokens\":0,\"completion_tokens\":0,\"cost\":null},"
+	    "\"attempts\":0,"
 	    "\"failed_calls\":0,\"latency_ms\":0,\"source\":null,"
 	    "\"provenance\":{\"created\":null,\"vsampd\":\"" PACKAGE_VERSION
 	    "\",\"template\":null,\"seed\":null,\"decoding\":null},"
@@ -1313,7 +1342,8 @@ START_TEST(test_json_error_and_nil)
 	    "\"method\":\"vs_standard\",\"backend\":\"local\","
 	    "\"model\":\"m1\",\"candidates\":[],\"selected\":null,"
 	    "\"dedup\":null,\"diversity\":null,\"usage\":{\"requests\":2,"
-	    "\"prompt_tokens\":100,\"completion_tokens\":250},"
+	    "\"prompt_tokens\":100,\"completion_tokens\":250,"
+	    "\"cost\":0.00275},"
 	    "\"attempts\":3,\"failed_calls\":1,\"latency_ms\":4321,"
 	    "\"source\":{\"topic\":\"vs.jobs\",\"partition\":7,"
 	    "\"offset\":123456789012},"
