@@ -100,15 +100,19 @@ struct blob *backend_chat_body(
     const struct backend *b, const struct chat *c, const struct chat_params *p);
 /*
  * Ask for a chat completion with body (from backend_chat_body() of the
- * same backend; referenced, not copied). max_tokens (0: none) counts in
- * the token estimate the tpm budget is charged. used: HTTP attempts
+ * same backend; referenced, not copied). choices: what the body asks
+ * for (chat_params.n_choices, 1 when it asks for one; a dialect without
+ * several choices takes 1), the most the reply keeps. max_tokens (0:
+ * none), once per choice, counts in the token estimate the tpm budget
+ * is charged. used: HTTP attempts
  * already spent on the same call (a reply that did not parse is asked
  * again): the profile's max_retries is one budget for all of them. cb
  * is called once from the loop with the parsed reply or the final
  * failure after retries, unless backend_cancel is called first.
  */
 struct backend_req *backend_chat(struct backend *b, struct blob *body,
-    long max_tokens, int flags, unsigned used, backend_cb cb, void *arg);
+    long max_tokens, int choices, int flags, unsigned used, backend_cb cb,
+    void *arg);
 /*
  * Ask for one embedding of each of texts[0..n) (texts[i] is lens[i]
  * bytes; copied as needed) with the profile's model; cb as for

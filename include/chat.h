@@ -46,6 +46,8 @@ struct chat_params {
 			       * NAN: none */
 	long max_tokens; /* 0: not sent */
 	const struct json_t *schema; /* NULL: no structured output */
+	int n_choices; /* choices asked in one request (OpenAI's n) of a
+			* dialect that can; 0 or 1: one, and not sent */
 };
 
 /* The decoding parameters a request of a dialect actually carries, for
@@ -56,19 +58,41 @@ struct chat_sent {
 	double top_p; /* NAN: not sent */
 	long max_tokens; /* 0: not sent */
 	int structured; /* the reply's JSON schema was sent */
+	int n; /* choices asked in one request: 1 (n not sent) or more */
 };
 
-/* A chat completion's reply, parsed out of its dialect. */
+/* One more choice of a reply that asked for several (n). */
+struct chat_choice {
+	char *content; /* owned, NUL-terminated */
+	size_t len;
+	char *finish_reason; /* owned, or NULL */
+};
+
+/*
+ * A chat completion's reply, parsed out of its dialect: its first (most
+ * often only) choice inline, so that the one-choice reply allocates
+ * nothing more, and the others of a reply that asked for several in
+ * more[0..nmore).
+ */
 struct chat_reply {
 	char *content; /* the answer's text, owned, NUL-terminated */
 	size_t len;
-	uint64_t prompt_tokens; /* 0 when the reply has no usage */
+	uint64_t prompt_tokens; /* 0 when the reply has no usage; for all
+				 * of its choices */
 	uint64_t completion_tokens;
 	int has_usage; /* the reply reported usage (its cost is known) */
 	char *finish_reason; /* owned, or NULL */
+	struct chat_choice *more; /* owned, NULL when nmore is 0 */
+	size_t nmore;
 };
 
 /* Free what a reply owns and clear it; r may be NULL. */
 void chat_reply_free(struct chat_reply *r);
+/* The number of choices in r: 1 + r->nmore. */
+size_t chat_reply_nchoices(const struct chat_reply *r);
+/* Choice i (< chat_reply_nchoices(r)) of r, borrowed: its text into
+ * *content and *len, its finish reason (or NULL) into *finish. */
+void chat_reply_choice(const struct chat_reply *r, size_t i,
+    const char **content, size_t *len, const char **finish);
 
 #endif

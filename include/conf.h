@@ -47,6 +47,8 @@ struct conf_backend {
 	long max_retry_after_ms; /* default 60000 */
 	long max_reply_bytes; /* default 8 MiB */
 	int structured_output; /* default 0 */
+	int supports_n; /* several choices in one request (n); default 0 */
+	int n_chunk; /* the most choices one request asks for; default 16 */
 	double temperature; /* NAN: use defaults */
 	double top_p; /* NAN: use defaults */
 	long max_tokens; /* 0: use defaults */

@@ -33,6 +33,11 @@ struct dialect {
 	 * the worker thread. */
 	int (*chat_parse)(const char *body, size_t len, struct chat_reply *out,
 	    char *errstr, size_t errlen);
+	/* NULL: the dialect asks for one choice per request. Else it sends
+	 * chat_params.n_choices, and this parses a reply of up to want
+	 * choices (the first want when there are more) like chat_parse. */
+	int (*chat_parse_choices)(const char *body, size_t len, size_t want,
+	    struct chat_reply *out, char *errstr, size_t errlen);
 	const char *embed_path; /* NULL: the dialect has no embeddings */
 	/* An embeddings request for texts[0..n) (lens[i] bytes each). */
 	char *(*embed_request)(const char *model, const char *const *texts,

@@ -29,6 +29,14 @@ char *openai_chat_request(
  */
 int openai_chat_parse(const char *body, size_t len, struct chat_reply *out,
     char *errstr, size_t errlen);
+/*
+ * The same for a request that asked for want choices (n): up to the
+ * first want of them, the first in out->content and the others in
+ * out->more; choices without usable content are left out, and it fails
+ * only when none has any.
+ */
+int openai_chat_parse_choices(const char *body, size_t len, size_t want,
+    struct chat_reply *out, char *errstr, size_t errlen);
 
 /* Build an embeddings request for texts[0..n). */
 char *openai_embed_request(const char *model, const char *const *texts,

@@ -29,18 +29,28 @@ struct prompt_params {
 	int n; /* candidates wanted in all */
 	double tail; /* NAN: no tail request */
 	const char *instructions; /* NULL: none */
+	int chunk; /* the most choices one request may ask for (n) on the
+		    * job's backend; 0 or 1: one (docs/backends.md) */
 };
 
 /*
  * The plan: how many calls (or turns) a job makes, and whether they are
  * turns of one conversation (1) or independent calls (0).
- * direct, direct_cot: n calls; multi_turn: n turns;
+ * direct, direct_cot: n calls, or ceil(n/chunk) of several choices each
+ * when chunk > 1; multi_turn: n turns;
  * sequence, vs_standard, vs_cot: ceil(n/k) calls; vs_multi: ceil(n/k) turns.
  */
 int prompt_ncalls(const struct prompt_params *pp);
 int prompt_is_conversation(enum method m);
-/* Candidates asked for in call/turn i (k, or what is left of n). */
+/* Candidates asked for in call/turn i (k, or what is left of n), in the
+ * text of each of its choices. */
 int prompt_asked(const struct prompt_params *pp, int i);
+/* 1 when the calls of method m may ask for several choices (n) each:
+ * direct and direct_cot, whose every reply is one candidate. */
+int prompt_has_choices(enum method m);
+/* Choices asked for in call i: chunk, or what is left of n, for a
+ * method with choices; else 1. 0 when i is outside the plan. */
+int prompt_choices(const struct prompt_params *pp, int i);
 enum reply_kind prompt_reply_kind(enum method m);
 
 /*

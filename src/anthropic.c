@@ -26,6 +26,7 @@ anthropic_sent(const struct chat_params *p, struct chat_sent *out)
 	out->max_tokens =
 	    p->max_tokens > 0 ? p->max_tokens : ANTHROPIC_MAX_TOKENS;
 	out->structured = 0;
+	out->n = 1; /* the Messages API has no n */
 }
 
 /* The request body (see anthropic.h). */

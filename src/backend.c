@@ -53,6 +53,7 @@ struct backend_req {
 	struct blob *body; /* referenced */
 	int embed; /* an embeddings request, of nembed inputs */
 	size_t nembed;
+	int choices; /* a chat request: the choices it asks for (n) */
 	unsigned attempts;
 	unsigned used; /* attempts spent on the call before this request */
 	int flags;
@@ -500,6 +501,7 @@ struct bparse {
 	const struct dialect *d;
 	int embed;
 	size_t nembed;
+	int choices;
 	char *copy; /* the body, owned, when parsed off the loop */
 	const char *body;
 	size_t len;
@@ -519,6 +521,9 @@ bparse_run(void *arg)
 	if (pa->embed)
 		pa->rc = pa->d->embed_parse(pa->body, pa->len, pa->nembed,
 		    &pa->vecs, &pa->dim, pa->err, sizeof(pa->err));
+	else if (pa->choices > 1 && pa->d->chat_parse_choices != NULL)
+		pa->rc = pa->d->chat_parse_choices(pa->body, pa->len,
+		    (size_t)pa->choices, &pa->chat, pa->err, sizeof(pa->err));
 	else
 		pa->rc = pa->d->chat_parse(
 		    pa->body, pa->len, &pa->chat, pa->err, sizeof(pa->err));
@@ -584,6 +589,7 @@ breq_parse(struct backend_req *r, const char *body, size_t len, long status)
 	pa->d = r->b->d;
 	pa->embed = r->embed;
 	pa->nembed = r->nembed;
+	pa->choices = r->choices;
 	pa->body = body;
 	pa->len = len;
 	pa->status = status;
@@ -820,13 +826,17 @@ backend_chat_body(
 }
 
 struct backend_req *
-backend_chat(struct backend *b, struct blob *body, long max_tokens, int flags,
-    unsigned used, backend_cb cb, void *arg)
+backend_chat(struct backend *b, struct blob *body, long max_tokens,
+    int choices, int flags, unsigned used, backend_cb cb, void *arg)
 {
 	struct backend_req *r;
 
-	r = breq_new(
-	    b, b->d->chat_path, body, max_tokens, flags, used, cb, arg);
+	if (choices < 1 || b->d->chat_parse_choices == NULL)
+		choices = 1;
+	/* Each choice may take max_tokens; the prompt is counted once. */
+	r = breq_new(b, b->d->chat_path, body, max_tokens * choices, flags,
+	    used, cb, arg);
+	r->choices = choices;
 	breq_queue(r);
 	return r;
 }

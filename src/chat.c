@@ -77,5 +77,31 @@ chat_reply_free(struct chat_reply *r)
 		return;
 	free(r->content);
 	free(r->finish_reason);
+	for (size_t i = 0; i < r->nmore; i++) {
+		free(r->more[i].content);
+		free(r->more[i].finish_reason);
+	}
+	free(r->more);
 	memset(r, 0, sizeof(*r));
+}
+
+size_t
+chat_reply_nchoices(const struct chat_reply *r)
+{
+	return 1 + r->nmore;
+}
+
+void
+chat_reply_choice(const struct chat_reply *r, size_t i, const char **content,
+    size_t *len, const char **finish)
+{
+	if (i == 0) {
+		*content = r->content;
+		*len = r->len;
+		*finish = r->finish_reason;
+		return;
+	}
+	*content = r->more[i - 1].content;
+	*len = r->more[i - 1].len;
+	*finish = r->more[i - 1].finish_reason;
 }

@@ -178,6 +178,8 @@ static const struct conf_key profile_keys[] = {
 	0),
     NUM("max_reply_bytes", CT_LONG, KIB, GIB, 8 * MIB, B(max_reply_bytes), 0),
     NUM("structured_output", CT_BOOL, 0, 1, 0, B(structured_output), 0),
+    NUM("supports_n", CT_BOOL, 0, 1, 0, B(supports_n), 0),
+    NUM("n_chunk", CT_INT, 1, 128, 16, B(n_chunk), 0),
     NUM("temperature", CT_DOUBLE, 0, 2, NAN, B(temperature), CK_UNSET),
     NUM("top_p", CT_DOUBLE, 0, 1, NAN, B(top_p), CK_EXCL_MIN | CK_UNSET),
     NUM("max_tokens", CT_LONG, 1, 1000000, 0, B(max_tokens), CK_UNSET),
@@ -1019,6 +1021,14 @@ fallback_check(struct loadctx *lc, const config_setting_t *g, const char *key,
 		return conf_err(lc,
 		    config_setting_get_member(g, "structured_output"), fkey,
 		    "the %s type has no response_format", b->type);
+	}
+	if (dl != NULL && b->supports_n && dl->chat_parse_choices == NULL) {
+		keypath(fkey, sizeof(fkey), "%s.supports_n", key);
+		return conf_err(lc, config_setting_get_member(g, "supports_n"),
+		    fkey,
+		    "the %s type cannot ask for several choices in one "
+		    "request (n)",
+		    b->type);
 	}
 	for (size_t i = 0; i < b->nfallback; i++) {
 		const config_setting_t *e =

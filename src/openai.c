@@ -52,6 +52,7 @@ openai_chat_sent(const struct chat_params *p, struct chat_sent *out)
 	out->top_p = isfinite(top_p) ? top_p : NAN;
 	out->max_tokens = p->max_tokens > 0 ? p->max_tokens : 0;
 	out->structured = p->schema != NULL;
+	out->n = p->n_choices > 1 ? p->n_choices : 1;
 }
 
 /*
@@ -94,6 +95,8 @@ openai_chat_request(
 	if (sent.max_tokens > 0)
 		json_object_set_new(root, "max_tokens",
 		    json_integer((json_int_t)sent.max_tokens));
+	if (sent.n > 1)
+		json_object_set_new(root, "n", json_integer(sent.n));
 	if (sent.structured) {
 		rf = json_pack("{s:s, s:{s:s, s:b, s:o}}", "type",
 		    "json_schema", "json_schema", "name", "vs_reply", "strict",
@@ -187,40 +190,20 @@ load_object(
 }
 
 /*
- * Parse a chat-completions response body[0..len) into out: the content
- * of choices[0].message (or choices[0].text, completions style), the
- * finish reason and the token usage (0 when absent or not a non-negative
- * integer). An empty content is returned as is. Returns 0, or -1 with
- * errstr and out holding nothing to free.
+ * The text of choices[i]: its message content (or its text, completions
+ * style), borrowed from the reply. Returns 0, or -1 with errstr.
  */
-int
-openai_chat_parse(const char *body, size_t len, struct chat_reply *out,
+static int
+choice_text(const json_t *choices, size_t i, const json_t **textp,
     char *errstr, size_t errlen)
 {
-	json_t *root, *err, *choices, *ch, *msg, *content = NULL, *text;
-	json_t *fr, *usage;
+	const json_t *ch, *msg, *content = NULL, *text;
 
-	memset(out, 0, sizeof(*out));
-	if ((root = load_object(body, len, "reply", errstr, errlen)) == NULL)
-		return -1;
-	err = json_object_get(root, "error");
-	if (err != NULL && !json_is_null(err)) {
-		error_text(err, errstr, errlen);
-		goto fail;
-	}
-	choices = json_object_get(root, "choices");
-	if (!json_is_array(choices)) {
-		snprintf(errstr, errlen, "reply has no choices array");
-		goto fail;
-	}
-	if (json_array_size(choices) == 0) {
-		snprintf(errstr, errlen, "reply has an empty choices array");
-		goto fail;
-	}
-	ch = json_array_get(choices, 0);
+	ch = json_array_get(choices, i);
 	if (!json_is_object(ch)) {
-		snprintf(errstr, errlen, "reply choices[0] is not an object");
-		goto fail;
+		snprintf(errstr, errlen, "reply choices[%zu] is not an object",
+		    i);
+		return -1;
 	}
 	msg = json_object_get(ch, "message");
 	if (json_is_object(msg))
@@ -240,20 +223,97 @@ openai_chat_parse(const char *body, size_t len, struct chat_reply *out,
 		else
 			snprintf(
 			    errstr, errlen, "reply content is not a string");
-		goto fail;
+		return -1;
 	}
 	if (memchr(json_string_value(content), '\0',
 		json_string_length(content)) != NULL) {
 		/* Chat messages are C strings: a NUL would cut the history. */
 		snprintf(errstr, errlen, "reply content contains a NUL byte");
+		return -1;
+	}
+	*textp = content;
+	return 0;
+}
+
+/* A copy of choices[i]'s finish reason, or NULL. */
+static char *
+choice_finish(const json_t *choices, size_t i)
+{
+	const json_t *fr;
+
+	fr = json_object_get(json_array_get(choices, i), "finish_reason");
+	if (!json_is_string(fr))
+		return NULL;
+	return xstrndup(json_string_value(fr), json_string_length(fr));
+}
+
+/*
+ * Parse a chat-completions response body[0..len) that asked for want
+ * choices (n; 0 counts as 1) into out: of the first want choices, the
+ * content of each one's message (or its text, completions style) and
+ * its finish reason, in the order of the array, the first inline and
+ * the others in out->more; and the token usage of the whole reply (0
+ * when absent or not a non-negative integer). A reply with fewer
+ * choices gives what it has; a choice without usable content is left
+ * out, and the reply fails only when none has any. Only the choices
+ * taken are looked at: one asked, one read. An empty content is
+ * returned as is. Returns 0, or -1 with errstr (the first choice's
+ * fault) and out holding nothing to free.
+ */
+int
+openai_chat_parse_choices(const char *body, size_t len, size_t want,
+    struct chat_reply *out, char *errstr, size_t errlen)
+{
+	json_t *root, *err, *choices, *usage;
+	const json_t *content;
+	size_t n, got = 0, faults = 0;
+
+	memset(out, 0, sizeof(*out));
+	if ((root = load_object(body, len, "reply", errstr, errlen)) == NULL)
+		return -1;
+	err = json_object_get(root, "error");
+	if (err != NULL && !json_is_null(err)) {
+		error_text(err, errstr, errlen);
 		goto fail;
 	}
-	out->len = json_string_length(content);
-	out->content = xstrndup(json_string_value(content), out->len);
-	fr = json_object_get(ch, "finish_reason");
-	if (json_is_string(fr))
-		out->finish_reason =
-		    xstrndup(json_string_value(fr), json_string_length(fr));
+	choices = json_object_get(root, "choices");
+	if (!json_is_array(choices)) {
+		snprintf(errstr, errlen, "reply has no choices array");
+		goto fail;
+	}
+	if ((n = json_array_size(choices)) == 0) {
+		snprintf(errstr, errlen, "reply has an empty choices array");
+		goto fail;
+	}
+	if (want < 1)
+		want = 1;
+	if (n > want)
+		n = want;
+	for (size_t i = 0; i < n; i++) {
+		struct chat_choice *c;
+
+		/* The first fault is the one reported, should none do. */
+		if (choice_text(choices, i, &content, faults ? NULL : errstr,
+			faults ? 0 : errlen) == -1) {
+			faults++;
+			continue;
+		}
+		if (got++ == 0) {
+			out->len = json_string_length(content);
+			out->content =
+			    xstrndup(json_string_value(content), out->len);
+			out->finish_reason = choice_finish(choices, i);
+			continue;
+		}
+		if (out->more == NULL)
+			out->more = xcalloc(n - 1, sizeof(*out->more));
+		c = &out->more[out->nmore++];
+		c->len = json_string_length(content);
+		c->content = xstrndup(json_string_value(content), c->len);
+		c->finish_reason = choice_finish(choices, i);
+	}
+	if (got == 0)
+		goto fail;
 	usage = json_object_get(root, "usage");
 	if (json_is_object(usage)) {
 		out->has_usage = 1;
@@ -267,6 +327,17 @@ openai_chat_parse(const char *body, size_t len, struct chat_reply *out,
 fail:
 	json_decref(root);
 	return -1;
+}
+
+/*
+ * Parse a reply of one choice: choices[0] (see
+ * openai_chat_parse_choices()).
+ */
+int
+openai_chat_parse(const char *body, size_t len, struct chat_reply *out,
+    char *errstr, size_t errlen)
+{
+	return openai_chat_parse_choices(body, len, 1, out, errstr, errlen);
 }
 
 /*
@@ -415,6 +486,7 @@ const struct dialect openai_dialect = {
     .chat_request = openai_chat_request,
     .chat_sent = openai_chat_sent,
     .chat_parse = openai_chat_parse,
+    .chat_parse_choices = openai_chat_parse_choices,
     .embed_path = "/embeddings",
     .embed_request = openai_embed_request,
     .embed_parse = openai_embed_parse,

@@ -230,6 +230,8 @@ pjob_free(struct pjob *j)
 	for (int i = 0; i < j->ncalls; i++) {
 		backend_cancel(j->calls[i].req);
 		offload_cancel(j->calls[i].ptask);
+		/* Before the reply: it says how many items there are. */
+		pcall_free_item_finish(&j->calls[i]);
 		reply_free(&j->calls[i].reply);
 		free(j->calls[i].finish_reason);
 	}
@@ -318,6 +320,16 @@ pjob_timeout(void *arg)
 	    "job exceeded worker.job_timeout_ms (%ld ms)",
 	    j->gen->conf->job_timeout_ms);
 	pjob_fail(j, ERR_TIMEOUT, msg);
+}
+
+/* The most choices one request to be may ask for: its profile's
+ * n_chunk when it has supports_n, else 1. */
+int
+pjob_chunk(const struct backend *be)
+{
+	const struct conf_backend *prof = backend_profile(be);
+
+	return prof->supports_n ? prof->n_chunk : 1;
 }
 
 static struct backend *
@@ -547,6 +559,9 @@ pjob_resolve(struct pjob *j, char *errstr, size_t errlen)
 	j->pp.n = job->n;
 	j->pp.tail = job->tail;
 	j->pp.instructions = job->instructions;
+	/* Planned for the job's own backend; a fallback asks for what it
+	 * can (pcall_body). */
+	j->pp.chunk = pjob_chunk(j->be);
 	j->kind = prompt_reply_kind(j->pp.method);
 	j->conversation = prompt_is_conversation(j->pp.method);
 	j->ncalls = prompt_ncalls(&j->pp);
@@ -558,6 +573,8 @@ pjob_resolve(struct pjob *j, char *errstr, size_t errlen)
 		j->calls[i].job = j;
 		j->calls[i].idx = i;
 		j->calls[i].asked = prompt_asked(&j->pp, i);
+		j->calls[i].choices = prompt_choices(&j->pp, i);
+		j->nplanned += j->calls[i].choices;
 	}
 	return 0;
 }

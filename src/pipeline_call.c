@@ -65,37 +65,111 @@ pcall_failed(struct pcall *c, enum err_code code, const char *msg)
 }
 
 /*
- * A reply's candidates, parsed out of its text. Pure, so that a large
- * text (a hundred long candidates is most of a megabyte of JSON) is
- * parsed on the worker thread instead of holding the loop.
+ * A reply's candidates, parsed out of its text, or out of the text of
+ * each of its choices. Pure, so that a large text (a hundred long
+ * candidates is most of a megabyte of JSON) is parsed on the worker
+ * thread instead of holding the loop.
  */
 struct parse {
 	struct pcall *call; /* valid in pcall_parse_done unless cancelled */
-	char *copy; /* the text, owned, when parsed off the loop */
-	const char *text;
+	char *copy; /* the texts, owned, when parsed off the loop */
+	size_t ntexts; /* the reply's choices */
+	const char **texts;
+	size_t *lens;
+	const char *text; /* texts and lens of a reply of one choice */
 	size_t len;
+	char **finish; /* several choices: each one's finish reason, owned
+			* (entries NULL for nil) */
 	enum reply_kind kind;
 	size_t asked;
 	int failed;
+	size_t ndropped; /* choices that did not parse */
 	char err[256];
 	struct reply reply;
+	char **item_finish; /* several choices: per item of reply, owned */
 };
+
+/* Parse choice i of pa and append its items to pa->reply; -1 when it
+ * does not parse (the first such fault stays in pa->err). */
+static int
+parse_choice(struct parse *pa, size_t i)
+{
+	struct reply one;
+	char err[200];
+	size_t n;
+
+	if (reply_parse(pa->texts[i], pa->lens[i], pa->kind, pa->asked, &one,
+		err, sizeof(err)) == -1) {
+		if (pa->ndropped++ == 0)
+			snprintf(pa->err, sizeof(pa->err), "choice %zu: %s", i,
+			    err);
+		return -1;
+	}
+	n = pa->reply.n + one.n;
+	pa->reply.items =
+	    xreallocarray(pa->reply.items, n, sizeof(*pa->reply.items));
+	pa->item_finish =
+	    xreallocarray(pa->item_finish, n, sizeof(*pa->item_finish));
+	for (size_t k = 0; k < one.n; k++) {
+		pa->reply.items[pa->reply.n + k] = one.items[k];
+		pa->item_finish[pa->reply.n + k] =
+		    pa->finish[i] != NULL ? xstrdup(pa->finish[i]) : NULL;
+	}
+	pa->reply.n = n;
+	/* The items are moved; a direct_cot reasoning is never kept. */
+	free(one.items);
+	free(one.reasoning);
+	return 0;
+}
 
 static void
 parse_run(void *arg)
 {
 	struct parse *pa = arg;
 
-	pa->failed = reply_parse(pa->text, pa->len, pa->kind, pa->asked,
-			 &pa->reply, pa->err, sizeof(pa->err)) == -1;
+	if (pa->ntexts == 1) {
+		pa->failed = reply_parse(pa->text, pa->len, pa->kind,
+				 pa->asked, &pa->reply, pa->err,
+				 sizeof(pa->err)) == -1;
+		return;
+	}
+	/* A choice that does not parse is left out, as one the backend
+	 * did not send; the call is asked again only when none parses. */
+	for (size_t i = 0; i < pa->ntexts; i++)
+		(void)parse_choice(pa, i);
+	pa->failed = pa->reply.n == 0;
+}
+
+static void
+free_strings(char **v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
 }
 
 static void
 parse_free(struct parse *pa)
 {
 	free(pa->copy);
+	if (pa->ntexts > 1) {
+		free(pa->texts);
+		free(pa->lens);
+		free_strings(pa->finish, pa->ntexts);
+	}
+	free_strings(pa->item_finish, pa->reply.n);
 	reply_free(&pa->reply);
 	free(pa);
+}
+
+/* Free c's per-item finish reasons (NULL is a no-op). */
+void
+pcall_free_item_finish(struct pcall *c)
+{
+	free_strings(c->item_finish, c->reply.n);
+	c->item_finish = NULL;
 }
 
 /*
@@ -132,9 +206,16 @@ pcall_parsed(struct pcall *c, struct parse *pa)
 		pcall_retry(c, ERR_PARSE, msg);
 		return;
 	}
+	if (pa->ndropped > 0)
+		log_info("%s: call %d: %zu of %zu choices unparseable, left "
+			 "out: %s",
+		    j->tag, c->idx, pa->ndropped, pa->ntexts, pa->err);
+	pcall_free_item_finish(c);
 	reply_free(&c->reply);
 	c->reply = pa->reply;
+	c->item_finish = pa->item_finish;
 	memset(&pa->reply, 0, sizeof(pa->reply));
+	pa->item_finish = NULL;
 	c->ok = 1;
 	j->nok++;
 	if (j->conversation && c->idx + 1 < j->ncalls)
@@ -155,24 +236,59 @@ pcall_parse_done(void *arg, int cancelled)
 	parse_free(pa);
 }
 
-/* Parse the candidates of reply text (valid for this call only). */
+/* The texts of pa into one buffer that pa owns, for the worker. */
 static void
-pcall_parse(struct pcall *c, const char *text, size_t len)
+parse_copy(struct parse *pa)
+{
+	size_t total = 0, off = 0;
+
+	for (size_t i = 0; i < pa->ntexts; i++)
+		total += pa->lens[i] + 1;
+	pa->copy = xmalloc(total);
+	for (size_t i = 0; i < pa->ntexts; i++) {
+		memcpy(pa->copy + off, pa->texts[i], pa->lens[i]);
+		pa->copy[off + pa->lens[i]] = '\0';
+		pa->texts[i] = pa->copy + off;
+		off += pa->lens[i] + 1;
+	}
+	pa->text = pa->texts[0];
+	pa->len = pa->lens[0];
+}
+
+/* Parse the candidates of reply rep (valid for this call only): the
+ * text of each of its choices. */
+static void
+pcall_parse(struct pcall *c, const struct chat_reply *rep)
 {
 	struct pjob *j = c->job;
 	struct parse *pa;
+	size_t total = 0;
 
 	pa = xcalloc(1, sizeof(*pa));
 	pa->call = c;
-	pa->text = text;
-	pa->len = len;
+	pa->ntexts = chat_reply_nchoices(rep);
+	pa->text = rep->content;
+	pa->len = rep->len;
+	pa->texts = &pa->text;
+	pa->lens = &pa->len;
+	if (pa->ntexts > 1) {
+		pa->texts = xcalloc(pa->ntexts, sizeof(*pa->texts));
+		pa->lens = xcalloc(pa->ntexts, sizeof(*pa->lens));
+		pa->finish = xcalloc(pa->ntexts, sizeof(*pa->finish));
+		for (size_t i = 0; i < pa->ntexts; i++) {
+			const char *fr;
+
+			chat_reply_choice(
+			    rep, i, &pa->texts[i], &pa->lens[i], &fr);
+			pa->finish[i] = fr != NULL ? xstrdup(fr) : NULL;
+		}
+	}
 	pa->kind = j->kind;
 	pa->asked = (size_t)c->asked;
-	if (len > BACKEND_OFFLOAD_BYTES && j->p->off != NULL) {
-		pa->copy = xmalloc(len + 1);
-		memcpy(pa->copy, text, len);
-		pa->copy[len] = '\0';
-		pa->text = pa->copy;
+	for (size_t i = 0; i < pa->ntexts; i++)
+		total += pa->lens[i];
+	if (total > BACKEND_OFFLOAD_BYTES && j->p->off != NULL) {
+		parse_copy(pa);
 		c->ptask =
 		    offload_submit(j->p->off, parse_run, pcall_parse_done, pa);
 		return;
@@ -218,7 +334,10 @@ pcall_on_reply(void *arg, const struct backend_reply *rep)
 	c->finish_reason = rep->chat.finish_reason != NULL
 	    ? xstrdup(rep->chat.finish_reason)
 	    : NULL;
-	pcall_parse(c, rep->chat.content, rep->chat.len);
+	if (chat_reply_nchoices(&rep->chat) < (size_t)c->sent_choices)
+		log_debug("%s: call %d: %zu of %d choices came", j->tag,
+		    c->idx, chat_reply_nchoices(&rep->chat), c->sent_choices);
+	pcall_parse(c, &rep->chat);
 }
 
 /*
@@ -235,10 +354,17 @@ pcall_body(struct pcall *c)
 	const struct chat *chat;
 	struct blob *body;
 	char err[256];
+	int choices;
 
+	/* What this backend can ask for: a fallback may take fewer. */
+	choices = pjob_chunk(j->be);
+	if (choices > c->choices)
+		choices = c->choices;
+	c->sent_choices = choices;
 	if (!j->conversation && j->body != NULL && j->body_be == j->be &&
-	    j->body_asked == c->asked)
+	    j->body_asked == c->asked && j->body_choices == choices)
 		return blob_ref(j->body);
+	j->op.n_choices = choices;
 	chat_init(&one);
 	if (j->conversation)
 		chat = &j->chat;
@@ -262,6 +388,7 @@ pcall_body(struct pcall *c)
 	j->body = body;
 	j->body_be = j->be;
 	j->body_asked = c->asked;
+	j->body_choices = choices;
 	return blob_ref(j->body);
 }
 
@@ -285,7 +412,7 @@ pcall_start(struct pcall *c)
 		j->outstanding++;
 	c->tries++;
 	c->be = j->be;
-	c->req = backend_chat(c->be, body, j->op.max_tokens,
+	c->req = backend_chat(c->be, body, j->op.max_tokens, c->sent_choices,
 	    failfast ? BACKEND_FAILFAST : 0, c->attempts, pcall_on_reply, c);
 	blob_unref(body);
 }

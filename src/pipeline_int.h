@@ -63,7 +63,10 @@ TAILQ_HEAD(pgens, pgen);
 struct pcall {
 	struct pjob *job;
 	int idx;
-	int asked;
+	int asked; /* candidates asked in the text of each choice */
+	int choices; /* choices planned (n, docs/backends.md): 1 but for
+		      * direct and direct_cot on a profile with supports_n */
+	int sent_choices; /* what its last request asked of its backend */
 	int tries; /* content-level tries (parse failures) */
 	unsigned attempts; /* HTTP attempts over all tries: one budget */
 	struct backend *be; /* where this call was sent */
@@ -72,6 +75,9 @@ struct pcall {
 	int ok;
 	struct reply reply;
 	char *finish_reason; /* the backend's, for the reply taken */
+	char **item_finish; /* a reply of several choices: the finish
+			     * reason of each item of reply (entries NULL
+			     * for nil), owned; NULL: finish_reason */
 };
 
 struct pjob {
@@ -87,6 +93,7 @@ struct pjob {
 	struct chat_params op;
 	enum reply_kind kind;
 	int ncalls;
+	int nplanned; /* calls planned, each choice of a call one */
 	int conversation;
 	struct pcall *calls;
 	int next_call; /* independent calls: the next one not yet started */
@@ -95,6 +102,7 @@ struct pjob {
 	struct offload_task *task; /* scoring on the worker thread */
 	struct blob *body; /* the last request body rendered, shared by */
 	int body_asked; /* the calls that ask this many ... */
+	int body_choices; /* ... in this many choices ... */
 	struct backend *body_be; /* ... of this backend */
 	int outstanding;
 	int nok;
@@ -136,9 +144,11 @@ void pjob_use_backend(struct pjob *j, struct backend *be);
 void pjob_add_cost(
     struct pjob *j, const struct backend *be, const struct chat_reply *rep);
 struct backend *pjob_pick_backend(struct pjob *j, int *more);
+int pjob_chunk(const struct backend *be);
 
 /* pipeline_call.c */
 void pcall_start(struct pcall *c);
+void pcall_free_item_finish(struct pcall *c);
 
 /* pipeline_score.c */
 void pjob_complete(struct pjob *j);

@@ -380,19 +380,29 @@ pjob_complete(struct pjob *j)
 	r->cands = xcalloc(total, sizeof(*r->cands));
 	p = j->probs = xcalloc(total + 1, sizeof(*p));
 	for (int i = 0; i < j->ncalls && kept < cap; i++) {
-		struct reply *rp = &j->calls[i].reply;
+		struct pcall *c = &j->calls[i];
+		struct reply *rp = &c->reply;
 		double *v, *cp;
 
-		if (!j->calls[i].ok)
+		if (!c->ok)
 			continue;
 		v = xcalloc(rp->n, sizeof(*v));
 		cp = xcalloc(rp->n, sizeof(*cp));
 		for (size_t k = 0; k < rp->n; k++)
 			v[k] = rp->items[k].verbalized;
-		prob_call(v, rp->n, cp);
+		if (c->item_finish != NULL) {
+			/* Each choice is a call of its own (steps 0-3). */
+			for (size_t k = 0; k < rp->n; k++)
+				prob_call(&v[k], 1, &cp[k]);
+		} else
+			prob_call(v, rp->n, cp);
 		for (size_t k = 0; k < rp->n && kept < cap; k++) {
-			/* Step 4: divide by the number of calls. */
-			double q = cp[k] / j->ncalls;
+			/* Step 4: divide by the number of calls planned,
+			 * each choice of a call one. */
+			double q = cp[k] / j->nplanned;
+			const char *fr = c->item_finish != NULL
+			    ? c->item_finish[k]
+			    : c->finish_reason;
 
 			/* Step 5: min_probability, on the call-level figure. */
 			if (!isnan(job->min_probability) &&
@@ -403,9 +413,8 @@ pjob_complete(struct pjob *j)
 			rp->items[k].text = NULL;
 			r->cands[kept].verbalized = rp->items[k].verbalized;
 			r->cands[kept].turn = i;
-			if (j->calls[i].finish_reason != NULL)
-				r->cands[kept].finish_reason =
-				    xstrdup(j->calls[i].finish_reason);
+			if (fr != NULL)
+				r->cands[kept].finish_reason = xstrdup(fr);
 			p[kept] = q;
 			kept++;
 		}

@@ -40,33 +40,45 @@
 	"{\"reasoning\": \"<your reasoning>\", \"response\": " \
 	"\"<your response>\"}"
 
-/* Treat a nonsensical k as 1 rather than divide by it. */
+/* 1 for the methods whose every call asks for a list of k candidates. */
+static int
+plan_is_list(enum method m)
+{
+	return m == METHOD_SEQUENCE || m == METHOD_VS_STANDARD ||
+	    m == METHOD_VS_COT || m == METHOD_VS_MULTI;
+}
+
+/* Candidates asked per call of a list method (a nonsensical k is taken
+ * as 1 rather than divided by). */
 static int
 plan_k(const struct prompt_params *pp)
 {
 	return pp->k < 1 ? 1 : pp->k;
 }
 
+/* The most choices one call of pp asks for: chunk, for a method that
+ * can use it, else 1. */
+static int
+plan_chunk(const struct prompt_params *pp)
+{
+	if (!prompt_has_choices(pp->method) || pp->chunk < 1)
+		return 1;
+	return pp->chunk;
+}
+
 /*
- * Number of calls (or turns) a job makes: n for the one-candidate methods,
- * ceil(n/k) for the list methods; 0 when n < 1.
+ * Number of calls (or turns) a job makes: n for the one-candidate methods
+ * (ceil(n/chunk) when their calls ask for several choices), ceil(n/k) for
+ * the list methods; 0 when n < 1.
  */
 int
 prompt_ncalls(const struct prompt_params *pp)
 {
-	int k = plan_k(pp);
+	int per = plan_is_list(pp->method) ? plan_k(pp) : plan_chunk(pp);
 
 	if (pp->n < 1)
 		return 0;
-	switch (pp->method) {
-	case METHOD_SEQUENCE:
-	case METHOD_VS_STANDARD:
-	case METHOD_VS_COT:
-	case METHOD_VS_MULTI:
-		return pp->n / k + (pp->n % k != 0);
-	default:
-		return pp->n;
-	}
+	return pp->n / per + (pp->n % per != 0);
 }
 
 /* 1 when the calls of method m are turns of one conversation, else 0. */
@@ -76,6 +88,19 @@ prompt_is_conversation(enum method m)
 	return m == METHOD_MULTI_TURN || m == METHOD_VS_MULTI;
 }
 
+/* Call i's share of n when each call takes per: per, or what is left of
+ * n for the last; 0 when i is outside the plan. */
+static int
+plan_share(const struct prompt_params *pp, int i, int per)
+{
+	int left;
+
+	if (i < 0 || i >= prompt_ncalls(pp))
+		return 0;
+	left = pp->n - i * per;
+	return left < per ? left : per;
+}
+
 /*
  * Candidates asked for in call i: min(k, n - i*k) for the list methods,
  * 1 for the others; 0 when i is outside the plan.
@@ -83,20 +108,24 @@ prompt_is_conversation(enum method m)
 int
 prompt_asked(const struct prompt_params *pp, int i)
 {
-	int k = plan_k(pp), left;
+	return plan_share(pp, i, plan_is_list(pp->method) ? plan_k(pp) : 1);
+}
 
-	if (i < 0 || i >= prompt_ncalls(pp))
-		return 0;
-	switch (pp->method) {
-	case METHOD_SEQUENCE:
-	case METHOD_VS_STANDARD:
-	case METHOD_VS_COT:
-	case METHOD_VS_MULTI:
-		left = pp->n - i * k;
-		return left < k ? left : k;
-	default:
-		return 1;
-	}
+/* 1 when a call of method m may ask for several choices (n). */
+int
+prompt_has_choices(enum method m)
+{
+	return m == METHOD_DIRECT || m == METHOD_DIRECT_COT;
+}
+
+/*
+ * Choices asked for in call i: min(chunk, n - i*chunk) for direct and
+ * direct_cot, 1 for the others; 0 when i is outside the plan.
+ */
+int
+prompt_choices(const struct prompt_params *pp, int i)
+{
+	return plan_share(pp, i, plan_chunk(pp));
 }
 
 /* How reply.c is to read a reply of method m. */

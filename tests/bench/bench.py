@@ -40,6 +40,13 @@ broker), or all:
               (its peak), then vsampd with its defaults (the backend's
               max_inflight 8) on direct jobs, and its share of that
               peak. Needs `tests/model/model.sh install`; not in all.
+  tokens      prompt tokens and requests per candidate of direct jobs
+              (n = 32) on a profile without supports_n and on one with
+              it (n_chunk = 16), and of vs_standard (k = 5), against the
+              fake model (tests/fakes/fake_model.py, which counts the
+              words of a request's messages as its prompt tokens, once
+              per request); target: supports_n divides direct's by
+              n / ceil(n / n_chunk) = 16.
   all         all of the above but realbatch, in that order, on one
               broker.
 
@@ -424,13 +431,18 @@ def backend_names(nbackends):
 def vsampd_conf(path, bootstrap, group, jobs, results, url,
                 worker_inflight, backend_inflight, timeout_ms=30000,
                 retries=3, dlq=None, consumer_extra="", nbackends=1,
-                scope_topic=None, scope_capacity=None, concurrency=None):
+                scope_topic=None, scope_capacity=None, concurrency=None,
+                profile_extra=None):
+    """profile_extra: {name: libconfig settings}: one more profile of
+    that name (the same url and limits) for each, with those settings."""
+    names = backend_names(nbackends) + list(profile_extra or {})
     profiles = ",\n".join(
         """  { name = "%s"; type = "openai"; url = "%s"; model = "fake";
-    max_inflight = %d; timeout_ms = %d; max_retries = %d; %s}""" % (
+    max_inflight = %d; timeout_ms = %d; max_retries = %d; %s%s }""" % (
             name, url, backend_inflight, timeout_ms, retries,
-            'concurrency = "%s"; ' % concurrency if concurrency else "")
-        for name in backend_names(nbackends))
+            'concurrency = "%s"; ' % concurrency if concurrency else "",
+            (profile_extra or {}).get(name, ""))
+        for name in names)
     with open(path, "w") as f:
         f.write("""# written by tests/bench/bench.py
 kafka = {
@@ -642,14 +654,15 @@ def run_vsampd(env, name, n, topics, fake, worker_inflight,
                backend_inflight, timeout_ms=30000, retries=3, timeout=300,
                dlq=None, on_start=None, wrap=None, nbackends=1,
                consumer_extra=None, scope_topic=None, concurrency=None,
-               on_progress=None, args=()):
+               on_progress=None, args=(), profile_extra=None):
     conf = vstest.scratch("vsampd-%s-" % name, ".conf")
     vsampd_conf(conf, env.kafka.bootstrap, "bench-" + name, topics["jobs"],
                 topics["results"], fake.url, worker_inflight,
                 backend_inflight, timeout_ms, retries, dlq,
                 consumer_extra if consumer_extra is not None else
                 getattr(env.args, "consumer_props", None) or "", nbackends,
-                scope_topic=scope_topic, concurrency=concurrency)
+                scope_topic=scope_topic, concurrency=concurrency,
+                profile_extra=profile_extra)
     argv = [env.vsampd, "-f", conf] + list(args)
     if wrap:
         argv = wrap + argv
@@ -1216,6 +1229,77 @@ def bench_memory(env, rep):
                 "target_ok": peak is not None and peak <= 256}
     rep.save()
     return r
+
+
+def bench_tokens(env, rep):
+    """What several choices in one request (supports_n) save: prompt
+    tokens and requests per candidate of direct jobs without and with
+    it, and of vs_standard, all asking for n candidates. The fake model
+    counts a request's prompt tokens as the words of its messages, once
+    per request whatever its n; the figures are the results' own usage,
+    summed per kind of job."""
+    a = env.args
+    njobs = a.jobs or (10 if a.quick else 50)
+    n, k, chunk = 32, 5, 16
+    kinds = (("direct", "fake", {"method": "direct"}),
+             ("direct supports_n", "fake_n", {"method": "direct"}),
+             ("vs_standard", "fake", {"method": "vs_standard", "k": k}))
+    rep.start("tokens")
+    rep.say("tokens: %d jobs of each kind, n = %d; direct on a profile "
+            "without supports_n and on one with it (n_chunk = %d), "
+            "vs_standard (k = %d); the fake model (Python)" % (
+                njobs, n, chunk, k))
+    env.broker()
+    fake = vstest.FakeModel(log_bodies=False).start()
+    fake.pid = fake.proc.pid
+    try:
+        topics = env.topics("tok")
+        jobs = [dict(extra, id="tok-%d-%04d" % (x, i), n=n, backend=be,
+                     prompt="Write a short poem about the sea, #%d." % i)
+                for x, (_, be, extra) in enumerate(kinds)
+                for i in range(njobs)]
+        env.produce(topics["jobs"], jobs)
+        run_vsampd(env, "tok%d" % env.ntopics, len(jobs), topics, fake,
+                   256, 64, timeout=600,
+                   profile_extra={"fake_n": "supports_n = true; "
+                                  "n_chunk = %d;" % chunk})
+        recs = read_all(env.kafka.bootstrap, topics["results"])
+    finally:
+        fake.stop()
+    sums = [collections.Counter() for _ in kinds]
+    for _, raw in recs:
+        v = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+        x = int(v["id"].split("-")[1])
+        u = v.get("usage") or {}
+        sums[x]["jobs"] += 1
+        sums[x]["ok"] += v.get("status") == "ok"
+        sums[x]["cands"] += len(v.get("candidates") or [])
+        for key in ("requests", "prompt_tokens", "completion_tokens"):
+            sums[x][key] += u.get(key) or 0
+    per = []
+    for (name, _, _), c in zip(kinds, sums):
+        cands = c["cands"] or 1
+        per.append(c["prompt_tokens"] / cands)
+        rep.say("  %-18s %3d jobs (%d ok), %5d candidates: %6.2f requests "
+                "and %7.1f prompt tokens per candidate (completion %.1f)"
+                % (name, c["jobs"], c["ok"], c["cands"],
+                   c["requests"] / cands, c["prompt_tokens"] / cands,
+                   c["completion_tokens"] / cands))
+    want = n / -(-n // chunk)
+    got = per[0] / per[1] if per[1] else None
+    ok = got is not None and abs(got - want) < 0.01 * want
+    rep.say("  direct: supports_n divides prompt tokens per candidate by "
+            "%s (target %.0f: %s); vs_standard's are %.2f x direct's "
+            "with supports_n" % ("n/a" if got is None else "%.2f" % got,
+                                 want, verdict(ok),
+                                 per[2] / per[1] if per[1] else 0))
+    rep.data = {"jobs": njobs, "n": n, "k": k, "n_chunk": chunk,
+                "per_kind": {name: dict(c) for (name, _, _), c
+                             in zip(kinds, sums)},
+                "prompt_tokens_per_candidate": dict(
+                    zip((x[0] for x in kinds), per)),
+                "target_ok": ok}
+    rep.save()
 
 
 def bench_stall(env, rep, binary=None, label="this build"):
@@ -1795,7 +1879,8 @@ def main():
     ap.add_argument("what", nargs="+",
                     choices=["saturation", "littles", "peers", "soak",
                              "profile", "memory", "stall", "restore",
-                             "overhead", "knee", "realbatch", "all"],
+                             "overhead", "knee", "realbatch", "tokens",
+                             "all"],
                     help="one or more benchmarks, run in the order below "
                     "on one broker, or all of them")
     ap.add_argument("--quick", action="store_true",
@@ -1836,7 +1921,8 @@ def main():
                          ("restore", bench_restore),
                          ("overhead", bench_overhead),
                          ("knee", bench_knee),
-                         ("realbatch", bench_realbatch)):
+                         ("realbatch", bench_realbatch),
+                         ("tokens", bench_tokens)):
             if what in a.what or ("all" in a.what and
                                   what != "realbatch"):
                 t1 = time.monotonic()

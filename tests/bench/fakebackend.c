@@ -18,7 +18,8 @@
  * the largest "maxItems" in the request body, else the largest number
  * written before "responses" ("Generate 5 responses"), else 5 (1..100).
  * Texts vary with a counter, so that dedup never drops them; "usage" is
- * filled in. GET /stats: counters as JSON; POST /reset clears them.
+ * filled in. A request with "n" (1..128) gets n such choices, the
+ * prompt counted once in usage and the completions summed. GET /stats: counters as JSON; POST /reset clears them.
  *
  * --latency-ms N holds every answer N ms (a timer heap, no sleeping).
  * --words N makes each text N words long; --vocab N draws them from N
@@ -412,23 +413,38 @@ static const char *const words[64] = {"sea", "salt", "tide", "moon", "harbor",
     "current", "north", "south", "star", "map", "ink", "paper", "boat", "oar",
     "dawn"};
 
-/* One chat completion with k responses, appended to b as a body. */
+/* The choices a request asks for: its "n" (1..128), else 1. A key "n"
+ * can only be the request's own: inside a string its quotes are
+ * escaped. */
+static int
+guess_n(const char *body, size_t len)
+{
+	const char *p = memmem(body, len, "\"n\":", 4);
+	long v;
+
+	if (p == NULL)
+		return 1;
+	v = strtol(p + 4, NULL, 10);
+	return v < 1 ? 1 : v > 128 ? 128 : (int)v;
+}
+
+/* The content of one reply with k responses, a new id's, escaped as a
+ * JSON string's inside; *ntok gets its tokens. */
 static void
-completion_body(struct buf *b, int k, int malformed)
+reply_content(struct buf *content, int k, int *ntok)
 {
 	uint64_t id = ++counter;
-	struct buf content = {0};
 	double probs[100], sum = 0;
-	int i, ntok = 0;
+	int i;
 
 	for (i = 0; i < k; i++) {
 		probs[i] = 1.0 + (double)(rng() % 1000) / 250.0;
 		sum += probs[i];
 	}
-	buf_add(&content, "{\\\"responses\\\": [", 17);
+	buf_add(content, "{\\\"responses\\\": [", 17);
 	for (i = 0; i < k; i++) {
 		uint64_t s = id * 1000003u + (uint64_t)i * 7919u + 1;
-		buf_printf(&content,
+		buf_printf(content,
 		    "%s{\\\"text\\\": \\\"Reply %llu.%d:", i ? ", " : "",
 		    (unsigned long long)id, i);
 		for (int w = 0; w < nwords; w++) {
@@ -437,33 +453,55 @@ completion_body(struct buf *b, int k, int malformed)
 			s ^= s << 17;
 			if (vocab > 0)
 				buf_printf(
-				    &content, " w%u", (unsigned)(s % vocab));
+				    content, " w%u", (unsigned)(s % vocab));
 			else
-				buf_printf(&content, " %s", words[s & 63]);
+				buf_printf(content, " %s", words[s & 63]);
 		}
-		ntok += nwords + 3;
-		buf_printf(&content, ".\\\", \\\"probability\\\": %.3f}",
+		*ntok += nwords + 3;
+		buf_printf(content, ".\\\", \\\"probability\\\": %.3f}",
 		    probs[i] / sum);
 	}
-	buf_add(&content, "]}", 2);
+	buf_add(content, "]}", 2);
+	*ntok += 8 * k;
+}
+
+/* One chat completion of nchoices choices with k responses each,
+ * appended to b as a body: the prompt counted once in usage, the
+ * completions summed. */
+static void
+completion_body(struct buf *b, int k, int nchoices, int malformed)
+{
+	struct buf content = {0};
+	int ntok = 0;
+
 	if (malformed) {
 		/* A body cut short: not JSON at all. */
+		reply_content(&content, k, &ntok);
 		buf_printf(b,
 		    "{\"id\":\"chatcmpl-%llu\",\"object\":\"chat.completion\","
 		    "\"choices\":[{\"index\":0,\"message\":{\"role\":"
 		    "\"assistant\",\"content\":\"%.*s",
-		    (unsigned long long)id, (int)(content.len / 2), content.p);
-	} else {
-		buf_printf(b,
-		    "{\"id\":\"chatcmpl-%llu\",\"object\":\"chat.completion\","
-		    "\"created\":%ld,\"model\":\"fake\",\"choices\":[{"
-		    "\"index\":"
-		    "0,\"message\":{\"role\":\"assistant\",\"content\":\"%s\"},"
-		    "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":"
-		    "%d,\"completion_tokens\":%d,\"total_tokens\":%d}}",
-		    (unsigned long long)id, (long)time(NULL), content.p, 120,
-		    ntok + 8 * k, 120 + ntok + 8 * k);
+		    (unsigned long long)counter, (int)(content.len / 2),
+		    content.p);
+		buf_free(&content);
+		return;
 	}
+	buf_printf(b,
+	    "{\"id\":\"chatcmpl-%llu\",\"object\":\"chat.completion\","
+	    "\"created\":%ld,\"model\":\"fake\",\"choices\":[",
+	    (unsigned long long)counter + 1, (long)time(NULL));
+	for (int i = 0; i < nchoices; i++) {
+		content.len = 0;
+		reply_content(&content, k, &ntok);
+		buf_printf(b,
+		    "%s{\"index\":%d,\"message\":{\"role\":\"assistant\","
+		    "\"content\":\"%.*s\"},\"finish_reason\":\"stop\"}",
+		    i ? "," : "", i, (int)content.len, content.p);
+	}
+	buf_printf(b,
+	    "],\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%d,"
+	    "\"total_tokens\":%d}}",
+	    120, ntok, 120 + ntok);
 	buf_free(&content);
 }
 
@@ -631,7 +669,8 @@ handle(struct conn *c, const char *head, size_t hlen, const char *body,
 			st.malformed++;
 		else
 			st.ok++;
-		completion_body(&b, guess_k(body, blen), o == OUT_MALFORMED);
+		completion_body(&b, guess_k(body, blen), guess_n(body, blen),
+		    o == OUT_MALFORMED);
 		response(dst, 200, "OK", NULL, b.p, b.len, close);
 		buf_free(&b);
 		break;

@@ -25,12 +25,18 @@ reasoning, and any tail cap ("below 0.10"). A single response is plain
 text. The texts are distinct, deterministic in the request, and differ
 between repeated identical requests (the n independent calls of one job
 send identical requests), so they never look like near-duplicates.
+A chat request with "n" (an integer from 1 to 128) gets n choices, each
+generated as if it were a request of its own (distinct texts), with the
+prompt's tokens counted once in usage and the completion tokens summed;
+a bad "n" is a 400 that names it.
 
 Scripting: the user message holding "[[fake:NAME]]" (the last one that
 has a marker) selects entry NAME of the --script file, a JSON object
 {"NAME": entry, ...}. An entry named "default" replaces the default for
 unmarked requests. Entry keys (all optional):
   content       reply text, verbatim
+  contents      list: choice i of the reply gets item i, verbatim (the
+                last one repeats)
   form          generated reply: auto, vs, vs_fenced, vs_xml, vs_percent,
                 vs_confidence, vs_chatter, vs_trailing_comma, vs_noprob,
                 vs_cot, list, single, cot_single, duplicates
@@ -50,6 +56,10 @@ unmarked requests. Entry keys (all optional):
   usage         {"prompt_tokens": a, "completion_tokens": b}, or null to
                 leave usage out
   finish_reason default "stop"
+  finish_reasons list: choice i of a reply of several gets item i (the
+                last one repeats); finish_reason for what it leaves out
+  choices       reply with this many choices whatever n asks (fewer or
+                more than asked)
   sequence      list of entries, used one per request in turn; the last
                 one repeats. Positions are kept per request body (so the
                 retries of one call walk the sequence while other jobs
@@ -641,35 +651,60 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if self.apply_transport(entry, rec, path, marker):
             return
+        n = req.get("n", 1)
+        if isinstance(n, bool) or not isinstance(n, int) or \
+                not 1 <= n <= 128:
+            rec["status"] = 400
+            st.count(path, marker, 400)
+            st.log(rec)
+            self.send_json(400, self.error_body(
+                400, "n must be an integer from 1 to 128"))
+            return
+        rec["n"] = n
         a = analyse(req)
         rec["k"] = a.k
-        if "content" in entry:
-            content = str(entry["content"])
-            rec["form"] = "content"
-        else:
+        nchoices = int(entry.get("choices") or n)
+        contents = []
+        for i in range(nchoices):
+            if entry.get("contents"):
+                c = entry["contents"]
+                contents.append(str(c[min(i, len(c) - 1)]))
+                rec["form"] = "contents"
+                continue
+            if "content" in entry:
+                contents.append(str(entry["content"]))
+                rec["form"] = "content"
+                continue
             form = entry.get("form", "auto")
             k = int(entry.get("k") or a.k)
             occ = 0
             if entry.get("vary", True):
                 occ = st.next_occurrence(req_key)
             seed = "%s/%d" % (req_key[:16], occ)
-            content = render(form, a, seed, k)
+            contents.append(render(form, a, seed, k))
             rec["form"] = form
         ptok = sum(len(tokens(str(m.get("content", ""))))
                    for m in msgs if isinstance(m, dict))
+        reasons = entry.get("finish_reasons") or []
+        choices = []
+        for i, content in enumerate(contents):
+            fr = (reasons[min(i, len(reasons) - 1)] if reasons
+                  else entry.get("finish_reason", "stop"))
+            choices.append({"index": i, "message": {
+                "role": "assistant", "content": content},
+                "finish_reason": fr})
         reply = {
             "id": "chatcmpl-fake-%d" % st.requests,
             "object": "chat.completion",
             "created": int(time.time()),
             "model": req.get("model") or "fake",
-            "choices": [{"index": 0, "message": {
-                "role": "assistant", "content": content},
-                "finish_reason": entry.get("finish_reason", "stop")}],
+            "choices": choices,
         }
         usage = entry.get("usage", {})
         if usage is not None:
             u = {"prompt_tokens": ptok,
-                 "completion_tokens": len(tokens(content))}
+                 "completion_tokens": sum(len(tokens(c))
+                                          for c in contents)}
             u.update(usage)
             u["total_tokens"] = u["prompt_tokens"] + u["completion_tokens"]
             reply["usage"] = u
@@ -865,7 +900,8 @@ def load_script(path):
 ENTRY_KEYS = {"content", "form", "k", "vary", "status", "retry_after",
               "headers", "latency_ms", "body", "malformed", "close",
               "chunked", "usage", "finish_reason", "sequence",
-              "sequence_scope", "embed_dim", "message", "comment"}
+              "sequence_scope", "embed_dim", "message", "comment",
+              "contents", "finish_reasons", "choices"}
 FORMS = {"auto", "vs", "vs_fenced", "vs_xml", "vs_percent", "vs_confidence",
          "vs_chatter", "vs_trailing_comma", "vs_noprob", "vs_cot", "list",
          "list_cot", "single", "json_single", "cot_single", "duplicates"}
@@ -888,6 +924,13 @@ def check_entry(e):
         return "sequence must be a non-empty list"
     if e.get("sequence_scope", "request") not in ("request", "marker"):
         return "sequence_scope must be request or marker"
+    for key in ("contents", "finish_reasons"):
+        if key in e and (not isinstance(e[key], list) or not e[key]):
+            return "%s must be a non-empty list" % key
+    if "choices" in e and (isinstance(e["choices"], bool) or
+                           not isinstance(e["choices"], int) or
+                           e["choices"] < 1):
+        return "choices must be a positive integer"
     return None
 
 

@@ -202,6 +202,8 @@ START_TEST(test_dialect)
 	ck_assert(d->chat_parse == anthropic_parse);
 	/* No embeddings: the config refuses the type for them. */
 	ck_assert_ptr_null(d->embed_path);
+	/* No n either: one choice per request, supports_n refused. */
+	ck_assert(d->chat_parse_choices == NULL);
 }
 END_TEST
 

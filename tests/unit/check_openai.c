@@ -64,6 +64,7 @@ no_params(void)
 	p.default_top_p = NAN;
 	p.max_tokens = 0;
 	p.schema = NULL;
+	p.n_choices = 0;
 	return p;
 }
 
@@ -545,6 +546,171 @@ START_TEST(test_chat_parse_fallback_text)
 }
 END_TEST
 
+/* n_choices: "n" is sent from 2 up, and chat_sent says so. */
+START_TEST(test_chat_request_n)
+{
+	static const struct {
+		int n_choices, sent;
+	} cases[] = {{0, 1}, {1, 1}, {-2, 1}, {2, 2}, {16, 16}, {128, 128}};
+	struct chat c;
+
+	chat_init(&c);
+	chat_add(&c, ROLE_USER, "hi", 2);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct chat_params p = no_params();
+		struct chat_sent sent;
+		json_t *root, *v;
+		char *body;
+		size_t len;
+
+		p.n_choices = cases[i].n_choices;
+		openai_dialect.chat_sent(&p, &sent);
+		ck_assert_int_eq(sent.n, cases[i].sent);
+		body = openai_chat_request(&c, &p, &len);
+		root = reload(body, len);
+		v = json_object_get(root, "n");
+		if (cases[i].sent == 1)
+			ck_assert_ptr_null(v);
+		else {
+			ck_assert(json_is_integer(v));
+			ck_assert_int_eq(json_integer_value(v), cases[i].sent);
+		}
+		json_decref(root);
+		free(body);
+	}
+	chat_free(&c);
+}
+END_TEST
+
+/* Choice i of r is text and finish (NULL: nil). */
+static void
+assert_choice(const struct chat_reply *r, size_t i, const char *text,
+    const char *finish)
+{
+	const char *t, *f;
+	size_t len;
+
+	chat_reply_choice(r, i, &t, &len, &f);
+	ck_assert_uint_eq(len, strlen(text));
+	ck_assert_str_eq(t, text);
+	if (finish == NULL)
+		ck_assert_ptr_null(f);
+	else
+		ck_assert_str_eq(f, finish);
+}
+
+#define THREE_CHOICES                                                   \
+	"{\"choices\":["                                                 \
+	"{\"index\":0,\"message\":{\"content\":\"one\"},"                \
+	"\"finish_reason\":\"stop\"},"                                   \
+	"{\"index\":1,\"message\":{\"content\":\"two\"},"                \
+	"\"finish_reason\":\"length\"},"                                 \
+	"{\"index\":2,\"message\":{\"content\":\"three\"}}],"            \
+	"\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":9}}"
+
+START_TEST(test_chat_parse_choices)
+{
+	struct chat_reply r;
+	char err[256];
+
+	/* All three, each with its own finish reason; usage is the
+	 * reply's. */
+	ck_assert_int_eq(openai_chat_parse_choices(THREE_CHOICES,
+			     strlen(THREE_CHOICES), 3, &r, err, sizeof(err)),
+	    0);
+	ck_assert_uint_eq(chat_reply_nchoices(&r), 3);
+	assert_choice(&r, 0, "one", "stop");
+	assert_choice(&r, 1, "two", "length");
+	assert_choice(&r, 2, "three", NULL);
+	ck_assert_str_eq(r.content, "one");
+	ck_assert_uint_eq(r.prompt_tokens, 20);
+	ck_assert_uint_eq(r.completion_tokens, 9);
+	chat_reply_free(&r);
+	ck_assert_ptr_null(r.more);
+	ck_assert_uint_eq(r.nmore, 0);
+
+	/* More than asked: the first asked. */
+	ck_assert_int_eq(openai_chat_parse_choices(THREE_CHOICES,
+			     strlen(THREE_CHOICES), 2, &r, err, sizeof(err)),
+	    0);
+	ck_assert_uint_eq(chat_reply_nchoices(&r), 2);
+	assert_choice(&r, 1, "two", "length");
+	chat_reply_free(&r);
+
+	/* Fewer than asked: what came. */
+	ck_assert_int_eq(openai_chat_parse_choices(THREE_CHOICES,
+			     strlen(THREE_CHOICES), 16, &r, err, sizeof(err)),
+	    0);
+	ck_assert_uint_eq(chat_reply_nchoices(&r), 3);
+	chat_reply_free(&r);
+
+	/* One asked (and 0, taken as 1): choices[0] only, nothing more
+	 * allocated. */
+	for (size_t want = 0; want < 2; want++) {
+		ck_assert_int_eq(openai_chat_parse_choices(THREE_CHOICES,
+				     strlen(THREE_CHOICES), want, &r, err,
+				     sizeof(err)),
+		    0);
+		ck_assert_uint_eq(chat_reply_nchoices(&r), 1);
+		ck_assert_ptr_null(r.more);
+		assert_choice(&r, 0, "one", "stop");
+		chat_reply_free(&r);
+	}
+	ck_assert_int_eq(openai_chat_parse(THREE_CHOICES, strlen(THREE_CHOICES),
+			     &r, err, sizeof(err)),
+	    0);
+	ck_assert_uint_eq(chat_reply_nchoices(&r), 1);
+	chat_reply_free(&r);
+}
+END_TEST
+
+/* A choice without usable content is left out; none usable is the
+ * first one's fault. */
+START_TEST(test_chat_parse_choices_bad)
+{
+	static const char holes[] =
+	    "{\"choices\":[{\"message\":{\"content\":null}},"
+	    "{\"message\":{\"content\":\"b\"},\"finish_reason\":\"stop\"},"
+	    "7,"
+	    "{\"message\":{\"content\":\"x\\u0000y\"}},"
+	    "{\"text\":\"e\",\"finish_reason\":\"length\"}]}";
+	static const char none[] =
+	    "{\"choices\":[{\"message\":{\"content\":42}},"
+	    "{\"message\":{\"content\":null}}]}";
+	struct chat_reply r;
+	char err[256];
+
+	ck_assert_int_eq(openai_chat_parse_choices(holes, strlen(holes), 5,
+			     &r, err, sizeof(err)),
+	    0);
+	ck_assert_uint_eq(chat_reply_nchoices(&r), 2);
+	assert_choice(&r, 0, "b", "stop");
+	assert_choice(&r, 1, "e", "length");
+	chat_reply_free(&r);
+
+	snprintf(err, sizeof(err), "untouched");
+	ck_assert_int_eq(openai_chat_parse_choices(none, strlen(none), 2, &r,
+			     err, sizeof(err)),
+	    -1);
+	ck_assert_str_eq(err, "reply content is not a string");
+	ck_assert_ptr_null(r.content);
+	ck_assert_ptr_null(r.more);
+	ck_assert_int_eq(openai_chat_parse_choices("{\"choices\":[]}", 14, 4,
+			     &r, err, sizeof(err)),
+	    -1);
+	ck_assert_str_eq(err, "reply has an empty choices array");
+	ck_assert_int_eq(openai_chat_parse_choices("{\"choices\":[1,2]}", 17,
+			     4, &r, err, sizeof(err)),
+	    -1);
+	ck_assert_str_eq(err, "reply choices[0] is not an object");
+	/* The usable choice past the first asked is not looked at. */
+	ck_assert_int_eq(openai_chat_parse_choices(holes, strlen(holes), 1,
+			     &r, err, sizeof(err)),
+	    -1);
+	ck_assert_str_eq(err, "reply content is null");
+}
+END_TEST
+
 /* ---- embeddings ------------------------------------------------------ */
 
 START_TEST(test_embed_request)
@@ -712,6 +878,7 @@ START_TEST(test_dialect)
 	ck_assert_str_eq(d->key_header, "Authorization: Bearer ");
 	ck_assert(d->chat_request == openai_chat_request);
 	ck_assert(d->chat_parse == openai_chat_parse);
+	ck_assert(d->chat_parse_choices == openai_chat_parse_choices);
 	ck_assert(d->embed_request == openai_embed_request);
 	ck_assert(d->embed_parse == openai_embed_parse);
 	ck_assert_ptr_null(dialect_find("gemini"));
@@ -730,6 +897,7 @@ openai_suite(void)
 	tcase_add_test(tc, test_chat_request_omits_unset);
 	tcase_add_test(tc, test_chat_sent);
 	tcase_add_test(tc, test_chat_request_bad_utf8);
+	tcase_add_test(tc, test_chat_request_n);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("chat_parse");
@@ -742,6 +910,8 @@ openai_suite(void)
 	tcase_add_test(tc, test_chat_parse_error_type_truncated);
 	tcase_add_test(tc, test_chat_parse_malformed);
 	tcase_add_test(tc, test_chat_parse_fallback_text);
+	tcase_add_test(tc, test_chat_parse_choices);
+	tcase_add_test(tc, test_chat_parse_choices_bad);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("embeddings");

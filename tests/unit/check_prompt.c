@@ -46,6 +46,7 @@ params(enum method m, int k, int n)
 	pp.n = n;
 	pp.tail = NAN;
 	pp.instructions = NULL;
+	pp.chunk = 0;
 	return pp;
 }
 
@@ -129,6 +130,69 @@ START_TEST(test_plan_single_methods)
 		pp = params(single[i], 5, 1);
 		ck_assert_int_eq(prompt_ncalls(&pp), 1);
 		ck_assert_int_eq(prompt_asked(&pp, 0), 1);
+	}
+}
+END_TEST
+
+/* Several choices per call (n): direct and direct_cot only. */
+START_TEST(test_plan_choices)
+{
+	static const enum method with[] = {METHOD_DIRECT, METHOD_DIRECT_COT};
+	static const enum method without[] = {METHOD_MULTI_TURN,
+	    METHOD_SEQUENCE, METHOD_VS_STANDARD, METHOD_VS_COT,
+	    METHOD_VS_MULTI};
+
+	for (size_t i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
+		struct prompt_params pp = params(with[i], 5, 10);
+
+		ck_assert_int_eq(prompt_has_choices(with[i]), 1);
+		/* 10 = 4 + 4 + 2 */
+		pp.chunk = 4;
+		ck_assert_int_eq(prompt_ncalls(&pp), 3);
+		ck_assert_int_eq(prompt_choices(&pp, 0), 4);
+		ck_assert_int_eq(prompt_choices(&pp, 1), 4);
+		ck_assert_int_eq(prompt_choices(&pp, 2), 2);
+		ck_assert_int_eq(prompt_choices(&pp, 3), 0);
+		ck_assert_int_eq(prompt_choices(&pp, -1), 0);
+		/* Each choice's text is one candidate. */
+		for (int c = 0; c < 3; c++)
+			ck_assert_int_eq(prompt_asked(&pp, c), 1);
+		ck_assert_int_eq(prompt_asked(&pp, 3), 0);
+		/* An exact multiple, a chunk over n, a chunk of 1. */
+		pp.chunk = 5;
+		ck_assert_int_eq(prompt_ncalls(&pp), 2);
+		ck_assert_int_eq(prompt_choices(&pp, 1), 5);
+		pp.chunk = 128;
+		ck_assert_int_eq(prompt_ncalls(&pp), 1);
+		ck_assert_int_eq(prompt_choices(&pp, 0), 10);
+		pp.chunk = 1;
+		ck_assert_int_eq(prompt_ncalls(&pp), 10);
+		ck_assert_int_eq(prompt_choices(&pp, 9), 1);
+		/* 0 (or nonsense) is one choice per call, as before. */
+		pp.chunk = 0;
+		ck_assert_int_eq(prompt_ncalls(&pp), 10);
+		ck_assert_int_eq(prompt_choices(&pp, 9), 1);
+		pp.chunk = -3;
+		ck_assert_int_eq(prompt_ncalls(&pp), 10);
+		pp = params(with[i], 5, 1000);
+		pp.chunk = 16;
+		ck_assert_int_eq(prompt_ncalls(&pp), 63);
+		ck_assert_int_eq(prompt_choices(&pp, 62), 1000 - 62 * 16);
+		pp.n = 0;
+		ck_assert_int_eq(prompt_ncalls(&pp), 0);
+		ck_assert_int_eq(prompt_choices(&pp, 0), 0);
+	}
+	/* The others plan as without it, one choice per call. */
+	for (size_t i = 0; i < sizeof(without) / sizeof(without[0]); i++) {
+		struct prompt_params pp = params(without[i], 5, 12);
+		int ncalls = prompt_ncalls(&pp);
+
+		ck_assert_int_eq(prompt_has_choices(without[i]), 0);
+		pp.chunk = 4;
+		ck_assert_int_eq(prompt_ncalls(&pp), ncalls);
+		for (int c = 0; c < ncalls; c++)
+			ck_assert_int_eq(prompt_choices(&pp, c), 1);
+		ck_assert_int_eq(prompt_choices(&pp, ncalls), 0);
 	}
 }
 END_TEST
@@ -725,6 +789,7 @@ prompt_suite(void)
 	tc = tcase_create("plan");
 	tcase_add_test(tc, test_plan_list_methods);
 	tcase_add_test(tc, test_plan_single_methods);
+	tcase_add_test(tc, test_plan_choices);
 	tcase_add_test(tc, test_plan_kinds);
 	suite_add_tcase(s, tc);
 
