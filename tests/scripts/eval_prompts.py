@@ -48,7 +48,7 @@ KNOWN = {
     "enum-weekday": (7, "the days of the week"),
     "enum-month": (12, "the months of the year"),
     "enum-chess-piece": (6, "the kinds of chess piece"),
-    "enum-continent": (7, "the continents (seven-continent model)"),
+    "enum-continent": (7, "the continents of the seven-continent model"),
     "enum-noble-gas": (7, "the elements of group 18"),
     "enum-greek-letter": (24, "the letters of the Greek alphabet"),
     "enum-zodiac-sign": (12, "the signs of the zodiac"),
@@ -322,8 +322,8 @@ def validate(text):
         eid = entry.get("id")
         if not isinstance(eid, str) or not ID_RE.match(eid) or \
                 len(eid) > ID_MAX:
-            errors.append("line %d: id: must be %d at most lowercase "
-                          "letters, digits and single hyphens" % (n, ID_MAX))
+            errors.append("line %d: id: must be 1 to %d lowercase letters, "
+                          "digits and single hyphens" % (n, ID_MAX))
             continue
         prefix = "line %d (%s): " % (n, eid)
         if eid in first:
@@ -439,7 +439,7 @@ BROKEN = [
     ("an empty file", lambda entries: [], ["prompts: the file is empty"]),
     ("an id with capitals and a space",
      _edit("poem-bees", _set("id", "Poem Bees")),
-     ["line {poem-bees}: id: must be 64 at most lowercase letters, digits "
+     ["line {poem-bees}: id: must be 1 to 64 lowercase letters, digits "
       "and single hyphens"]),
     ("an id used twice",
      _edit("poem-kettle", _set("id", "poem-bees")),
