@@ -308,7 +308,7 @@ eval_parse_methods(struct eval *ev, const char *list)
 	return rc;
 }
 
-/* The jobs of prompt p and method index mi: draws, or 1. */
+/* The jobs of prompt p per method: --draws when enumerative, else 1. */
 size_t
 eval_njobs(const struct eval *ev, const struct eval_prompt *p)
 {
@@ -470,8 +470,10 @@ eval_prompt_index(const struct eval *ev, const char *id)
 static void
 eval_result(struct eval *ev, json_t *r)
 {
-	const char *pid = json_string_value(ctl_json_get(r, "metadata.eval.prompt"));
-	const char *mn = json_string_value(ctl_json_get(r, "metadata.eval.method"));
+	const char *pid =
+	    json_string_value(ctl_json_get(r, "metadata.eval.prompt"));
+	const char *mn =
+	    json_string_value(ctl_json_get(r, "metadata.eval.method"));
 	size_t pi = eval_prompt_index(ev, pid), mi = eval_method_index(ev, mn);
 	const struct eval_prompt *p;
 	struct eval_cell *c;
@@ -495,17 +497,11 @@ eval_result(struct eval *ev, json_t *r)
 	if (code != NULL)
 		c->errors++;
 	div = json_object_get(r, "diversity");
-	eval_add(c, EVAL_M_SEMANTIC, eval_num(json_object_get(div, "semantic")));
-	eval_add(c, EVAL_M_VENDI, eval_num(json_object_get(div, "vendi")));
-	eval_add(c, EVAL_M_CLASSES, eval_num(json_object_get(div, "classes")));
-	eval_add(c, EVAL_M_ROUGE_L, eval_num(json_object_get(div, "rouge_l")));
-	eval_add(c, EVAL_M_DISTINCT_1,
-	    eval_num(json_object_get(div, "distinct_1")));
-	eval_add(c, EVAL_M_DISTINCT_2,
-	    eval_num(json_object_get(div, "distinct_2")));
-	eval_add(c, EVAL_M_DISTINCT_3,
-	    eval_num(json_object_get(div, "distinct_3")));
-	eval_add(c, EVAL_M_DUPLICATES, eval_num(ctl_json_get(r, "dedup.in_job")));
+	for (size_t i = 0; i < EVAL_M_DISTINCT_3 + 1; i++)
+		eval_add(c, (int)i,
+		    eval_num(json_object_get(div, eval_measures[i].name)));
+	eval_add(
+	    c, EVAL_M_DUPLICATES, eval_num(ctl_json_get(r, "dedup.in_job")));
 	eval_add(c, EVAL_M_PARSE_FAILURES,
 	    (code != NULL && strcmp(code, "parse") == 0 ? 1 : 0) +
 		eval_num(json_object_get(r, "failed_calls")));
@@ -685,7 +681,8 @@ ctl_eval(int argc, char **argv)
 	memset(&ev, 0, sizeof(ev));
 	ev.draws = 20;
 	ev.seed = 1;
-	while ((ch = ctl_getopt(co, argc, argv, "f:m:k:o:qh", longopts)) != -1) {
+	while (
+	    (ch = ctl_getopt(co, argc, argv, "f:m:k:o:qh", longopts)) != -1) {
 		switch (ch) {
 		case 'm':
 			methods = optarg;

@@ -12,7 +12,8 @@
 #include "evalstat.h"
 #include "method.h"
 
-/* The measures of a prompt and method (docs/eval.md). */
+/* The measures of a prompt and method (docs/eval.md). The first seven
+ * are the result's diversity keys, named as there, in that order. */
 enum eval_m {
 	EVAL_M_SEMANTIC = 0,
 	EVAL_M_VENDI,

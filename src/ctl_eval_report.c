@@ -221,9 +221,12 @@ report_json(const struct eval *ev)
 	json_object_set_new(root, "k", json_integer(ev->k));
 	json_object_set_new(root, "draws", json_integer(ev->draws));
 	json_object_set_new(root, "seed", json_integer((json_int_t)ev->seed));
-	json_object_set_new(root, "resamples", json_integer(EVALSTAT_RESAMPLES));
-	json_object_set_new(root, "results", json_integer((json_int_t)ev->results));
-	json_object_set_new(root, "errors", json_integer((json_int_t)ev->errors));
+	json_object_set_new(
+	    root, "resamples", json_integer(EVALSTAT_RESAMPLES));
+	json_object_set_new(
+	    root, "results", json_integer((json_int_t)ev->results));
+	json_object_set_new(
+	    root, "errors", json_integer((json_int_t)ev->errors));
 	json_object_set_new(root, "methods", methods);
 	json_object_set_new(root, "measures", measures);
 	for (size_t g = 0; g < REPORT_NGROUPS; g++) {
@@ -243,8 +246,9 @@ report_json(const struct eval *ev)
 				if (!report_has(ev, task, m))
 					continue;
 				report_stat(ev, task, m, mi, &st);
-				s = json_pack("{s:I,s:o,s:o,s:o,s:I,s:o,s:o,s:o}",
-				    "n", (json_int_t)st.n, "mean",
+				s = json_pack(
+				    "{s:I,s:o,s:o,s:o,s:I,s:o,s:o,s:o}", "n",
+				    (json_int_t)st.n, "mean",
 				    report_jnum(st.mean.point), "ci_lo",
 				    report_jnum(st.mean.lo), "ci_hi",
 				    report_jnum(st.mean.hi), "paired",
@@ -276,9 +280,9 @@ report_json(const struct eval *ev)
 	for (size_t pi = 0; pi < ev->nprompts; pi++)
 		for (size_t mi = 0; mi < ev->nmethods; mi++) {
 			const struct eval_cell *c = EVAL_CELL(ev, pi, mi);
-			json_t *row = json_pack("{s:s,s:s,s:s,s:I,s:I}", "prompt",
-			    ev->prompts[pi].id, "task", ev->prompts[pi].task,
-			    "method", method_name(ev->methods[mi]), "results",
+			json_t *row = json_pack("{s:s,s:s,s:s,s:I,s:I}",
+			    "prompt", ev->prompts[pi].id, "task",
+			    ev->prompts[pi].task, "method", method_name(ev->methods[mi]), "results",
 			    (json_int_t)c->results, "errors",
 			    (json_int_t)c->errors);
 
