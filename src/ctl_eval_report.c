@@ -282,7 +282,8 @@ report_json(const struct eval *ev)
 			const struct eval_cell *c = EVAL_CELL(ev, pi, mi);
 			json_t *row = json_pack("{s:s,s:s,s:s,s:I,s:I}",
 			    "prompt", ev->prompts[pi].id, "task",
-			    ev->prompts[pi].task, "method", method_name(ev->methods[mi]), "results",
+			    ev->prompts[pi].task, "method",
+			    method_name(ev->methods[mi]), "results",
 			    (json_int_t)c->results, "errors",
 			    (json_int_t)c->errors);
 
