@@ -315,6 +315,17 @@ eval_njobs(const struct eval *ev, const struct eval_prompt *p)
 	return p->enumerative ? (size_t)ev->draws : 1;
 }
 
+/* Every job of the plan. */
+static size_t
+eval_total_jobs(const struct eval *ev)
+{
+	size_t n = 0;
+
+	for (size_t pi = 0; pi < ev->nprompts; pi++)
+		n += eval_njobs(ev, &ev->prompts[pi]) * ev->nmethods;
+	return n;
+}
+
 /* Backend calls the whole plan makes (prompt_ncalls of every job). */
 static unsigned long long
 eval_planned_calls(const struct eval *ev, const struct conf *conf)
@@ -771,6 +782,13 @@ ctl_eval(int argc, char **argv)
 	if (eval_read_results(&ev, results) == -1 ||
 	    eval_report(&ev, dir, co->quiet) == -1)
 		status = 1;
+	else if (ev.results < eval_total_jobs(&ev)) {
+		fprintf(stderr,
+		    "vsampctl: eval: %zu of %zu jobs have no result in %s\n",
+		    eval_total_jobs(&ev) - ev.results, eval_total_jobs(&ev),
+		    results);
+		status = 1;
+	}
 out:
 	free(jobs);
 	free(results);
