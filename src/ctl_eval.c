@@ -491,7 +491,7 @@ eval_result(struct eval *ev, json_t *r)
 	json_t *div, *cands, *sel;
 	const char *code;
 	size_t ncand;
-	double tok;
+	double tok, fails;
 
 	if (pi == SIZE_MAX || mi == SIZE_MAX) {
 		ev->stray++;
@@ -513,9 +513,12 @@ eval_result(struct eval *ev, json_t *r)
 		    eval_num(json_object_get(div, eval_measures[i].name)));
 	eval_add(
 	    c, EVAL_M_DUPLICATES, eval_num(ctl_json_get(r, "dedup.in_job")));
-	eval_add(c, EVAL_M_PARSE_FAILURES,
-	    (code != NULL && strcmp(code, "parse") == 0 ? 1 : 0) +
-		eval_num(json_object_get(r, "failed_calls")));
+	/* A parse error's failed call is in failed_calls already: count it
+	 * once, and at least once when an older result lacks the count. */
+	fails = eval_num(json_object_get(r, "failed_calls"));
+	if (code != NULL && strcmp(code, "parse") == 0 && !(fails >= 1))
+		fails = 1;
+	eval_add(c, EVAL_M_PARSE_FAILURES, fails);
 	cands = json_object_get(r, "candidates");
 	ncand = json_array_size(cands);
 	tok = eval_num(ctl_json_get(r, "usage.prompt_tokens")) +

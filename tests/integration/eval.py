@@ -37,6 +37,10 @@ PROMPTS = [
     {"id": "joke-cat", "task": "joke", "prompt": "Tell a joke about a cat."},
     {"id": "story-dup", "task": "story",
      "prompt": "Begin a story about a lighthouse. [[fake:dups]]"},
+    {"id": "dialogue-shop", "task": "dialogue",
+     "messages": [{"role": "system", "content": "You are a customer."},
+                  {"role": "user", "content": "Hello, how can I help? "
+                   "[[fake:plain]]"}]},
     {"id": "enum-rgb", "task": "enumerative",
      "prompt": "Name a primary colour of light. [[fake:enum3]]",
      "answers": ANSWERS, "aliases": {"Blue": ["azure"]}},
@@ -47,6 +51,8 @@ SCRIPT = {
         "responses": [{"text": "Green", "probability": 0.5},
                       {"text": "blue.", "probability": 0.5}]})},
     "dups": {"form": "duplicates"},
+    # Plain text: direct's one candidate, a parse error for vs_standard.
+    "plain": {"content": "I would like a refund, please."},
 }
 
 
@@ -65,6 +71,11 @@ def write_lines(lines):
     with open(path, "w") as f:
         f.write("".join(x + "\n" for x in lines))
     return path
+
+
+def rep_rows(out):
+    with open(os.path.join(out, "report.json")) as f:
+        return json.load(f)["prompts"]
 
 
 def mean(xs):
@@ -126,8 +137,8 @@ def expected_values(results):
             v["duplicates"] = mean([r["dedup"]["in_job"] for r in rs
                                     if r["dedup"] is not None])
             v["parse_failures"] = mean([
-                (1 if r["error"] and r["error"]["code"] == "parse" else 0)
-                + r["failed_calls"] for r in rs])
+                max(r["failed_calls"], 1 if r["error"] and
+                    r["error"]["code"] == "parse" else 0) for r in rs])
             v["tokens_per_candidate"] = mean([
                 (r["usage"]["prompt_tokens"] +
                  r["usage"]["completion_tokens"]) / len(r["candidates"])
@@ -238,7 +249,8 @@ def main():
     fake = vstest.FakeModel(script=fake_script).start()
     conf = vstest.conf(
         vstest.scratch("eval-", ".conf"), "127.0.0.1:9",
-        backends=[vstest.backend("local", fake.url, max_inflight=8)],
+        backends=[vstest.backend("local", fake.url, max_inflight=8,
+                                 max_retries=1)],
         embeddings={"url": fake.url, "model": "e"},
         defaults={"backend": "local", "k": K})
     prompts = write_lines([json.dumps(p) for p in PROMPTS])
@@ -251,7 +263,8 @@ def main():
     # --- the plan: refused over --max-requests ---------------------------
     # direct: k calls per job, vs_standard: 1; 3 creative prompts and
     # DRAWS jobs of the enumerative one per method.
-    planned = (3 + DRAWS) * K + (3 + DRAWS) * 1
+    creative = sum(1 for p in PROMPTS if p["task"] != "enumerative")
+    planned = (creative + DRAWS) * K + (creative + DRAWS) * 1
     out = os.path.join(vstest.run_dir(), "eval-refused")
     fake.reset()
     r = ctl("eval", "-q", "-f", conf, "-m", ",".join(METHODS), "--draws",
@@ -296,9 +309,18 @@ def main():
     results = jsonl(os.path.join(out, "results.jsonl"))
     tap.is_(sorted(x["id"] for x in results), sorted(want_ids),
             "results.jsonl: a result per job")
-    tap.ok(all(x["status"] == "ok" for x in results), "all ok")
-    tap.is_(fake.stats()["by_path"].get("/v1/chat/completions", 0), planned,
-            "the backend calls made are the plan's")
+    tap.is_(sorted((x["id"], x["status"], (x["error"] or {}).get("code"))
+                   for x in results if x["status"] != "ok"),
+            [("dialogue-shop/vs_standard", "error", "parse")],
+            "all ok but the plain-text reply to vs_standard: a parse "
+            "error")
+    tap.is_([(x["method"], x["parse_failures"], x["errors"])
+             for x in rep_rows(out) if x["prompt"] == "dialogue-shop"],
+            [("direct", 0.0, 0), ("vs_standard", 1.0, 1)],
+            "the parse error counts once in parse_failures")
+    # The parse error's call was retried once (max_retries 1).
+    tap.is_(fake.stats()["by_path"].get("/v1/chat/completions", 0),
+            planned + 1, "the backend calls made are the plan's")
     with open(os.path.join(out, "report.json")) as f:
         rep = json.load(f)
     tap.is_((rep["model"], rep["methods"], rep["k"], rep["draws"],
