@@ -10,6 +10,7 @@
 #define VSAMPD_CTL_H
 
 #include <signal.h>
+#include <stdio.h>
 
 struct conf;
 struct json_t;
@@ -43,6 +44,7 @@ int ctl_tail(int argc, char **argv);
 int ctl_report(int argc, char **argv);
 int ctl_export(int argc, char **argv);
 int ctl_replay(int argc, char **argv);
+int ctl_eval(int argc, char **argv);
 
 /*
  * Load the config for a subcommand: need_kafka != 0 wants the kafka
@@ -69,5 +71,8 @@ struct ctl_reader *ctl_reader_open(
 long ctl_reader_next(struct ctl_reader *r, char **line, size_t max, int *cut);
 int ctl_reader_fd(const struct ctl_reader *r);
 void ctl_reader_close(struct ctl_reader *r);
+
+/* Write s to fp as SVG (XML) text: & < > " ' escaped. */
+void ctl_svg_text(FILE *fp, const char *s);
 
 #endif

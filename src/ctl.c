@@ -237,3 +237,30 @@ ctl_reader_close(struct ctl_reader *r)
 	free(r->buf);
 	free(r);
 }
+
+/* Text for SVG: escape the five XML specials (see ctl.h). */
+void
+ctl_svg_text(FILE *fp, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		switch (*s) {
+		case '&':
+			fputs("&amp;", fp);
+			break;
+		case '<':
+			fputs("&lt;", fp);
+			break;
+		case '>':
+			fputs("&gt;", fp);
+			break;
+		case '"':
+			fputs("&quot;", fp);
+			break;
+		case '\'':
+			fputs("&apos;", fp);
+			break;
+		default:
+			fputc(*s, fp);
+		}
+	}
+}

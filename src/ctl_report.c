@@ -335,33 +335,6 @@ print_json(const struct report *rp, FILE *fp)
 	json_decref(arr);
 }
 
-/* Text for SVG: escape the five XML specials. */
-static void
-svg_text(FILE *fp, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		switch (*s) {
-		case '&':
-			fputs("&amp;", fp);
-			break;
-		case '<':
-			fputs("&lt;", fp);
-			break;
-		case '>':
-			fputs("&gt;", fp);
-			break;
-		case '"':
-			fputs("&quot;", fp);
-			break;
-		case '\'':
-			fputs("&apos;", fp);
-			break;
-		default:
-			fputc(*s, fp);
-		}
-	}
-}
-
 /* Write s as lines of at most max characters, broken at spaces, from
  * (x, y) down by 15 px a line; returns the number of lines. */
 static int
@@ -384,7 +357,7 @@ svg_lines(FILE *fp, double x, double y, const char *s, size_t max, int draw)
 			fprintf(fp,
 			    "<text x=\"%.0f\" y=\"%.0f\" fill=\"#333\">", x,
 			    y + 15.0 * nl);
-			svg_text(fp, line);
+			ctl_svg_text(fp, line);
 			fputs("</text>\n", fp);
 			free(line);
 		}
@@ -493,7 +466,7 @@ write_svg(const struct report *rp, FILE *fp, const char *title,
 	    "<text x=\"%.0f\" y=\"28\" font-size=\"16\" "
 	    "font-weight=\"bold\">",
 	    width, height, width, height, left);
-	svg_text(fp, title);
+	ctl_svg_text(fp, title);
 	fputs("</text>\n", fp);
 	svg_lines(fp, left, 46, sub, wrap, 1);
 	for (int t = 0; t <= 10; t += 2) {
@@ -516,7 +489,7 @@ write_svg(const struct report *rp, FILE *fp, const char *title,
 		fprintf(fp,
 		    "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">",
 		    x0 + cw / 2, top + ph + 27);
-		svg_text(fp, g->label);
+		ctl_svg_text(fp, g->label);
 		fprintf(fp,
 		    "</text>\n<text x=\"%.1f\" y=\"%.0f\" "
 		    "text-anchor=\"middle\" fill=\"#555\" "

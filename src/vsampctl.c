@@ -6,7 +6,7 @@
  * export results as a dataset; replay failed jobs from the DLQ.
  * This file holds main() and nothing else: it dispatches to the
  * subcommands (ctl_run.c, ctl_kafka.c, ctl_report.c, ctl_export.c,
- * ctl_replay.c),
+ * ctl_replay.c, ctl_eval.c),
  * which share ctl.c; none of them calls back into it.
  */
 #include <stdio.h>
@@ -35,6 +35,8 @@ usage(FILE *fp)
 	    "          job or per candidate, from a results file or topic\n"
 	    "  replay  produce the DLQ copies of failed jobs back to the\n"
 	    "          jobs topic (vsampctl replay --help)\n"
+	    "  eval    compare sampling methods over a prompt file: results,\n"
+	    "          a report and an SVG (vsampctl eval --help)\n"
 	    "\n"
 	    "Each command takes -f FILE (the vsampd config, default %s)\n"
 	    "and --help. See vsampctl(1).\n",
@@ -80,6 +82,8 @@ main(int argc, char *argv[])
 		rc = ctl_export(argc - 1, argv + 1);
 	else if (strcmp(cmd, "replay") == 0)
 		rc = ctl_replay(argc - 1, argv + 1);
+	else if (strcmp(cmd, "eval") == 0)
+		rc = ctl_eval(argc - 1, argv + 1);
 	else {
 		fprintf(stderr, "vsampctl: unknown command \"%s\"\n\n", cmd);
 		usage(stderr);
