@@ -26,6 +26,12 @@
  * are usually written on lines of their own. Blank texts are skipped, never
  * turned into empty candidates. Error text never quotes the reply.
  *
+ * REPLY_SEED_SINGLE (ssot) is strict about the seed: the method is the
+ * seed written before the response, so an object without a non-blank
+ * "seed" string is no reply of it (its fault is named), while other keys
+ * and the order of the two are not checked. The seed is dropped once
+ * seen.
+ *
  * REPLY_LIST (sequence) candidates always get a NAN verbalized value even
  * when the model volunteered numbers: the method asks for none, and its
  * selection is meant to be uniform.
