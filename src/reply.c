@@ -511,7 +511,8 @@ seed_from_json(struct collect *c, const json_t *v, const char **fault)
 	else if (is_blank(json_string_value(r), json_string_length(r)))
 		*fault = "empty response in reply";
 	else {
-		collect_add(c, json_string_value(r), json_string_length(r), NAN);
+		collect_add(
+		    c, json_string_value(r), json_string_length(r), NAN);
 		return 1;
 	}
 	return 0;

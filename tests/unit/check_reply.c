@@ -819,8 +819,8 @@ START_TEST(test_seed_single)
 	     " \"response\": \"Line one\\n  line two\",}\n```\nDone.",
 		"Line one\n  line two"},
 	    /* bare JSON buried in chatter, after an unrelated object */
-	    {"Let me see {\"x\": 1} ... {\"seed\":\"zz9\",\"response\":\"Tails\"}"
-	     " bye",
+	    {"Let me see {\"x\": 1} ... {\"seed\":\"zz9\","
+	     "\"response\":\"Tails\"} bye",
 		"Tails"},
 	    /* extra keys are ignored; response before seed is taken */
 	    {"{\"response\": \"Blue\", \"reasoning\": \"sum 143, mod 3\", "
@@ -839,10 +839,12 @@ START_TEST(test_seed_single)
 		"no response beside the seed in reply"},
 	    {"{\"seed\": \"k3Jq9ZpX2mR7vT4w\", \"response\": 4}",
 		"response in reply is not a string"},
-	    {"{\"response\": \"Heads\"}", "no seed beside the response in reply"},
+	    {"{\"response\": \"Heads\"}",
+		"no seed beside the response in reply"},
 	    {"{\"seed\": 12345, \"response\": \"Heads\"}",
 		"seed in reply is not a string"},
-	    {"{\"seed\": \"\", \"response\": \"Heads\"}", "empty seed in reply"},
+	    {"{\"seed\": \"\", \"response\": \"Heads\"}",
+		"empty seed in reply"},
 	    {"{\"seed\": \" \\n\\t\", \"response\": \"Heads\"}",
 		"empty seed in reply"},
 	    {"{\"seed\": \"abc123\", \"response\": \"  \"}",
@@ -856,7 +858,8 @@ START_TEST(test_seed_single)
 	};
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		ck_assert_msg(parse_kind(ok[i].reply, REPLY_SEED_SINGLE, 1) == 0,
+		ck_assert_msg(
+		    parse_kind(ok[i].reply, REPLY_SEED_SINGLE, 1) == 0,
 		    "ok[%zu]: %s", i, err);
 		ck_assert_uint_eq(r.n, 1);
 		assert_item(0, ok[i].want, NAN);
