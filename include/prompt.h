@@ -19,7 +19,8 @@ enum reply_kind {
 	REPLY_SINGLE = 0, /* direct, multi_turn: the reply is the candidate */
 	REPLY_COT_SINGLE, /* direct_cot: {reasoning, response} */
 	REPLY_LIST, /* sequence: k responses, no probabilities */
-	REPLY_LIST_PROB /* vs_standard, vs_cot, vs_multi */
+	REPLY_LIST_PROB, /* vs_standard, vs_cot, vs_multi */
+	REPLY_SEED_SINGLE /* ssot: {seed, response}, the seed no candidate */
 };
 
 /* What the prompt needs to know; resolved by the pipeline from job+config. */
@@ -36,8 +37,8 @@ struct prompt_params {
 /*
  * The plan: how many calls (or turns) a job makes, and whether they are
  * turns of one conversation (1) or independent calls (0).
- * direct, direct_cot: n calls, or ceil(n/chunk) of several choices each
- * when chunk > 1; multi_turn: n turns;
+ * direct, direct_cot, ssot: n calls, or ceil(n/chunk) of several choices
+ * each when chunk > 1; multi_turn: n turns;
  * sequence, vs_standard, vs_cot: ceil(n/k) calls; vs_multi: ceil(n/k) turns.
  */
 int prompt_ncalls(const struct prompt_params *pp);
@@ -46,7 +47,7 @@ int prompt_is_conversation(enum method m);
  * text of each of its choices. */
 int prompt_asked(const struct prompt_params *pp, int i);
 /* 1 when the calls of method m may ask for several choices (n) each:
- * direct and direct_cot, whose every reply is one candidate. */
+ * direct, direct_cot and ssot, whose every reply is one candidate. */
 int prompt_has_choices(enum method m);
 /* Choices asked for in call i: chunk, or what is left of n, for a
  * method with choices; else 1. 0 when i is outside the plan. */
@@ -74,7 +75,8 @@ void prompt_next_turn(const struct prompt_params *pp, struct chat *c,
 /*
  * The JSON schema of the expected reply, for structured output
  * (response_format). New reference. direct and multi_turn get an object
- * with one "response" string; direct_cot {reasoning, response}; sequence
+ * with one "response" string; direct_cot {reasoning, response}; ssot
+ * {seed, response}; sequence
  * {responses: [{text}]}; the vs methods {responses: [{text, probability}]}
  * with at most `asked` items, vs_cot with a "reasoning" string before
  * "responses" so that structured output keeps the reasoning step.

@@ -7,8 +7,10 @@
  * trailing commas, the first balanced {...} holding a responses array
  * inside chatter, and the XML-like
  * <response><text>..</text><probability>..</probability></response>.
- * Text keeps its inner newlines and whitespace. Never invents an empty
- * candidate. Leaf module: no I/O.
+ * ssot replies are {"seed": .., "response": ..} (fenced or in chatter
+ * too): the response is the one candidate, and a reply without a
+ * non-blank seed string is a parse failure. Text keeps its inner newlines
+ * and whitespace. Never invents an empty candidate. Leaf module: no I/O.
  */
 #ifndef VSAMPD_REPLY_H
 #define VSAMPD_REPLY_H
@@ -28,7 +30,8 @@ struct reply_item {
 struct reply {
 	struct reply_item *items;
 	size_t n;
-	char *reasoning; /* vs_cot / direct_cot reasoning when given, or NULL */
+	char *reasoning; /* vs_cot / direct_cot reasoning when given, or NULL
+			  * (never an ssot seed) */
 };
 
 /*

@@ -36,4 +36,11 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 /* Hand the data over to the caller (NUL-terminated) and empty b. */
 char *buf_release(struct buf *b, size_t *lenp);
 
+/*
+ * Join the n names with ", " into the caller's buf of len bytes (NUL-
+ * terminated; the names that do not fit whole are left out). For the
+ * "allowed: a, b, c" of error messages, which must not allocate.
+ */
+void names_join(char *buf, size_t len, const char *const *names, size_t n);
+
 #endif

@@ -925,12 +925,11 @@ conf_value(struct loadctx *lc, const config_setting_t *s, const char *key,
 	case CT_METHOD:
 		if ((v = conf_string(lc, s, key, 0)) == NULL)
 			return -1;
-		if (method_parse(v, &m) == -1)
+		if (method_parse(v, &m) == -1) {
+			method_list(why, sizeof(why));
 			return conf_err(lc, s, key,
-			    "unknown method \"%s\" (allowed: direct, "
-			    "direct_cot, sequence, multi_turn, vs_standard, "
-			    "vs_cot, vs_multi)",
-			    v);
+			    "unknown method \"%s\" (allowed: %s)", v, why);
+		}
 		*(int *)p = (int)m;
 		return 0;
 	case CT_STRING:

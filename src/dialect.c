@@ -3,12 +3,12 @@
  * It only finds them; what each one sends and parses is its module's.
  * Leaf module: no I/O.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "anthropic.h"
 #include "dialect.h"
 #include "openai.h"
+#include "xmalloc.h"
 
 static const struct dialect *const dialects[] = {
     &openai_dialect,
@@ -27,17 +27,9 @@ dialect_find(const char *name)
 void
 dialect_names(char *buf, size_t len)
 {
-	size_t off = 0;
+	const char *names[sizeof(dialects) / sizeof(dialects[0])];
 
-	if (len == 0)
-		return;
-	buf[0] = '\0';
-	for (size_t i = 0; i < sizeof(dialects) / sizeof(dialects[0]); i++) {
-		int n = snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
-		    dialects[i]->name);
-
-		if (n < 0 || (size_t)n >= len - off)
-			return;
-		off += (size_t)n;
-	}
+	for (size_t i = 0; i < sizeof(dialects) / sizeof(dialects[0]); i++)
+		names[i] = dialects[i]->name;
+	names_join(buf, len, names, sizeof(names) / sizeof(names[0]));
 }

@@ -653,26 +653,28 @@ static int
 get_choice(struct job *job, enum field f, const msgpack_object *o, char *errstr,
     size_t errlen)
 {
-	const char *msg;
-	char nbuf[32];
+	char nbuf[32], names[160];
 	enum method m;
 	enum select_mode sel;
-	int rc, bad;
+	int rc;
 
 	rc = get_name(o, field_names[f], nbuf, sizeof(nbuf), errstr, errlen);
 	if (rc == -1)
 		return -1;
 	if (f == F_METHOD) {
-		msg = "method: must be one of direct, direct_cot, sequence, "
-		      "multi_turn, vs_standard, vs_cot, vs_multi";
-		if (!(bad = rc == 1 || method_parse(nbuf, &m) == -1))
+		if (rc == 0 && method_parse(nbuf, &m) == 0) {
 			job->method = (int)m;
-	} else {
-		msg = "select: must be weighted, uniform, top or none";
-		if (!(bad = rc == 1 || select_mode_parse(nbuf, &sel) == -1))
-			job->select = (int)sel;
+			return 0;
+		}
+		method_list(names, sizeof(names));
+		return fail(errstr, errlen, "method: must be one of %s", names);
 	}
-	return bad ? fail(errstr, errlen, "%s", msg) : 0;
+	if (rc == 0 && select_mode_parse(nbuf, &sel) == 0) {
+		job->select = (int)sel;
+		return 0;
+	}
+	return fail(
+	    errstr, errlen, "select: must be weighted, uniform, top or none");
 }
 
 /*

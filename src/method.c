@@ -4,8 +4,9 @@
 #include <string.h>
 
 #include "method.h"
+#include "xmalloc.h"
 
-static const char *method_names[METHOD_COUNT] = {
+static const char *const method_names[METHOD_COUNT] = {
     "direct",
     "direct_cot",
     "sequence",
@@ -13,6 +14,7 @@ static const char *method_names[METHOD_COUNT] = {
     "vs_standard",
     "vs_cot",
     "vs_multi",
+    "ssot",
 };
 
 const char *
@@ -33,4 +35,10 @@ method_parse(const char *s, enum method *m)
 		}
 	}
 	return -1;
+}
+
+void
+method_list(char *buf, size_t len)
+{
+	names_join(buf, len, method_names, METHOD_COUNT);
 }

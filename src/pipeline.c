@@ -2,8 +2,8 @@
  * pipeline: from job bytes to a result.
  *
  * A job is planned as a number of calls: independent calls (direct,
- * direct_cot, sequence, vs_standard, vs_cot) all start at once and the
- * backends' concurrency limits queue them; conversations (multi_turn,
+ * direct_cot, ssot, sequence, vs_standard, vs_cot) all start at once and
+ * the backends' concurrency limits queue them; conversations (multi_turn,
  * vs_multi) run one turn after another, each turn carrying the earlier
  * replies verbatim. A reply that arrives but cannot be parsed is asked
  * again while the profile's max_retries allows: one budget of

@@ -65,7 +65,8 @@ struct pcall {
 	int idx;
 	int asked; /* candidates asked in the text of each choice */
 	int choices; /* choices planned (n, docs/backends.md): 1 but for
-		      * direct and direct_cot on a profile with supports_n */
+		      * direct, direct_cot and ssot on a profile with
+		      * supports_n */
 	int sent_choices; /* what its last request asked of its backend */
 	int tries; /* content-level tries (parse failures) */
 	unsigned attempts; /* HTTP attempts over all tries: one budget */

@@ -39,6 +39,9 @@
 #define FMT_COT_SINGLE                                         \
 	"{\"reasoning\": \"<your reasoning>\", \"response\": " \
 	"\"<your response>\"}"
+#define FMT_SEED_SINGLE                                        \
+	"{\"seed\": \"<your random string>\", \"response\": " \
+	"\"<your response>\"}"
 
 /* 1 for the methods whose every call asks for a list of k candidates. */
 static int
@@ -115,12 +118,13 @@ prompt_asked(const struct prompt_params *pp, int i)
 int
 prompt_has_choices(enum method m)
 {
-	return m == METHOD_DIRECT || m == METHOD_DIRECT_COT;
+	return m == METHOD_DIRECT || m == METHOD_DIRECT_COT ||
+	    m == METHOD_SSOT;
 }
 
 /*
- * Choices asked for in call i: min(chunk, n - i*chunk) for direct and
- * direct_cot, 1 for the others; 0 when i is outside the plan.
+ * Choices asked for in call i: min(chunk, n - i*chunk) for direct,
+ * direct_cot and ssot, 1 for the others; 0 when i is outside the plan.
  */
 int
 prompt_choices(const struct prompt_params *pp, int i)
@@ -135,6 +139,8 @@ prompt_reply_kind(enum method m)
 	switch (m) {
 	case METHOD_DIRECT_COT:
 		return REPLY_COT_SINGLE;
+	case METHOD_SSOT:
+		return REPLY_SEED_SINGLE;
 	case METHOD_SEQUENCE:
 		return REPLY_LIST;
 	case METHOD_VS_STANDARD:
@@ -187,6 +193,26 @@ put_instruction(struct buf *b, enum method m, int asked)
 		    "by step about how to respond, then give your "
 		    "response.");
 		put_format(b, FMT_COT_SINGLE);
+		break;
+	case METHOD_SSOT:
+		/* String Seed of Thought (docs/methods.md): the string is
+		 * written first so that the choice made from it comes
+		 * after it, not the other way round. */
+		buf_puts(b,
+		    "Respond to the last user message, letting a random "
+		    "string make your choices. First write the string as "
+		    "\"seed\": 16 to 32 letters and digits, each picked "
+		    "as if by chance, with no words or patterns in it. Then "
+		    "think of the different responses the message allows "
+		    "and let the seed pick one: turn its characters into a "
+		    "number (for example by adding up the alphabet "
+		    "positions of its letters and the values of its "
+		    "digits) and use that number to choose, or use "
+		    "its characters to settle each choice open to you as "
+		    "you write. Write the chosen response as \"response\", "
+		    "without explaining how the seed chose it.");
+		put_format(b, FMT_SEED_SINGLE);
+		buf_puts(b, "\nWrite \"seed\" before \"response\".");
 		break;
 	case METHOD_SEQUENCE:
 		buf_puts(b, "Write ");
@@ -397,6 +423,7 @@ prompt_schema(enum method m, int asked)
 {
 	static const char *const single_keys[] = {"response"};
 	static const char *const cot_keys[] = {"reasoning", "response"};
+	static const char *const seed_keys[] = {"seed", "response"};
 	json_t *props;
 
 	switch (m) {
@@ -410,6 +437,13 @@ prompt_schema(enum method m, int asked)
 		json_object_set_new(props, "reasoning", schema_string());
 		json_object_set_new(props, "response", schema_string());
 		return schema_object(props, cot_keys, 2);
+	case METHOD_SSOT:
+		/* The seed first: a constrained decoder writes the
+		 * properties in the order given. */
+		props = json_object();
+		json_object_set_new(props, "seed", schema_string());
+		json_object_set_new(props, "response", schema_string());
+		return schema_object(props, seed_keys, 2);
 	case METHOD_SEQUENCE:
 		return schema_responses(0, 0, asked);
 	case METHOD_VS_STANDARD:

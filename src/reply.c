@@ -26,6 +26,12 @@
  * are usually written on lines of their own. Blank texts are skipped, never
  * turned into empty candidates. Error text never quotes the reply.
  *
+ * REPLY_SEED_SINGLE (ssot) is strict about the seed: the method is the
+ * seed written before the response, so an object without a non-blank
+ * "seed" string is no reply of it (its fault is named), while other keys
+ * and the order of the two are not checked. The seed is dropped once
+ * seen.
+ *
  * REPLY_LIST (sequence) candidates always get a NAN verbalized value even
  * when the model volunteered numbers: the method asks for none, and its
  * selection is meant to be uniform.
@@ -454,10 +460,10 @@ list_from_json(struct collect *c, const json_t *v)
 }
 
 /* The candidate of a direct_cot reply held in v. Returns 1 when v is an
- * object with a "response" string (the candidate is added unless blank),
- * 0 otherwise. */
+ * object with a "response" string (the candidate is added unless blank,
+ * *fault set when it is), 0 otherwise. */
 static int
-cot_from_json(struct collect *c, const json_t *v)
+cot_from_json(struct collect *c, const json_t *v, const char **fault)
 {
 	const json_t *r;
 
@@ -469,30 +475,95 @@ cot_from_json(struct collect *c, const json_t *v)
 	collect_add(c, json_string_value(r), json_string_length(r), NAN);
 	if (c->out->n > 0)
 		set_reasoning(c->out, v);
+	else
+		*fault = "empty response in reply";
 	return 1;
 }
 
 /*
- * Try the balanced brackets of the reply in order until one yields a
- * candidate. *shaped is set when some bracket had the right shape but
- * only blank texts. Returns 1 when candidates were found.
+ * The candidate of an ssot reply held in v: the "response" string of an
+ * object that also has a non-blank "seed" string. The seed is what the
+ * method is about (the response is to be derived from it), so a reply
+ * without one is no ssot reply, and the seed itself is never a
+ * candidate. Returns 1 when v is such an object and the candidate was
+ * added, 0 otherwise; *fault names what is wrong with an object that has
+ * either key.
  */
 static int
-json_scan(struct collect *c, const char *text, size_t len, int cot, int *shaped)
+seed_from_json(struct collect *c, const json_t *v, const char **fault)
+{
+	const json_t *seed, *r;
+
+	if (!json_is_object(v))
+		return 0;
+	seed = json_object_get(v, "seed");
+	r = json_object_get(v, "response");
+	if (seed == NULL && r == NULL)
+		return 0;
+	if (!json_is_string(r))
+		*fault = r == NULL ? "no response beside the seed in reply"
+				   : "response in reply is not a string";
+	else if (!json_is_string(seed))
+		*fault = seed == NULL ? "no seed beside the response in reply"
+				      : "seed in reply is not a string";
+	else if (is_blank(json_string_value(seed), json_string_length(seed)))
+		*fault = "empty seed in reply";
+	else if (is_blank(json_string_value(r), json_string_length(r)))
+		*fault = "empty response in reply";
+	else {
+		collect_add(
+		    c, json_string_value(r), json_string_length(r), NAN);
+		return 1;
+	}
+	return 0;
+}
+
+/* The candidates of v read as a reply of kind; see the *_from_json
+ * functions. */
+static int
+from_json(struct collect *c, enum reply_kind kind, const json_t *v,
+    const char **fault)
+{
+	switch (kind) {
+	case REPLY_COT_SINGLE:
+		return cot_from_json(c, v, fault);
+	case REPLY_SEED_SINGLE:
+		return seed_from_json(c, v, fault);
+	default:
+		if (!list_from_json(c, v))
+			return 0;
+		if (c->out->n == 0)
+			*fault = "no candidates in reply";
+		return 1;
+	}
+}
+
+/*
+ * Try the balanced brackets of the reply in order until one yields a
+ * candidate; only objects for the kinds of one response. *fault is set
+ * to what was wrong with the first bracket that had the right keys but
+ * no usable candidate (it stays NULL when none had). Returns 1 when
+ * candidates were found.
+ */
+static int
+json_scan(struct collect *c, const char *text, size_t len,
+    enum reply_kind kind, const char **fault)
 {
 	struct scan sc;
 	size_t budget = BUDGET_MIN + 4 * len;
-	int found = 0;
+	int found = 0, objects_only;
 
+	objects_only = kind == REPLY_COT_SINGLE || kind == REPLY_SEED_SINGLE;
 	scan_text(text, len, &sc);
 	for (size_t i = 0; i < sc.nspans && !found; i++) {
 		const struct span *sp = &sc.spans[i];
+		const char *why = NULL;
 		size_t sl;
 		json_t *v;
 
 		if (sp->end == SIZE_MAX)
 			continue;
-		if (cot && sc.buf[sp->start] != '{')
+		if (objects_only && sc.buf[sp->start] != '{')
 			continue;
 		sl = sp->end - sp->start + 1;
 		if (sl > budget)
@@ -501,12 +572,10 @@ json_scan(struct collect *c, const char *text, size_t len, int cot, int *shaped)
 		v = json_loadb(sc.buf + sp->start, sl, 0, NULL);
 		if (v == NULL)
 			continue;
-		if (cot ? cot_from_json(c, v) : list_from_json(c, v)) {
-			if (c->out->n > 0)
-				found = 1;
-			else
-				*shaped = 1;
-		}
+		if (from_json(c, kind, v, &why) && c->out->n > 0)
+			found = 1;
+		else if (why != NULL && *fault == NULL)
+			*fault = why;
 		json_decref(v);
 	}
 	scan_free(&sc);
@@ -690,7 +759,7 @@ reply_parse(const char *text, size_t len, enum reply_kind kind,
     size_t max_items, struct reply *out, char *errstr, size_t errlen)
 {
 	struct collect c;
-	int shaped = 0;
+	const char *fault = NULL;
 
 	memset(out, 0, sizeof(*out));
 	memset(&c, 0, sizeof(c));
@@ -717,24 +786,31 @@ reply_parse(const char *text, size_t len, enum reply_kind kind,
 			goto fail;
 		return 0;
 	case REPLY_COT_SINGLE:
-		if (json_scan(&c, text, len, 1, &shaped))
+		if (json_scan(&c, text, len, kind, &fault))
 			return 0;
 		snprintf(errstr, errlen, "%s",
-		    shaped ? "empty response in reply"
-			   : "no JSON object with a response in reply");
+		    fault != NULL ? fault
+				  : "no JSON object with a response in reply");
+		goto fail;
+	case REPLY_SEED_SINGLE:
+		if (json_scan(&c, text, len, kind, &fault))
+			return 0;
+		snprintf(errstr, errlen, "%s",
+		    fault != NULL
+			? fault
+			: "no JSON object with a seed and a response in reply");
 		goto fail;
 	case REPLY_LIST:
 	case REPLY_LIST_PROB:
-		if (json_scan(&c, text, len, 0, &shaped))
+		if (json_scan(&c, text, len, kind, &fault))
 			return 0;
 		if (xml_scan(&c, text, len)) {
 			if (out->n > 0)
 				return 0;
-			shaped = 1;
+			fault = "no candidates in reply";
 		}
 		snprintf(errstr, errlen, "%s",
-		    shaped ? "no candidates in reply"
-			   : "no responses found in reply");
+		    fault != NULL ? fault : "no responses found in reply");
 		goto fail;
 	}
 	snprintf(errstr, errlen, "unknown reply kind %d", (int)kind);

@@ -166,3 +166,23 @@ buf_release(struct buf *b, size_t *lenp)
 	buf_init(b);
 	return p;
 }
+
+void
+names_join(char *buf, size_t len, const char *const *names, size_t n)
+{
+	size_t off = 0;
+
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		int w = snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
+		    names[i]);
+
+		if (w < 0 || (size_t)w >= len - off) {
+			buf[off] = '\0';
+			return;
+		}
+		off += (size_t)w;
+	}
+}

@@ -17,11 +17,13 @@ Endpoints (HTTP/1.1, keep-alive, Content-Length or chunked):
 Default chat behaviour: the reply follows what the request asks for.
 With response_format (a JSON schema) the reply matches the schema:
 {"responses": [...]} with maxItems items, with or without "probability",
-or {"response": ...} / {"reasoning": ..., "response": ...}. Without it,
+or {"response": ...} / {"reasoning": ..., "response": ...} / {"seed": ...,
+"response": ...}. Without it,
 the system prompt (and, in later turns of a conversation, the last user
 message) is read: the number of responses asked for ("5 responses", "five
 candidates"), whether it mentions probabilities, whether it asks for
-reasoning, and any tail cap ("below 0.10"). A single response is plain
+reasoning or for a "seed" key (ssot: a random string, then the
+response), and any tail cap ("below 0.10"). A single response is plain
 text. The texts are distinct, deterministic in the request, and differ
 between repeated identical requests (the n independent calls of one job
 send identical requests), so they never look like near-duplicates.
@@ -39,7 +41,8 @@ unmarked requests. Entry keys (all optional):
                 last one repeats)
   form          generated reply: auto, vs, vs_fenced, vs_xml, vs_percent,
                 vs_confidence, vs_chatter, vs_trailing_comma, vs_noprob,
-                vs_cot, list, single, cot_single, duplicates
+                vs_cot, list, single, cot_single, ssot, ssot_fenced,
+                duplicates
   k             number of generated responses (default: from the request)
   vary          false: generated texts do not change between identical
                 requests (for cross-job dedup tests); default true
@@ -88,6 +91,7 @@ import os
 import re
 import signal
 import socket
+import string
 import ssl
 import sys
 import threading
@@ -180,6 +184,7 @@ class Analysis:
         self.prob = False        # with probabilities
         self.cot = False         # reasoning first
         self.json_single = False  # single response as {"response": ...}
+        self.seed = False        # ssot: {"seed": ..., "response": ...}
         self.tail = None
 
 
@@ -217,6 +222,7 @@ def analyse(req):
     if isinstance(schema, dict):
         props = schema.get("properties") or {}
         a.cot = "reasoning" in props
+        a.seed = "seed" in props
         if "responses" in props:
             arr = props["responses"] or {}
             items = (arr.get("items") or {}).get("properties") or {}
@@ -236,6 +242,8 @@ def analyse(req):
             a.prob = (("probabilit" in low or "confidence" in low) and
                       not NO_PROB_RE.search(low))
         a.json_single = a.cot and not a.listed
+        # ssot's format example names the key; a list never has one.
+        a.seed = '"seed"' in system and not a.listed
         if a.listed:
             a.k = n or 5
     for t in [system] + users[-1:]:
@@ -256,6 +264,8 @@ def render(form, a, seed, k):
             form = "vs" if a.prob else "list"
             if a.cot:
                 form = "vs_cot" if a.prob else "list_cot"
+        elif a.seed:
+            form = "ssot"
         else:
             form = "cot_single" if a.cot else (
                 "json_single" if a.json_single else "single")
@@ -263,6 +273,16 @@ def render(form, a, seed, k):
         return texts[0]
     if form == "json_single":
         return json.dumps({"response": texts[0]})
+    if form in ("ssot", "ssot_fenced"):
+        # The seed: 16 to 31 letters and digits from the request's seed,
+        # so that it varies with the texts.
+        h = hashlib.sha256(("seed/" + seed).encode()).digest()
+        abc = string.ascii_letters + string.digits
+        rand = "".join(abc[b % len(abc)] for b in h[:16 + h[31] % 16])
+        body = json.dumps({"seed": rand, "response": texts[0]})
+        if form == "ssot":
+            return body
+        return "Seed first, as asked:\n```json\n" + body + "\n```\n"
     if form == "cot_single":
         return json.dumps({"reasoning": "Thinking about %s." % seed[:8],
                            "response": texts[0]})
@@ -904,7 +924,8 @@ ENTRY_KEYS = {"content", "form", "k", "vary", "status", "retry_after",
               "contents", "finish_reasons", "choices"}
 FORMS = {"auto", "vs", "vs_fenced", "vs_xml", "vs_percent", "vs_confidence",
          "vs_chatter", "vs_trailing_comma", "vs_noprob", "vs_cot", "list",
-         "list_cot", "single", "json_single", "cot_single", "duplicates"}
+         "list_cot", "single", "json_single", "cot_single", "ssot",
+         "ssot_fenced", "duplicates"}
 MALFORMED = {"non_json", "truncated", "empty", "short_body"}
 
 

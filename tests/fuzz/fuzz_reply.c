@@ -63,8 +63,11 @@ parse_one(const char *text, size_t len, enum reply_kind kind, size_t max)
 	check(r.n > 0 && r.items != NULL, "success without candidates", k, max);
 	if (max > 0)
 		check(r.n <= max, "more candidates than the cap", k, max);
-	if (kind == REPLY_SINGLE || kind == REPLY_COT_SINGLE)
+	if (kind == REPLY_SINGLE || kind == REPLY_COT_SINGLE ||
+	    kind == REPLY_SEED_SINGLE)
 		check(r.n == 1, "single kind with several candidates", k, max);
+	if (kind == REPLY_SEED_SINGLE)
+		check(r.reasoning == NULL, "ssot seed kept", k, max);
 	for (size_t i = 0; i < r.n; i++) {
 		const struct reply_item *it = &r.items[i];
 
@@ -89,8 +92,8 @@ parse_one(const char *text, size_t len, enum reply_kind kind, size_t max)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const enum reply_kind kinds[] = {
-	    REPLY_SINGLE, REPLY_COT_SINGLE, REPLY_LIST, REPLY_LIST_PROB};
+	static const enum reply_kind kinds[] = {REPLY_SINGLE,
+	    REPLY_COT_SINGLE, REPLY_LIST, REPLY_LIST_PROB, REPLY_SEED_SINGLE};
 	const char *text = (const char *)data;
 	size_t caps[4];
 

@@ -20,7 +20,7 @@ from vstest import Tap  # noqa: E402
 
 PROFILE = os.environ.get("VSAMPD_IT_PROFILE", "full")
 METHODS = ["direct", "direct_cot", "sequence", "multi_turn", "vs_standard",
-           "vs_cot", "vs_multi"]
+           "vs_cot", "vs_multi", "ssot"]
 tap = Tap()
 SECRET = "sk-ant-test-%08x" % random.getrandbits(32)
 os.environ["VSAMPD_ANT_KEY"] = SECRET

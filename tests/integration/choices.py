@@ -10,7 +10,8 @@ honours n (docs/backends.md, "Several choices in one request"):
     counts 3 requests and their prompt tokens once each;
   - the same job on a profile without supports_n makes 10 requests, none
     of which carries n;
-  - direct_cot asks the same way; vs_standard never sends n;
+  - direct_cot and ssot ask the same way (each choice one reply of its
+    own: its own reasoning, its own seed); vs_standard never sends n;
   - a reply with fewer choices than asked gives what came, one with more
     gives the first asked;
   - a choice whose text is unusable is left out, the others kept, with
@@ -52,6 +53,7 @@ SCRIPT = {
     "nd": {"finish_reasons": ["stop", "length"]},
     "pd": {"finish_reasons": ["stop", "length"]},
     "cot": {}, "vs": {},
+    "ssot": {"form": "ssot_fenced"},  # each choice in a ``` fence
     "few": {"choices": 2},
     "many": {"choices": 6},
     "holes": {"contents": ["a first good answer", "",
@@ -95,6 +97,8 @@ def main():
          "prompt": "A name for a boat %s" % vstest.marker("pd")},
         {"id": "ch-cot", "method": "direct_cot", "n": 5,
          "prompt": "A name for a cat %s" % vstest.marker("cot")},
+        {"id": "ch-ssot", "method": "ssot", "n": 6,
+         "prompt": "A name for a horse %s" % vstest.marker("ssot")},
         {"id": "ch-vs", "method": "vs_standard", "k": 3, "n": 6,
          "prompt": "A name for a dog %s" % vstest.marker("vs")},
         {"id": "ch-few", "n": 4,
@@ -183,6 +187,18 @@ def main():
                for c in rc["candidates"]),
            "... each choice read as {reasoning, response}",
            diag=repr([c["text"] for c in rc["candidates"]]))
+    sb = bodies(fake, "ssot")
+    rs = res["ch-ssot"]
+    st = [c["text"] for c in rs["candidates"]]
+    tap.ok(sorted(b.get("n", 1) for b in sb) == [2, 4] and
+           len(st) == 6 and len(set(st)) == 6 and
+           rs["usage"]["requests"] == 2,
+           "ssot, n = 6: two requests (n = 4, then 2), six distinct "
+           "candidates", diag="%r %r" % ([b.get("n") for b in sb], st))
+    tap.ok(all(not t.lstrip().startswith("{") and "seed" not in t
+               for t in st),
+           "... each choice read as {seed, response}, the seed left out",
+           diag=repr(st))
     vb = bodies(fake, "vs")
     tap.ok(len(vb) == 2 and all("n" not in b for b in vb) and
            len(res["ch-vs"]["candidates"]) == 6,

@@ -26,7 +26,7 @@ from vstest import Tap  # noqa: E402
 PROFILE = os.environ.get("VSAMPD_IT_PROFILE", "full")
 tap = Tap()
 METHODS = ["direct", "direct_cot", "sequence", "multi_turn", "vs_standard",
-           "vs_cot", "vs_multi"]
+           "vs_cot", "vs_multi", "ssot"]
 
 
 def ctl(*args, stdin=None, timeout=120):
@@ -62,10 +62,10 @@ def jobs_for_compare():
 
 def key(r):
     """What must agree between the daemon and vsampctl run. The n calls
-    of direct and direct_cot are identical requests in flight at once:
-    which reply the fake gives which call depends on arrival order, so
-    their turns are left out."""
-    racy = r["method"] in ("direct", "direct_cot")
+    of direct, direct_cot and ssot are identical requests in flight at
+    once: which reply the fake gives which call depends on arrival order,
+    so their turns are left out."""
+    racy = r["method"] in ("direct", "direct_cot", "ssot")
     cands = sorted((c["text"], round(c["probability"], 9),
                     None if racy else c["turn"])
                    for c in r["candidates"])

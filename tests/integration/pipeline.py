@@ -22,7 +22,8 @@ from confluent_kafka.admin import AdminClient  # noqa: E402
 PROFILE = os.environ.get("VSAMPD_IT_PROFILE", "full")
 NJOBS = {"full": 2000, "asan": 200}.get(PROFILE, 0)
 METHODS = ["direct", "direct_cot", "sequence", "multi_turn", "vs_standard",
-           "vs_cot", "vs_multi"]
+           "vs_cot", "vs_multi", "ssot"]
+SEED_RE = re.compile(r'"seed"|^\s*\{')
 RESULT_KEYS = {"v", "id", "status", "error", "method", "backend", "model",
                "candidates", "selected", "dedup", "diversity", "usage",
                "attempts", "failed_calls", "latency_ms", "source",
@@ -271,7 +272,7 @@ def main():
     wrong = [k for k, v in byid.items() if
              v["metadata"] != {"i": int(k[4:]), "tags": ["x",
                                                          int(k[4:]) % 2 == 0]}
-             or v["method"] != METHODS[int(k[4:]) % 7]]
+             or v["method"] != METHODS[int(k[4:]) % len(METHODS)]]
     tap.ok(not wrong, "metadata passes through, method echoed",
            diag=repr(wrong[:5]))
     ncand = [k for k, v in byid.items()
@@ -283,6 +284,18 @@ def main():
              [c["turn"] for c in v["candidates"]] !=
              list(range(len(v["candidates"])))]
     tap.ok(not turns, "multi_turn candidates carry their turn index")
+    # ssot: the fake's replies are {"seed", "response"}; only the
+    # response is a candidate, and each of the n calls gave its own.
+    ssot = [v for v in byid.values() if v["method"] == "ssot"]
+    seeded = [v["id"] for v in ssot
+              if any(SEED_RE.search(c["text"]) or
+                     not c["text"].startswith("Candidate ")
+                     for c in v["candidates"])
+              or len({c["text"] for c in v["candidates"]}) !=
+              len(v["candidates"])]
+    tap.ok(ssot and not seeded, "ssot: %d jobs, each of n distinct "
+           "candidates a response, never the seed" % len(ssot),
+           diag=repr(seeded[:5]))
 
     # --- idle: no busy loop ------------------------------------------------
     def cpu_ticks(pid):

@@ -574,15 +574,15 @@ static const struct bad bad_json[] = {
 	"messages[0].content: must not contain NUL bytes", "j"},
     {"{\"id\":\"j\",\"prompt\":\"p\",\"method\":\"zzz\"}",
 	"method: must be one of direct, direct_cot, sequence, multi_turn, "
-	"vs_standard, vs_cot, vs_multi",
+	"vs_standard, vs_cot, vs_multi, ssot",
 	"j"},
     {"{\"id\":\"j\",\"prompt\":\"p\",\"method\":\"VS_COT\"}",
 	"method: must be one of direct, direct_cot, sequence, multi_turn, "
-	"vs_standard, vs_cot, vs_multi",
+	"vs_standard, vs_cot, vs_multi, ssot",
 	"j"},
     {"{\"id\":\"j\",\"prompt\":\"p\",\"method\":4}",
 	"method: must be one of direct, direct_cot, sequence, multi_turn, "
-	"vs_standard, vs_cot, vs_multi",
+	"vs_standard, vs_cot, vs_multi, ssot",
 	"j"},
     {"{\"id\":\"j\",\"prompt\":\"p\",\"method\":\"direct\\u0000\"}",
 	"method: must not contain NUL bytes", "j"},

@@ -269,7 +269,8 @@ START_TEST(test_stats_models)
 {
 	struct stats *st = stats_new("x");
 	const char *methods[] = {"direct", "direct_cot", "sequence",
-	    "multi_turn", "vs_standard", "vs_cot", "vs_multi"};
+	    "multi_turn", "vs_standard", "vs_cot", "vs_multi", "ssot"};
+	const int nm = (int)(sizeof(methods) / sizeof(methods[0]));
 	int n;
 
 	stats_backend(st, "a", 8);
@@ -285,8 +286,8 @@ START_TEST(test_stats_models)
 	ck_assert(total(st, "vsampd_jobs_total",
 		      "status=\"error\",method=\"none\"", NULL) == 0);
 	ck_assert(total(st, "vsampd_jobs_total", NULL, &n) == 0);
-	ck_assert_int_eq(n, 2 * 7 * 2 + 1);
-	for (size_t i = 0; i < 7; i++) {
+	ck_assert_int_eq(n, 2 * nm * 2 + 1);
+	for (int i = 0; i < nm; i++) {
 		char want[128];
 
 		snprintf(want, sizeof(want), "method=\"%s\",model=\"m2\"",
@@ -310,7 +311,7 @@ START_TEST(test_stats_models)
 	/* Tokens and parse failures: each backend with its own model. */
 	ck_assert(total(st, "vsampd_backend_tokens_total",
 		      "backend=\"a\",model=\"m1\"", &n) == 0);
-	ck_assert_int_eq(n, 7 * 2);
+	ck_assert_int_eq(n, nm * 2);
 	ck_assert(total(st, "vsampd_backend_tokens_total",
 		      "backend=\"a\",model=\"m2\"", &n) == -1);
 	ck_assert(total(st, "vsampd_backend_tokens_total",
@@ -320,15 +321,15 @@ START_TEST(test_stats_models)
 		      &n) == 0);
 	ck_assert_int_eq(n, 1);
 	ck_assert(total(st, "vsampd_parse_failures_total", NULL, &n) == 0);
-	ck_assert_int_eq(n, 7 * 2);
+	ck_assert_int_eq(n, nm * 2);
 	/* A reload that adds a model adds its series. */
 	ck_assert(total(st, "vsampd_jobs_total", "model=\"m3\"", NULL) == -1);
 	stats_model(st, "b", "m3");
 	ck_assert(total(st, "vsampd_jobs_total", "model=\"m3\"", &n) == 0);
-	ck_assert_int_eq(n, 2 * 7);
+	ck_assert_int_eq(n, 2 * nm);
 	ck_assert(total(st, "vsampd_backend_tokens_total",
 		      "backend=\"b\",model=\"m3\"", &n) == 0);
-	ck_assert_int_eq(n, 7 * 2);
+	ck_assert_int_eq(n, nm * 2);
 	/* No "other" until something counts as other. */
 	ck_assert(total(st, "vsampd_jobs_total", "model=\"other\"", NULL) ==
 	    -1);

@@ -116,8 +116,8 @@ END_TEST
 
 START_TEST(test_plan_single_methods)
 {
-	static const enum method single[] = {
-	    METHOD_DIRECT, METHOD_DIRECT_COT, METHOD_MULTI_TURN};
+	static const enum method single[] = {METHOD_DIRECT, METHOD_DIRECT_COT,
+	    METHOD_MULTI_TURN, METHOD_SSOT};
 
 	for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++) {
 		struct prompt_params pp = params(single[i], 5, 12);
@@ -134,10 +134,11 @@ START_TEST(test_plan_single_methods)
 }
 END_TEST
 
-/* Several choices per call (n): direct and direct_cot only. */
+/* Several choices per call (n): direct, direct_cot and ssot only. */
 START_TEST(test_plan_choices)
 {
-	static const enum method with[] = {METHOD_DIRECT, METHOD_DIRECT_COT};
+	static const enum method with[] = {
+	    METHOD_DIRECT, METHOD_DIRECT_COT, METHOD_SSOT};
 	static const enum method without[] = {METHOD_MULTI_TURN,
 	    METHOD_SEQUENCE, METHOD_VS_STANDARD, METHOD_VS_COT,
 	    METHOD_VS_MULTI};
@@ -206,6 +207,7 @@ START_TEST(test_plan_kinds)
 	ck_assert_int_eq(prompt_is_conversation(METHOD_VS_STANDARD), 0);
 	ck_assert_int_eq(prompt_is_conversation(METHOD_VS_COT), 0);
 	ck_assert_int_eq(prompt_is_conversation(METHOD_VS_MULTI), 1);
+	ck_assert_int_eq(prompt_is_conversation(METHOD_SSOT), 0);
 
 	ck_assert_int_eq(prompt_reply_kind(METHOD_DIRECT), REPLY_SINGLE);
 	ck_assert_int_eq(
@@ -216,6 +218,7 @@ START_TEST(test_plan_kinds)
 	    prompt_reply_kind(METHOD_VS_STANDARD), REPLY_LIST_PROB);
 	ck_assert_int_eq(prompt_reply_kind(METHOD_VS_COT), REPLY_LIST_PROB);
 	ck_assert_int_eq(prompt_reply_kind(METHOD_VS_MULTI), REPLY_LIST_PROB);
+	ck_assert_int_eq(prompt_reply_kind(METHOD_SSOT), REPLY_SEED_SINGLE);
 }
 END_TEST
 
@@ -237,6 +240,11 @@ static const struct phrases phrase_table[] = {
     {METHOD_DIRECT_COT, 1,
 	{"step by step", "{\"reasoning\": ", "\"response\": ", "JSON"},
 	{"\"responses\"", "probability", "\"text\""}},
+    {METHOD_SSOT, 1,
+	{"random string", "16 to 32 letters and digits",
+	    "{\"seed\": \"<your random string>\", \"response\": ", "JSON",
+	    "Write \"seed\" before \"response\"."},
+	{"\"responses\"", "probability", "\"reasoning\"", "step by step"}},
     {METHOD_SEQUENCE, 4,
 	{"Write 4 responses", "different", "{\"responses\": [{\"text\": ",
 	    "must hold 4 items", "Do not give probabilities"},
@@ -309,6 +317,24 @@ START_TEST(test_render_vs_cot_order)
 }
 END_TEST
 
+/* ssot: the seed is asked for, and shown, before the response that is
+ * to come from it. */
+START_TEST(test_render_ssot_order)
+{
+	struct prompt_params pp = params(METHOD_SSOT, 5, 5);
+	struct chat c;
+	const char *sys, *fmt;
+
+	render(&pp, "Flip a coin.", 1, &c);
+	sys = c.msgs[0].content;
+	ck_assert(strstr(sys, "random string") < strstr(sys, "response\""));
+	fmt = strstr(sys, "{\"seed\"");
+	ck_assert_ptr_nonnull(fmt);
+	ck_assert_ptr_nonnull(strstr(fmt, ", \"response\": "));
+	chat_free(&c);
+}
+END_TEST
+
 /* The system message of each method, against tests/data/prompt/. */
 START_TEST(test_render_golden)
 {
@@ -342,7 +368,7 @@ END_TEST
 START_TEST(test_render_tail)
 {
 	static const enum method all[] = {METHOD_DIRECT, METHOD_SEQUENCE,
-	    METHOD_VS_STANDARD, METHOD_VS_COT, METHOD_VS_MULTI};
+	    METHOD_VS_STANDARD, METHOD_VS_COT, METHOD_VS_MULTI, METHOD_SSOT};
 	static const char sentence[] =
 	    "\n\nSample from the tails of the distribution: every response "
 	    "you give must have a probability below ";
@@ -694,6 +720,7 @@ START_TEST(test_schema_single)
 {
 	static const char *const one[] = {"response"};
 	static const char *const cot[] = {"reasoning", "response"};
+	static const char *const seed[] = {"seed", "response"};
 	json_t *s;
 
 	s = schema_reload(METHOD_DIRECT, 1);
@@ -709,6 +736,18 @@ START_TEST(test_schema_single)
 	check_strict(s, cot, 2);
 	check_string_prop(s, "reasoning");
 	check_string_prop(s, "response");
+	json_decref(s);
+
+	/* ssot: the seed first, in the properties as in required, since a
+	 * constrained decoder writes them in that order. */
+	s = schema_reload(METHOD_SSOT, 1);
+	check_strict(s, seed, 2);
+	check_string_prop(s, "seed");
+	check_string_prop(s, "response");
+	ck_assert_str_eq(
+	    json_object_iter_key(json_object_iter(
+		json_object_get(s, "properties"))),
+	    "seed");
 	json_decref(s);
 
 	ck_assert_ptr_null(prompt_schema(METHOD_COUNT, 1));
@@ -796,6 +835,7 @@ prompt_suite(void)
 	tc = tcase_create("render");
 	tcase_add_test(tc, test_render_methods);
 	tcase_add_test(tc, test_render_vs_cot_order);
+	tcase_add_test(tc, test_render_ssot_order);
 	tcase_add_test(tc, test_render_golden);
 	tcase_add_test(tc, test_render_tail);
 	tcase_add_test(tc, test_render_instructions);

@@ -562,6 +562,8 @@ START_TEST(test_truncation)
 	check_prefixes("{\"reasoning\":\"why\",\"response\":\"the {one}\"}",
 	    REPLY_COT_SINGLE);
 	check_prefixes("[\"a\",\"b\",\"c\"]", REPLY_LIST);
+	check_prefixes("{\"seed\":\"q1 {w} [e]\",\"response\":\"the {one}\"}",
+	    REPLY_SEED_SINGLE);
 }
 END_TEST
 
@@ -569,7 +571,8 @@ END_TEST
  * any candidate non-blank with a consistent length. */
 START_TEST(test_mutations)
 {
-	const char *base = "{\"reasoning\":\"r\",\"responses\":[{\"text\":"
+	const char *base = "{\"reasoning\":\"r\",\"seed\":\"s1\",\"response\":"
+			   "\"delta\",\"responses\":[{\"text\":"
 			   "\"alpha\\nbeta\",\"probability\":0.5,},{\"text\":"
 			   "\"gamma\",\"confidence\":\"20%\"}]} <response>"
 			   "<text>x</text></response>";
@@ -587,7 +590,7 @@ START_TEST(test_mutations)
 			p[(st >> 33) % len] =
 			    alphabet[(st >> 17) % (sizeof(alphabet) - 1)];
 		}
-		for (int k = 0; k <= REPLY_LIST_PROB; k++) {
+		for (int k = 0; k <= REPLY_SEED_SINGLE; k++) {
 			int rc = reply_parse(p, len, (enum reply_kind)k, 5, &r,
 			    err, sizeof(err));
 
@@ -800,6 +803,102 @@ START_TEST(test_cot_single)
 }
 END_TEST
 
+/* ssot: the response is the one candidate; the seed is required and
+ * never a candidate, nor kept as reasoning. */
+START_TEST(test_seed_single)
+{
+	static const struct {
+		const char *reply;
+		const char *want;
+	} ok[] = {
+	    /* plain, as asked */
+	    {"{\"seed\": \"k3Jq9ZpX2mR7vT4w\", \"response\": \"Heads\"}",
+		"Heads"},
+	    /* fenced, with chatter around it and a trailing comma */
+	    {"Here is my answer.\n```json\n{\"seed\": \"a1B2c3D4e5F6g7H8\",\n"
+	     " \"response\": \"Line one\\n  line two\",}\n```\nDone.",
+		"Line one\n  line two"},
+	    /* bare JSON buried in chatter, after an unrelated object */
+	    {"Let me see {\"x\": 1} ... {\"seed\":\"zz9\","
+	     "\"response\":\"Tails\"} bye",
+		"Tails"},
+	    /* extra keys are ignored; response before seed is taken */
+	    {"{\"response\": \"Blue\", \"reasoning\": \"sum 143, mod 3\", "
+	     "\"seed\": \"QwErTy123456\", \"index\": 2}",
+		"Blue"},
+	    /* an object inside an array, as any bracket inside chatter */
+	    {"[{\"seed\": \"abc\", \"response\": \"Heads\"}]", "Heads"},
+	    /* the response keeps its text exactly, brackets included */
+	    {"{\"seed\":\"s33d\",\"response\":\" {a} [b] \"}", " {a} [b] "},
+	};
+	static const struct {
+		const char *reply;
+		const char *why;
+	} bad[] = {
+	    {"{\"seed\": \"k3Jq9ZpX2mR7vT4w\"}",
+		"no response beside the seed in reply"},
+	    {"{\"seed\": \"k3Jq9ZpX2mR7vT4w\", \"response\": 4}",
+		"response in reply is not a string"},
+	    {"{\"response\": \"Heads\"}",
+		"no seed beside the response in reply"},
+	    {"{\"seed\": 12345, \"response\": \"Heads\"}",
+		"seed in reply is not a string"},
+	    {"{\"seed\": \"\", \"response\": \"Heads\"}",
+		"empty seed in reply"},
+	    {"{\"seed\": \" \\n\\t\", \"response\": \"Heads\"}",
+		"empty seed in reply"},
+	    {"{\"seed\": \"abc123\", \"response\": \"  \"}",
+		"empty response in reply"},
+	    {"Heads", "no JSON object with a seed and a response in reply"},
+	    {"{\"reasoning\": \"r\", \"answer\": \"Heads\"}",
+		"no JSON object with a seed and a response in reply"},
+	    {"{\"seed\": \"abc\", \"response\": \"Heads\"",
+		"no JSON object with a seed and a response in reply"},
+	    {"", "no JSON object with a seed and a response in reply"},
+	};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ck_assert_msg(
+		    parse_kind(ok[i].reply, REPLY_SEED_SINGLE, 1) == 0,
+		    "ok[%zu]: %s", i, err);
+		ck_assert_uint_eq(r.n, 1);
+		assert_item(0, ok[i].want, NAN);
+		ck_assert_ptr_null(r.reasoning);
+		reply_free(&r);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(
+		    parse_kind(bad[i].reply, REPLY_SEED_SINGLE, 1) == -1,
+		    "bad[%zu] parsed", i);
+		assert_fail(bad[i].why);
+	}
+	/* A good object after a faulty one still counts; the first fault
+	 * is the one reported when none does. */
+	ck_assert_int_eq(parse_kind("{\"seed\":\"\",\"response\":\"a\"} "
+				    "{\"seed\":\"x1\",\"response\":\"b\"}",
+			     REPLY_SEED_SINGLE, 1),
+	    0);
+	assert_item(0, "b", NAN);
+	reply_free(&r);
+	ck_assert_int_eq(parse_kind("{\"seed\":\"\",\"response\":\"a\"} "
+				    "{\"response\":\"b\"}",
+			     REPLY_SEED_SINGLE, 1),
+	    -1);
+	assert_fail("empty seed in reply");
+	/* The other kinds read an ssot reply as before: direct takes its
+	 * response, a list kind finds nothing in it. */
+	ck_assert_int_eq(parse_kind("{\"seed\":\"x1\",\"response\":\"b\"}",
+			     REPLY_SINGLE, 1),
+	    0);
+	assert_item(0, "b", NAN);
+	reply_free(&r);
+	ck_assert_int_eq(parse_kind("{\"seed\":\"x1\",\"response\":\"b\"}",
+			     REPLY_LIST_PROB, 5),
+	    -1);
+	assert_fail("no responses found in reply");
+}
+END_TEST
+
 START_TEST(test_free_null)
 {
 	struct reply z;
@@ -847,6 +946,7 @@ reply_suite(void)
 	tcase_add_test(tc, test_truncation);
 	tcase_add_test(tc, test_single);
 	tcase_add_test(tc, test_cot_single);
+	tcase_add_test(tc, test_seed_single);
 	tcase_add_test(tc, test_free_null);
 	suite_add_tcase(s, tc);
 
