@@ -31,7 +31,8 @@
 #include "prompt.h"
 #include "xmalloc.h"
 
-#define EVAL_DEFAULT_METHODS "direct,sequence,vs_standard,vs_cot,vs_multi"
+#define EVAL_DEFAULT_METHODS \
+	"direct,sequence,vs_standard,vs_cot,vs_multi,ssot"
 #define EVAL_LINE_MAX (16 << 20)
 
 const struct eval_measure eval_measures[EVAL_M_COUNT] = {
@@ -741,13 +742,8 @@ ctl_eval(int argc, char **argv)
 		eval_usage(stderr);
 		return 2;
 	}
-	if (methods == NULL) {
-		enum method m;
-
-		methods = method_parse("ssot", &m) == 0
-		    ? EVAL_DEFAULT_METHODS ",ssot"
-		    : EVAL_DEFAULT_METHODS;
-	}
+	if (methods == NULL)
+		methods = EVAL_DEFAULT_METHODS;
 	if (eval_parse_methods(&ev, methods) == -1 ||
 	    eval_read_prompts(&ev, argv[optind]) == -1)
 		goto out;
