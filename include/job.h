@@ -36,6 +36,8 @@ struct job {
 	int n; /* 0 when unset, else 1..1000 */
 	double tail; /* NAN when unset, else (0,1] */
 	double min_probability; /* NAN when unset, else [0,1] */
+	int min_keep; /* 0 when unset, else 1..1000: min_probability's
+		       * fallback, the most probable kept when fewer pass */
 	int select; /* enum select_mode, or -1 when unset */
 	int has_seed;
 	uint64_t seed;

@@ -76,6 +76,7 @@ enum field {
 	F_N,
 	F_TAIL,
 	F_MIN_PROBABILITY,
+	F_MIN_KEEP,
 	F_SELECT,
 	F_SEED,
 	F_BACKEND,
@@ -100,6 +101,7 @@ static const char *field_names[F_COUNT] = {
     "n",
     "tail",
     "min_probability",
+    "min_keep",
     "select",
     "seed",
     "backend",
@@ -720,6 +722,12 @@ get_field(struct job *job, enum field f, const msgpack_object *o, char *errstr,
 		if (get_int(o, "n", 1, JOB_N_MAX, &v, errstr, errlen) == -1)
 			return -1;
 		job->n = (int)v;
+		return 0;
+	case F_MIN_KEEP:
+		if (get_int(o, "min_keep", 1, JOB_N_MAX, &v, errstr, errlen) ==
+		    -1)
+			return -1;
+		job->min_keep = (int)v;
 		return 0;
 	case F_MAX_TOKENS:
 		if (get_int(o, "max_tokens", 1, JOB_MAX_TOKENS_MAX, &v, errstr,

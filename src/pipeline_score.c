@@ -353,6 +353,39 @@ pjob_scored_finish(struct pjob *j)
 	pjob_finish(j);
 }
 
+/*
+ * Step 5: which of the total candidates (call-level probabilities q, in
+ * reply order) pass min_probability; when fewer than the job's min_keep
+ * pass, the min_keep most probable do instead (the first on ties).
+ * Returns a malloc'ed flag per candidate.
+ */
+static unsigned char *
+min_probability_pass(const struct job *job, const double *q, size_t total)
+{
+	unsigned char *pass = xcalloc(total + 1, 1);
+	size_t npass = 0, want;
+
+	for (size_t i = 0; i < total; i++) {
+		pass[i] = isnan(job->min_probability) ||
+		    q[i] >= job->min_probability;
+		npass += pass[i];
+	}
+	if (job->min_keep <= 0 || npass >= (size_t)job->min_keep)
+		return pass;
+	want = (size_t)job->min_keep < total ? (size_t)job->min_keep : total;
+	memset(pass, 0, total);
+	/* want picks of the largest left, by a scan each: want <= 1000. */
+	for (size_t w = 0; w < want; w++) {
+		size_t best = total;
+
+		for (size_t i = 0; i < total; i++)
+			if (!pass[i] && (best == total || q[i] > q[best]))
+				best = i;
+		pass[best] = 1;
+	}
+	return pass;
+}
+
 /* Gather the candidates of every successful call into the result
  * (steps 1 to 5), then dedup them in the job (step 6). */
 void
@@ -360,11 +393,11 @@ pjob_complete(struct pjob *j)
 {
 	struct result *r = j->res;
 	struct job *job = j->job;
-	size_t total = 0, kept = 0, cap = (size_t)j->pp.n;
+	size_t total = 0, kept = 0, cap = (size_t)j->pp.n, at = 0;
 	const char **texts;
 	size_t *lens;
-	unsigned char *keep;
-	double *p;
+	unsigned char *keep, *pass;
+	double *p, *q;
 
 	/* Turns of a conversation after a failed one are never taken:
 	 * they did not fail, and are not counted. */
@@ -379,34 +412,46 @@ pjob_complete(struct pjob *j)
 			total += j->calls[i].reply.n;
 	r->cands = xcalloc(total, sizeof(*r->cands));
 	p = j->probs = xcalloc(total + 1, sizeof(*p));
-	for (int i = 0; i < j->ncalls && kept < cap; i++) {
+	/* Steps 1-4 for every candidate of every ok call, in order. */
+	q = xcalloc(total + 1, sizeof(*q));
+	for (int i = 0; i < j->ncalls; i++) {
 		struct pcall *c = &j->calls[i];
 		struct reply *rp = &c->reply;
-		double *v, *cp;
+		double *v;
 
 		if (!c->ok)
 			continue;
 		v = xcalloc(rp->n, sizeof(*v));
-		cp = xcalloc(rp->n, sizeof(*cp));
 		for (size_t k = 0; k < rp->n; k++)
 			v[k] = rp->items[k].verbalized;
 		if (c->item_finish != NULL) {
 			/* Each choice is a call of its own (steps 0-3). */
 			for (size_t k = 0; k < rp->n; k++)
-				prob_call(&v[k], 1, &cp[k]);
+				prob_call(&v[k], 1, &q[at + k]);
 		} else
-			prob_call(v, rp->n, cp);
-		for (size_t k = 0; k < rp->n && kept < cap; k++) {
-			/* Step 4: divide by the number of calls planned,
-			 * each choice of a call one. */
-			double q = cp[k] / j->nplanned;
+			prob_call(v, rp->n, &q[at]);
+		/* Step 4: divide by the number of calls planned, each
+		 * choice of a call one. */
+		for (size_t k = 0; k < rp->n; k++)
+			q[at + k] /= j->nplanned;
+		at += rp->n;
+		free(v);
+	}
+	pass = min_probability_pass(job, q, total);
+	/* Keep what passed, in reply order, at most n. */
+	at = 0;
+	for (int i = 0; i < j->ncalls; i++) {
+		struct pcall *c = &j->calls[i];
+		struct reply *rp = &c->reply;
+
+		if (!c->ok)
+			continue;
+		for (size_t k = 0; k < rp->n; k++, at++) {
 			const char *fr = c->item_finish != NULL
 			    ? c->item_finish[k]
 			    : c->finish_reason;
 
-			/* Step 5: min_probability, on the call-level figure. */
-			if (!isnan(job->min_probability) &&
-			    q < job->min_probability)
+			if (!pass[at] || kept == cap)
 				continue;
 			r->cands[kept].text = rp->items[k].text;
 			r->cands[kept].len = rp->items[k].len;
@@ -415,12 +460,12 @@ pjob_complete(struct pjob *j)
 			r->cands[kept].turn = i;
 			if (fr != NULL)
 				r->cands[kept].finish_reason = xstrdup(fr);
-			p[kept] = q;
+			p[kept] = q[at];
 			kept++;
 		}
-		free(v);
-		free(cp);
 	}
+	free(pass);
+	free(q);
 	r->ncands = kept;
 	r->has_dedup = 1;
 	/* Step 6: duplicates inside the job (exact Jaccard), the first

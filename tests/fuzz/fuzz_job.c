@@ -85,6 +85,7 @@ check_job(const struct job *job)
 	check(isnan(job->min_probability) ||
 		(job->min_probability >= 0 && job->min_probability <= 1),
 	    "min_probability");
+	check(job->min_keep >= 0 && job->min_keep <= JOB_N_MAX, "min_keep");
 	check(job->select >= -1 && job->select <= SELECT_NONE, "select");
 	check(isnan(job->temperature) ||
 		(job->temperature >= 0 && job->temperature <= 2),

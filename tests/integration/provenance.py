@@ -94,6 +94,12 @@ def main():
         {"id": "pv-pct99", "prompt": "Gulls %s" % vstest.marker("pct99")},
         {"id": "pv-notpct", "prompt": "Weather %s" %
          vstest.marker("notpct")},
+        {"id": "pv-minp", "prompt": "Gulls %s" % vstest.marker("pct"),
+         "min_probability": 0.5},
+        {"id": "pv-minkeep", "prompt": "Gulls %s" % vstest.marker("pct"),
+         "min_probability": 0.5, "min_keep": 2},
+        {"id": "pv-minkeep-met", "prompt": "Gulls %s" %
+         vstest.marker("pct"), "min_probability": 0.15, "min_keep": 2},
     ]
     before = datetime.datetime.now(datetime.timezone.utc)
     for fmt in ("msgpack", "json"):
@@ -222,6 +228,25 @@ def main():
         tap.ok(all(abs(a - 1 / 3) < 1e-9 for a in p),
                "%s: 70, 50, 30 (150) are not percentages: clamped" % fmt,
                diag=repr(p))
+
+        # min_keep: min_probability's fallback
+        def texts(name):
+            return [c["text"] for c in r(name)["candidates"]]
+        cands = json.loads(PCT_REPLY)["responses"]
+        tap.ok(texts("pv-minp") == [cands[0]["text"]] and
+               texts("pv-minkeep") == [cands[0]["text"],
+                                       cands[1]["text"]] and
+               texts("pv-minkeep-met") == [cands[0]["text"],
+                                           cands[1]["text"]],
+               "%s: min_probability 0.5 keeps one of 0.7/0.2/0.1; with "
+               "min_keep 2 the two most probable, in reply order; a "
+               "min_keep already met changes nothing" % fmt,
+               diag="%r %r %r" % (texts("pv-minp"), texts("pv-minkeep"),
+                                  texts("pv-minkeep-met")))
+        p = [c["probability"] for c in r("pv-minkeep")["candidates"]]
+        tap.ok(len(p) == 2 and abs(p[0] - 0.7 / 0.9) < 1e-9 and
+               abs(p[1] - 0.2 / 0.9) < 1e-9,
+               "%s: and renormalised over the two" % fmt, diag=repr(p))
     tap.ok(len(nullid) == 2 and
            all(x["error"]["code"] == "bad_job" and
                x["error"]["message"].startswith("id:") for x in nullid),

@@ -383,6 +383,7 @@ assert_unset(const struct job *job)
 	ck_assert_int_eq(job->n, 0);
 	ck_assert(isnan(job->tail));
 	ck_assert(isnan(job->min_probability));
+	ck_assert_int_eq(job->min_keep, 0);
 	ck_assert_int_eq(job->select, -1);
 	ck_assert_int_eq(job->has_seed, 0);
 	ck_assert_ptr_null(job->backend);
@@ -416,7 +417,8 @@ START_TEST(test_defaults)
 	/* Every field but id given as null is unset: the same defaults. */
 	job = decs("{\"id\":\"x\",\"prompt\":\"p\",\"messages\":null,"
 		   "\"method\":null,\"k\":null,\"n\":null,\"tail\":null,"
-		   "\"min_probability\":null,\"select\":null,\"seed\":null,"
+		   "\"min_probability\":null,\"min_keep\":null,"
+		   "\"select\":null,\"seed\":null,"
 		   "\"backend\":null,\"model\":null,\"temperature\":null,"
 		   "\"top_p\":null,\"max_tokens\":null,"
 		   "\"instructions\":null,\"dedup_scope\":null,"
@@ -610,6 +612,12 @@ static const struct bad bad_json[] = {
 	"tail: must be a number greater than 0 and at most 1", "j"},
     {"{\"id\":\"j\",\"prompt\":\"p\",\"tail\":\"zzz\"}",
 	"tail: must be a number greater than 0 and at most 1", "j"},
+    {"{\"id\":\"j\",\"prompt\":\"p\",\"min_keep\":0}",
+	"min_keep: must be an integer from 1 to 1000", "j"},
+    {"{\"id\":\"j\",\"prompt\":\"p\",\"min_keep\":1001}",
+	"min_keep: must be an integer from 1 to 1000", "j"},
+    {"{\"id\":\"j\",\"prompt\":\"p\",\"min_keep\":\"2\"}",
+	"min_keep: must be an integer from 1 to 1000", "j"},
     {"{\"id\":\"j\",\"prompt\":\"p\",\"min_probability\":-0.1}",
 	"min_probability: must be a number from 0 to 1", "j"},
     {"{\"id\":\"j\",\"prompt\":\"p\",\"min_probability\":1.01}",
