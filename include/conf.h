@@ -91,7 +91,7 @@ struct conf {
 	double default_temperature; /* default 0.7 */
 	double default_top_p; /* NAN: not sent */
 	long default_max_tokens; /* 0: not sent */
-	int default_embed; /* default 0 */
+	int default_embed; /* -1 (unset): whether embeddings exist */
 
 	/* worker */
 	int max_inflight; /* default 256 */

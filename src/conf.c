@@ -129,7 +129,7 @@ static const struct conf_key conf_keys[] = {
 	CK_EXCL_MIN | CK_UNSET),
     NUM("defaults.max_tokens", CT_LONG, 1, 1000000, 0, C(default_max_tokens),
 	CK_UNSET),
-    NUM("defaults.embed", CT_BOOL, 0, 1, 0, C(default_embed), 0),
+    NUM("defaults.embed", CT_BOOL, 0, 1, -1, C(default_embed), CK_UNSET),
 
     SECT("worker", CT_SECTION, 0),
     NUM("worker.max_inflight", CT_INT, 1, 100000, 256, C(max_inflight), 0),
@@ -1584,6 +1584,8 @@ key_unset(const struct conf_key *tab, size_t ntab, const struct conf_key *k,
 		return isnan(*(const double *)p);
 	case CT_LONG:
 		return (k->flags & CK_UNSET) && *(const long *)p == 0;
+	case CT_BOOL:
+		return (k->flags & CK_UNSET) && *(const int *)p < 0;
 	case CT_PROFILE:
 		return !c->has_embeddings;
 	case CT_SECTION:

