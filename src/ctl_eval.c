@@ -634,15 +634,23 @@ eval_number(const char *flag, const char *s, long long lo, long long hi,
 	return 0;
 }
 
-/* Run the jobs file through ctl_run(); its exit status. */
+/*
+ * Run the jobs file through ctl_run(); its exit status. At most as many
+ * jobs are in flight as the backend takes requests at once: a job's
+ * worker.job_timeout_ms counts from its start, so jobs started all at
+ * once against a slow backend would time out waiting for each other.
+ */
 static int
 eval_run_jobs(const struct ctl_common *co, const char *jobs,
-    const char *results)
+    const char *results, long inflight)
 {
-	char *av[9];
+	char *av[11], jbuf[24];
 	int ac = 0;
 
+	snprintf(jbuf, sizeof(jbuf), "%ld", inflight < 1 ? 1 : inflight);
 	av[ac++] = "run";
+	av[ac++] = "-j";
+	av[ac++] = jbuf;
 	if (co->conf_path != NULL) {
 		av[ac++] = "-f";
 		av[ac++] = (char *)co->conf_path;
@@ -691,6 +699,7 @@ ctl_eval(int argc, char **argv)
 	long long k = 0, maxreq = -1, v;
 	unsigned long long planned;
 	struct conf *conf = NULL;
+	const struct conf_backend *be;
 	int ch, no_embed = 0, status = 2;
 
 	memset(&ev, 0, sizeof(ev));
@@ -771,7 +780,9 @@ ctl_eval(int argc, char **argv)
 		    "vsampctl: eval: %zu prompts, %zu methods, %llu backend "
 		    "calls planned\n",
 		    ev.nprompts, ev.nmethods, planned);
-	status = eval_run_jobs(co, jobs, results);
+	be = conf_backend_find(conf, conf->default_backend);
+	status = eval_run_jobs(
+	    co, jobs, results, be != NULL ? (long)be->max_inflight : 1);
 	if (status == 2)
 		goto out;
 	ev.cells = xcalloc(ev.nprompts * ev.nmethods, sizeof(*ev.cells));
