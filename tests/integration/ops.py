@@ -81,6 +81,10 @@ FROM_START = [
 ]
 
 
+# The methods vsampd knows (docs/methods.md): a job series each.
+NMETHODS = len(["direct", "direct_cot", "sequence", "multi_turn",
+                "vs_standard", "vs_cot", "vs_multi", "ssot"])
+
 def write_conf(path, brokers, url, port, extra=False):
     """The config; extra adds a second profile, "extra", whose model
     ("fake-2") no profile had before, and which has a price."""
@@ -224,7 +228,8 @@ def main():
            diag=repr(missing))
     series = [ls for (n, ls) in vstest.parse_metrics(m0)
               if n == "vsampd_jobs_total"]
-    tap.is_(len(series), 2 * 7 + 1, "vsampd_jobs_total: ok and error of "
+    tap.is_(len(series), 2 * NMETHODS + 1,
+            "vsampd_jobs_total: ok and error of "
             "each method with the one model, and error of none/none")
     tap.ok(not re.search(r'model="(other|fake-2)"', m0),
            "no series of another model at start")
@@ -381,7 +386,8 @@ def main():
                           result="ok"), 1, "reloads_total{result=ok} is 1")
     added = [ls for (n, ls) in vstest.parse_metrics(m_hup)
              if n == "vsampd_jobs_total" and ("model", "fake-2") in ls]
-    tap.is_(len(added), 2 * 7, "the reload's new model has its job series")
+    tap.is_(len(added), 2 * NMETHODS,
+            "the reload's new model has its job series")
     check_series(m_hup, [
         ("vsampd_backend_tokens_total", dict(backend="extra",
                                              model="fake-2"), 0,
