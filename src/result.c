@@ -507,6 +507,9 @@ dec_lookup(struct dec *d, const msgpack_object *map, const char *where,
 	const msgpack_object *found = NULL;
 	size_t klen = strlen(key);
 
+	/* Not absent until the scan says so: a duplicate is an error. */
+	if (absent != NULL)
+		*absent = 0;
 	for (uint32_t i = 0; i < map->via.map.size; i++) {
 		const msgpack_object *k = &map->via.map.ptr[i].key;
 

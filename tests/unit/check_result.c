@@ -1024,6 +1024,13 @@ START_TEST(test_decode_rejects)
 	    o, "usage.cost", P_SET, o_f64(-0.5), "usage.cost: negative");
 	reject_patch(
 	    o, "usage.cost", P_DUP, o_nil(), "usage.cost: duplicate key");
+	/* The other keys added to version 1: a duplicate is no absence. */
+	reject_patch(o, "provenance", P_DUP, o_nil(),
+	    "provenance: duplicate key");
+	reject_patch(o, "diversity.classes", P_DUP, o_nil(),
+	    "diversity.classes: duplicate key");
+	reject_patch(o, "diversity.vendi", P_DUP, o_nil(),
+	    "diversity.vendi: duplicate key");
 	reject_patch(
 	    o, "attempts", P_SET, o_int(1LL << 32), "attempts: out of range");
 	reject_patch(
