@@ -1200,8 +1200,8 @@ documented(char *text, struct family **fp)
 					names[m++] = *p;
 			}
 			names[m] = '\0';
-			for (char *part = strtok(names, ","); part != NULL;
-			     part = strtok(NULL, ",")) {
+			for (char *sv = NULL, *part = strtok_r(names, ",", &sv);
+			     part != NULL; part = strtok_r(NULL, ",", &sv)) {
 				char *q = strchr(part, '`'), *e;
 
 				if (q == NULL ||
